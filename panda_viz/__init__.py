@@ -1,0 +1,39 @@
+"""panda_viz: parts and appearances (PandA, ICLR 2023) in the feature maps of pretrained GANs.
+
+Public names are imported lazily (PEP 562), so ``import panda_viz`` stays cheap and a
+sub-package's optional dependencies load only when it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._version import __version__
+
+# public name -> module that defines it
+_LAZY = {
+    "Generator": "panda_viz.generators",
+    "load_generator": "panda_viz.generators",
+    "available_generators": "panda_viz.generators",
+    "PandA": "panda_viz.decomposition",
+    "panda": "panda_viz.decomposition",
+    "save_factors": "panda_viz.io",
+    "load_factors": "panda_viz.io",
+    "ConvergenceWarning": "panda_viz.exceptions",
+    "WeightsNotInstalledError": "panda_viz.exceptions",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'panda_viz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

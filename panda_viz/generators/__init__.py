@@ -1,0 +1,22 @@
+"""Hookable generators: the :class:`Generator` wrapper, its hooks, and the registry of loaders.
+
+A generator is any ``torch.nn.Module`` plus a latent sampler; a layer is a module name as
+``named_modules()`` spells it. New architectures plug in with :func:`register` (by name)
+or :func:`register_file_format` (by checkpoint suffix).
+"""
+
+from . import hooks
+from .base import Edit, EditMap, Generator
+from .registry import available_generators, load_generator, register, register_file_format
+from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
+
+__all__ = [
+    "Generator",
+    "Edit",
+    "EditMap",
+    "hooks",
+    "load_generator",
+    "register",
+    "register_file_format",
+    "available_generators",
+]

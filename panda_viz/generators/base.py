@@ -1,0 +1,342 @@
+"""The architecture-agnostic :class:`Generator`: a ``torch.nn.Module`` plus a latent sampler.
+
+Feature maps are read and written with forward hooks (:mod:`panda_viz.generators.hooks`);
+no forward pass is patched, so any module whose layers return 4-D tensors (or tuples
+starting with one) works unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Union
+
+import torch
+from torch import nn
+
+from .._progress import progress as _progress
+from . import hooks
+
+__all__ = ["Generator", "Edit", "EditMap"]
+
+#: An edit of one layer: an additive delta (C, H, W) or (N, C, H, W), or a function of
+#: the feature map (N, C, H, W) returning the new feature map.
+Edit = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
+EditMap = Mapping[str, Edit]
+
+
+def _normal_sampler(shape: tuple[int, ...]) -> Callable[[int, torch.Generator], torch.Tensor]:
+    def sample(n: int, rng: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, *shape), generator=rng)
+
+    return sample
+
+
+class Generator:
+    """A pretrained generator with hookable layers.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network. ``forward(module, latents)`` must return images (N, 3, H, W).
+    latent_shape : tuple of int
+        Shape of one latent, e.g. ``(100, 1, 1)`` for a DCGAN or ``(512,)`` for StyleGAN.
+    name : str, optional
+        Shown in reprs and stored with saved factors.
+    forward : callable, optional
+        ``forward(module, latents) -> images``; defaults to ``module(latents)``. Style-based
+        generators pass one that maps z to w with truncation, then synthesises.
+    sampler : callable, optional
+        ``sampler(n, rng: torch.Generator) -> latents`` on the CPU; defaults to N(0, I).
+    downstream_needs_latents : bool
+        True when layers after a hooked one also read the latent (style-based generators):
+        then :meth:`synthesize_from` needs the latents. False for plain feed-forward chains
+        such as DCGAN and PGGAN, where a layer's output determines the image.
+    device : str or torch.device
+        Where the module runs (CPU by default).
+
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The wrapped network, in eval mode with gradients off for its parameters.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        latent_shape: tuple[int, ...],
+        *,
+        name: str | None = None,
+        forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+        sampler: Callable[[int, torch.Generator], torch.Tensor] | None = None,
+        downstream_needs_latents: bool = False,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"expected a torch.nn.Module; got {type(module).__name__}")
+        latent_shape = tuple(int(s) for s in latent_shape)
+        if not latent_shape or any(s < 1 for s in latent_shape):
+            raise ValueError(f"latent_shape must be a non-empty tuple of positive ints; got {latent_shape}")
+        self.module = module.eval().requires_grad_(False).to(device)
+        self.latent_shape = latent_shape
+        self.name = name or type(module).__name__
+        self._forward = forward or (lambda m, z: m(z))
+        self._sampler = sampler or _normal_sampler(latent_shape)
+        self.downstream_needs_latents = downstream_needs_latents
+        self._layers: dict[str, tuple[int, int, int]] | None = None
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self) -> str:
+        return f"Generator({self.name!r}, latent_shape={self.latent_shape}, device={str(self.device)!r})"
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the module's first parameter or buffer (CPU if it has none)."""
+        for tensor in (*self.module.parameters(), *self.module.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> Generator:
+        """Move the module to ``device``; returns ``self``."""
+        self.module.to(device)
+        return self
+
+    @property
+    def layers(self) -> dict[str, tuple[int, int, int]]:
+        """Hookable layers in forward order: module name -> feature shape (C, H, W).
+
+        A layer is any named sub-module whose output is a 4-D tensor (or a tuple starting
+        with one); found once with a probe pass on one latent.
+        """
+        if self._layers is None:
+            self._layers = self._probe_layers()
+        return dict(self._layers)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """Shape (3, H, W) of one output image."""
+        with torch.no_grad():
+            return tuple(self._run(self.sample_latents(1, seed=0)).shape[1:])
+
+    def _probe_layers(self) -> dict[str, tuple[int, int, int]]:
+        shapes: dict[str, tuple[int, int, int]] = {}
+        handles = []
+
+        def make_hook(name: str) -> Callable:
+            def hook(_m: nn.Module, _i: Any, output: Any) -> None:
+                try:
+                    tensor = hooks.first_tensor(output)
+                except TypeError:
+                    return
+                if tensor.ndim == 4 and name not in shapes:
+                    shapes[name] = tuple(int(s) for s in tensor.shape[1:])
+
+            return hook
+
+        try:
+            for name, sub in self.module.named_modules():
+                if name:
+                    handles.append(sub.register_forward_hook(make_hook(name)))
+            with torch.no_grad():
+                self._run(self.sample_latents(1, seed=0))
+        finally:
+            for handle in handles:
+                handle.remove()
+        return shapes
+
+    def _check_layer(self, layer: str) -> tuple[int, int, int]:
+        if not isinstance(layer, str):
+            raise TypeError(f"layer must be a module name (str); got {type(layer).__name__}")
+        layers = self.layers
+        if layer not in layers:
+            listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in layers.items())
+            raise ValueError(f"layer {layer!r} not found; layers: {listing}")
+        return layers[layer]
+
+    # ----------------------------------------------------------------- latents
+    def sample_latents(
+        self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw ``n`` latents (n, *latent_shape), reproducible from ``seed``.
+
+        Sampling happens on the CPU with its own ``torch.Generator`` (no global seed is
+        touched), so a seed gives the same latents on every device.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        if generator is None:
+            generator = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
+        return self._sampler(n, generator).to(self.device)
+
+    def check_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Validate latents, accepting (N, *latent_shape) or flat (N, prod(latent_shape)).
+
+        Returns them with shape (N, *latent_shape) on the generator's device.
+        """
+        if not isinstance(latents, torch.Tensor):
+            raise TypeError(f"latents must be a torch.Tensor of shape (N, {self._shape_text()}); got {type(latents).__name__}")
+        shape = tuple(latents.shape)
+        if shape[1:] == self.latent_shape and len(shape) >= 2 and shape[0] > 0:
+            return latents.to(self.device)
+        if latents.ndim == 2 and shape[0] > 0 and shape[1] == math.prod(self.latent_shape):
+            return latents.reshape(shape[0], *self.latent_shape).to(self.device)
+        raise ValueError(
+            f"latents of shape (N, {self._shape_text()}) expected for generator {self.name!r}; got {shape}"
+        )
+
+    def _shape_text(self) -> str:
+        return ", ".join(map(str, self.latent_shape))
+
+    # ---------------------------------------------------------------- forward
+    def _run(self, latents: torch.Tensor) -> torch.Tensor:
+        return self._forward(self.module, latents)
+
+    def _batches(
+        self, n: int, batch_size: int, progress: bool | None, desc: str
+    ) -> Iterator[slice]:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        starts = range(0, n, batch_size)
+        for start in _progress(starts, total=len(starts), enabled=progress, n_samples=n, desc=desc):
+            yield slice(start, min(start + batch_size, n))
+
+    def features(
+        self,
+        latents: torch.Tensor,
+        layer: str,
+        *,
+        batch_size: int = 128,
+        progress: bool | None = None,
+        edits: EditMap | None = None,
+    ) -> torch.Tensor:
+        """Feature maps (N, C, H, W) of ``layer``, stopping each forward pass there.
+
+        Parameters
+        ----------
+        latents : Tensor (N, *latent_shape)
+        layer : str
+            A key of :attr:`layers`.
+        batch_size : int
+            Samples per forward pass.
+        progress : bool or None
+            Show a progress bar (``None``: for a thousand samples or more).
+        edits : mapping, optional
+            Edits of earlier layers, as in :meth:`synthesize`.
+        """
+        self._check_layer(layer)
+        latents = self.check_latents(latents)
+        out = []
+        for part in self._batches(len(latents), batch_size, progress, f"features {layer}"):
+            with torch.no_grad(), self._edit_hooks(edits, part, len(latents)), hooks.capture(
+                self.module, layer
+            ) as captured, hooks.stop_after(self.module, layer):
+                try:
+                    self._run(latents[part])
+                except hooks.StopForward:
+                    pass
+            out.append(captured[layer])
+        return torch.cat(out)
+
+    def synthesize(
+        self,
+        latents: torch.Tensor,
+        edits: EditMap | None = None,
+        *,
+        batch_size: int = 128,
+        progress: bool | None = None,
+        grad: bool = False,
+    ) -> torch.Tensor:
+        """Images (N, 3, H, W) in [-1, 1], optionally with edited feature maps.
+
+        Parameters
+        ----------
+        latents : Tensor (N, *latent_shape)
+        edits : mapping, optional
+            Layer name -> additive delta of shape (C, H, W) or (N, C, H, W), or a function
+            of the feature map (n, C, H, W) returning the new one.
+        batch_size : int
+            Samples per forward pass.
+        progress : bool or None
+            Show a progress bar (``None``: for a thousand samples or more).
+        grad : bool
+            Record autograd (for Jacobian-based methods); off by default.
+        """
+        latents = self.check_latents(latents)
+        out = []
+        for part in self._batches(len(latents), batch_size, progress, "synthesize"):
+            with torch.set_grad_enabled(grad), self._edit_hooks(edits, part, len(latents)):
+                out.append(self._run(latents[part]))
+        return torch.cat(out)
+
+    def synthesize_from(
+        self,
+        layer: str,
+        features: torch.Tensor,
+        latents: torch.Tensor | None = None,
+        *,
+        batch_size: int = 128,
+        progress: bool | None = None,
+        grad: bool = False,
+    ) -> torch.Tensor:
+        """Images from given feature maps (N, C, H, W) at ``layer``.
+
+        For feed-forward generators the rest of the pass depends on the layer's output
+        alone and ``latents`` may be omitted; style-based generators also read the latent
+        after the layer and need it.
+        """
+        shape = self._check_layer(layer)
+        if not isinstance(features, torch.Tensor) or features.ndim != 4 or tuple(features.shape[1:]) != shape:
+            got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+            raise ValueError(f"features of shape (N, {', '.join(map(str, shape))}) expected at layer {layer!r}; got {got}")
+        if latents is None:
+            if self.downstream_needs_latents:
+                raise ValueError(
+                    f"generator {self.name!r} reads the latent after layer {layer!r}: pass the latents "
+                    "the features came from"
+                )
+            latents = torch.zeros((len(features), *self.latent_shape), device=self.device)
+        latents = self.check_latents(latents)
+        if len(latents) != len(features):
+            raise ValueError(f"{len(features)} feature maps but {len(latents)} latents")
+        features = features.to(self.device)
+        out = []
+        for part in self._batches(len(latents), batch_size, progress, "synthesize"):
+            block = features[part]
+            with torch.set_grad_enabled(grad), hooks.replace(self.module, {layer: lambda _f, b=block: b}):
+                out.append(self._run(latents[part]))
+        return torch.cat(out)
+
+    @contextmanager
+    def _edit_hooks(self, edits: EditMap | None, part: slice, n: int) -> Iterator[None]:
+        """Replace-hooks applying ``edits`` to the samples in ``part`` of ``n``."""
+        if not edits:
+            yield
+            return
+        if not isinstance(edits, Mapping):
+            raise TypeError(f"edits must map layer names to deltas or functions; got {type(edits).__name__}")
+        replacements = {
+            layer: self._edit_function(layer, self._check_layer(layer), edit, part, n)
+            for layer, edit in edits.items()
+        }
+        with hooks.replace(self.module, replacements):
+            yield
+
+    def _edit_function(
+        self, layer: str, shape: tuple[int, int, int], edit: Edit, part: slice, n: int
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        if callable(edit) and not isinstance(edit, torch.Tensor):
+            return edit
+        if not isinstance(edit, torch.Tensor):
+            raise TypeError(f"edit at layer {layer!r} must be a tensor or a callable; got {type(edit).__name__}")
+        if tuple(edit.shape) == shape:
+            delta = edit
+        elif edit.ndim == 4 and tuple(edit.shape[1:]) == shape and len(edit) == n:
+            delta = edit[part]
+        else:
+            raise ValueError(
+                f"edit at layer {layer!r} must have shape ({', '.join(map(str, shape))}) or "
+                f"({n}, {', '.join(map(str, shape))}); got {tuple(edit.shape)}"
+            )
+        return lambda features, d=delta: features + d.to(features.device, features.dtype)

@@ -1,0 +1,104 @@
+"""Named generators and checkpoint-file formats, and :func:`load_generator` over both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .base import Generator
+
+__all__ = ["register", "register_file_format", "available_generators", "load_generator"]
+
+_NAMED: dict[str, Callable[..., Generator]] = {}
+_FILE_FORMATS: dict[str, Callable[..., Generator]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
+    """Register a factory ``f(**options) -> Generator`` under ``name``.
+
+    Examples
+    --------
+    >>> @register("my-gan")
+    ... def my_gan(device="cpu"):
+    ...     return Generator(MyNet().load_state_dict(...), latent_shape=(128,), name="my-gan")
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a generator name must be a non-empty str; got {name!r}")
+
+    def decorate(factory: Callable[..., Generator]) -> Callable[..., Generator]:
+        _NAMED[name] = factory
+        return factory
+
+    return decorate
+
+
+def register_file_format(*suffixes: str) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
+    """Register a loader ``f(path, **options) -> Generator`` for checkpoint files by suffix."""
+
+    def decorate(loader: Callable[..., Generator]) -> Callable[..., Generator]:
+        for suffix in suffixes:
+            _FILE_FORMATS[suffix.lower()] = loader
+        return loader
+
+    return decorate
+
+
+def available_generators() -> list[str]:
+    """Names accepted by :func:`load_generator`."""
+    return sorted(_NAMED)
+
+
+def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
+    """Load a generator by registered name, checkpoint path, or wrap a module.
+
+    Parameters
+    ----------
+    source : str, path, torch.nn.Module or Generator
+        A registered name (see :func:`available_generators`; ``"dcgan-digiface"`` is the
+        embedded face GAN), a checkpoint file of a registered format, a module (then
+        ``latent_shape=`` is required, and the other :class:`Generator` options apply),
+        or a Generator (returned as is, moved to ``device=`` if given).
+    **options
+        Passed to the factory, loader or :class:`Generator` (``device="cpu"`` by default).
+
+    Returns
+    -------
+    Generator
+    """
+    if isinstance(source, Generator):
+        return source.to(options["device"]) if "device" in options else source
+    if isinstance(source, nn.Module):
+        if "latent_shape" not in options:
+            raise TypeError("wrapping a torch.nn.Module needs latent_shape=(...), the shape of one latent")
+        return Generator(source, **options)
+    if isinstance(source, (str, Path)):
+        if isinstance(source, str) and source in _NAMED:
+            return _NAMED[source](**options)
+        path = Path(source)
+        if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
+            if not path.is_file():
+                raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+            loader = _FILE_FORMATS.get(path.suffix.lower())
+            if loader is None:
+                raise ValueError(
+                    f"no loader for checkpoint files ending in {path.suffix!r}; "
+                    f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}"
+                )
+            return loader(path, **options)
+        raise ValueError(
+            f"unknown generator {str(source)!r}; registered: {', '.join(available_generators())} "
+            "(or pass a checkpoint path, a torch.nn.Module or a Generator)"
+        )
+    raise TypeError(
+        "expected a registered generator name, a checkpoint path, a torch.nn.Module or a "
+        f"Generator; got {type(source).__name__}"
+    )
+
+
+def _torch_load_cpu(path: Path) -> Any:
+    """``torch.load`` restricted to tensors and plain containers, mapped to the CPU."""
+    return torch.load(path, map_location="cpu", weights_only=True)

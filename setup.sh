@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# One-step set-up: a virtual environment in .venv with every dependency, the embedded
+# generator included. Safe to run again (it only installs what is missing or changed).
+#
+#   bash setup.sh            # the library, its tests' tools and the embedded face GAN
+#   PYTHON=python3.12 bash setup.sh
+#   TORCH_SPEC="torch==2.13.0" bash setup.sh   # another torch build, e.g. a CUDA one
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON="${PYTHON:-python3}"
+# torch first and pinned: on these machines 2.13.0 resolves to the CPU wheel on disk; a
+# looser request would let pip fetch the newest CUDA build (gigabytes).
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+
+pip install "$TORCH_SPEC"
+# The embedded DigiFace-1M DCGAN. --no-deps: its declared dependencies pull torchvision,
+# wandb and a CUDA torch, none of which it needs to be loaded.
+pip install --no-deps "gan-face-generate==1.1.1"
+pip install -e ".[test]"
+
+.venv/bin/python - <<'PY'
+import torch, panda_viz
+print(f"panda_viz {panda_viz.__version__} ready: torch {torch.__version__}, "
+      f"CUDA {'available' if torch.cuda.is_available() else 'not available'}; "
+      f"run .venv/bin/panda-viz --help")
+PY
