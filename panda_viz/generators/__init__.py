@@ -7,7 +7,7 @@ or :func:`register_file_format` (by checkpoint suffix).
 
 from . import hooks
 from .base import Edit, EditMap, Generator
-from .registry import available_generators, load_generator, register, register_file_format
+from .registry import NotThisFormat, available_generators, load_generator, register, register_file_format
 from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "register",
     "register_file_format",
     "available_generators",
+    "NotThisFormat",
 ]

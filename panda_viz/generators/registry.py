@@ -11,10 +11,24 @@ from torch import nn
 
 from .base import Generator
 
-__all__ = ["register", "register_file_format", "available_generators", "load_generator"]
+__all__ = [
+    "register",
+    "register_file_format",
+    "available_generators",
+    "load_generator",
+    "NotThisFormat",
+]
 
 _NAMED: dict[str, Callable[..., Generator]] = {}
-_FILE_FORMATS: dict[str, Callable[..., Generator]] = {}
+_FILE_FORMATS: dict[str, list[Callable[..., Generator]]] = {}
+
+
+class NotThisFormat(Exception):
+    """Raised by a file loader whose format the file (or the options) does not match.
+
+    :func:`load_generator` then tries the next loader registered for the suffix; the
+    message says why, and is shown if no loader accepts the file.
+    """
 
 
 def register(name: str) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
@@ -37,11 +51,16 @@ def register(name: str) -> Callable[[Callable[..., Generator]], Callable[..., Ge
 
 
 def register_file_format(*suffixes: str) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
-    """Register a loader ``f(path, **options) -> Generator`` for checkpoint files by suffix."""
+    """Register a loader ``f(path, **options) -> Generator`` for checkpoint files by suffix.
+
+    Several loaders may share a suffix (``.pth`` holds genforce checkpoints and plain state
+    dicts alike): they are tried in registration order, and one that does not recognise
+    the file raises :class:`NotThisFormat` before doing any expensive work it can avoid.
+    """
 
     def decorate(loader: Callable[..., Generator]) -> Callable[..., Generator]:
         for suffix in suffixes:
-            _FILE_FORMATS[suffix.lower()] = loader
+            _FILE_FORMATS.setdefault(suffix.lower(), []).append(loader)
         return loader
 
     return decorate
@@ -82,13 +101,19 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
         if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
             if not path.is_file():
                 raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-            loader = _FILE_FORMATS.get(path.suffix.lower())
-            if loader is None:
+            loaders = _FILE_FORMATS.get(path.suffix.lower())
+            if not loaders:
                 raise ValueError(
                     f"no loader for checkpoint files ending in {path.suffix!r}; "
                     f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}"
                 )
-            return loader(path, **options)
+            reasons = []
+            for loader in loaders:
+                try:
+                    return loader(path, **options)
+                except NotThisFormat as reason:
+                    reasons.append(f"{loader.__name__}: {reason}")
+            raise ValueError(f"{str(path)!r} matches no known checkpoint format; " + "; ".join(reasons))
         raise ValueError(
             f"unknown generator {str(source)!r}; registered: {', '.join(available_generators())} "
             "(or pass a checkpoint path, a torch.nn.Module or a Generator)"

@@ -205,3 +205,25 @@ def test_weights_package_missing(monkeypatch):
     monkeypatch.setattr(resources, "files", missing)
     with pytest.raises(panda_viz.WeightsNotInstalledError, match=r"pip install --no-deps gan-face-generate==1.1.1"):
         dcgan_module.dcgan_digiface()
+
+
+def test_file_loaders_chain_by_suffix(tmp_path, monkeypatch):
+    from panda_viz.generators import NotThisFormat, registry
+
+    monkeypatch.setattr(registry, "_FILE_FORMATS", {})
+    net = torch.nn.Sequential(torch.nn.ConvTranspose2d(2, 3, 2))
+
+    @registry.register_file_format(".ckpt")
+    def first(path, **options):
+        raise NotThisFormat("no 'generator' key")
+
+    @registry.register_file_format(".ckpt")
+    def second(path, **options):
+        if "config" not in options:
+            raise NotThisFormat("needs config=")
+        return Generator(net, latent_shape=(2, 1, 1), name=options["config"])
+
+    (tmp_path / "g.ckpt").write_bytes(b"")
+    assert load_generator(tmp_path / "g.ckpt", config="tiny").name == "tiny"
+    with pytest.raises(ValueError, match=r"matches no known checkpoint format; first: no 'generator' key; second: needs config="):
+        load_generator(tmp_path / "g.ckpt")
