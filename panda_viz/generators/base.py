@@ -225,9 +225,24 @@ class Generator:
         edits : mapping, optional
             Edits of earlier layers, as in :meth:`synthesize`.
         """
+        return torch.cat(list(self.iter_features(latents, layer, batch_size=batch_size, progress=progress, edits=edits)))
+
+    def iter_features(
+        self,
+        latents: torch.Tensor,
+        layer: str,
+        *,
+        batch_size: int = 128,
+        progress: bool | None = None,
+        edits: EditMap | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Feature maps of ``layer`` batch by batch: (batch_size, C, H, W) tensors.
+
+        The streaming form of :meth:`features`, for fitting on more samples than fit in
+        memory: ``PandA().fit(G.iter_features(z, "main.8"))``. Arguments as there.
+        """
         self._check_layer(layer)
         latents = self.check_latents(latents)
-        out = []
         for part in self._batches(len(latents), batch_size, progress, f"features {layer}"):
             with torch.no_grad(), self._edit_hooks(edits, part, len(latents)), hooks.capture(
                 self.module, layer
@@ -236,8 +251,7 @@ class Generator:
                     self._run(latents[part])
                 except hooks.StopForward:
                     pass
-            out.append(captured[layer])
-        return torch.cat(out)
+            yield captured[layer]
 
     def synthesize(
         self,

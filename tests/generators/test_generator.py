@@ -227,3 +227,9 @@ def test_file_loaders_chain_by_suffix(tmp_path, monkeypatch):
     assert load_generator(tmp_path / "g.ckpt", config="tiny").name == "tiny"
     with pytest.raises(ValueError, match=r"matches no known checkpoint format; first: no 'generator' key; second: needs config="):
         load_generator(tmp_path / "g.ckpt")
+
+
+def test_iter_features_streams_batches(dcgan, dcgan_latents):
+    batches = list(dcgan.iter_features(dcgan_latents, "main.5", batch_size=4))
+    assert [len(b) for b in batches] == [4, 2]
+    assert torch.equal(torch.cat(batches), dcgan.features(dcgan_latents, "main.5"))
