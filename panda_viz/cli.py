@@ -11,7 +11,9 @@ import importlib
 import sys
 
 # name -> (module, one-line help); the module defines add_arguments(parser) and run(args) -> int
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lab": ("panda_viz.lab", "start JupyterLab on notebooks/explore.ipynb, the interactive Explorer"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,16 @@
+"""Interactive exploration in JupyterLab: thin ipywidgets components over render and editing.
+
+Each component is an ``ipywidgets.VBox`` with plain methods (``render()``, ``set_seed()``,
+``set_alpha()``…) that its observers call and tests call too; images are composed on the
+kernel side and pushed as PNG bytes. Errors show in each component's ``log_area``.
+
+>>> from panda_viz.widgets import Explorer
+>>> Explorer(G, model)          # the last expression of a cell displays the app
+"""
+
+from __future__ import annotations
+
+from .parts_overlay import PartsOverlay
+from .roi import RoiPainter
+
+__all__ = ["PartsOverlay", "RoiPainter"]

@@ -1,0 +1,236 @@
+"""Plumbing shared by the widgets: image panes, the log area, a sample cache, model checks.
+
+Nothing here computes an edit or a map: that is :mod:`panda_viz.editing` and
+:mod:`panda_viz.render`. This module only moves arrays into ``ipywidgets.Image`` as PNG
+bytes, reports errors in a log area instead of tracebacks, and caches generator passes.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from .. import render
+
+__all__ = ["ImagePane", "LogArea", "Samples", "check_model", "part_label", "DEFAULT_SCALE"]
+
+#: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
+DEFAULT_SCALE = 4
+
+
+class ImagePane(widgets.VBox):
+    """A titled ``ipywidgets.Image`` fed with uint8 arrays, enlarged ``scale`` times.
+
+    Parameters
+    ----------
+    title : str
+        Shown above the image.
+    scale : int
+        Nearest-neighbour enlargement of the PNG pushed to the browser.
+    css_class : str, optional
+        Extra DOM class on the image (the browser test finds images by it).
+
+    Attributes
+    ----------
+    array : ndarray (H, W, 3) uint8 or None
+        The last image shown, at its own resolution (before enlargement).
+    image : ipywidgets.Image
+        The widget that holds the PNG bytes.
+    """
+
+    def __init__(self, title: str, *, scale: int = DEFAULT_SCALE, css_class: str | None = None) -> None:
+        self.scale = int(scale)
+        self.array: np.ndarray | None = None
+        self.title = widgets.HTML(f"<b>{html.escape(title)}</b>")
+        self.image = widgets.Image(format="png")
+        self.image.add_class("panda-image")
+        if css_class:
+            self.image.add_class(css_class)
+        super().__init__([self.title, self.image], layout=widgets.Layout(align_items="center", margin="0 4px"))
+
+    def show(self, array: np.ndarray) -> None:
+        """Push ``array`` (H, W, 3) uint8 to the browser."""
+        array = np.ascontiguousarray(array, dtype=np.uint8)
+        self.array = array
+        self.image.value = render.png_bytes(array, scale=self.scale)
+        self.image.width = str(array.shape[1] * self.scale)
+        self.image.height = str(array.shape[0] * self.scale)
+
+    def set_title(self, title: str) -> None:
+        self.title.value = f"<b>{html.escape(title)}</b>"
+
+
+class LogArea(widgets.HTML):
+    """Where a component reports what went wrong (or what it did), instead of a traceback.
+
+    ``messages`` keeps every message as plain text, newest last; the widget shows the last
+    few. Use :meth:`guard` around anything that may fail on user input.
+    """
+
+    _COLOURS = {"error": "#b00020", "info": "#444", "ok": "#1b5e20"}
+
+    def __init__(self, *, keep: int = 4) -> None:
+        super().__init__(layout=widgets.Layout(min_height="1.6em"))
+        self.add_class("panda-log")
+        self.keep = keep
+        self.messages: list[tuple[str, str]] = []
+
+    def _write(self, level: str, text: str) -> None:
+        self.messages.append((level, text))
+        lines = [
+            f'<div style="color:{self._COLOURS[lv]}">{"⚠ " if lv == "error" else ""}{html.escape(t)}</div>'
+            for lv, t in self.messages[-self.keep:]
+        ]
+        self.value = "".join(lines)
+
+    def error(self, text: str) -> None:
+        self._write("error", text)
+
+    def info(self, text: str) -> None:
+        self._write("info", text)
+
+    def ok(self, text: str) -> None:
+        self._write("ok", text)
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.value = ""
+
+    @property
+    def last_error(self) -> str | None:
+        """The newest error message, or None."""
+        for level, text in reversed(self.messages):
+            if level == "error":
+                return text
+        return None
+
+    @contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Run the block; an exception becomes an error line ``"<what>: <message>"``."""
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - the point is to keep the app alive
+            self.error(f"{what}: {exc}" if str(exc) else f"{what}: {type(exc).__name__}")
+
+    def guarded(self, what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` wrapped in :meth:`guard`, for observers and button callbacks."""
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.guard(what):
+                return fn(*args, **kwargs)
+            return None
+
+        return wrapper
+
+
+class Samples:
+    """Latents, images and feature maps of single samples by seed, cached.
+
+    One instance is shared by the components of an :class:`~panda_viz.widgets.Explorer`,
+    so moving between tabs does not repeat generator passes.
+    """
+
+    def __init__(self, generator: Any, *, maxsize: int = 16) -> None:
+        self.generator = generator
+        self.maxsize = maxsize
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+
+    def _get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        value = make()
+        self._cache[key] = value
+        while len(self._cache) > self.maxsize:
+            self._cache.popitem(last=False)
+        return value
+
+    def latents(self, seed: int) -> torch.Tensor:
+        """(1, *latent_shape) latents of ``seed``."""
+        seed = check_seed(seed)
+        return self._get(("z", seed), lambda: self.generator.sample_latents(1, seed=seed))
+
+    def image(self, seed: int) -> np.ndarray:
+        """The unedited image of ``seed``, uint8 (H, W, 3)."""
+        return self._get(("x", seed), lambda: render.to_uint8(self.generator.synthesize(self.latents(seed)))[0])
+
+    def features(self, seed: int, layer: str) -> torch.Tensor:
+        """Feature maps (1, C, H, W) of ``seed`` at ``layer``."""
+        return self._get(("f", seed, layer), lambda: self.generator.features(self.latents(seed), layer))
+
+
+def check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
+    return int(seed)
+
+
+def _generator_name(generator: Any) -> str | None:
+    if generator is None:
+        return None
+    if isinstance(generator, str):
+        return generator
+    return getattr(generator, "name", None)
+
+
+def check_model(generator: Any, model: Any, layer: str | None = None) -> str:
+    """Check that ``model`` is a fitted PandA model usable with ``generator``.
+
+    Returns the model's layer. Raises ``ValueError`` saying what was expected and what was
+    got when the model is not fitted, was fitted at another layer than ``layer`` or on
+    another generator, or its feature shape does not match the generator's layer.
+    """
+    if model is None or getattr(model, "parts_", None) is None:
+        raise ValueError(f"a fitted PandA model (with parts_) expected; got {type(model).__name__}")
+    model_layer = getattr(model, "layer_", None)
+    if layer is not None and model_layer is not None and model_layer != layer:
+        raise ValueError(
+            f"the model was fitted at layer {model_layer!r} but the widget shows layer {layer!r}: "
+            f"fit a model at {layer!r} or pass layer={model_layer!r}"
+        )
+    layer = layer or model_layer
+    if layer is None:
+        raise ValueError("the model does not say which layer it was fitted at (layer_ is None): pass layer=")
+    model_gen = _generator_name(getattr(model, "generator_", None))
+    this_gen = _generator_name(generator)
+    if model_gen is not None and this_gen is not None and model_gen != this_gen:
+        raise ValueError(f"the model was fitted on generator {model_gen!r}, not on {this_gen!r}")
+    layers = generator.layers
+    if layer not in layers:
+        listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in layers.items())
+        raise ValueError(f"layer {layer!r} not found in generator {this_gen!r}; layers: {listing}")
+    shape = getattr(model, "feature_shape_", None)
+    if shape is not None and tuple(shape) != tuple(layers[layer]):
+        raise ValueError(
+            f"the model was fitted on features of shape {tuple(shape)} but layer {layer!r} of "
+            f"{this_gen!r} has shape {tuple(layers[layer])}: it comes from another generator"
+        )
+    n_channels = layers[layer][0]
+    appearances = getattr(model, "appearances_", None)
+    if appearances is not None and appearances.shape[0] != n_channels:
+        raise ValueError(
+            f"the model's appearances have {appearances.shape[0]} channels but layer {layer!r} has {n_channels}"
+        )
+    return layer
+
+
+def part_label(k: int, n: int) -> str:
+    """HTML label of part ``k`` with its overlay colour (as in :func:`render.part_colors`)."""
+    r, g, b = (render.part_colors(n)[k] * 255).round().astype(int)
+    return f'<span style="color:rgb({r},{g},{b})">&#9632;</span> part {k}'
+
+
+def check_index(value: Any, n: int, what: str) -> int:
+    """``value`` as an index in range(n), or a ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{what} must be an int in 0..{n - 1}; got {value!r}")
+    if not 0 <= int(value) < n:
+        raise ValueError(f"{what} {int(value)} out of range: the model has {n} ({what} 0..{n - 1})")
+    return int(value)

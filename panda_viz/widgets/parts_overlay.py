@@ -1,0 +1,111 @@
+"""A sample with the learnt parts overlaid, one colour per part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+from .. import render
+from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, part_label
+
+__all__ = ["PartsOverlay"]
+
+
+class PartsOverlay(widgets.VBox):
+    """The parts P of a fitted model over a sample: each pixel coloured by its strongest part.
+
+    Parameters
+    ----------
+    generator : Generator
+    model : fitted PandA model
+        Uses ``parts_`` (R_S, H, W).
+    seed : int
+        Which sample to show.
+    opacity : float
+        Overlay opacity in [0, 1] (0 shows the sample unchanged).
+    samples : Samples, optional
+        A shared sample cache (the Explorer passes one).
+
+    Attributes
+    ----------
+    seed : ipywidgets.BoundedIntText
+        Sample seed; a new seed is one generator pass, applied on Enter / focus loss.
+    opacity : ipywidgets.FloatSlider
+        Live (compositing only).
+    toggles : list of ipywidgets.Checkbox
+        One per part, coloured as in the overlay; unticking hides that part.
+    original, overlay : ImagePane
+    log_area : LogArea
+    """
+
+    def __init__(self, generator: Any, model: Any, *, seed: int = 0, opacity: float = 0.6,
+                 samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
+        self.generator = generator
+        self.samples = samples or Samples(generator)
+        self.model: Any = None
+        self.log_area = LogArea()
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+                                           continuous_update=False, layout=widgets.Layout(width="160px"))
+        self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
+                                           continuous_update=True, readout_format=".2f")
+        self.original = ImagePane("sample", scale=scale, css_class="panda-parts-original")
+        self.overlay = ImagePane("parts", scale=scale, css_class="panda-parts-overlay")
+        self.toggles: list[widgets.Checkbox] = []
+        self._toggle_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+        self.seed.observe(self.log_area.guarded("sample", lambda ch: self.render()), "value")
+        self.opacity.observe(self.log_area.guarded("opacity", lambda ch: self.render()), "value")
+        super().__init__([
+            widgets.HBox([self.seed, self.opacity]),
+            self._toggle_box,
+            widgets.HBox([self.original, self.overlay]),
+            self.log_area,
+        ])
+        with self.log_area.guard("model"):
+            self.set_model(model)
+
+    # ---------------------------------------------------------------- setters
+    def set_model(self, model: Any) -> None:
+        """Show another fitted model's parts (toggles are rebuilt, all on)."""
+        check_model(self.generator, model)
+        self.model = model
+        n = int(model.parts_.shape[0])
+        self.toggles = []
+        for k in range(n):
+            box = widgets.Checkbox(value=True, description=part_label(k, n), description_allow_html=True,
+                                   indent=False, layout=widgets.Layout(width="auto", margin="0 8px 0 0"))
+            box.observe(self.log_area.guarded("parts", lambda ch: self.render()), "value")
+            self.toggles.append(box)
+        self._toggle_box.children = tuple(self.toggles)
+        self.render()
+
+    def set_seed(self, seed: int) -> None:
+        self.seed.value = check_seed(seed)
+
+    def set_opacity(self, opacity: float) -> None:
+        if not 0.0 <= float(opacity) <= 1.0:
+            raise ValueError(f"opacity must be in [0, 1]; got {opacity!r}")
+        self.opacity.value = float(opacity)
+
+    def set_visible(self, part: int, visible: bool) -> None:
+        """Show or hide part ``part``."""
+        self.toggles[check_index(part, len(self.toggles), "part")].value = bool(visible)
+
+    @property
+    def visible(self) -> list[bool]:
+        return [t.value for t in self.toggles]
+
+    # ----------------------------------------------------------------- render
+    def composite(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sample, overlay) uint8 images for the current seed, opacity and toggles."""
+        image = self.samples.image(self.seed.value)
+        if self.model is None:
+            return image, image
+        overlay = render.overlay_parts(image, self.model.parts_, opacity=self.opacity.value, visible=self.visible)
+        return image, overlay
+
+    def render(self) -> None:
+        image, overlay = self.composite()
+        self.original.show(image)
+        self.overlay.show(overlay)
