@@ -1,0 +1,392 @@
+"""genforce model-zoo checkpoints: PGGAN, StyleGAN and StyleGAN2 generators.
+
+The official PandA and SeFa code take their generators from the genforce model zoo
+(``pggan_celebahq1024.pth``, ``stylegan_ffhq1024.pth``, ``stylegan2_ffhq1024.pth`` …):
+``.pth`` files holding ``{"generator": state_dict, "generator_smooth": state_dict}``.
+This module reads them into pure-PyTorch re-implementations whose parameter and buffer
+names are genforce's own (``synthesis.layer3.style.weight``, ``truncation.w_avg``, …), so a
+model-zoo file loads one to one with ``load_state_dict(strict=True)``; no code of the
+genforce repository is imported or executed.
+
+Layers are named as genforce's modules are: ``layer0 … layer{2k+1}`` for PGGAN (top
+level, no mapping network), ``synthesis.layer0 …`` for StyleGAN, ``synthesis.early_layer``
+and ``synthesis.layer0 …`` for StyleGAN2. Each architecture lives in its own module
+(:mod:`.genforce_pggan`, :mod:`.genforce_stylegan`, :mod:`.genforce_stylegan2`); this one
+holds what they share (pixel norm, the mapping network, truncation) and the loader.
+
+Examples
+--------
+>>> G = panda_viz.load_generator("checkpoints/stylegan2_ffhq1024.pth")   # architecture inferred
+>>> G.layers["synthesis.layer4"]
+(512, 16, 16)
+>>> G = panda_viz.load_generator("stylegan_ffhq1024.pth", architecture="stylegan",
+...                              truncation_psi=0.7, truncation_layers=8)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import Generator
+from .registry import NotThisFormat, register_file_format
+
+__all__ = [
+    "ARCHITECTURES",
+    "load_genforce",
+    "genforce_state_dict",
+    "detect_architecture",
+    "official_layer_name",
+]
+
+#: The genforce generator families this module reads.
+ARCHITECTURES = ("pggan", "stylegan", "stylegan2")
+
+
+# ---------------------------------------------------------------------------------------
+# shared pieces
+# ---------------------------------------------------------------------------------------
+def pixel_norm(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """``x / sqrt(mean(x², dim) + eps)``: genforce's ``PixelNormLayer``."""
+    return x * torch.rsqrt(x.square().mean(dim=dim, keepdim=True) + eps)
+
+
+class Holder(nn.Module):
+    """A container of parameters/buffers under genforce's key names, never called itself.
+
+    genforce keeps e.g. a layer's style weights in a child module ``style``; here the
+    parent reads them directly, so such children never run and do not show up as
+    hookable layers of the :class:`~panda_viz.generators.Generator`.
+    """
+
+    def forward(self, *_args: Any) -> None:  # pragma: no cover - never called
+        raise RuntimeError(f"{type(self).__name__} only holds tensors; its parent reads them")
+
+
+class DenseBlock(nn.Module):
+    """A fully connected layer with equalised learning rate (genforce ``DenseBlock``).
+
+    ``y = act(x @ (weight * gain / sqrt(in) * lr_mul)ᵀ + bias * lr_mul + additional_bias)
+    * act_scale``, with a leaky ReLU (slope 0.2) or no activation.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        gain: float,
+        lr_mul: float = 1.0,
+        lrelu: bool = True,
+        act_scale: float = 1.0,
+        additional_bias: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_channels, in_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.wscale = gain / math.sqrt(in_channels) * lr_mul
+        self.bscale = lr_mul
+        self.lrelu = lrelu
+        self.act_scale = act_scale
+        self.additional_bias = additional_bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.linear(x.flatten(1), self.weight * self.wscale, self.bias * self.bscale)
+        if self.additional_bias:
+            x = x + self.additional_bias
+        if self.lrelu:
+            x = F.leaky_relu(x, 0.2)
+        return x * self.act_scale if self.act_scale != 1.0 else x
+
+
+class MappingModule(nn.Module):
+    """z → w: pixel norm, then ``dense0 … dense{n-1}`` (genforce ``MappingModule``)."""
+
+    def __init__(self, widths: list[int], *, gain: float, lr_mul: float, act_scale: float) -> None:
+        super().__init__()
+        self.num_layers = len(widths) - 1
+        for i in range(self.num_layers):
+            self.add_module(
+                f"dense{i}",
+                DenseBlock(widths[i], widths[i + 1], gain=gain, lr_mul=lr_mul, act_scale=act_scale),
+            )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        w = pixel_norm(z)
+        for i in range(self.num_layers):
+            w = getattr(self, f"dense{i}")(w)
+        return w
+
+
+class TruncationModule(nn.Module):
+    """w → wp (N, num_layers, w_dim), pulled towards ``w_avg`` on the first layers.
+
+    Layers ``0 … trunc_layers-1`` get ``w_avg + psi (w - w_avg)``; the rest keep w
+    (genforce ``TruncationModule``; psi = 1 or trunc_layers = 0 disables it).
+    """
+
+    def __init__(self, w_dim: int, num_layers: int) -> None:
+        super().__init__()
+        self.num_layers = num_layers
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(self, w: torch.Tensor, trunc_psi: float = 1.0, trunc_layers: int | None = None) -> torch.Tensor:
+        wp = w[:, None, :].expand(-1, self.num_layers, -1) if w.ndim == 2 else w
+        trunc_layers = self.num_layers if trunc_layers is None else trunc_layers
+        if trunc_psi < 1.0 and trunc_layers > 0:
+            coefs = torch.ones(self.num_layers, 1, dtype=wp.dtype, device=wp.device)
+            coefs[: min(trunc_layers, self.num_layers)] = trunc_psi
+            wp = torch.lerp(self.w_avg.to(wp.dtype), wp, coefs)
+        return wp
+
+
+class StyleBasedGenerator(nn.Module):
+    """Shared forward of the style-based genforce generators: mapping, truncation, synthesis."""
+
+    architecture: str
+
+    def mapping_and_truncation(
+        self, z: torch.Tensor, trunc_psi: float = 1.0, trunc_layers: int | None = None
+    ) -> torch.Tensor:
+        """The per-layer latents wp (N, num_layers, w_dim) for z (N, z_dim)."""
+        return self.truncation(self.mapping(z), trunc_psi, trunc_layers)
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        trunc_psi: float = 1.0,
+        trunc_layers: int | None = None,
+        randomize_noise: bool = False,
+    ) -> torch.Tensor:
+        """Images (N, 3, H, W) for z (N, z_dim)."""
+        return self.synthesis(self.mapping_and_truncation(z, trunc_psi, trunc_layers), randomize_noise)
+
+
+def leaky(x: torch.Tensor) -> torch.Tensor:
+    """genforce's activation: leaky ReLU with slope 0.2 (not in place)."""
+    return F.leaky_relu(x, 0.2)
+
+
+def check_lod(state_dict: Mapping[str, torch.Tensor], key: str) -> None:
+    """Refuse a checkpoint saved mid progressive growing (``lod`` ≠ 0)."""
+    if key in state_dict and float(state_dict[key]) != 0.0:
+        raise ValueError(
+            f"genforce checkpoint has {key} = {float(state_dict[key])} (saved during progressive "
+            "growing); only finished generators (lod = 0) are supported"
+        )
+
+
+def count_indexed(state_dict: Mapping[str, torch.Tensor], prefix: str) -> int:
+    """How many consecutive ``{prefix}0.``, ``{prefix}1.`` … keys the state dict has."""
+    n = 0
+    while any(k.startswith(f"{prefix}{n}.") for k in state_dict):
+        n += 1
+    return n
+
+
+# ---------------------------------------------------------------------------------------
+# recognising a checkpoint
+# ---------------------------------------------------------------------------------------
+def detect_architecture(state_dict: Mapping[str, Any]) -> str | None:
+    """``"pggan"``, ``"stylegan"`` or ``"stylegan2"`` from a genforce generator state dict.
+
+    Returns None when the keys are not those of a genforce generator (an NVlabs state dict
+    has ``mapping.fc0.weight`` and ``synthesis.b4.const`` instead).
+    """
+    keys = set(state_dict)
+    if "synthesis.early_layer.const" in keys or "synthesis.early_layer.weight" in keys:
+        return "stylegan2"
+    if "truncation.w_avg" in keys and ("synthesis.layer0.const" in keys or "synthesis.layer0.weight" in keys):
+        return "stylegan"
+    if "layer0.weight" in keys and "output0.weight" in keys and not any(k.startswith("synthesis.") for k in keys):
+        return "pggan"
+    return None
+
+
+def _read_checkpoint(path: Path) -> Any:
+    """``torch.load`` (tensors and containers only), memory-mapped where the file allows."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def genforce_state_dict(checkpoint: Any) -> tuple[dict[str, torch.Tensor], str] | None:
+    """The generator state dict of a loaded genforce checkpoint, and which entry it came from.
+
+    Accepts the model-zoo layout (``generator_smooth`` preferred over ``generator``) and a
+    bare genforce generator state dict. Returns None when ``checkpoint`` is neither.
+    """
+    if not isinstance(checkpoint, Mapping):
+        return None
+    for entry in ("generator_smooth", "generator"):
+        candidate = checkpoint.get(entry)
+        if isinstance(candidate, Mapping) and detect_architecture(candidate) is not None:
+            return dict(candidate), entry
+    if detect_architecture(checkpoint) is not None and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return dict(checkpoint), "state dict"
+    return None
+
+
+def official_layer_name(architecture: str, layer: int) -> str:
+    """The module name of the official PandA code's integer ``layer`` for a genforce model.
+
+    The official code runs the synthesis network up to (not including) its ``stop = layer``:
+    for StyleGAN2 that is the output of ``synthesis.layer{L-1}`` (on a 1024-pixel FFHQ model
+    L = 5 is 16×16, L = 6 and 7 are 32×32); for StyleGAN and PGGAN the loop runs over
+    resolutions ``2**2 … 2**(L-1)``, ending with ``(synthesis.)layer{2L-5}``.
+    """
+    if isinstance(layer, bool) or not isinstance(layer, int):
+        raise TypeError(f"an official layer number is an int; got {type(layer).__name__}")
+    if architecture == "stylegan2":
+        if layer < 1:
+            raise ValueError(f"official StyleGAN2 layers start at 1 (synthesis.layer0); got {layer}")
+        return f"synthesis.layer{layer - 1}"
+    if architecture in ("stylegan", "pggan"):
+        if layer < 3:
+            raise ValueError(f"official {architecture} layers start at 3 (4×4 features); got {layer}")
+        return f"{'synthesis.' if architecture == 'stylegan' else ''}layer{2 * layer - 5}"
+    raise ValueError(f"unknown genforce architecture {architecture!r}; expected one of {ARCHITECTURES}")
+
+
+# ---------------------------------------------------------------------------------------
+# the loader
+# ---------------------------------------------------------------------------------------
+def _build(architecture: str, state_dict: dict[str, torch.Tensor], options: dict[str, Any]) -> nn.Module:
+    if architecture == "pggan":
+        from .genforce_pggan import PGGANGenerator as cls
+    elif architecture == "stylegan":
+        from .genforce_stylegan import StyleGANGenerator as cls
+    else:
+        from .genforce_stylegan2 import StyleGAN2Generator as cls
+    module = cls.from_state_dict(state_dict, **options)
+    result = module.load_state_dict(state_dict, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f"genforce {architecture} checkpoint does not match the architecture inferred from it: "
+            f"missing {result.missing_keys[:8]}, unexpected {result.unexpected_keys[:8]}"
+        )
+    return module
+
+
+def _check_truncation(truncation_psi: Any, truncation_layers: Any) -> tuple[float, int | None]:
+    if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, (int, float)):
+        raise TypeError(f"truncation_psi must be a number; got {type(truncation_psi).__name__}")
+    if truncation_layers is not None and (
+        isinstance(truncation_layers, bool) or not isinstance(truncation_layers, int) or truncation_layers < 0
+    ):
+        raise ValueError(f"truncation_layers must be None (all layers) or an int >= 0; got {truncation_layers!r}")
+    return float(truncation_psi), truncation_layers
+
+
+@register_file_format(".pth", ".pt")
+def load_genforce(
+    path: str | Path,
+    *,
+    architecture: str | None = None,
+    resolution: int | None = None,
+    truncation_psi: float = 1.0,
+    truncation_layers: int | None = None,
+    randomize_noise: bool = False,
+    fused_scale: bool | str | None = None,
+    mapping_lr_mul: float = 0.01,
+    name: str | None = None,
+    device: str | torch.device = "cpu",
+    **other: Any,
+) -> Generator:
+    """Load a genforce model-zoo checkpoint as a hookable :class:`Generator`.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.pth`` / ``.pt`` file: ``{"generator": sd, "generator_smooth": sd}`` as the model
+        zoo ships them (``generator_smooth``, the averaged weights, is used when present),
+        or a bare genforce generator state dict.
+    architecture : {"pggan", "stylegan", "stylegan2"}, optional
+        Checked against what the state dict holds (inferred when omitted).
+    resolution : int, optional
+        Checked against the resolution inferred from the state dict.
+    truncation_psi : float
+        Truncation of the style-based generators: the first ``truncation_layers`` per-layer
+        latents become ``w_avg + psi (w - w_avg)``. 1 disables it; ignored for PGGAN.
+    truncation_layers : int, optional
+        How many layers are truncated (all when None; genforce/SeFa use 8 with psi 0.7).
+    randomize_noise : bool
+        Fresh per-pixel noise on every pass (style-based generators). Off by default: the
+        checkpoint's stored noise buffers are used, so an image is a function of its latent,
+        which fitting and editing need.
+    fused_scale : bool or "auto", optional
+        How up-sampling convolutions were built, which state dicts cannot tell: PGGAN
+        default False, StyleGAN default "auto" (transposed convolutions from 128 px on), as
+        in genforce.
+    mapping_lr_mul : float
+        The mapping network's learning-rate multiplier (0.01 in every genforce model); it
+        scales the stored weights, and is not in the state dict.
+    name : str, optional
+        Defaults to the file's stem (``"stylegan2_ffhq1024"``), the model name the official
+        PandA factor files carry.
+    device : str or torch.device
+
+    Returns
+    -------
+    Generator
+        Latents z (N, z_dim) ~ N(0, I); images (N, 3, R, R) in about [-1, 1]. Style-based
+        ones have ``downstream_needs_latents=True``. ``G.module.architecture`` and
+        ``G.module.resolution`` say what was loaded.
+
+    Raises
+    ------
+    NotThisFormat
+        The file is not a genforce checkpoint (another ``.pth`` loader is tried next).
+    ValueError
+        A genforce checkpoint of another architecture or resolution than asked for.
+    """
+    path = Path(path)
+    if "config" in other:
+        raise NotThisFormat("config= is for NVlabs state dicts; genforce checkpoints need none")
+    found = genforce_state_dict(_read_checkpoint(path))
+    if found is None:
+        raise NotThisFormat(
+            "not a genforce checkpoint (expected {'generator_smooth'/'generator': state dict} "
+            "with genforce keys such as 'synthesis.early_layer.const' or 'truncation.w_avg')"
+        )
+    if other:
+        raise TypeError(f"unexpected options for a genforce checkpoint: {', '.join(sorted(other))}")
+    state_dict, entry = found
+    found_arch = detect_architecture(state_dict)
+    if architecture is not None:
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)}")
+        if architecture != found_arch:
+            raise ValueError(
+                f"{str(path)!r} holds a genforce {found_arch} generator ({entry!r}), not the "
+                f"{architecture} asked for; pass architecture={found_arch!r} or omit it"
+            )
+    psi, trunc_layers = _check_truncation(truncation_psi, truncation_layers)
+    options: dict[str, Any] = {}
+    if fused_scale is not None:
+        if found_arch == "stylegan2":
+            raise ValueError("fused_scale= applies to PGGAN and StyleGAN checkpoints, not StyleGAN2")
+        options["fused_scale"] = fused_scale
+    if found_arch != "pggan":
+        options["mapping_lr_mul"] = mapping_lr_mul
+    module = _build(found_arch, state_dict, options)
+    if resolution is not None and int(resolution) != module.resolution:
+        raise ValueError(
+            f"{str(path)!r} holds a {module.resolution}×{module.resolution} genforce {found_arch} "
+            f"generator, not the {resolution}×{resolution} asked for"
+        )
+    name = name or path.stem
+    if found_arch == "pggan":
+        return Generator(module, (module.z_dim,), name=name, device=device)
+
+    def forward(m: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return m(z, trunc_psi=psi, trunc_layers=trunc_layers, randomize_noise=randomize_noise)
+
+    return Generator(module, (module.z_dim,), name=name, forward=forward, downstream_needs_latents=True, device=device)
