@@ -22,6 +22,18 @@ _LAZY = {
     "load_factors": "panda_viz.io",
     "ConvergenceWarning": "panda_viz.exceptions",
     "WeightsNotInstalledError": "panda_viz.exceptions",
+    "EditTerm": "panda_viz.editing",
+    "part_masks": "panda_viz.editing",
+    "local_edit": "panda_viz.editing",
+    "edit_images": "panda_viz.editing",
+    "removal_edit": "panda_viz.editing",
+    "remove": "panda_viz.editing",
+    "propose_background_appearance": "panda_viz.editing",
+    "rank_appearances": "panda_viz.editing",
+    "saliency_maps": "panda_viz.saliency",
+    "saliency_thresholds": "panda_viz.saliency",
+    "localize": "panda_viz.saliency",
+    "background_removal": "panda_viz.saliency",
 }
 
 __all__ = ["__version__", *_LAZY]
