@@ -10,6 +10,7 @@ from .base import Edit, EditMap, Generator
 from .registry import NotThisFormat, available_generators, load_generator, register, register_file_format
 from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
 from . import genforce  # noqa: E402,F401  (registers genforce model-zoo .pth/.pt checkpoints)
+from . import nvlabs  # noqa: E402,F401  (registers NVlabs StyleGAN2/3 .pkl pickles and .pt/.pth state dicts)
 
 __all__ = [
     "Generator",

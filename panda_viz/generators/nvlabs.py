@@ -1,0 +1,379 @@
+"""NVlabs StyleGAN2 / StyleGAN3 generators as hookable :class:`Generator` objects.
+
+Two checkpoint forms load, without the NVlabs repository and without running code from
+the file:
+
+- an official network pickle (``.pkl``; StyleGAN2-ADA-PyTorch or StyleGAN3), read by
+  :mod:`panda_viz.generators.nvlabs_pickle`;
+- a ``G_ema.state_dict()`` saved with ``torch.save`` (``.pt`` / ``.pth``) plus its
+  configuration, ``config=``: the constructor's keyword arguments (``G_ema._init_kwargs``)
+  as a dict or a JSON file (a JSON with an ``"init_kwargs"`` entry works too).
+
+Examples
+--------
+>>> G = panda_viz.load_generator("stylegan2-ffhq-1024x1024.pkl", truncation_psi=0.7)
+>>> z = G.sample_latents(8, seed=0)                  # (8, 512) ~ N(0, I)
+>>> x = G.synthesize(z)                              # (8, 3, 1024, 1024), constant noise
+>>> Z = G.features(z, "synthesis.b16")               # (8, 512, 16, 16)
+>>> G = panda_viz.load_generator("G_ema.pt", config="G_ema_kwargs.json", latent_space="w+")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .base import Generator
+from .nvlabs_pickle import (
+    NetworkPickleError,
+    PersistentRecord,
+    load_network_pickle,
+    plain,
+    record_state_dict,
+)
+from .registry import NotThisFormat, _torch_load_cpu, register_file_format
+from .stylegan2 import StyleGAN2
+from .stylegan3 import StyleGAN3
+
+__all__ = [
+    "ARCHITECTURES",
+    "LATENT_SPACES",
+    "build_network",
+    "nvlabs_generator",
+    "load_nvlabs_pickle",
+    "load_nvlabs_state_dict",
+]
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"stylegan2": StyleGAN2, "stylegan3": StyleGAN3}
+LATENT_SPACES = ("z", "w", "w+")
+NOISE_MODES = ("const", "random", "none")
+_POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+
+
+def build_network(architecture: str, init_kwargs: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Construct ``architecture`` from the official constructor kwargs and load ``state_dict``.
+
+    Raises
+    ------
+    NetworkPickleError
+        Unknown architecture, unsupported constructor options, or weights whose names or
+        shapes differ from what the configuration builds.
+    """
+    if architecture not in ARCHITECTURES:
+        raise NetworkPickleError(f"unsupported architecture {architecture!r}; supported: {', '.join(ARCHITECTURES)}")
+    kwargs = plain(dict(init_kwargs))
+    try:
+        module = ARCHITECTURES[architecture](**kwargs)
+    except TypeError as error:
+        raise NetworkPickleError(
+            f"{architecture} generator options not supported here: {error} (options given: {sorted(kwargs)})"
+        ) from None
+    except ValueError as error:
+        raise NetworkPickleError(f"{architecture} generator: {error}") from None
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    if missing or unexpected:
+        raise NetworkPickleError(
+            f"the weights do not match a {architecture} generator built from its configuration: "
+            f"missing {_few(missing)}; unexpected {_few(unexpected)}"
+        )
+    wrong = [f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items() if state_dict[k].shape != v.shape]
+    if wrong:
+        raise NetworkPickleError(f"weights of the wrong shape for this {architecture} configuration: {_few(wrong)}")
+    module.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state_dict.items()})
+    return module.eval().requires_grad_(False)
+
+
+def _few(items: list[str], n: int = 6) -> str:
+    if not items:
+        return "none"
+    return ", ".join(items[:n]) + (f", … ({len(items)} in all)" if len(items) > n else "")
+
+
+# --------------------------------------------------------------------------- wrapper
+def nvlabs_generator(
+    module: nn.Module,
+    *,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    noise_mode: str = "const",
+    latent_space: str = "z",
+    class_index: int | None = None,
+    name: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Generator:
+    """Wrap a :class:`StyleGAN2` / :class:`StyleGAN3` module as a hookable Generator.
+
+    Parameters
+    ----------
+    module : StyleGAN2 or StyleGAN3
+    truncation_psi : float
+        Truncation towards ``mapping.w_avg`` (1 = none; 0.7 is the usual choice for figures).
+    truncation_cutoff : int, optional
+        Truncate only the first ``truncation_cutoff`` of the ``num_ws`` ws (all by default).
+    noise_mode : {"const", "random", "none"}
+        StyleGAN2's noise inputs: the stored constant noise (deterministic, the default),
+        fresh noise per pass, or none. StyleGAN3 has no noise inputs.
+    latent_space : {"z", "w", "w+"}
+        What the latents are: z (N, z_dim), mapped with the truncation on every pass; w
+        (N, w_dim), used for every layer; or w+ (N, num_ws, w_dim). For "w" and "w+",
+        :meth:`Generator.sample_latents` draws z ~ N(0, I) and maps it (with the
+        truncation), so the same seed gives the same images in every space. Latents in
+        "w"/"w+" are used as given (no further truncation).
+    class_index : int, optional
+        The class of a class-conditional generator (``c_dim > 0``); required there.
+    name : str, optional
+    device : str or torch.device
+
+    Returns
+    -------
+    Generator
+        Layers are the module's synthesis blocks (``synthesis.b4`` …) or layers
+        (``synthesis.L0_36_512`` …); ``downstream_needs_latents`` is true.
+    """
+    if not isinstance(module, (StyleGAN2, StyleGAN3)):
+        raise TypeError(f"expected a StyleGAN2 or StyleGAN3 module; got {type(module).__name__}")
+    if latent_space not in LATENT_SPACES:
+        raise ValueError(f"Invalid latent_space: got {latent_space!r} instead of one of {set(LATENT_SPACES)}")
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"Invalid noise_mode: got {noise_mode!r} instead of one of {set(NOISE_MODES)}")
+    psi = float(truncation_psi)
+    num_ws = module.num_ws
+    if truncation_cutoff is not None:
+        if isinstance(truncation_cutoff, bool) or not isinstance(truncation_cutoff, int) or not 0 <= truncation_cutoff <= num_ws:
+            raise ValueError(f"truncation_cutoff must be an int in [0, {num_ws}] or None; got {truncation_cutoff!r}")
+        if latent_space == "w" and truncation_cutoff < num_ws:
+            raise ValueError(
+                "truncation_cutoff truncates only some of the ws, which a single w cannot hold: "
+                "use latent_space='z' or 'w+'"
+            )
+    if module.c_dim > 0:
+        if class_index is None or isinstance(class_index, bool) or not isinstance(class_index, int) or not 0 <= class_index < module.c_dim:
+            raise ValueError(
+                f"this generator is class-conditional with {module.c_dim} classes: pass class_index= "
+                f"an int in [0, {module.c_dim - 1}]; got {class_index!r}"
+            )
+    elif class_index is not None:
+        raise ValueError(f"class_index={class_index!r} given, but this generator is unconditional (c_dim=0)")
+
+    def labels(n: int, device: torch.device) -> torch.Tensor | None:
+        if module.c_dim == 0:
+            return None
+        c = torch.zeros(n, module.c_dim, device=device)
+        c[:, class_index] = 1
+        return c
+
+    def mapped(m: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return m.mapping(z, labels(len(z), z.device), truncation_psi=psi, truncation_cutoff=truncation_cutoff)
+
+    if latent_space == "z":
+        latent_shape: tuple[int, ...] = (module.z_dim,)
+
+        def forward(m: nn.Module, z: torch.Tensor) -> torch.Tensor:
+            return m.synthesis(mapped(m, z), noise_mode=noise_mode)
+
+    elif latent_space == "w":
+        latent_shape = (module.w_dim,)
+
+        def forward(m: nn.Module, w: torch.Tensor) -> torch.Tensor:
+            return m.synthesis(w.unsqueeze(1).repeat([1, num_ws, 1]), noise_mode=noise_mode)
+
+    else:
+        latent_shape = (num_ws, module.w_dim)
+
+        def forward(m: nn.Module, ws: torch.Tensor) -> torch.Tensor:
+            return m.synthesis(ws, noise_mode=noise_mode)
+
+    holder: dict[str, Generator] = {}
+
+    def sampler(n: int, rng: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, module.z_dim, generator=rng)
+        if latent_space == "z":
+            return z
+        generator = holder["G"]
+        with torch.no_grad():
+            ws = mapped(generator.module, z.to(generator.device))
+        return (ws[:, 0] if latent_space == "w" else ws).cpu()
+
+    arch = "StyleGAN3" if isinstance(module, StyleGAN3) else "StyleGAN2"
+    G = Generator(
+        module,
+        latent_shape,
+        name=name or f"{arch} {module.img_resolution}px",
+        forward=forward,
+        sampler=sampler,
+        downstream_needs_latents=True,
+        device=device,
+    )
+    holder["G"] = G
+    G.truncation_psi = psi
+    G.truncation_cutoff = truncation_cutoff
+    G.noise_mode = noise_mode
+    G.latent_space = latent_space
+    return G
+
+
+# --------------------------------------------------------------------------- pickles
+def _architecture_of(record: PersistentRecord) -> str:
+    synthesis = record.children.get("synthesis")
+    state = synthesis.state if isinstance(synthesis, PersistentRecord) else {}
+    classes = set(record.module_classes) | (set(synthesis.module_classes) if isinstance(synthesis, PersistentRecord) else set())
+    if "layer_names" in state or "SynthesisInput" in classes:
+        return "stylegan3"
+    if "block_resolutions" in state or "SynthesisBlock" in classes:
+        return "stylegan2"
+    found = f"class {record.class_name!r}"
+    if isinstance(synthesis, PersistentRecord):
+        found += f" with a synthesis of class {synthesis.class_name!r} (attributes: {_few(sorted(k for k in state if not k.startswith('_')))})"
+    else:
+        found += f" with sub-modules {_few(sorted(record.children))}"
+    if classes:
+        found += f"; its module defines {_few(sorted(classes))}"
+    raise NetworkPickleError(
+        f"unsupported generator architecture: found {found}; supported: StyleGAN2 "
+        "(synthesis blocks b4 … bN) and StyleGAN3 (synthesis layers L0_… )"
+    )
+
+
+def _init_kwargs(record: PersistentRecord) -> dict[str, Any]:
+    kwargs = plain(dict(record.state.get("_init_kwargs") or {}))
+    args = plain(list(record.state.get("_init_args") or ()))
+    if len(args) > len(_POSITIONAL):
+        raise NetworkPickleError(f"the generator was built with {len(args)} positional arguments; expected at most {len(_POSITIONAL)}")
+    kwargs.update(zip(_POSITIONAL, args))
+    missing = [k for k in _POSITIONAL if k not in kwargs]
+    if missing:
+        raise NetworkPickleError(f"the pickled generator keeps no constructor arguments {missing}; found {sorted(kwargs)}")
+    return kwargs
+
+
+def network_from_pickle(path: str | os.PathLike, network: str = "G_ema") -> nn.Module:
+    """The StyleGAN2/StyleGAN3 module of ``network`` in an official pickle, weights loaded."""
+    data = load_network_pickle(path)
+    if not isinstance(data, dict):
+        raise NetworkPickleError(f"{str(path)!r} holds a {type(data).__name__}; a network pickle holds a dict with 'G_ema'")
+    if network not in data:
+        raise NetworkPickleError(
+            f"{str(path)!r} has no {network!r}; keys found: {', '.join(map(repr, data)) or 'none'}"
+        )
+    record = data[network]
+    if not isinstance(record, PersistentRecord):
+        raise NetworkPickleError(f"{network!r} in {str(path)!r} is a {type(record).__name__}, not a pickled network")
+    architecture = _architecture_of(record)
+    return build_network(architecture, _init_kwargs(record), record_state_dict(record))
+
+
+@register_file_format(".pkl")
+def load_nvlabs_pickle(
+    path: str | os.PathLike,
+    *,
+    network: str = "G_ema",
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    noise_mode: str = "const",
+    latent_space: str = "z",
+    class_index: int | None = None,
+    name: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Generator:
+    """A Generator from an official StyleGAN2-ADA-PyTorch / StyleGAN3 network pickle.
+
+    The pickle is read by :func:`~panda_viz.generators.nvlabs_pickle.load_network_pickle`
+    (an allow-list unpickler: no code from the file runs). ``network`` picks the entry
+    (``"G_ema"``, the averaged generator, by default). Other options as in
+    :func:`nvlabs_generator`.
+    """
+    module = network_from_pickle(path, network)
+    return nvlabs_generator(
+        module, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        latent_space=latent_space, class_index=class_index, name=name or Path(path).stem, device=device,
+    )
+
+
+# --------------------------------------------------------------------------- state dicts
+def _read_config(config: Any) -> tuple[dict[str, Any], str | None]:
+    if isinstance(config, (str, os.PathLike)):
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        try:
+            config = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"config file {str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict of constructor kwargs or a path to a JSON file; got {type(config).__name__}")
+    config = dict(config)
+    hint = None
+    if "init_kwargs" in config:
+        text = str(config.get("class", "")).lower()
+        hint = "stylegan3" if "stylegan3" in text else "stylegan2" if "stylegan2" in text else None
+        config = dict(config["init_kwargs"])
+    return config, hint
+
+
+def _is_nvlabs_state_dict(sd: Any) -> bool:
+    return (
+        isinstance(sd, Mapping)
+        and any(isinstance(k, str) and k.startswith("mapping.fc0.") for k in sd)
+        and any(isinstance(k, str) and k.startswith("synthesis.") for k in sd)
+    )
+
+
+@register_file_format(".pt", ".pth")
+def load_nvlabs_state_dict(
+    path: str | os.PathLike,
+    *,
+    config: Mapping[str, Any] | str | os.PathLike | None = None,
+    architecture: str | None = None,
+    truncation_psi: float = 1.0,
+    truncation_cutoff: int | None = None,
+    noise_mode: str = "const",
+    latent_space: str = "z",
+    class_index: int | None = None,
+    name: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Generator:
+    """A Generator from a saved ``G_ema.state_dict()`` and its constructor kwargs.
+
+    Parameters
+    ----------
+    path : path
+        A ``torch.save`` file of the state dict (read with ``weights_only=True``), or of a
+        dict holding it under ``"G_ema"``.
+    config : dict or path
+        ``G_ema._init_kwargs`` (a dict, or a JSON file; a JSON whose ``"init_kwargs"``
+        entry holds them works too). Without it this loader declines
+        (:class:`NotThisFormat`), so other ``.pt``/``.pth`` loaders get the file.
+    architecture : {"stylegan2", "stylegan3"}, optional
+        Read from the weights' names when not given.
+    **options
+        As in :func:`nvlabs_generator`.
+    """
+    if config is None:
+        raise NotThisFormat("NVlabs state dicts need config= (the generator's constructor kwargs)")
+    kwargs, hint = _read_config(config)
+    sd = _torch_load_cpu(Path(path))
+    if isinstance(sd, Mapping) and "G_ema" in sd and isinstance(sd["G_ema"], Mapping):
+        sd = sd["G_ema"]
+    if not _is_nvlabs_state_dict(sd):
+        keys = list(sd)[:5] if isinstance(sd, Mapping) else type(sd).__name__
+        raise NotThisFormat(f"not an NVlabs G_ema state dict (no mapping.fc0.* and synthesis.* keys; found {keys})")
+    if architecture is None:
+        architecture = "stylegan3" if "synthesis.input.freqs" in sd else "stylegan2" if "synthesis.b4.const" in sd else hint
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)} "
+            "(the weights have neither synthesis.input.freqs nor synthesis.b4.const)"
+        )
+    module = build_network(architecture, kwargs, sd)
+    return nvlabs_generator(
+        module, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        latent_space=latent_space, class_index=class_index, name=name or Path(path).stem, device=device,
+    )

@@ -1,0 +1,384 @@
+"""StyleGAN3 (Karras et al., 2021, "Alias-Free GANs") in plain PyTorch, loading official weights.
+
+Configs T (translation equivariant) and R (rotation equivariant: ``conv_kernel=1``,
+``use_radial_filters=True``) share this code. Parameter and buffer names are those of the
+official ``G_ema`` (``synthesis.input.freqs``, ``synthesis.L3_52_512.up_filter``,
+``synthesis.L3_52_512.magnitude_ema``, …), so an official state dict loads one to one;
+the low-pass filters are read from the checkpoint (they are designed here only so that a
+network built from its configuration has buffers of the right shapes and values). The
+filtered leaky ReLU runs as plain upsample / activation / downsample steps
+(:func:`panda_viz.generators._nvlabs_ops.filtered_lrelu`).
+
+Layers worth hooking are ``synthesis.L0_{size}_{channels}`` … ``synthesis.L{n}_{res}_3``:
+the layers' outputs, including their margins (``L0_36_512`` is 36×36 for a 1024 model
+whose early layers compute a 16×16 image plus 10 samples of margin on each side).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._nvlabs_ops import FullyConnectedLayer, filtered_lrelu, lowpass_filter, normalize_2nd_moment
+
+__all__ = ["StyleGAN3", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer"]
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    demodulate: bool = True,
+    padding: int = 0,
+    input_gain: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """StyleGAN3's modulated convolution: weights and styles pre-normalised, then modulated,
+    demodulated and scaled by ``input_gain``, as one grouped convolution."""
+    n = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    if demodulate:
+        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+        styles = styles * styles.square().mean().rsqrt()
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
+    if input_gain is not None:
+        w = w * input_gain.expand(n, in_ch).reshape(n, 1, in_ch, 1, 1)
+    x = x.reshape(1, n * in_ch, *x.shape[2:])
+    x = F.conv2d(x, w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype), padding=padding, groups=n)
+    return x.reshape(n, out_ch, *x.shape[2:])
+
+
+class MappingNetwork(nn.Module):
+    """z (and an optional class label c) -> ws (N, num_ws, w_dim), with truncation."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int,
+        num_layers: int = 2,
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float = 0.998,
+        freeze_layers: int = 0,
+        freeze_embed: bool = False,
+    ) -> None:
+        super().__init__()
+        del w_avg_beta, freeze_layers, freeze_embed  # training options
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.embed = FullyConnectedLayer(c_dim, w_dim) if c_dim > 0 else None
+        features = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * num_layers
+        for idx in range(num_layers):
+            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu", lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{idx}", layer)
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> torch.Tensor:
+        x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            if c is None:
+                raise ValueError(f"this generator is class-conditional (c_dim={self.c_dim}): pass a label")
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1)
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
+            x[:, :cutoff] = self.w_avg.lerp(x[:, :cutoff], truncation_psi)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+
+
+class SynthesisInput(nn.Module):
+    """Fourier features on a ``size``² grid, rotated and translated by an affine of w.
+
+    ``transform`` (3, 3) is a user-settable inverse transform of the output image (the
+    identity in checkpoints); setting it translates or rotates the generated image.
+    """
+
+    def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float) -> None:
+        super().__init__()
+        self.w_dim, self.channels = w_dim, channels
+        self.size = np.broadcast_to(np.asarray(size), [2])
+        self.sampling_rate, self.bandwidth = sampling_rate, bandwidth
+        self.weight = nn.Parameter(torch.zeros(channels, channels))
+        self.affine = FullyConnectedLayer(w_dim, 4)
+        self.register_buffer("transform", torch.eye(3, 3))
+        self.register_buffer("freqs", torch.zeros(channels, 2))
+        self.register_buffer("phases", torch.zeros(channels))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        n = w.shape[0]
+        t = self.affine(w)  # (cos, sin, tx, ty), up to scale
+        t = t / t[:, :2].norm(dim=1, keepdim=True)
+        rotation = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
+        rotation[:, 0, 0] = t[:, 0]
+        rotation[:, 0, 1] = -t[:, 1]
+        rotation[:, 1, 0] = t[:, 1]
+        rotation[:, 1, 1] = t[:, 0]
+        translation = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
+        translation[:, 0, 2] = -t[:, 2]
+        translation[:, 1, 2] = -t[:, 3]
+        transforms = rotation @ translation @ self.transform.unsqueeze(0)
+
+        freqs = self.freqs.unsqueeze(0)
+        phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
+        freqs = freqs @ transforms[:, :2, :2]
+        # Frequencies pushed out of band by a user transform fade out instead of aliasing.
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+
+        theta = torch.eye(2, 3, device=w.device)
+        theta[0, 0] = 0.5 * float(self.size[0]) / self.sampling_rate
+        theta[1, 1] = 0.5 * float(self.size[1]) / self.sampling_rate
+        grids = F.affine_grid(theta.unsqueeze(0), [1, 1, int(self.size[1]), int(self.size[0])], align_corners=False)
+
+        x = (grids.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)  # (N, H, W, C)
+        x = x + phases.unsqueeze(1).unsqueeze(2)
+        x = torch.sin(x * (np.pi * 2))
+        x = x * amplitudes.unsqueeze(1).unsqueeze(2)
+        x = x @ (self.weight / np.sqrt(self.channels)).t()
+        return x.permute(0, 3, 1, 2)
+
+    def extra_repr(self) -> str:
+        return (
+            f"w_dim={self.w_dim}, channels={self.channels}, size={[int(s) for s in self.size]}, "
+            f"sampling_rate={self.sampling_rate:g}, bandwidth={self.bandwidth:g}"
+        )
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated convolution then the filtered leaky ReLU (up, activate, low-pass, down)."""
+
+    def __init__(
+        self,
+        w_dim: int,
+        is_torgb: bool,
+        is_critically_sampled: bool,
+        use_fp16: bool,
+        in_channels: int,
+        out_channels: int,
+        in_size: int,
+        out_size: int,
+        in_sampling_rate: float,
+        out_sampling_rate: float,
+        in_cutoff: float,
+        out_cutoff: float,
+        in_half_width: float,
+        out_half_width: float,
+        conv_kernel: int = 3,
+        filter_size: int = 6,
+        lrelu_upsampling: int = 2,
+        use_radial_filters: bool = False,
+        conv_clamp: float | None = 256,
+        magnitude_ema_beta: float = 0.999,
+    ) -> None:
+        super().__init__()
+        del magnitude_ema_beta  # training option: the stored magnitude_ema is what inference reads
+        self.w_dim, self.is_torgb = w_dim, is_torgb
+        self.is_critically_sampled, self.use_fp16 = is_critically_sampled, use_fp16
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_size = np.broadcast_to(np.asarray(in_size), [2])
+        self.out_size = np.broadcast_to(np.asarray(out_size), [2])
+        self.in_sampling_rate, self.out_sampling_rate = in_sampling_rate, out_sampling_rate
+        self.tmp_sampling_rate = max(in_sampling_rate, out_sampling_rate) * (1 if is_torgb else lrelu_upsampling)
+        self.in_cutoff, self.out_cutoff = in_cutoff, out_cutoff
+        self.in_half_width, self.out_half_width = in_half_width, out_half_width
+        self.conv_kernel = 1 if is_torgb else conv_kernel
+        self.conv_clamp = conv_clamp
+
+        self.affine = FullyConnectedLayer(w_dim, in_channels)
+        self.weight = nn.Parameter(torch.zeros(out_channels, in_channels, self.conv_kernel, self.conv_kernel))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.register_buffer("magnitude_ema", torch.ones([]))
+
+        self.up_factor = int(np.rint(self.tmp_sampling_rate / in_sampling_rate))
+        self.up_taps = filter_size * self.up_factor if self.up_factor > 1 and not is_torgb else 1
+        self.register_buffer(
+            "up_filter",
+            lowpass_filter(self.up_taps, in_cutoff, in_half_width * 2, self.tmp_sampling_rate),
+        )
+        self.down_factor = int(np.rint(self.tmp_sampling_rate / out_sampling_rate))
+        self.down_taps = filter_size * self.down_factor if self.down_factor > 1 and not is_torgb else 1
+        self.down_radial = use_radial_filters and not is_critically_sampled
+        self.register_buffer(
+            "down_filter",
+            lowpass_filter(self.down_taps, out_cutoff, out_half_width * 2, self.tmp_sampling_rate, radial=self.down_radial),
+        )
+
+        # Padding so that the output has out_size samples, centred as in the paper (App. C.3).
+        pad_total = (self.out_size - 1) * self.down_factor + 1
+        pad_total -= (self.in_size + self.conv_kernel - 1) * self.up_factor
+        pad_total += self.up_taps + self.down_taps - 2
+        pad_lo = (pad_total + self.up_factor) // 2
+        pad_hi = pad_total - pad_lo
+        self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        input_gain = self.magnitude_ema.rsqrt()
+        styles = self.affine(w)
+        if self.is_torgb:
+            styles = styles / math.sqrt(self.in_channels * self.conv_kernel**2)
+        x = modulated_conv2d(
+            x.to(torch.float32), self.weight, styles,
+            padding=self.conv_kernel - 1, demodulate=not self.is_torgb, input_gain=input_gain,
+        )
+        return filtered_lrelu(
+            x, self.up_filter, self.down_filter, self.bias,
+            up=self.up_factor, down=self.down_factor, padding=self.padding,
+            gain=1.0 if self.is_torgb else math.sqrt(2.0), slope=1.0 if self.is_torgb else 0.2,
+            clamp=self.conv_clamp,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
+            f"in_size={[int(s) for s in self.in_size]}, out_size={[int(s) for s in self.out_size]}, "
+            f"up={self.up_factor}, down={self.down_factor}, is_torgb={self.is_torgb}"
+        )
+
+
+class SynthesisNetwork(nn.Module):
+    """ws (N, num_ws, w_dim) -> images: Fourier input, then layers ``L0_… L{num_layers}_…``."""
+
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        num_layers: int = 14,
+        num_critical: int = 2,
+        first_cutoff: float = 2,
+        first_stopband: float = 2**2.1,
+        last_stopband_rel: float = 2**0.3,
+        margin_size: int = 10,
+        output_scale: float = 0.25,
+        num_fp16_res: int = 4,
+        **layer_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
+        self.num_ws = num_layers + 2
+        self.num_layers, self.num_critical = num_layers, num_critical
+        self.margin_size, self.output_scale, self.num_fp16_res = margin_size, output_scale, num_fp16_res
+
+        # Cutoffs and stopbands grow geometrically to the last layers' (paper, Sec. 3.2).
+        last_cutoff = img_resolution / 2
+        last_stopband = last_cutoff * last_stopband_rel
+        exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
+        cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
+        stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
+        sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
+        half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
+        sizes = sampling_rates + margin_size * 2
+        sizes[-2:] = img_resolution
+        channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
+        channels[-1] = img_channels
+
+        self.input = SynthesisInput(
+            w_dim=w_dim, channels=int(channels[0]), size=int(sizes[0]),
+            sampling_rate=sampling_rates[0], bandwidth=cutoffs[0],
+        )
+        self.layer_names: list[str] = []
+        for idx in range(num_layers + 1):
+            prev = max(idx - 1, 0)
+            layer = SynthesisLayer(
+                w_dim=w_dim, is_torgb=idx == num_layers, is_critically_sampled=idx >= num_layers - num_critical,
+                use_fp16=bool(sampling_rates[idx] * (2**num_fp16_res) > img_resolution),
+                in_channels=int(channels[prev]), out_channels=int(channels[idx]),
+                in_size=int(sizes[prev]), out_size=int(sizes[idx]),
+                in_sampling_rate=int(sampling_rates[prev]), out_sampling_rate=int(sampling_rates[idx]),
+                in_cutoff=cutoffs[prev], out_cutoff=cutoffs[idx],
+                in_half_width=half_widths[prev], out_half_width=half_widths[idx],
+                **layer_kwargs,
+            )
+            name = f"L{idx}_{layer.out_size[0]}_{layer.out_channels}"
+            setattr(self, name, layer)
+            self.layer_names.append(name)
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """Images (N, img_channels, R, R); ``noise_mode`` is accepted for symmetry with
+        StyleGAN2 (StyleGAN3 has no noise inputs)."""
+        if noise_mode not in ("const", "random", "none"):
+            raise ValueError(f"noise_mode must be one of ('const', 'random', 'none'); got {noise_mode!r}")
+        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
+            raise ValueError(f"ws of shape (N, {self.num_ws}, {self.w_dim}) expected; got {tuple(ws.shape)}")
+        ws = ws.to(torch.float32).unbind(dim=1)
+        x = self.input(ws[0])
+        for name, w in zip(self.layer_names, ws[1:]):
+            x = getattr(self, name)(x, w)
+        if self.output_scale != 1:
+            x = x * self.output_scale
+        return x.to(torch.float32)
+
+    def extra_repr(self) -> str:
+        return (
+            f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
+            f"img_channels={self.img_channels}, num_layers={self.num_layers}"
+        )
+
+
+class StyleGAN3(nn.Module):
+    """The StyleGAN3 generator (configs T and R): ``synthesis`` and ``mapping``.
+
+    Parameters are the official constructor's keyword arguments (``G_ema._init_kwargs``).
+
+    Parameters
+    ----------
+    z_dim, c_dim, w_dim : int
+        Latent, label and intermediate latent sizes.
+    img_resolution, img_channels : int
+        Output images are (img_channels, img_resolution, img_resolution).
+    mapping_kwargs : dict
+        Options of :class:`MappingNetwork`.
+    **synthesis_kwargs
+        Options of :class:`SynthesisNetwork` and its layers (``channel_base``,
+        ``channel_max``, ``num_layers``, ``conv_kernel``, ``use_radial_filters``, …).
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        mapping_kwargs: Mapping[str, Any] | None = None,
+        **synthesis_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **dict(mapping_kwargs or {}))
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        noise_mode: str = "const",
+    ) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode)
