@@ -13,6 +13,7 @@ import sys
 # name -> (module, one-line help); the module defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("panda_viz.lab", "start JupyterLab on notebooks/explore.ipynb, the interactive Explorer"),
+    "figures": ("panda_viz.figures", "re-run the paper's notebooks in place and rewrite figures/ and its index"),
 }
 
 

@@ -1,0 +1,304 @@
+"""``panda-viz figures``: re-execute the paper notebooks in place and re-index ``figures/``.
+
+Every figure, table and ablation of the PandA paper has a notebook in ``notebooks/``
+(named after the paper's numbering) that writes its figures to ``figures/``. This command
+runs them again with nbclient, one kernel per notebook, in ``notebooks/`` as working
+directory (as Jupyter and nbval do, so the notebooks' ``../figures`` paths land in
+``figures/``), writes each executed notebook back atomically (a notebook that fails is
+left exactly as it was), and rewrites ``figures/README.md``, the index of every PNG in
+``figures/`` with the paper item it reproduces and the notebook that writes it.
+
+    panda-viz figures                      # every notebook
+    panda-viz figures fig3 table2          # only those whose name contains fig3 or table2
+    panda-viz figures --list               # what would run, and the paper items
+    panda-viz figures --index-only         # only rewrite figures/README.md
+
+Notebooks also use :func:`save_figure` (matplotlib figures, atomic, fixed dpi).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._files import atomic_path
+
+__all__ = [
+    "PAPER_ITEMS",
+    "add_arguments",
+    "run",
+    "default_root",
+    "select_notebooks",
+    "execute_notebook",
+    "NotebookFailed",
+    "figure_index",
+    "written_figures",
+    "write_index",
+    "save_figure",
+]
+
+#: notebook stem -> the paper item it reproduces (PandA, ICLR 2023, unless it says otherwise)
+PAPER_ITEMS: dict[str, str] = {
+    "fig1_overview": "Fig. 1: overview (a local edit, an object removal and a saliency map of one sample)",
+    "fig2_separable_model": "Fig. 2: the separable model (unfolding, HOSVD, parts, appearances, coefficients)",
+    "fig3_object_removal": "Fig. 3: context-aware object removal with the background appearance",
+    "fig4_saliency": "Fig. 4: saliency maps of the appearances and thresholded localisation with μ_k",
+    "fig5_background_removal": "Fig. 5: background removal by thresholded saliency vs. a latent direction",
+    "fig6_local_edits": "Fig. 6: local edits with global and refined parts",
+    "fig7_baseline_comparison": "Fig. 7: PandA vs. SeFa, ReSeFa and GANSpace edits of one region, MSE maps",
+    "fig8_ablation": "Fig. 8: ablation of constraints and form (MPCA, mode-3 MPCA, no non-negativity, PandA)",
+    "fig9_refinement": "Fig. 9: refinement of the global parts on individual samples",
+    "table1_training_time": "Table 1: training time of PandA and the baselines",
+    "table2_roir": "Table 2 (and the project page's table): ROIR per region and SWD for each method",
+    "solver_ablation": "Sec. 3.2 solver ablation: Algorithm 1 vs. Adam/autograd vs. the default solver",
+    "sefa_resefa_headlines": "SeFa (CVPR 2021) and ReSeFa (ECCV 2022) headline figures on the embedded generator",
+    "explore": "the interactive Explorer (not a paper item)",
+}
+
+INDEX_NAME = "README.md"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook cell raised or timed out; says which notebook and which cell."""
+
+    def __init__(self, notebook: Path, cell_index: int, code_cell: int, message: str):
+        self.notebook, self.cell_index, self.code_cell = notebook, cell_index, code_cell
+        super().__init__(f"{notebook.name}: code cell {code_cell} (cell {cell_index} of the notebook) failed: {message}")
+
+
+# --------------------------------------------------------------------------- paths
+def default_root() -> Path:
+    """The source checkout panda_viz is installed from (the folder holding ``notebooks/``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, **savefig_kwargs: Any) -> Path:
+    """``fig.savefig(path)`` atomically (a temporary file renamed into place); returns ``path``.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    path : str or Path
+        Where to write, e.g. ``"../figures/fig3_object_removal.png"`` from a notebook.
+    dpi : int
+        Fixed, so a figure's pixel size does not depend on the machine's matplotlib rc.
+    **savefig_kwargs
+        Passed to ``savefig`` (``bbox_inches="tight"`` by default).
+    """
+    path = Path(path)
+    savefig_kwargs.setdefault("bbox_inches", "tight")
+    savefig_kwargs.setdefault("facecolor", "white")
+    # no timestamps in the PNG: re-running a notebook rewrites identical bytes when nothing changed
+    if path.suffix.lower() == ".png":
+        savefig_kwargs.setdefault("metadata", {"Software": None})
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, **savefig_kwargs)
+    return path
+
+
+def select_notebooks(folder: Path, patterns: Sequence[str] = (), *, include_explore: bool = True) -> list[Path]:
+    """The notebooks in ``folder`` whose name contains any of ``patterns`` (all when none), sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``folder`` has no notebooks.
+    ValueError
+        When a pattern matches none; the message lists the notebooks there are.
+    """
+    folder = Path(folder)
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if not include_explore:
+        found = [p for p in found if p.stem != "explore"]
+    if not found:
+        raise FileNotFoundError(f"no notebooks (*.ipynb) in {str(folder)!r}")
+    if not patterns:
+        return found
+    chosen = []
+    for pattern in patterns:
+        hits = [p for p in found if pattern.lower() in p.stem.lower()]
+        if not hits:
+            names = ", ".join(p.stem for p in found)
+            raise ValueError(f"no notebook name contains {pattern!r}; notebooks: {names}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return sorted(chosen)
+
+
+# --------------------------------------------------------------------------- execution
+def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = "python3",
+                     show_progress: bool = True) -> float:
+    """Run every cell of ``path`` in a fresh kernel (working directory: the notebook's folder).
+
+    The executed notebook, outputs included, replaces ``path`` atomically only when every
+    cell succeeded.
+
+    Parameters
+    ----------
+    path : Path
+    timeout : int
+        Seconds any one cell may take.
+    kernel_name : str
+        Jupyter kernel ("python3" is this Python environment's ipykernel).
+    show_progress : bool
+        A progress bar over the notebook's code cells.
+
+    Returns
+    -------
+    float
+        Seconds the notebook took.
+
+    Raises
+    ------
+    NotebookFailed
+        A cell raised or ran past ``timeout``; ``path`` is unchanged.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellControlSignal, CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from ._progress import progress
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, allow_errors=False,
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    code = [(i, cell) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    start = time.perf_counter()
+    with client.setup_kernel():
+        for number, (index, cell) in enumerate(progress(code, enabled=show_progress, desc=path.stem, unit="cell"), 1):
+            try:
+                client.execute_cell(cell, index)
+            except CellTimeoutError:
+                raise NotebookFailed(path, index, number, f"ran past the {timeout} s cell timeout "
+                                                          "(raise it with --timeout)") from None
+            except CellExecutionError as err:
+                raise NotebookFailed(path, index, number, f"{err.ename}: {err.evalue}") from None
+            except (DeadKernelError, CellControlSignal) as err:
+                raise NotebookFailed(path, index, number, f"{type(err).__name__}: {err}") from None
+    elapsed = time.perf_counter() - start
+    with atomic_path(path) as tmp:
+        nbformat.write(nb, str(tmp))
+    return elapsed
+
+
+# --------------------------------------------------------------------------- the index
+_PNG_NAME = re.compile(r"""["'/]([\w.-]+\.png)["']""")
+
+
+def written_figures(notebook: Path) -> list[str]:
+    """The PNG file names a notebook's code cells mention (the figures it writes), in order."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    names: list[str] = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell.get("source", []))
+        for name in _PNG_NAME.findall(source):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def figure_index(root: Path) -> str:
+    """The text of ``figures/README.md``: every PNG in ``figures/``, its paper item and its notebook."""
+    root = Path(root)
+    figures = root / "figures"
+    pngs = sorted(p.name for p in figures.glob("*.png")) if figures.is_dir() else []
+    writers: dict[str, str] = {}
+    notebooks = sorted((root / "notebooks").glob("*.ipynb"))
+    for nb in notebooks:
+        for name in written_figures(nb):
+            writers.setdefault(name, nb.stem)
+    lines = [
+        "# figures/",
+        "",
+        "Written by the notebooks in `notebooks/` (re-run them all with `panda-viz figures`, which also",
+        "rewrites this file; `panda-viz figures fig3` re-runs one). Every image comes from the embedded",
+        "DigiFace-1M DCGAN unless its notebook's parameters cell names another generator.",
+        "`figures/demo/` (when present) is written by `panda-viz demo` and is not indexed here.",
+        "",
+        "| figure | paper item | written by |",
+        "| --- | --- | --- |",
+    ]
+    for name in pngs:
+        stem = writers.get(name)
+        if stem is None:
+            lines.append(f"| `{name}` | (no notebook writes it: stale?) | — |")
+        else:
+            item = PAPER_ITEMS.get(stem, stem)
+            lines.append(f"| [`{name}`]({name}) | {item} | `notebooks/{stem}.ipynb` |")
+    missing = [name for name in writers if name not in pngs]
+    if missing:
+        lines += ["", "Not written yet (run `panda-viz figures`): " + ", ".join(f"`{m}`" for m in sorted(missing)) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def write_index(root: Path) -> Path:
+    """Rewrite ``figures/README.md`` atomically; returns its path."""
+    path = Path(root) / "figures" / INDEX_NAME
+    text = figure_index(root)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- the command
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebooks", nargs="*", metavar="NAME",
+                        help="run only notebooks whose name contains NAME (several allowed; default: all)")
+    parser.add_argument("--timeout", type=int, default=600,
+                        help="seconds any one cell may take before the run stops (default 600)")
+    parser.add_argument("--kernel", default="python3",
+                        help="Jupyter kernel to run them in (default python3: this environment)")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="the checkout holding notebooks/ and figures/ (default: the one panda_viz is installed from)")
+    parser.add_argument("--skip-explore", action="store_true",
+                        help="leave notebooks/explore.ipynb (the interactive Explorer) out")
+    parser.add_argument("--list", action="store_true", help="list the notebooks that would run and exit")
+    parser.add_argument("--index-only", action="store_true",
+                        help="only rewrite figures/README.md from the PNGs there are")
+    parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
+
+
+def _fail(message: str) -> int:
+    print(f"panda-viz figures: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    root = (args.root or default_root()).resolve()
+    if args.timeout <= 0:
+        return _fail(f"--timeout must be a positive number of seconds; got {args.timeout}")
+    folder = root / "notebooks"
+    if args.index_only:
+        print(f"wrote {write_index(root)}")
+        return 0
+    try:
+        chosen = select_notebooks(folder, args.notebooks, include_explore=not args.skip_explore)
+    except (FileNotFoundError, ValueError) as err:
+        return _fail(str(err))
+    if args.list:
+        for nb in chosen:
+            print(f"{nb.relative_to(root)}  {PAPER_ITEMS.get(nb.stem, '')}".rstrip())
+        return 0
+    total = 0.0
+    for k, nb in enumerate(chosen, 1):
+        print(f"[{k}/{len(chosen)}] {nb.relative_to(root)} …", flush=True)
+        try:
+            seconds = execute_notebook(nb, timeout=args.timeout, kernel_name=args.kernel,
+                                       show_progress=not args.no_progress)
+        except NotebookFailed as err:
+            write_index(root)
+            return _fail(f"{err}\n  {nb.relative_to(root)} was left unchanged; open it to see the cell, "
+                         f"fix it, then run `panda-viz figures {nb.stem}`")
+        total += seconds
+        print(f"      done in {seconds:.1f} s", flush=True)
+    index = write_index(root)
+    print(f"{len(chosen)} notebook(s) in {total:.1f} s; wrote {index.relative_to(root)}")
+    return 0
