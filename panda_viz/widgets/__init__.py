@@ -10,7 +10,11 @@ kernel side and pushed as PNG bytes. Errors show in each component's ``log_area`
 
 from __future__ import annotations
 
+from .edit_panel import EditPanel
+from .explorer import Explorer
 from .parts_overlay import PartsOverlay
+from .removal_panel import RemovalPanel
 from .roi import RoiPainter
+from .saliency_view import SaliencyView
 
-__all__ = ["PartsOverlay", "RoiPainter"]
+__all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel"]

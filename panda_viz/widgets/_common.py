@@ -103,6 +103,16 @@ class LogArea(widgets.HTML):
         self.messages.clear()
         self.value = ""
 
+    def clear_errors(self) -> None:
+        """Drop error lines (a successful render makes earlier errors stale)."""
+        if any(level == "error" for level, _ in self.messages):
+            kept = [(lv, t) for lv, t in self.messages if lv != "error"]
+            self.messages.clear()
+            for level, text in kept:
+                self._write(level, text)
+            if not kept:
+                self.value = ""
+
     @property
     def last_error(self) -> str | None:
         """The newest error message, or None."""

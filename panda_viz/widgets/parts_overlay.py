@@ -109,3 +109,4 @@ class PartsOverlay(widgets.VBox):
         image, overlay = self.composite()
         self.original.show(image)
         self.overlay.show(overlay)
+        self.log_area.clear_errors()

@@ -192,6 +192,7 @@ class RoiPainter(widgets.VBox):
         self.view.show(self.composite())
         area = float(self._mask.mean())
         self.view.set_title(f"paint a region ({area:.0%} of the image)" if area else "paint a region (empty)")
+        self.log_area.clear_errors()
 
 
 def _outline(region: np.ndarray) -> np.ndarray:

@@ -1,0 +1,209 @@
+"""The Explorer: parts, saliency, local edits, removal and fitting in one app."""
+
+from __future__ import annotations
+
+import html
+import threading
+from typing import Any
+
+import ipywidgets as widgets
+
+from ._common import DEFAULT_SCALE, LogArea, Samples, check_model, check_seed
+from .edit_panel import EditPanel
+from .parts_overlay import PartsOverlay
+from .removal_panel import RemovalPanel
+from .roi import RoiPainter
+from .saliency_view import SaliencyView
+
+__all__ = ["Explorer"]
+
+TABS = ("parts", "saliency", "edit", "removal", "fit")
+
+
+class Explorer(widgets.VBox):
+    """Explore a fitted PandA model of a generator's layer; the last expression of a cell shows it.
+
+    Tabs: **parts** (:class:`PartsOverlay`), **saliency** (:class:`SaliencyView`),
+    **edit** (:class:`EditPanel`, with ROI painting), **removal** (:class:`RemovalPanel`)
+    and **fit** (fit a new model at any layer, with progress, in a background thread so
+    the notebook stays responsive; the other tabs switch to it when it is done). One seed
+    drives every tab, and one painted region is shared by the edit and removal tabs.
+
+    Parameters
+    ----------
+    generator : Generator
+    model : fitted PandA model, optional
+        Without one, only the fit tab works until a fit finishes.
+    layer : str, optional
+        The layer to explore; must be the model's (a model fitted elsewhere is reported in
+        the log area and not shown).
+    seed : int
+    scale : int
+        Display enlargement of the generator's images.
+
+    Attributes
+    ----------
+    parts, saliency, edit, removal : the components
+    roi : RoiPainter
+    seed : ipywidgets.BoundedIntText
+    tabs : ipywidgets.Tab
+    log_area : LogArea
+    """
+
+    def __init__(self, generator: Any, model: Any = None, *, layer: str | None = None, seed: int = 0,
+                 scale: int = DEFAULT_SCALE) -> None:
+        self.generator = generator
+        self.model: Any = None
+        self.layer = layer
+        self.samples = Samples(generator)
+        self.log_area = LogArea()
+        guard = self.log_area.guarded
+        seed = check_seed(seed)
+        self.header = widgets.HTML()
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+                                           continuous_update=False, layout=widgets.Layout(width="160px"))
+        self.next_button = widgets.Button(description="next", icon="step-forward", tooltip="the next seed",
+                                          layout=widgets.Layout(width="80px"))
+        self.next_button.on_click(guard("seed", lambda _b: self.set_seed(self.seed.value + 1)))
+        self.seed.observe(guard("seed", lambda ch: self._seed_changed()), "value")
+        self.roi = RoiPainter(self.samples.image(seed), scale=scale)
+
+        self.parts = self.saliency = self.edit = self.removal = None
+        self._scale = scale
+        self._placeholders = [widgets.HTML("<i>fit a model in the fit tab</i>") for _ in TABS[:-1]]
+        self._fit_tab = self._build_fit_tab()
+        self.tabs = widgets.Tab(children=[*self._placeholders, self._fit_tab], titles=list(TABS))
+        super().__init__([self.header, widgets.HBox([self.seed, self.next_button]), self.tabs, self.log_area])
+        self.add_class("panda-explorer")
+        self._update_header()
+        if model is not None:
+            with self.log_area.guard("model"):
+                self.set_model(model)
+
+    # ------------------------------------------------------------------ model
+    def set_model(self, model: Any) -> None:
+        """Show ``model`` in every tab (checked against the generator and ``layer``)."""
+        layer = check_model(self.generator, model, self.layer)
+        self.model, self.layer = model, layer
+        seed = self.seed.value
+        shared = {"samples": self.samples, "scale": self._scale}
+        if self.parts is None:
+            self.parts = PartsOverlay(self.generator, model, seed=seed, **shared)
+            self.saliency = SaliencyView(self.generator, model, seed=seed, **shared)
+            self.edit = EditPanel(self.generator, model, seed=seed, roi=self.roi, **shared)
+            self.removal = RemovalPanel(self.generator, model, seed=seed, roi=self.roi, **shared)
+            for component in (self.parts, self.saliency, self.edit, self.removal):
+                component.seed.layout.display = "none"  # one seed for all tabs: the Explorer's
+            selected = self.tabs.selected_index
+            self.tabs.children = [self.parts, self.saliency, self.edit, self.removal, self._fit_tab]
+            self.tabs.titles = list(TABS)
+            self.tabs.selected_index = selected
+        else:
+            for component in (self.parts, self.saliency, self.edit, self.removal):
+                component.set_model(model)
+        for component in (self.parts, self.saliency, self.edit, self.removal):
+            if component.log_area.last_error:
+                self.log_area.error(f"{type(component).__name__}: {component.log_area.last_error}")
+        self.fit_layer.value = layer
+        self._update_header()
+
+    def _update_header(self) -> None:
+        name = html.escape(str(getattr(self.generator, "name", "generator")))
+        if self.model is None:
+            what = "no model yet"
+        else:
+            shape = "×".join(map(str, self.generator.layers[self.layer]))
+            n_samples = getattr(self.model, "n_samples_", None)
+            what = (f"layer <code>{html.escape(self.layer)}</code> ({shape}): {int(self.model.parts_.shape[0])} parts, "
+                    f"{int(self.model.appearances_.shape[1])} appearances"
+                    + (f", fitted on {n_samples} samples" if n_samples else ""))
+        self.header.value = f"<b>PandA explorer</b> · {name} · {what}"
+
+    def show_tab(self, name: str) -> None:
+        if name not in TABS:
+            raise ValueError(f"tab must be one of {TABS}; got {name!r}")
+        self.tabs.selected_index = TABS.index(name)
+
+    # ------------------------------------------------------------------- seed
+    def set_seed(self, seed: int) -> None:
+        self.seed.value = check_seed(seed)
+
+    def _seed_changed(self) -> None:
+        seed = self.seed.value
+        self.roi.set_image(self.samples.image(seed))
+        for component in (self.parts, self.saliency, self.edit, self.removal):
+            if component is not None:
+                component.set_seed(seed)
+
+    # -------------------------------------------------------------------- fit
+    def _build_fit_tab(self) -> widgets.VBox:
+        layers = list(self.generator.layers)
+        shapes = self.generator.layers
+        self.fit_layer = widgets.Dropdown(
+            options=[(f"{n} ({'×'.join(map(str, s))})", n) for n, s in shapes.items()],
+            value=self.layer if self.layer in shapes else layers[len(layers) // 2], description="layer")
+        self.fit_samples = widgets.BoundedIntText(value=256, min=8, max=100_000, description="samples",
+                                                  layout=widgets.Layout(width="180px"))
+        self.fit_parts = widgets.BoundedIntText(value=8, min=1, max=64, description="parts",
+                                                layout=widgets.Layout(width="160px"))
+        self.fit_iter = widgets.BoundedIntText(value=300, min=1, max=100_000, description="max iter",
+                                               layout=widgets.Layout(width="180px"))
+        self.fit_button = widgets.Button(description="fit", icon="cogs", button_style="primary")
+        self.fit_progress = widgets.IntProgress(value=0, min=0, max=1, description="", bar_style="info",
+                                                layout=widgets.Layout(width="320px"))
+        self.fit_status = widgets.HTML()
+        self.fit_button.on_click(self.log_area.guarded("fit", lambda _b: self.fit()))
+        self._fit_thread: threading.Thread | None = None
+        return widgets.VBox([
+            widgets.HTML("Fit PandA on this generator's feature maps (the other tabs switch to the new model)."),
+            widgets.HBox([self.fit_layer, self.fit_samples]),
+            widgets.HBox([self.fit_parts, self.fit_iter, self.fit_button]),
+            widgets.HBox([self.fit_progress, self.fit_status]),
+        ])
+
+    def fit(self, *, background: bool = True) -> threading.Thread | None:
+        """Fit a new model with the fit tab's settings and show it.
+
+        With ``background`` (the button's way) the fit runs in a thread and the notebook
+        stays responsive; the progress bar follows the solver's iterations. Returns the
+        thread (``None`` when run in the foreground).
+        """
+        from ..decomposition import fit_generator
+
+        if self._fit_thread is not None and self._fit_thread.is_alive():
+            raise RuntimeError("a fit is already running; wait for it to finish")
+        layer, n_parts, max_iter = self.fit_layer.value, self.fit_parts.value, self.fit_iter.value
+        n_samples = self.fit_samples.value
+        S = self.generator.layers[layer][1] * self.generator.layers[layer][2]
+        if not 1 <= n_parts <= S:
+            raise ValueError(f"parts must be in 1..{S} at layer {layer!r}; got {n_parts}")
+        self.fit_progress.max, self.fit_progress.value, self.fit_progress.bar_style = max_iter, 0, "info"
+        self.fit_status.value = f"features of {n_samples} samples at {html.escape(layer)}…"
+        self.fit_button.disabled = True
+
+        def callback(iteration: int, objective: float) -> None:
+            self.fit_progress.value = min(int(iteration), max_iter)
+            self.fit_status.value = f"iteration {iteration}, relative objective {objective:.4f}"
+
+        def work() -> None:
+            try:
+                model = fit_generator(self.generator, layer, n_samples=n_samples, seed=0, n_parts=n_parts,
+                                      max_iter=max_iter, random_state=0, callback=callback)
+                self.fit_progress.value, self.fit_progress.bar_style = max_iter, "success"
+                self.fit_status.value = (f"done: {model.n_iter_} iterations, relative objective "
+                                         f"{model.objective_:.4f}")
+                self.layer = None  # the new model may be at another layer
+                self.set_model(model)
+            except Exception as exc:  # noqa: BLE001 - reported in the log, the app stays alive
+                self.fit_progress.bar_style = "danger"
+                self.fit_status.value = ""
+                self.log_area.error(f"fit: {exc}")
+            finally:
+                self.fit_button.disabled = False
+
+        if not background:
+            work()
+            return None
+        self._fit_thread = threading.Thread(target=work, name="panda-viz fit", daemon=True)
+        self._fit_thread.start()
+        return self._fit_thread

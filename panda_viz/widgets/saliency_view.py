@@ -1,0 +1,171 @@
+"""The saliency map of one appearance over a sample, thresholded at μ_k (paper, Sec. 4.1.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from .. import render, saliency
+from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed
+
+__all__ = ["SaliencyView"]
+
+
+class SaliencyView(widgets.VBox):
+    """Saliency a_kᵀ Z_i of appearance k, its binary mask [m ≥ threshold] and the masked image.
+
+    Parameters
+    ----------
+    generator : Generator
+    model : fitted PandA model
+    appearance : int
+        Which column k of the appearance basis A.
+    seed : int
+        Which sample.
+    n_threshold_samples : int
+        The default threshold is μ_k, the mean of the concept over this many samples
+        (seeds 0…N-1 of one draw), computed once per model.
+    samples : Samples, optional
+        A shared sample cache.
+
+    Attributes
+    ----------
+    appearance : ipywidgets.Dropdown
+    threshold : ipywidgets.FloatSlider
+        Live; its range covers the current map, from below its minimum to above its maximum.
+    mode : ipywidgets.ToggleButtons
+        "remove" fills the concept's pixels with white (background removal with the
+        background concept), "keep" keeps only them.
+    reset : ipywidgets.Button
+        Back to μ_k.
+    heat, mask_view, masked : ImagePane
+    mask : ndarray (H, W) bool
+        The current image-sized mask.
+    """
+
+    def __init__(self, generator: Any, model: Any, *, appearance: int = 0, seed: int = 0,
+                 n_threshold_samples: int = 64, samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
+        self.generator = generator
+        self.samples = samples or Samples(generator)
+        self.n_threshold_samples = int(n_threshold_samples)
+        self.model: Any = None
+        self.layer: str | None = None
+        self.mu: torch.Tensor | None = None
+        self.mask = np.zeros((1, 1), bool)
+        self._map: torch.Tensor | None = None
+        self._busy = False
+        self.log_area = LogArea()
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+                                           continuous_update=False, layout=widgets.Layout(width="160px"))
+        self.appearance = widgets.Dropdown(description="appearance", options=[("0", 0)], value=0)
+        self.threshold = widgets.FloatSlider(description="threshold μ_k", continuous_update=True, step=1e-3,
+                                             readout_format=".3f", style={"description_width": "initial"},
+                                             layout=widgets.Layout(width="420px"))
+        self.threshold.add_class("panda-threshold")
+        self.mode = widgets.ToggleButtons(options=["remove", "keep"], value="remove",
+                                          tooltips=["fill the concept's pixels with white", "keep only the concept"],
+                                          style={"button_width": "70px"})
+        self.reset = widgets.Button(description="μ_k", tooltip="back to the mean of the concept over samples",
+                                    layout=widgets.Layout(width="60px"))
+        self.heat = ImagePane("saliency", scale=scale, css_class="panda-saliency")
+        self.mask_view = ImagePane("mask", scale=scale, css_class="panda-saliency-mask")
+        self.masked = ImagePane("masked", scale=scale, css_class="panda-saliency-masked")
+        guard = self.log_area.guarded
+        self.seed.observe(guard("sample", lambda ch: self._new_map()), "value")
+        self.appearance.observe(guard("appearance", lambda ch: self._new_map()), "value")
+        self.threshold.observe(guard("threshold", lambda ch: self.render()), "value")
+        self.mode.observe(guard("mode", lambda ch: self.render()), "value")
+        self.reset.on_click(guard("threshold", lambda _b: self.reset_threshold()))
+        super().__init__([
+            widgets.HBox([self.seed, self.appearance]),
+            widgets.HBox([self.threshold, self.reset, self.mode]),
+            widgets.HBox([self.heat, self.mask_view, self.masked]),
+            self.log_area,
+        ])
+        with self.log_area.guard("model"):
+            self.set_model(model, appearance=appearance)
+
+    # ---------------------------------------------------------------- setters
+    def set_model(self, model: Any, *, appearance: int = 0) -> None:
+        """Use another fitted model; computes its thresholds μ (one pass over N samples)."""
+        layer = check_model(self.generator, model)
+        n = int(model.appearances_.shape[1])
+        appearance = check_index(appearance, n, "appearance")
+        z = self.generator.sample_latents(self.n_threshold_samples, seed=0)
+        mu = saliency.saliency_thresholds(model, self.generator.iter_features(z, layer, batch_size=64))
+        self.model, self.layer, self.mu = model, layer, mu
+        self._busy = True
+        try:
+            self.appearance.options = [(str(k), k) for k in range(n)]
+            self.appearance.value = appearance
+        finally:
+            self._busy = False
+        self._new_map()
+
+    def set_seed(self, seed: int) -> None:
+        self.seed.value = check_seed(seed)
+
+    def set_appearance(self, k: int) -> None:
+        n = len(self.appearance.options)
+        self.appearance.value = check_index(k, n, "appearance")
+
+    def set_threshold(self, value: float) -> None:
+        """Move the threshold (the slider's range grows to include ``value``)."""
+        value = float(value)
+        if value > self.threshold.max:
+            self.threshold.max = value
+        if value < self.threshold.min:
+            self.threshold.min = value
+        self.threshold.value = value
+
+    def reset_threshold(self) -> None:
+        self.set_threshold(float(self.mu[self.appearance.value]))
+
+    # ----------------------------------------------------------------- render
+    def _new_map(self) -> None:
+        """A new sample or appearance: recompute the map, reset the threshold to μ_k."""
+        if self._busy or self.model is None:
+            return
+        k = self.appearance.value
+        Z = self.samples.features(self.seed.value, self.layer)
+        self._map = saliency.saliency_maps(self.model, Z, k)[0, 0]
+        lo, hi = float(self._map.min()), float(self._map.max())
+        mu = float(self.mu[k])
+        lo, hi = min(lo, mu), max(hi, mu)
+        pad = 0.05 * max(hi - lo, 1e-6)
+        self._busy = True
+        try:  # one render after the range and value are both set
+            self.threshold.min, self.threshold.max = -1e30, 1e30
+            self.threshold.min, self.threshold.max = lo - pad, hi + pad
+            self.threshold.step = (hi - lo + 2 * pad) / 500
+            self.threshold.value = mu
+        finally:
+            self._busy = False
+        self.render()
+
+    def composite(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(heat map over the sample, binary mask, masked sample), uint8 (H, W, 3) each."""
+        image = self.samples.image(self.seed.value)
+        Z = self.samples.features(self.seed.value, self.layer)
+        k = self.appearance.value
+        mask = saliency.localize(self.model, Z, k, thresholds=self.threshold.value, size=image.shape[:2])[0, 0]
+        self.mask = mask.numpy()
+        heat = render.overlay_heatmap(image, self._map, opacity=0.6)
+        mask_rgb = np.repeat((self.mask * 255).astype(np.uint8)[..., None], 3, axis=-1)
+        keep = ~self.mask if self.mode.value == "remove" else self.mask
+        return heat, mask_rgb, render.apply_mask(image, keep.astype(np.float32))
+
+    def render(self) -> None:
+        if self._busy or self.model is None or self._map is None:
+            return
+        heat, mask_rgb, masked = self.composite()
+        self.heat.show(heat)
+        self.mask_view.show(mask_rgb)
+        self.masked.show(masked)
+        self.log_area.clear_errors()
+        k = self.appearance.value
+        self.mask_view.set_title(f"mask ≥ {self.threshold.value:.3f} ({self.mask.mean():.0%})")
+        self.heat.set_title(f"saliency of appearance {k} (μ_k = {float(self.mu[k]):.3f})")
