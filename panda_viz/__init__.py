@@ -18,6 +18,7 @@ _LAZY = {
     "available_generators": "panda_viz.generators",
     "PandA": "panda_viz.decomposition",
     "panda": "panda_viz.decomposition",
+    "fit_generator": "panda_viz.decomposition",
     "save_factors": "panda_viz.io",
     "load_factors": "panda_viz.io",
     "ConvergenceWarning": "panda_viz.exceptions",

@@ -1,0 +1,97 @@
+"""Appearance steps: the exact eigen step for orthonormal A (R_C < C) and the free basis.
+
+Both alternate with the parts step of :mod:`._projective`; each step is an exact
+minimisation of Eq. 3 in one block, so the alternation never increases the objective.
+
+* Orthonormal A (A^T A = I), P fixed: Eq. 3 equals E - tr(A^T K A) with
+  K = sum_i Z_i (2Q - Q^2) Z_i^T, Q = P P^T: A = the R_C leading eigenvectors of K.
+* Free A (W = A A^T any PSD matrix, as in Algorithm 1), P fixed: Eq. 3 is the convex
+  quadratic tr(W Cm W) - 2 tr(W B) + E in symmetric W, with B = sum_i Z_i Q Z_i^T and
+  Cm = sum_i Z_i Q^2 Z_i^T; its minimiser solves the Lyapunov equation W Cm + Cm W = 2B,
+  in the eigenbasis of Cm: W_jk = 2 B_jk / (l_j + l_k). With Cm positive definite and
+  B PSD that solution is PSD, so A = V diag(sqrt(w)) exists. For R_C < C the free basis is
+  W = U W~ U^T within the span of the orthonormal solution U, and W~ solves the same
+  equation projected onto U.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._validation import FeatureSource
+
+__all__ = ["pass_parts_statistics", "pass_appearance_grams", "lyapunov_step", "eigen_step"]
+
+
+def pass_parts_statistics(source: FeatureSource, P: torch.Tensor, *, chunk: int = 256):
+    """One pass: B = sum_i Y_i Y_i^T and Cm = sum_i Y_i G Y_i^T with Y_i = Z_i P, G = P^T P (C x C each)."""
+    B = Cm = None
+    G = P.mT @ P
+    for batch in source.batches(chunk):
+        z = batch.to(device=P.device, dtype=torch.float64).flatten(2)
+        Y = z @ P  # (b, C, K)
+        b = torch.einsum("nck,ndk->cd", Y, Y)
+        c = torch.einsum("nck,kl,ndl->cd", Y, G, Y)
+        B = b if B is None else B + b
+        Cm = c if Cm is None else Cm + c
+    return (B + B.T) / 2, (Cm + Cm.T) / 2
+
+
+def pass_appearance_grams(source: FeatureSource, L: torch.Tensor, weights: torch.Tensor | None, *, chunk: int = 256):
+    """One pass: M1 = sum_i Z_i^T L L^T Z_i and M2 = sum_i Z_i^T L diag(w) L^T Z_i (S x S).
+
+    With W = L diag(w)... the free basis passes L = V sqrt(w) and ``weights`` = w, so that
+    M1 = sum Z^T W Z and M2 = sum Z^T W^2 Z; an orthonormal A passes L = A, weights None
+    (then M2 = M1, returned as None).
+    """
+    M1 = M2 = None
+    for batch in source.batches(chunk):
+        z = batch.to(device=L.device, dtype=torch.float64).flatten(2)
+        Y = L.T @ z  # (b, R, S)
+        m1 = torch.einsum("nrs,nrt->st", Y, Y)
+        M1 = m1 if M1 is None else M1 + m1
+        if weights is not None:
+            m2 = torch.einsum("nrs,r,nrt->st", Y, weights, Y)
+            M2 = m2 if M2 is None else M2 + m2
+    M1 = (M1 + M1.T) / 2
+    if M2 is not None:
+        M2 = (M2 + M2.T) / 2
+    return M1, M2
+
+
+def eigen_step(K: torch.Tensor, rank: int) -> torch.Tensor:
+    """The ``rank`` leading eigenvectors of symmetric K (C, rank), signs fixed."""
+    from ._init import channel_basis
+
+    return channel_basis((K + K.T) / 2, rank)
+
+
+def lyapunov_step(B: torch.Tensor, Cm: torch.Tensor, U: torch.Tensor | None = None):
+    """The free-basis W minimising tr(W Cm W) - 2 tr(W B), within span(U) when given.
+
+    Returns
+    -------
+    L : Tensor (C, R)
+        W = L L^T, columns ordered by decreasing norm (the appearance factors A).
+    w : Tensor (R,)
+        The eigenvalues of W (squared column norms of L).
+    """
+    if U is not None:
+        B = U.T @ B @ U
+        Cm = U.T @ Cm @ U
+    lam, V = torch.linalg.eigh((Cm + Cm.T) / 2)
+    floor = lam.abs().max() * 1e-12
+    lam = lam.clamp_min(floor)
+    Bt = V.T @ B @ V
+    Wt = 2 * Bt / (lam[:, None] + lam[None, :])
+    W = V @ Wt @ V.T
+    W = (W + W.T) / 2
+    w, E = torch.linalg.eigh(W)
+    w = w.clamp_min(0)
+    order = torch.argsort(w, descending=True)
+    w, E = w[order], E[:, order]
+    if U is not None:
+        E = U @ E
+    peak = E.gather(0, E.abs().argmax(dim=0, keepdim=True))
+    E = E * torch.where(peak < 0, -1.0, 1.0).to(E.dtype)
+    return E * torch.sqrt(w)[None, :], w

@@ -1,0 +1,238 @@
+"""The default solver: projective semi-NMF in the parts P, with exact line search.
+
+With A orthonormal (A^T A = I) the objective of Eq. 3 is
+
+    f(P) = E - 2 tr(P^T M1 P) + tr(P^T M2 P P^T P),   P >= 0,
+
+with E = sum_i ||Z_i||^2 and M1 = M2 = sum_i Z_i^T A A^T Z_i (S x S; M1 = M2 = M, the
+spatial Gram, when A is a full basis). The free basis of :mod:`._free` gives the same
+form with M1 = sum_i Z_i^T W Z_i, M2 = sum_i Z_i^T W^2 Z_i. Along any direction D,
+f(P + tD) is a quartic polynomial in t whose five coefficients cost two S x S by S x K
+products, so each step is an *exact* line search: minimise the quartic over the
+t that keep P + tD >= 0. t = 0 is always a candidate, hence no step increases f.
+
+Each iteration takes
+1. a projected-gradient direction D = max(0, P - eta grad) - P, with eta adapted from
+   the previous step length (no learning rate to tune), line-searched exactly;
+2. an acceleration step along P_new - P_old (momentum, also line-searched exactly);
+and several random restarts run together as one batch of small matrix products.
+An optional proximity term rho ||P - P_anchor||^2 (refinement, Eq. 6) adds a quadratic
+to the same quartic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["PartsResult", "solve_parts", "parts_objective", "optimal_scale"]
+
+
+@dataclass
+class PartsResult:
+    P: torch.Tensor  # (B, S, K) float64
+    objective: torch.Tensor  # (B,) relative objective f / E
+    history: list  # list of (B,) float64 numpy arrays, one per iteration (index 0: start)
+    n_iter: int
+    converged: bool
+
+
+def _sym_inner(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Batched tr(X Y) for symmetric X, Y: sum of elementwise products, shape (B,)."""
+    return (X * Y).sum(dim=(-2, -1))
+
+
+def parts_objective(M1, M2, P, energy, rho=None, anchor=None):
+    """f(P) of the module docstring, batched: (B,) float64."""
+    G = P.mT @ P
+    H1 = P.mT @ (M1 @ P)
+    H2 = P.mT @ (M2 @ P)
+    f = energy - 2 * torch.diagonal(H1, dim1=-2, dim2=-1).sum(-1) + _sym_inner(H2, G)
+    if rho is not None:
+        f = f + rho * ((P - anchor) ** 2).sum(dim=(-2, -1))
+    return f
+
+
+def _gradient(M1P, M2P, P, G, H2, rho=None, anchor=None):
+    grad = -4 * M1P + 2 * M2P @ G + 2 * P @ H2
+    if rho is not None:
+        grad = grad + 2 * rho[:, None, None] * (P - anchor)
+    return grad
+
+
+def _quartic(M1, M2, P, M1P, M2P, D, same, energy, rho=None, anchor=None):
+    """Coefficients q0..q4 (B, 5) of t -> f(P + tD)."""
+    M1D = M1 @ D
+    M2D = M1D if same else M2 @ D
+    tr = lambda X: torch.diagonal(X, dim1=-2, dim2=-1).sum(-1)  # noqa: E731
+    a = tr(P.mT @ M1P)
+    b = 2 * tr(P.mT @ M1D)
+    c = tr(D.mT @ M1D)
+    X0 = P.mT @ M2P
+    X2 = D.mT @ M2D
+    PtM2D = P.mT @ M2D
+    X1 = PtM2D + PtM2D.mT
+    G0 = P.mT @ P
+    PtD = P.mT @ D
+    G1 = PtD + PtD.mT
+    G2 = D.mT @ D
+    q0 = energy - 2 * a + _sym_inner(X0, G0)
+    q1 = -2 * b + _sym_inner(X0, G1) + _sym_inner(X1, G0)
+    q2 = -2 * c + _sym_inner(X0, G2) + _sym_inner(X1, G1) + _sym_inner(X2, G0)
+    q3 = _sym_inner(X1, G2) + _sym_inner(X2, G1)
+    q4 = _sym_inner(X2, G2)
+    if rho is not None:
+        R = P - anchor
+        q0 = q0 + rho * (R**2).sum(dim=(-2, -1))
+        q1 = q1 + 2 * rho * (R * D).sum(dim=(-2, -1))
+        q2 = q2 + rho * (D**2).sum(dim=(-2, -1))
+    return torch.stack([q0, q1, q2, q3, q4], dim=-1)
+
+
+def _argmin_quartic(q: np.ndarray, tmax: np.ndarray) -> np.ndarray:
+    """Per row, the t in [0, tmax] minimising q0 + q1 t + ... + q4 t^4 (t = 0 on ties)."""
+    B = q.shape[0]
+    cands = [np.zeros(B), np.where(np.isfinite(tmax), tmax, 0.0)]
+    lead = 4 * q[:, 4]
+    ok = lead > 1e-300 * np.maximum(1.0, np.abs(q).max(axis=1))
+    comp = np.zeros((B, 3, 3))
+    safe = np.where(ok, lead, 1.0)
+    comp[:, 0, 0] = -3 * q[:, 3] / safe
+    comp[:, 0, 1] = -2 * q[:, 2] / safe
+    comp[:, 0, 2] = -q[:, 1] / safe
+    comp[:, 1, 0] = 1.0
+    comp[:, 2, 1] = 1.0
+    roots = np.linalg.eigvals(np.where(ok[:, None, None], comp, np.eye(3)))
+    for j in range(3):
+        cands.append(np.where(ok, np.clip(roots[:, j].real, 0.0, tmax), 0.0))
+    # a degenerate (quadratic or lower) row: the vertex of the quadratic part
+    quad = np.where(q[:, 2] > 0, -q[:, 1] / np.where(q[:, 2] > 0, 2 * q[:, 2], 1.0), 0.0)
+    cands.append(np.where(ok, 0.0, np.clip(quad, 0.0, tmax)))
+    T = np.stack(cands, axis=1)  # (B, n_cand)
+    values = sum(q[:, k : k + 1] * T**k for k in range(5))
+    best = np.argmin(values - values[:, :1] * 0, axis=1)
+    # prefer t = 0 unless a candidate is strictly better (monotonicity under round-off)
+    t = T[np.arange(B), best]
+    no_gain = values[np.arange(B), best] >= values[:, 0]
+    return np.where(no_gain, 0.0, t)
+
+
+def _max_step(P: torch.Tensor, D: torch.Tensor) -> np.ndarray:
+    """Largest t with P + tD >= 0, per batch element (inf when D >= 0)."""
+    ratio = torch.where(D < 0, P / (-D).clamp_min(1e-300), torch.full_like(P, float("inf")))
+    return ratio.flatten(1).min(dim=1).values.cpu().numpy()
+
+
+def optimal_scale(M1, M2, P):
+    """The s >= 0 minimising f(sP) (without proximity): s^2 = tr(P^T M1 P) / tr(P^T M2 P P^T P)."""
+    G = P.mT @ P
+    num = torch.diagonal(P.mT @ (M1 @ P), dim1=-2, dim2=-1).sum(-1)
+    den = _sym_inner(P.mT @ (M2 @ P), G)
+    s2 = torch.where(den > 0, num.clamp_min(0) / den.clamp_min(1e-300), torch.ones_like(num))
+    return torch.sqrt(s2)
+
+
+def solve_parts(
+    M1: torch.Tensor,
+    M2: torch.Tensor | None,
+    P0: torch.Tensor,
+    energy: torch.Tensor,
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-7,
+    rescale: bool = True,
+    rho: torch.Tensor | None = None,
+    anchor: torch.Tensor | None = None,
+    callback=None,
+    window: int = 10,
+) -> PartsResult:
+    """Minimise f(P) over P >= 0 for a batch of problems (restarts or samples).
+
+    Parameters
+    ----------
+    M1, M2 : Tensor (B or 1, S, S), float64, symmetric
+        ``M2=None`` means M2 = M1 (orthonormal A).
+    P0 : Tensor (B, S, K), float64, >= 0
+        Starting points (projected onto P >= 0 first).
+    energy : Tensor (B,) or scalar
+        E = sum_i ||Z_i||^2; objectives are reported relative to it.
+    max_iter : int
+        Iterations (each: one gradient step and one acceleration step).
+    tol : float
+        Stop when every problem's relative objective fell by less than ``tol`` per
+        iteration on average over the last ``window`` iterations.
+    rescale : bool
+        Start from the optimal positive multiple of P0.
+    rho, anchor : Tensor (B,), Tensor (B, S, K), optional
+        Proximity term rho ||P - anchor||^2 (refinement).
+    callback : callable, optional
+        ``callback(iteration, relative_objectives (B,) numpy)`` after every iteration.
+    """
+    same = M2 is None
+    M2 = M1 if same else M2
+    P = P0.clamp_min(0)
+    B = P.shape[0]
+    energy = torch.as_tensor(energy, dtype=P.dtype, device=P.device).expand(B)
+    rel = lambda f: (f / energy).cpu().numpy()  # noqa: E731
+    if rescale:
+        P = P * optimal_scale(M1, M2, P)[:, None, None]
+    S = P.shape[1]
+    # step-size scale: 1 / (4 lambda_max(M2)) from a few power iterations
+    v = torch.ones((M2.shape[0], S, 1), dtype=P.dtype, device=P.device)
+    for _ in range(20):
+        v = M2 @ v
+        v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    lam = (v.mT @ (M2 @ v)).flatten().clamp_min(1e-300)
+    eta = (1.0 / (4 * lam)).expand(B).clone()
+    if rho is not None:
+        eta = 1.0 / (1.0 / eta + 2 * rho)
+
+    f = parts_objective(M1, M2, P, energy, rho, anchor)
+    history = [rel(f)]
+    P_old = None
+    converged = False
+    n_iter = 0
+    for it in range(1, max_iter + 1):
+        n_iter = it
+        M1P = M1 @ P
+        M2P = M1P if same else M2 @ P
+        G = P.mT @ P
+        H2 = P.mT @ M2P
+        grad = _gradient(M1P, M2P, P, G, H2, rho, anchor)
+        D = (P - eta[:, None, None] * grad).clamp_min(0) - P
+        q = _quartic(M1, M2, P, M1P, M2P, D, same, energy, rho, anchor).cpu().numpy()
+        tmax = _max_step(P, D)
+        t = _argmin_quartic(q, tmax)
+        # adapt eta: a full step that could go further doubles it, a short one shrinks it
+        factor = np.where(t >= 0.999 * np.minimum(tmax, 1e300), 2.0, np.clip(t, 0.1, 1.0))
+        factor = np.where(t == 0, 0.25, factor)
+        eta = eta * torch.as_tensor(factor, dtype=P.dtype, device=P.device)
+        P_new = P + torch.as_tensor(t, dtype=P.dtype, device=P.device)[:, None, None] * D
+        P_new = P_new.clamp_min(0)
+        if P_old is not None:
+            E = P_new - P_old
+            M1P = M1 @ P_new
+            M2P = M1P if same else M2 @ P_new
+            q = _quartic(M1, M2, P_new, M1P, M2P, E, same, energy, rho, anchor).cpu().numpy()
+            tE = _argmin_quartic(q, np.minimum(_max_step(P_new, E), 1e3))
+            P_next = (P_new + torch.as_tensor(tE, dtype=P.dtype, device=P.device)[:, None, None] * E).clamp_min(0)
+        else:
+            P_next = P_new
+        f_next = parts_objective(M1, M2, P_next, energy, rho, anchor)
+        # round-off guard: never accept an increase
+        worse = f_next > f
+        if bool(worse.any()):
+            P_next = torch.where(worse[:, None, None], P, P_next)
+            f_next = torch.where(worse, f, f_next)
+        P_old, P, f = P, P_next, f_next
+        history.append(rel(f))
+        if callback is not None:
+            callback(it, history[-1])
+        if it >= window:
+            drop = (history[-1 - window] - history[-1]) / window
+            if np.all(drop < tol):
+                converged = True
+                break
+    return PartsResult(P=P, objective=f / energy, history=history, n_iter=n_iter, converged=converged)

@@ -1,0 +1,175 @@
+"""Validation of hyperparameters and feature maps, done once at the public boundary."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Iterator
+
+import torch
+
+__all__ = [
+    "SOLVERS",
+    "APPEARANCE_BASES",
+    "INITS",
+    "check_choice",
+    "check_int",
+    "check_float",
+    "check_features",
+    "FeatureSource",
+]
+
+SOLVERS = ("auto", "projective", "pgd", "adam")
+APPEARANCE_BASES = ("orthonormal", "free")
+INITS = ("hosvd", "random")
+
+
+def _set_text(options: Iterable[str]) -> str:
+    return "{" + ", ".join(repr(o) for o in options) + "}"
+
+
+def check_choice(name: str, value: object, options: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``options``; else a scikit-learn-style ValueError."""
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"Invalid {name}: got {value!r} instead of one of {_set_text(options)}")
+    return value
+
+
+def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None, allow_none: bool = False):
+    """An int within [low, high] (None allowed when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be in [{lo}, {hi}]; got {value}")
+    return value
+
+
+def check_float(name: str, value: object, *, low: float = 0.0, strict: bool = True, allow_none: bool = False):
+    """A finite real number > low (>= low when not ``strict``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")) or value < low or (strict and value == low):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {low}; got {value}")
+    return value
+
+
+def check_features(
+    Z: object,
+    *,
+    expected: tuple[int, int, int] | None = None,
+    offset: int = 0,
+    what: str = "features",
+) -> torch.Tensor:
+    """Check one batch of feature maps: a floating 4-D tensor (N, C, H, W) with finite values.
+
+    Parameters
+    ----------
+    Z : object
+        The batch.
+    expected : tuple (C, H, W), optional
+        The feature shape it must have (e.g. the one a model was fitted on).
+    offset : int
+        Index of the batch's first sample in the whole stream (for error messages).
+    what : str
+        How errors name the input.
+
+    Returns
+    -------
+    Tensor (N, C, H, W)
+        ``Z`` itself (integer tensors are refused, never silently cast).
+    """
+    if not isinstance(Z, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor of shape (N, C, H, W); got {type(Z).__name__}")
+    if Z.ndim != 4:
+        raise ValueError(f"{what} must be 4-D (N, C, H, W); got a {Z.ndim}-D tensor of shape {tuple(Z.shape)}")
+    if not Z.is_floating_point():
+        raise TypeError(f"{what} must be a floating-point tensor; got dtype {Z.dtype}")
+    if Z.shape[0] == 0:
+        raise ValueError(f"{what} must hold at least one sample; got shape {tuple(Z.shape)}")
+    if expected is not None and tuple(Z.shape[1:]) != tuple(expected):
+        raise ValueError(
+            f"{what} of shape (N, {', '.join(map(str, expected))}) expected (the feature shape the model was "
+            f"fitted on); got {tuple(Z.shape)}"
+        )
+    finite = torch.isfinite(Z).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite).flatten().tolist()
+        shown = ", ".join(str(offset + i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        kinds = []
+        if bool(torch.isnan(Z).any()):
+            kinds.append("NaN")
+        if bool(torch.isinf(Z).any()):
+            kinds.append("Inf")
+        raise ValueError(f"{what} contain {'/'.join(kinds)} values in sample(s) {shown} (of the whole input)")
+    return Z
+
+
+class FeatureSource:
+    """Feature maps given as one tensor (N, C, H, W) or an iterable of such batches.
+
+    Iterating yields validated batches (same feature shape throughout, finite values);
+    memory never holds more than one batch of the input. ``reiterable`` says whether the
+    input can be traversed more than once (a tensor, a list, a re-iterable object such as
+    a DataLoader); a one-shot iterator or generator can be read once only.
+    """
+
+    def __init__(self, Z: object, *, what: str = "features") -> None:
+        self.what = what
+        if isinstance(Z, torch.Tensor):
+            check_features(Z, what=what)
+            self.tensor: torch.Tensor | None = Z
+            self.reiterable = True
+            self.feature_shape: tuple[int, int, int] | None = tuple(Z.shape[1:])
+            self.n_samples: int | None = int(Z.shape[0])
+            self._iterable = None
+            self._passes = 0
+            return
+        if isinstance(Z, (str, bytes)) or not isinstance(Z, Iterable):
+            raise TypeError(
+                f"{what} must be a torch.Tensor (N, C, H, W) or an iterable of such batches; got {type(Z).__name__}"
+            )
+        self.tensor = None
+        self._iterable = Z
+        self.reiterable = not isinstance(Z, Iterator)
+        self.feature_shape = None
+        self.n_samples = None
+        self._passes = 0
+
+    @property
+    def device(self) -> torch.device | None:
+        return None if self.tensor is None else self.tensor.device
+
+    def batches(self, batch_size: int = 256) -> Iterator[torch.Tensor]:
+        """Yield validated batches; a tensor input is cut into ``batch_size`` chunks."""
+        if self.tensor is not None:
+            for start in range(0, self.tensor.shape[0], batch_size):
+                yield self.tensor[start : start + batch_size]
+            return
+        if self._passes > 0 and not self.reiterable:
+            raise TypeError(
+                f"this fit needs more than one pass over the {self.what}, but they were given as a one-shot "
+                "iterator; pass a tensor, a list of batches, or a re-iterable object (one whose __iter__ "
+                "starts again, e.g. a DataLoader)"
+            )
+        self._passes += 1
+        offset = 0
+        for batch in self._iterable:  # type: ignore[union-attr]
+            check_features(batch, expected=self.feature_shape, offset=offset, what=self.what)
+            if self.feature_shape is None:
+                self.feature_shape = tuple(batch.shape[1:])
+            offset += int(batch.shape[0])
+            yield batch
+        if offset == 0:
+            raise ValueError(f"{self.what}: the iterable yielded no batches")
+        if self.n_samples is None:
+            self.n_samples = offset
+        elif self.n_samples != offset:
+            raise ValueError(f"{self.what}: the iterable yielded {offset} samples on this pass but {self.n_samples} before")
