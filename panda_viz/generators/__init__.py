@@ -11,6 +11,7 @@ from .registry import NotThisFormat, available_generators, load_generator, regis
 from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
 from . import genforce  # noqa: E402,F401  (registers genforce model-zoo .pth/.pt checkpoints)
 from . import nvlabs  # noqa: E402,F401  (registers NVlabs StyleGAN2/3 .pkl pickles and .pt/.pth state dicts)
+from . import biggan  # noqa: E402,F401  (registers biggan-deep-128/256/512, "biggan" folders, .bin; package imported lazily)
 
 __all__ = [
     "Generator",
