@@ -102,6 +102,76 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, **savefig_kwargs:
     return path
 
 
+def image_panel(
+    rows: Sequence[Sequence[Any]],
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    cell_inches: float = 1.45,
+    cmap: str | None = None,
+) -> Any:
+    """A matplotlib figure of images in a labelled grid (the paper figures' layout).
+
+    Parameters
+    ----------
+    rows : sequence of sequences of images
+        Each image uint8 (H, W, 3), or a float map (H, W) drawn with ``cmap``; ``None``
+        leaves a cell blank. Rows may differ in length (the grid is as wide as the longest).
+    row_labels, col_labels : sequences of str, optional
+        Written left of each row / above each column of the first row.
+    title : str, optional
+    cell_inches : float
+        Size of one cell (a 64×64 image at the default dpi of :func:`save_figure`
+        is drawn about 2.5 times enlarged, nearest-neighbour, so pixels stay sharp).
+    cmap : str, optional
+        Colour map for 2-D maps (default viridis).
+
+    Returns
+    -------
+    matplotlib Figure
+    """
+    import matplotlib.pyplot as plt
+
+    n_rows = len(rows)
+    n_cols = max((len(r) for r in rows), default=0)
+    if n_rows == 0 or n_cols == 0:
+        raise ValueError(f"image_panel needs at least one image; got {n_rows} rows of at most {n_cols}")
+    if row_labels is not None and len(row_labels) != n_rows:
+        raise ValueError(f"row_labels must have one label per row ({n_rows}); got {len(row_labels)}")
+    if col_labels is not None and len(col_labels) > n_cols:
+        raise ValueError(f"col_labels must have at most one label per column ({n_cols}); got {len(col_labels)}")
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols + (0.9 if row_labels else 0.1),
+                                                      cell_inches * n_rows + (0.45 if title else 0.1)),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            image = row[c] if c < len(row) else None
+            if image is None:
+                ax.axis("off")
+                continue
+            image = image.detach().cpu().numpy() if hasattr(image, "detach") else image
+            if getattr(image, "ndim", 3) == 2:
+                ax.imshow(image, cmap=cmap or "viridis", interpolation="nearest")
+            else:
+                ax.imshow(image, interpolation="nearest")
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+        if row_labels is not None:
+            axes[r][0].set_ylabel(row_labels[r], fontsize=9, rotation=0, ha="right", va="center", labelpad=4)
+    for c, label in enumerate(col_labels or []):
+        axes[0][c].set_title(label, fontsize=9)
+    top = 1.0
+    if title:
+        fig.suptitle(title, fontsize=11)
+        top = 1 - 0.42 / fig.get_figheight()
+    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4, rect=(0, 0, 1, top))
+    return fig
+
+
 def select_notebooks(folder: Path, patterns: Sequence[str] = (), *, include_explore: bool = True) -> list[Path]:
     """The notebooks in ``folder`` whose name contains any of ``patterns`` (all when none), sorted.
 
