@@ -218,7 +218,7 @@ def lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, *, radi
         return torch.as_tensor(h / h.sum(), dtype=torch.float32)
     t = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
     r = np.hypot(*np.meshgrid(t, t))
-    arg = torch.as_tensor(2 * cutoff * np.pi * r, dtype=torch.float64)
+    arg = torch.as_tensor(2 * cutoff * np.pi * r, dtype=torch.float64, device="cpu")
     jinc = torch.special.bessel_j1(arg).numpy() / (np.pi * r)
     h = jinc * np.outer(window, window)
     return torch.as_tensor(h / h.sum(), dtype=torch.float32)
