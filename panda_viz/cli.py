@@ -12,6 +12,7 @@ import sys
 
 # name -> (module, one-line help); the module defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("panda_viz.demo", "fit PandA on the embedded face GAN and write labelled figures to figures/demo"),
     "lab": ("panda_viz.lab", "start JupyterLab on notebooks/explore.ipynb, the interactive Explorer"),
     "figures": ("panda_viz.figures", "re-run the paper's notebooks in place and rewrite figures/ and its index"),
 }

@@ -85,6 +85,7 @@ def test_version_and_console_script():
     assert _pyproject()["project"]["scripts"]["panda-viz"] == "panda_viz.cli:main"
     out = subprocess.run([sys.executable, "-m", "panda_viz.cli", "--help"], capture_output=True, text=True, check=True)
     assert "usage: panda-viz" in out.stdout
+    assert "demo" in out.stdout
 
 
 def test_lazy_public_names_resolve():
