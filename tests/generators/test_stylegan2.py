@@ -204,3 +204,23 @@ def test_hooks_capture_block_outputs_not_images(G, vectors):
         G.module.synthesis(vectors["ws_psi1"])
     assert captured["synthesis.b32"].shape == (2, 64, 32, 32)
     assert captured["synthesis.b32.torgb"].shape == (2, 3, 32, 32)
+
+
+@pytest.mark.filterwarnings("ignore::panda_viz.exceptions.ConvergenceWarning")  # 30 iterations suffice here
+def test_panda_fits_and_edits_a_stylegan2_block_unchanged(G):
+    from panda_viz.decomposition import fit_generator
+    from panda_viz.editing import local_edit
+
+    model = fit_generator(G, "synthesis.b8", n_samples=24, seed=0, n_parts=3, max_iter=30, random_state=0)
+    assert model.parts_.shape == (3, 8, 8) and bool((model.parts_ >= 0).all())
+    z = G.sample_latents(2, seed=9)
+    delta = local_edit(model, (0, 0, 20.0))
+    assert delta.shape == (64, 8, 8)
+    plain, edited = G.synthesize(z), G.synthesize(z, edits={"synthesis.b8": delta})
+    changed = (edited - plain).abs().mean(dim=(0, 1))  # (32, 32)
+    assert changed.max() > 1e-3
+    # the edit is concentrated where part 0 is: more change inside its (upsampled) support
+    support = torch.nn.functional.interpolate(model.parts_[None, :1], size=(32, 32), mode="nearest")[0, 0]
+    inside = changed[support >= support.median()].mean()
+    outside = changed[support < support.median()].mean()
+    assert inside > outside
