@@ -313,3 +313,34 @@ def test_bad_ranking_arguments(dcgan, model, z):
         rank_appearances(dcgan, z, model, 0, appearances=0)
     with pytest.raises(IndexError, match="part index 5 out of range"):
         rank_appearances(dcgan, z, model, 5, appearances=2)
+
+
+# ------------------------------------------------------------------------ a real fit
+@pytest.fixture(scope="module")
+def fitted(dcgan):
+    from panda_viz.decomposition import fit_generator
+
+    return fit_generator(dcgan, LAYER, n_samples=64, seed=5, n_parts=4, random_state=0)
+
+
+def test_real_fit_edits_stay_in_their_part(dcgan, fitted, z):
+    """With real factors: the top-ranked edit of each part changes the image mostly inside it."""
+    before = dcgan.synthesize(z)
+    masks = part_masks(fitted)
+    for k in range(fitted.n_parts_):
+        ranking = rank_appearances(dcgan, z[:2], fitted, k, appearances=8)
+        after = edit_images(dcgan, z, fitted, ranking.terms(k, top=1))
+        w = F.interpolate(masks[k][None, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
+        d = (after - before).pow(2).mean(1)
+        inside, outside = (d * w).sum() / w.sum(), (d * (1 - w)).sum() / (1 - w).sum()
+        assert inside > 3 * outside, k
+
+
+def test_real_fit_per_sample_refined_parts(dcgan, fitted, z):
+    Z = dcgan.features(z, LAYER)
+    refined = fitted.refine(Z, max_iter=10)
+    assert refined.shape == (4, 4, 8, 8)
+    images = edit_images(dcgan, z, fitted, EditTerm(0, 1, 2.0), parts=refined)
+    one = edit_images(dcgan, z[2:3], fitted, EditTerm(0, 1, 2.0), parts=refined[2])
+    assert torch.allclose(images[2:3], one, atol=1e-5)
+    assert propose_background_appearance(fitted, Z) in range(16)
