@@ -343,9 +343,9 @@ def propose_background_appearance(
     int, or (int, Tensor (K,)) with ``return_scores``
     """
     n = _appearance_matrix(model).shape[1]
-    index = torch.arange(min(int(candidates), n)) if _is_int(candidates) else _appearance_indices(model, candidates)
     if _is_int(candidates) and int(candidates) < 1:
         raise ValueError(f"candidates must be a positive int or a sequence of indices; got {candidates!r}")
+    index = torch.arange(min(int(candidates), n)) if _is_int(candidates) else _appearance_indices(model, candidates)
     masks = localize(model, Z, index, thresholds=thresholds).float()
     frame, centre = _frame_and_centre(*masks.shape[-2:])
     scores = masks[..., frame.to(masks.device)].mean(dim=(0, 2)) - masks[..., centre.to(masks.device)].mean(dim=(0, 2))
