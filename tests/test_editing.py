@@ -344,3 +344,11 @@ def test_real_fit_per_sample_refined_parts(dcgan, fitted, z):
     one = edit_images(dcgan, z[2:3], fitted, EditTerm(0, 1, 2.0), parts=refined[2])
     assert torch.allclose(images[2:3], one, atol=1e-5)
     assert propose_background_appearance(fitted, Z) in range(16)
+
+
+def test_default_alpha_is_the_mean_fibre_length(Z):
+    from panda_viz.editing import default_alpha
+
+    assert default_alpha(Z) == pytest.approx(float(torch.linalg.vector_norm(Z, dim=1).mean()), rel=1e-6)
+    with pytest.raises(ValueError, match=r"features of shape \(N, C, H, W\) expected; got \(256, 8, 8\)"):
+        default_alpha(Z[0])
