@@ -1,0 +1,27 @@
+"""Latent-direction baselines: SeFa, ReSeFa and GANSpace, with one result type and one way to edit.
+
+Every method returns :class:`Directions` (``.directions`` (k, *latent_shape), ``.scores``),
+and :func:`apply_direction` moves latents along any of them, so notebooks, widgets and
+:mod:`panda_viz.evaluation` treat all methods the same way::
+
+    from panda_viz.baselines import sefa, apply_direction
+    result = sefa(G)
+    images = G.synthesize(apply_direction(z, result[0], 3.0))
+"""
+
+from ._directions import Directions, apply_direction
+from .ganspace import default_ganspace_layer, ganspace
+from .resefa import generalized_eigh, image_jacobians, resefa
+from .sefa import latent_projection, sefa
+
+__all__ = [
+    "Directions",
+    "apply_direction",
+    "sefa",
+    "latent_projection",
+    "resefa",
+    "image_jacobians",
+    "generalized_eigh",
+    "ganspace",
+    "default_ganspace_layer",
+]

@@ -1,0 +1,102 @@
+"""The result type shared by every latent-direction method, and the one way to apply a direction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["Directions", "apply_direction"]
+
+
+@dataclass(frozen=True)
+class Directions:
+    """Latent directions found by a method, best first.
+
+    Attributes
+    ----------
+    directions : Tensor (k, *latent_shape)
+        Unit-norm directions (each flattened direction has Euclidean norm 1).
+    scores : Tensor (k,)
+        What the method ranks them by, in decreasing order: SeFa's eigenvalues of AᵀA,
+        ReSeFa's generalised eigenvalues (foreground over regularised background energy),
+        GANSpace's feature-space variances.
+    method : str
+        ``"sefa"``, ``"resefa"`` or ``"ganspace"``.
+    info : dict
+        Method details (the layer(s) used, sample counts, the regulariser, …).
+    """
+
+    directions: torch.Tensor
+    scores: torch.Tensor
+    method: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.directions.ndim < 2 or len(self.scores) != len(self.directions):
+            raise ValueError(
+                f"directions (k, *latent_shape) and scores (k,) expected; got "
+                f"{tuple(self.directions.shape)} and {tuple(self.scores.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.directions)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """Direction ``index`` (*latent_shape)."""
+        return self.directions[index]
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return tuple(self.directions.shape[1:])
+
+    def __repr__(self) -> str:
+        return (
+            f"Directions(method={self.method!r}, k={len(self)}, latent_shape={self.latent_shape}, "
+            f"scores[:3]={[round(float(s), 4) for s in self.scores[:3]]})"
+        )
+
+
+def apply_direction(
+    latents: torch.Tensor, direction: torch.Tensor, alpha: float | torch.Tensor
+) -> torch.Tensor:
+    """Move latents along a direction: ``latents + alpha * direction``.
+
+    The one function notebooks, widgets and the evaluation use to edit with any method.
+
+    Parameters
+    ----------
+    latents : Tensor (N, *latent_shape)
+    direction : Tensor (*latent_shape) or flat (prod(latent_shape),)
+        For example ``result.directions[j]`` or ``result[j]``.
+    alpha : float or Tensor (N,)
+        Edit strength, one for all samples or one per sample.
+
+    Returns
+    -------
+    Tensor (N, *latent_shape)
+        New latents (the inputs are not modified).
+    """
+    if not isinstance(latents, torch.Tensor) or latents.ndim < 2:
+        got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+        raise ValueError(f"latents of shape (N, *latent_shape) expected; got {got}")
+    if not isinstance(direction, torch.Tensor):
+        raise TypeError(f"direction must be a torch.Tensor; got {type(direction).__name__}")
+    latent_shape = tuple(latents.shape[1:])
+    if tuple(direction.shape) != latent_shape:
+        if direction.numel() == math.prod(latent_shape) and direction.ndim == 1:
+            direction = direction.reshape(latent_shape)
+        else:
+            raise ValueError(
+                f"direction of shape {latent_shape} (or flat ({math.prod(latent_shape)},)) expected "
+                f"for latents {tuple(latents.shape)}; got {tuple(direction.shape)}"
+            )
+    direction = direction.to(latents.device, latents.dtype)
+    alpha = torch.as_tensor(alpha, dtype=latents.dtype, device=latents.device)
+    if alpha.ndim == 1 and len(alpha) == len(latents):
+        alpha = alpha.reshape(-1, *([1] * len(latent_shape)))
+    elif alpha.ndim != 0:
+        raise ValueError(f"alpha must be a number or a tensor of shape ({len(latents)},); got {tuple(alpha.shape)}")
+    return latents + alpha * direction

@@ -1,0 +1,80 @@
+"""SeFa: equals a direct eigendecomposition of the first projection's weight."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from einops import rearrange
+
+from panda_viz.baselines import Directions, apply_direction, latent_projection, sefa
+
+
+def test_finds_main0_and_its_weight(dcgan):
+    name, A = latent_projection(dcgan)
+    assert name == "main.0"
+    W = dcgan.module.get_submodule("main.0").weight.detach()
+    assert A.shape == (512 * 4 * 4, 100)
+    torch.testing.assert_close(A, rearrange(W, "d c h w -> (c h w) d").double())
+
+
+def test_projection_is_the_modules_linear_map(dcgan):
+    """A z equals main.0's output for a latent (the reshape is the right one)."""
+    _, A = latent_projection(dcgan)
+    z = dcgan.sample_latents(3, seed=1)
+    out = dcgan.module.get_submodule("main.0")(z).flatten(1).double()
+    torch.testing.assert_close(out, z.flatten(1).double() @ A.T, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_equals_direct_eigendecomposition(dcgan, normalize):
+    result = sefa(dcgan, normalize=normalize)
+    _, A = latent_projection(dcgan)
+    A = A.numpy()
+    if normalize:
+        A = A / np.linalg.norm(A, axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(A.T @ A)
+    values, vectors = values[::-1], vectors[:, ::-1].T
+    np.testing.assert_allclose(result.scores.numpy(), values, rtol=1e-4)
+    got = result.directions.flatten(1).double().numpy()
+    # eigenvectors up to sign; the top ones have well separated eigenvalues
+    for i in range(10):
+        assert abs(abs(got[i] @ vectors[i]) - 1) < 1e-4
+    assert result.directions.shape == (100, 100, 1, 1)
+    np.testing.assert_allclose(got @ got.T, np.eye(100), atol=1e-5)
+
+
+def test_weight_override_and_k():
+    rng = np.random.default_rng(0)
+    W = torch.as_tensor(rng.normal(size=(30, 6)))
+    result = sefa(weight=W, k=3, normalize=False)
+    values = np.linalg.eigvalsh(W.numpy().T @ W.numpy())[::-1][:3]
+    np.testing.assert_allclose(result.scores.numpy(), values, rtol=1e-5)
+    assert result.directions.shape == (3, 6)
+
+
+def test_bad_input(dcgan):
+    with pytest.raises(ValueError, match=r"k must be an int in \[1, 100\]"):
+        sefa(dcgan, k=0)
+    with pytest.raises(ValueError, match="weight must be a matrix"):
+        sefa(weight=torch.ones(3))
+    with pytest.raises(ValueError, match="module 'main.99' not found"):
+        sefa(dcgan, layer="main.99")
+    with pytest.raises(ValueError, match="weight has 6 columns but the latent shape is"):
+        sefa(dcgan, weight=torch.ones(4, 6))
+
+
+def test_apply_direction(dcgan):
+    result = sefa(dcgan, k=5)
+    assert isinstance(result, Directions) and len(result) == 5
+    z = dcgan.sample_latents(4, seed=0)
+    moved = apply_direction(z, result[0], 2.0)
+    torch.testing.assert_close(moved - z, 2.0 * result[0].expand_as(z))
+    per_sample = apply_direction(z, result[0].flatten(), torch.tensor([0.0, 1.0, 2.0, 3.0]))
+    torch.testing.assert_close(per_sample[0], z[0])
+    with pytest.raises(ValueError, match=r"direction of shape \(100, 1, 1\)"):
+        apply_direction(z, torch.ones(7), 1.0)
+    with pytest.raises(ValueError, match=r"latents of shape \(N, \*latent_shape\) expected"):
+        apply_direction(torch.ones(100), result[0], 1.0)
+    with pytest.raises(ValueError, match=r"alpha must be a number or a tensor of shape \(4,\)"):
+        apply_direction(z, result[0], torch.ones(3))
