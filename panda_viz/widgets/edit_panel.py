@@ -26,8 +26,8 @@ class _Term(widgets.HBox):
         self.part = widgets.Dropdown(options=[(f"part {k}", k) for k in range(n_parts)], value=part,
                                      description="part", layout=widgets.Layout(width="150px"),
                                      style={"description_width": "32px"})
-        self.appearance = widgets.Dropdown(description="appearance", layout=widgets.Layout(width="260px"),
-                                           style={"description_width": "70px"})
+        self.appearance = widgets.Dropdown(description="appearance", layout=widgets.Layout(width="290px"),
+                                           style={"description_width": "initial"})
         self.alpha = widgets.FloatSlider(value=0.0, min=-alpha_range, max=alpha_range, step=alpha_range / 100,
                                          description="α", continuous_update=False, readout_format="+.2f",
                                          layout=widgets.Layout(width="330px"), style={"description_width": "20px"})
@@ -90,7 +90,7 @@ class EditPanel(widgets.VBox):
         self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
                                            continuous_update=False, layout=widgets.Layout(width="160px"))
         self.region = widgets.ToggleButtons(options=[PARTS, PAINTED], value=PARTS, description="region",
-                                            style={"button_width": "110px"})
+                                            style={"button_width": "120px", "description_width": "initial"})
         self.add_button = widgets.Button(description="term", icon="plus", tooltip="add a (part, appearance, α) term",
                                          layout=widgets.Layout(width="80px"))
         self.keep_button = widgets.Button(description="add to list", icon="bookmark",
@@ -125,7 +125,8 @@ class EditPanel(widgets.VBox):
 
     # ---------------------------------------------------------------- model and terms
     def set_model(self, model: Any) -> None:
-        """Use another fitted model: one term on part 0 with its best-ranked appearance, α = 0."""
+        """Use another fitted model: one term, α = 0, on the part strongest at the centre of the
+        layer (usually on the object) with that part's best-ranked appearance."""
         self.layer = check_model(self.generator, model)
         self.model = model
         self._rankings.clear()
@@ -135,7 +136,8 @@ class EditPanel(widgets.VBox):
         try:
             for row in list(self.rows):
                 self._drop_row(row)
-            self.add_term(part=0, alpha=0.0)
+            centre = editing.part_masks(model)[:, model.parts_.shape[1] // 2, model.parts_.shape[2] // 2]
+            self.add_term(part=int(centre.argmax()), alpha=0.0)
         finally:
             self._busy = False
         self.render()

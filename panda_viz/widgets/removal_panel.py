@@ -29,7 +29,8 @@ class RemovalPanel(widgets.VBox):
     generator : Generator
     model : fitted PandA model
     seed : int
-    part : int
+    part : int, optional
+        The part to remove; default the part strongest at the centre of the layer.
     roi : RoiPainter, optional
         A painter to share with the edit panel.
     n_background_samples : int
@@ -47,7 +48,7 @@ class RemovalPanel(widgets.VBox):
     original, target, removed : ImagePane
     """
 
-    def __init__(self, generator: Any, model: Any, *, seed: int = 0, part: int = 0, roi: RoiPainter | None = None,
+    def __init__(self, generator: Any, model: Any, *, seed: int = 0, part: int | None = None, roi: RoiPainter | None = None,
                  n_background_samples: int = 64, samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
         self.generator = generator
         self.samples = samples or Samples(generator)
@@ -64,7 +65,7 @@ class RemovalPanel(widgets.VBox):
         self.background = widgets.Dropdown(description="background", options=[("0", 0)], value=0,
                                            layout=widgets.Layout(width="220px"))
         self.region = widgets.ToggleButtons(options=[PARTS, PAINTED], value=PARTS, description="remove",
-                                            style={"button_width": "110px"})
+                                            style={"button_width": "120px", "description_width": "initial"})
         self.part = widgets.Dropdown(description="part", options=[("part 0", 0)], value=0,
                                      layout=widgets.Layout(width="150px"), style={"description_width": "32px"})
         self.method = widgets.ToggleButtons(options=["add", "replace"], value="add",
@@ -90,10 +91,16 @@ class RemovalPanel(widgets.VBox):
             self.set_model(model, part=part)
 
     # ---------------------------------------------------------------- setters
-    def set_model(self, model: Any, *, part: int = 0) -> None:
-        """Use another fitted model; proposes its background appearance."""
+    def set_model(self, model: Any, *, part: int | None = None) -> None:
+        """Use another fitted model; proposes its background appearance.
+
+        ``part`` defaults to the part strongest at the centre of the layer (usually on the object).
+        """
         layer = check_model(self.generator, model)
         n_parts, n_app = int(model.parts_.shape[0]), int(model.appearances_.shape[1])
+        if part is None:
+            H, W = model.parts_.shape[1:]
+            part = int(editing.part_masks(model)[:, H // 2, W // 2].argmax())
         part = check_index(part, n_parts, "part")
         z = self.generator.sample_latents(self.n_background_samples, seed=0)
         proposed = editing.propose_background_appearance(model, self.generator.features(z, layer))

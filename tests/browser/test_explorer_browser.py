@@ -1,0 +1,230 @@
+"""The Explorer in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium, Playwright.
+
+Runs a copy of ``notebooks/explore.ipynb`` in JupyterLab, drags an α slider of the edit tab
+and checks that the edited image the browser shows changes; saves a screenshot of the app
+to ``figures/widgets/explorer.png`` for the README.
+
+Chromium comes from the distribution (``apt-get install chromium``, done by ``.ci/run``);
+Playwright only drives it (``executable_path``), it never downloads a browser. Without
+``/usr/bin/chromium`` the test is skipped, unless the environment variable ``CI`` is set:
+then it fails, because CI must run it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
+SCREENSHOT = REPO / "figures" / "widgets" / "explorer.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+SERVER_START_S = 90     # JupyterLab up and answering
+NOTEBOOK_RUN_S = 240    # all cells run, the Explorer shown (includes a small PandA fit)
+IMAGE_CHANGE_S = 60     # one generator pass after the slider is released
+STEP_MS = 30_000        # any single Playwright wait
+# a tab of the Explorer -> an image it shows (the edit tab last: the slider is moved there)
+TAB_IMAGES = {"parts": "img.panda-parts-overlay", "saliency": "img.panda-saliency-mask",
+              "removal": "img.panda-removed", "edit": "img.panda-edited"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _strip_outputs(source: Path, target: Path) -> None:
+    notebook = json.loads(source.read_text())
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    notebook.setdefault("metadata", {})["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    target.write_text(json.dumps(notebook))
+
+
+class Lab:
+    """A JupyterLab server in a temporary root, with a known token; stop() always cleans up."""
+
+    def __init__(self, root: Path, home: Path) -> None:
+        self.root, self.port, self.token = root, _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            # state of this run only: no user settings, workspaces or config leak in or out
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "IPYTHONDIR": str(home / "ipython"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # no "get notified about Jupyter news?" toast over the app, no update checks
+        notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        notification.parent.mkdir(parents=True)
+        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        self.log_path = home / "jupyterlab.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+             f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={self.token}",
+             "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             "--LabApp.extension_manager=readonly",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI containers run as root
+            cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def api(self, path: str, method: str = "GET", timeout: float = 5) -> bytes:
+        request = urllib.request.Request(f"{self.url}{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("/api/status")
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        raise TimeoutError(f"JupyterLab did not answer within {SERVER_START_S}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_bytes()[-n:].decode(errors="replace")
+
+    def stop(self) -> None:
+        """Shut the server and its kernels down: politely, then SIGTERM, then SIGKILL."""
+        if self.process.poll() is None:
+            try:
+                self.api("/api/shutdown", method="POST")
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):
+                if sig is not None:
+                    try:
+                        os.killpg(self.process.pid, sig)  # its own session: the server and its kernels
+                    except ProcessLookupError:
+                        break
+                try:
+                    self.process.wait(timeout=15)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self._log.close()
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must run the browser test")
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    root, home = tmp_path / "root", tmp_path / "home"
+    root.mkdir()
+    home.mkdir()
+    _strip_outputs(NOTEBOOK, root / "explore.ipynb")
+    server = Lab(root, home)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def _current_src(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "img => img.src")
+
+
+def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_path: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    edited = "img.panda-edited"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, timeout=STEP_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(STEP_MS)
+            page.goto(f"{lab.url}/lab/tree/explore.ipynb?token={lab.token}", wait_until="domcontentloaded")
+            page.wait_for_selector(".jp-Notebook", state="visible")
+            # wait until the notebook's kernel is up, then run every cell as a user would
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=SERVER_START_S * 1000,
+            )
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".panda-explorer", state="attached", timeout=NOTEBOOK_RUN_S * 1000)
+            page.wait_for_selector("img.panda-parts-overlay", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+            # every tab shows its images: PNGs the kernel pushed, decoded by the browser at 4× (256 px)
+            for tab, image in TAB_IMAGES.items():
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_selector(image, state="visible")
+                page.wait_for_function(f"() => document.querySelector('{image}').naturalWidth === 256")
+                page.locator(".panda-explorer").screenshot(path=str(tmp_path / f"tab-{tab}.png"))
+            page.locator(".panda-explorer").scroll_into_view_if_needed()
+            before = _current_src(page, edited)
+            before_png = page.locator(edited).screenshot()
+
+            # drag the first α slider's handle to the right and release it
+            handle = page.locator(".panda-alpha .noUi-handle").first
+            handle.scroll_into_view_if_needed()
+            box = handle.bounding_box()
+            assert box is not None, "the α slider's handle is not laid out"
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x, y)
+            page.mouse.down()
+            page.mouse.move(x + 90, y, steps=8)
+            page.mouse.up()
+
+            page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
+                                   timeout=IMAGE_CHANGE_S * 1000)
+            page.wait_for_timeout(300)  # let the new PNG paint
+            after_png = page.locator(edited).screenshot()
+            assert after_png != before_png, "the edited image's pixels did not change on screen"
+            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+            assert tracebacks.count() == 0, tracebacks.all_inner_texts()
+            log_errors = page.locator(".panda-log").all_inner_texts()
+            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+
+            shot = SCREENSHOT.with_name(f".{SCREENSHOT.name}.tmp.png")
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.locator(".panda-explorer").screenshot(path=str(shot))
+            os.replace(shot, SCREENSHOT)  # atomic: never a half-written figure
+        except Exception:
+            print(lab.log_tail())
+            raise
+        finally:
+            browser.close()
+
