@@ -112,7 +112,7 @@ def relative_objective(source: FeatureSource, A: torch.Tensor, P: torch.Tensor, 
     norm = 0.0
     for batch in source.batches(CHUNK):
         z = batch.to(device=A.device, dtype=torch.float64).flatten(2)
-        L = A.T @ z @ P
+        L = A.T @ (z @ P)
         sq = (z**2).sum()
         total += float(sq - 2 * (L**2).sum() + (L * ((AtA @ L) @ G)).sum())
         norm += float(sq)

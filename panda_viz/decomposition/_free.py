@@ -30,8 +30,9 @@ def pass_parts_statistics(source: FeatureSource, P: torch.Tensor, *, chunk: int 
     for batch in source.batches(chunk):
         z = batch.to(device=P.device, dtype=torch.float64).flatten(2)
         Y = z @ P  # (b, C, K)
-        b = torch.einsum("nck,ndk->cd", Y, Y)
-        c = torch.einsum("nck,kl,ndl->cd", Y, G, Y)
+        Yf = Y.permute(1, 0, 2).reshape(Y.shape[1], -1)  # (C, b*K)
+        b = Yf @ Yf.T
+        c = (Y @ G).permute(1, 0, 2).reshape(Y.shape[1], -1) @ Yf.T
         B = b if B is None else B + b
         Cm = c if Cm is None else Cm + c
     return (B + B.T) / 2, (Cm + Cm.T) / 2
@@ -48,10 +49,11 @@ def pass_appearance_grams(source: FeatureSource, L: torch.Tensor, weights: torch
     for batch in source.batches(chunk):
         z = batch.to(device=L.device, dtype=torch.float64).flatten(2)
         Y = L.T @ z  # (b, R, S)
-        m1 = torch.einsum("nrs,nrt->st", Y, Y)
+        Yf = Y.permute(2, 0, 1).reshape(Y.shape[2], -1)  # (S, b*R)
+        m1 = Yf @ Yf.T
         M1 = m1 if M1 is None else M1 + m1
         if weights is not None:
-            m2 = torch.einsum("nrs,r,nrt->st", Y, weights, Y)
+            m2 = (Y * weights[:, None]).permute(2, 0, 1).reshape(Y.shape[2], -1) @ Yf.T
             M2 = m2 if M2 is None else M2 + m2
     M1 = (M1 + M1.T) / 2
     if M2 is not None:

@@ -57,8 +57,11 @@ def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: b
             channel = torch.zeros((C, C), dtype=torch.float64, device=device)
             spatial = torch.zeros((H * W, H * W), dtype=torch.float64, device=device)
         z = batch.to(device=device, dtype=torch.float64).flatten(2)  # (b, C, S)
-        channel += torch.einsum("ncs,nds->cd", z, z)
-        spatial += torch.einsum("ncs,nct->st", z, z)
+        # one GEMM each over the batch's fibres (far faster than a batched einsum)
+        X = z.permute(1, 0, 2).reshape(z.shape[1], -1)  # (C, b*S): mode-C unfolding
+        channel += X @ X.T
+        Y = z.permute(2, 0, 1).reshape(z.shape[2], -1)  # (S, b*C)
+        spatial += Y @ Y.T
         n += z.shape[0]
     assert channel is not None and spatial is not None  # FeatureSource refuses empty input
     channel = (channel + channel.T) / 2

@@ -1,0 +1,173 @@
+"""Saved factors: a PandA model's parts and appearances plus metadata, in a file that runs no code when read.
+
+Format: an ``.npz`` archive (NumPy's zip of ``.npy`` arrays) holding ``parts``
+(n_parts, H, W) float32, ``appearances`` (C, n_appearances) float32, ``loss_history``
+float64 and ``metadata``, a JSON string. It is read with ``np.load(allow_pickle=False)``,
+so a file can hold arrays and text only: loading never unpickles or executes anything.
+Writes are atomic (temporary file, then rename): an error never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._files import atomic_path
+from ._version import __version__
+
+__all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "panda_viz.factors"
+FORMAT_VERSION = 1
+_ARRAYS = ("parts", "appearances", "loss_history", "metadata")
+_META_KEYS = (
+    "format",
+    "format_version",
+    "generator",
+    "layer",
+    "n_parts",
+    "n_appearances",
+    "feature_shape",
+    "solver",
+    "appearance_basis",
+    "objective",
+    "n_samples",
+    "n_iter",
+    "package_version",
+)
+
+
+def save_factors(model, path: str | os.PathLike) -> Path:
+    """Write a fitted :class:`~panda_viz.PandA`'s factors and metadata to ``path`` (.npz).
+
+    Metadata: generator, layer, ranks, feature shape, solver, appearance basis, final
+    relative objective, n_samples, n_iter and the panda_viz version.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if not hasattr(model, "parts_") or not hasattr(model, "appearances_"):
+        raise ValueError(f"save_factors needs a fitted PandA model; got {type(model).__name__} without parts_/appearances_")
+    parts = model.parts_.detach().to("cpu", torch.float32).numpy()
+    appearances = model.appearances_.detach().to("cpu", torch.float32).numpy()
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generator": getattr(model, "generator_", None),
+        "layer": getattr(model, "layer_", None),
+        "n_parts": int(parts.shape[0]),
+        "n_appearances": int(appearances.shape[1]),
+        "feature_shape": [int(s) for s in model.feature_shape_],
+        "solver": getattr(model, "solver_", None),
+        "appearance_basis": getattr(model, "appearance_basis_", None),
+        "objective": float(model.objective_),
+        "n_samples": int(model.n_samples_),
+        "n_iter": int(model.n_iter_),
+        "package_version": __version__,
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            parts=parts,
+            appearances=appearances,
+            loss_history=np.asarray(getattr(model, "loss_history_", []), dtype=np.float64),
+            metadata=np.array(json.dumps(metadata)),
+        )
+    return path
+
+
+def _fail(path: Path, why: str):
+    raise ValueError(f"{path}: not a valid panda_viz factor file: {why}")
+
+
+def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator: str | None = None):
+    """Read factors written by :func:`save_factors`; returns a fitted :class:`~panda_viz.PandA`.
+
+    Parameters
+    ----------
+    path : str or Path
+    layer, generator : str, optional
+        When given, the file must have been fitted at this layer / on this generator
+        (guards against applying factors from another layer).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A corrupt or foreign file, missing arrays or metadata keys, shapes that disagree
+        with the metadata, negative or non-finite parts, or another layer/generator.
+    """
+    from .decomposition import PandA
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no factor file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
+        _fail(path, f"cannot be read as an .npz archive ({type(error).__name__}: {error})")
+    missing = [name for name in _ARRAYS if name not in arrays]
+    if missing:
+        _fail(path, f"missing arrays {missing}; found {sorted(arrays)}")
+    try:
+        metadata = json.loads(str(arrays["metadata"][()]))
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
+        _fail(path, f"its metadata is not JSON ({error})")
+    if not isinstance(metadata, dict):
+        _fail(path, f"its metadata must be a JSON object; got {type(metadata).__name__}")
+    missing = [key for key in _META_KEYS if key not in metadata]
+    if missing:
+        _fail(path, f"metadata lacks keys {missing}")
+    if metadata["format"] != FORMAT:
+        _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
+    if metadata["format_version"] > FORMAT_VERSION:
+        _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
+    parts, appearances = arrays["parts"], arrays["appearances"]
+    try:
+        C, H, W = (int(s) for s in metadata["feature_shape"])
+        K, R = int(metadata["n_parts"]), int(metadata["n_appearances"])
+    except (TypeError, ValueError):
+        _fail(path, f"metadata feature_shape/n_parts/n_appearances malformed: {metadata['feature_shape']!r}")
+    if parts.shape != (K, H, W):
+        _fail(path, f"parts have shape {parts.shape}; the metadata says ({K}, {H}, {W})")
+    if appearances.shape != (C, R):
+        _fail(path, f"appearances have shape {appearances.shape}; the metadata says ({C}, {R})")
+    for name, array in (("parts", parts), ("appearances", appearances)):
+        if array.dtype.kind != "f" or not np.isfinite(array).all():
+            _fail(path, f"{name} must be finite floats; got dtype {array.dtype} with non-finite or non-float values")
+    if (parts < 0).any():
+        _fail(path, f"parts must be non-negative; found {int((parts < 0).sum())} negative entries")
+    for key, wanted in (("layer", layer), ("generator", generator)):
+        if wanted is not None and metadata[key] != wanted:
+            raise ValueError(f"{path}: factors were fitted at {key} {metadata[key]!r}, not {wanted!r}")
+
+    model = PandA(
+        n_parts=K,
+        n_appearances=R,
+        appearance_basis=metadata["appearance_basis"] or "orthonormal",
+        solver=metadata["solver"] or "auto",
+    )
+    model.parts_ = torch.from_numpy(parts.astype(np.float32))
+    model.appearances_ = torch.from_numpy(appearances.astype(np.float32))
+    model.loss_history_ = [float(x) for x in arrays["loss_history"]]
+    model.n_iter_ = int(metadata["n_iter"])
+    model.objective_ = float(metadata["objective"])
+    model.feature_shape_ = (C, H, W)
+    model.n_samples_ = int(metadata["n_samples"])
+    model.layer_ = metadata["layer"]
+    model.generator_ = metadata["generator"]
+    model.solver_ = metadata["solver"]
+    model.appearance_basis_ = metadata["appearance_basis"]
+    model.learning_rate_ = None
+    model.metadata_ = metadata
+    return model
