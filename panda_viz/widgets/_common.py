@@ -19,10 +19,16 @@ import torch
 
 from .. import render
 
-__all__ = ["ImagePane", "LogArea", "Samples", "check_model", "part_label", "DEFAULT_SCALE"]
+__all__ = ["ImagePane", "LogArea", "Samples", "check_model", "check_index", "check_seed", "part_label",
+           "row_layout", "DEFAULT_SCALE"]
 
 #: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
 DEFAULT_SCALE = 4
+
+
+def row_layout() -> widgets.Layout:
+    """A row of image panes that wraps instead of shrinking the images."""
+    return widgets.Layout(flex_flow="row wrap", align_items="flex-start")
 
 
 class ImagePane(widgets.VBox):
@@ -53,7 +59,8 @@ class ImagePane(widgets.VBox):
         self.image.add_class("panda-image")
         if css_class:
             self.image.add_class(css_class)
-        super().__init__([self.title, self.image], layout=widgets.Layout(align_items="center", margin="0 4px"))
+        super().__init__([self.title, self.image],
+                         layout=widgets.Layout(align_items="center", margin="0 4px", flex="0 0 auto"))
 
     def show(self, array: np.ndarray) -> None:
         """Push ``array`` (H, W, 3) uint8 to the browser."""

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+import torch
 
 from .. import editing, render
 from .._files import atomic_path
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed
+from ._common import (
+    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, row_layout,
+)
 from .roi import RoiPainter
 
 __all__ = ["EditPanel"]
@@ -101,6 +105,16 @@ class EditPanel(widgets.VBox):
         self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="3.6em"))
         self.code.add_class("panda-edit-code")
         self.edit_list = widgets.HTML()
+        self.batch_n = widgets.BoundedIntText(value=8, min=1, max=256, description="seeds",
+                                              layout=widgets.Layout(width="140px"), style={"description_width": "40px"})
+        self.batch_button = widgets.Button(description="apply to seeds", icon="th",
+                                           tooltip="the current edit on the next seeds, original above edited",
+                                           layout=widgets.Layout(width="140px"))
+        self.batch_progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="200px"))
+        self.batch = ImagePane("batch: originals above, edited below", scale=max(1, scale // 2),
+                               css_class="panda-edit-batch")
+        self.batch.layout.display = "none"
+        self._batch_thread: threading.Thread | None = None
         self._rows_box = widgets.VBox()
         self.original = ImagePane("original", scale=scale, css_class="panda-edit-original")
         self.edited = ImagePane("edited", scale=scale, css_class="panda-edited")
@@ -110,14 +124,17 @@ class EditPanel(widgets.VBox):
         self.add_button.on_click(guard("add term", lambda _b: self.add_term()))
         self.keep_button.on_click(guard("add to list", lambda _b: self.keep()))
         self.save_button.on_click(guard("save", lambda _b: self.save(self.save_path.value)))
+        self.batch_button.on_click(guard("batch", lambda _b: self.apply_to_seeds(self.batch_n.value)))
         self._roi_box = widgets.VBox([self.roi], layout=widgets.Layout(display="none"))
         super().__init__([
             widgets.HBox([self.seed, self.region, self.add_button]),
             self._rows_box,
-            widgets.HBox([self.original, self.edited, self.difference, self._roi_box]),
+            widgets.HBox([self.original, self.edited, self.difference, self._roi_box], layout=row_layout()),
             widgets.HBox([self.keep_button, self.save_path, self.save_button]),
             self.code,
             self.edit_list,
+            widgets.HBox([self.batch_n, self.batch_button, self.batch_progress]),
+            self.batch,
             self.log_area,
         ])
         with self.log_area.guard("model"):
@@ -278,6 +295,52 @@ class EditPanel(widgets.VBox):
         self.difference.show(difference)
         self.code.value = self.code_line()
         self.log_area.clear_errors()
+
+    # ---------------------------------------------------------------- batch
+    def apply_to_seeds(self, n: int, *, background: bool = True, chunk: int = 4) -> threading.Thread | None:
+        """The current edit on seeds seed … seed+n-1: a grid, originals above, edited below.
+
+        A generator pass per ``chunk`` samples, with a progress bar; with ``background`` it
+        runs in a thread so the notebook stays responsive (returns the thread).
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
+            raise ValueError(f"the number of seeds must be an int in 1..256; got {n!r}")
+        if self._batch_thread is not None and self._batch_thread.is_alive():
+            raise RuntimeError("a batch is already running; wait for it to finish")
+        if not self.rows:
+            raise ValueError("no terms to apply: add a term first")
+        terms, mask, model, layer = self.terms, self.mask, self.model, self.layer
+        if mask is not None and not mask.any():
+            raise ValueError("the painted region is empty: paint over the image with the mouse, or switch the region to parts")
+        seeds = list(range(self.seed.value, self.seed.value + n))
+        self.batch_progress.max, self.batch_progress.value, self.batch_progress.bar_style = n, 0, "info"
+        self.batch_button.disabled = True
+
+        def work() -> None:
+            try:
+                originals, edited = [], []
+                for start in range(0, n, chunk):
+                    z = torch.cat([self.generator.sample_latents(1, seed=s) for s in seeds[start:start + chunk]])
+                    originals.extend(render.to_uint8(self.generator.synthesize(z)))
+                    edited.extend(render.to_uint8(editing.edit_images(self.generator, z, model, terms, mask=mask,
+                                                                      layer=layer)))
+                    self.batch_progress.value = len(edited)
+                self.batch.layout.display = ""
+                self.batch.show(render.grid([*originals, *edited], ncols=n))
+                self.batch.set_title(f"seeds {seeds[0]}…{seeds[-1]}: originals above, edited below")
+                self.batch_progress.bar_style = "success"
+            except Exception as exc:  # noqa: BLE001 - reported in the log, the app stays alive
+                self.batch_progress.bar_style = "danger"
+                self.log_area.error(f"batch: {exc}")
+            finally:
+                self.batch_button.disabled = False
+
+        if not background:
+            work()
+            return None
+        self._batch_thread = threading.Thread(target=work, name="panda-viz batch", daemon=True)
+        self._batch_thread.start()
+        return self._batch_thread
 
     # ---------------------------------------------------------------- export
     def code_line(self) -> str:

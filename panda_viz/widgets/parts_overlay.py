@@ -8,7 +8,9 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import render
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, part_label
+from ._common import (
+    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, part_label, row_layout,
+)
 
 __all__ = ["PartsOverlay"]
 
@@ -59,7 +61,7 @@ class PartsOverlay(widgets.VBox):
         super().__init__([
             widgets.HBox([self.seed, self.opacity]),
             self._toggle_box,
-            widgets.HBox([self.original, self.overlay]),
+            widgets.HBox([self.original, self.overlay], layout=row_layout()),
             self.log_area,
         ])
         with self.log_area.guard("model"):

@@ -8,7 +8,9 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import editing, render
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed
+from ._common import (
+    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, row_layout,
+)
 from .roi import RoiPainter
 
 __all__ = ["RemovalPanel"]
@@ -84,7 +86,7 @@ class RemovalPanel(widgets.VBox):
         super().__init__([
             widgets.HBox([self.seed, self.background, self.method]),
             widgets.HBox([self.region, self.part]),
-            widgets.HBox([self.original, self.target, self.removed, self._roi_box]),
+            widgets.HBox([self.original, self.target, self.removed, self._roi_box], layout=row_layout()),
             self.log_area,
         ])
         with self.log_area.guard("model"):

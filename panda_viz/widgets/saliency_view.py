@@ -9,7 +9,9 @@ import numpy as np
 import torch
 
 from .. import render, saliency
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed
+from ._common import (
+    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, row_layout,
+)
 
 __all__ = ["SaliencyView"]
 
@@ -82,7 +84,7 @@ class SaliencyView(widgets.VBox):
         super().__init__([
             widgets.HBox([self.seed, self.appearance]),
             widgets.HBox([self.threshold, self.reset, self.mode]),
-            widgets.HBox([self.heat, self.mask_view, self.masked]),
+            widgets.HBox([self.heat, self.mask_view, self.masked], layout=row_layout()),
             self.log_area,
         ])
         with self.log_area.guard("model"):

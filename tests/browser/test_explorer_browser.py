@@ -1,8 +1,9 @@
 """The Explorer in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium, Playwright.
 
-Runs a copy of ``notebooks/explore.ipynb`` in JupyterLab, drags an α slider of the edit tab
-and checks that the edited image the browser shows changes; saves a screenshot of the app
-to ``figures/widgets/explorer.png`` for the README.
+Runs a copy of ``notebooks/explore.ipynb`` in JupyterLab, checks every tab shows its image,
+drags an α slider of the edit tab and checks that the edited image the browser shows
+changes; then paints a region with the mouse and checks the edit follows it, and saves a
+screenshot of the app to ``figures/widgets/explorer.png`` for the README.
 
 Chromium comes from the distribution (``apt-get install chromium``, done by ``.ci/run``);
 Playwright only drives it (``executable_path``), it never downloads a browser. Without
@@ -171,7 +172,7 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, timeout=STEP_MS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page = browser.new_page(viewport={"width": 1700, "height": 1300})
             page.set_default_timeout(STEP_MS)
             page.goto(f"{lab.url}/lab/tree/explore.ipynb?token={lab.token}", wait_until="domcontentloaded")
             page.wait_for_selector(".jp-Notebook", state="visible")
@@ -218,6 +219,25 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
             log_errors = page.locator(".panda-log").all_inner_texts()
             assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
 
+            # paint a region with the mouse (ipyevents on the image) and edit there instead
+            before = _current_src(page, edited)
+            page.locator(".panda-explorer button:visible", has_text="painted region").click()
+            roi = page.locator("img.panda-roi:visible")
+            roi.wait_for(state="visible")
+            roi_src = roi.evaluate("img => img.src")
+            box = roi.bounding_box()
+            assert box is not None, "the painting image is not laid out"
+            page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])
+            page.mouse.down()
+            page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"], steps=10)
+            page.mouse.up()
+            page.wait_for_function("src => document.querySelector('img.panda-roi').src !== src", arg=roi_src)
+            page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
+                                   timeout=IMAGE_CHANGE_S * 1000)
+            page.wait_for_function("() => ![...document.querySelectorAll('.panda-log')]"
+                                   ".some(e => e.innerText.includes('⚠'))")  # the 'empty region' message is gone
+
+            # the README's screenshot: the edit applied in the painted region
             shot = SCREENSHOT.with_name(f".{SCREENSHOT.name}.tmp.png")
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".panda-explorer").screenshot(path=str(shot))

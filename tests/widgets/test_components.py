@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import numpy as np
 import pytest
+import torch
 
 import panda_viz
 from panda_viz import editing, render, saliency
@@ -151,6 +152,24 @@ def test_the_exported_line_of_code_reproduces_the_edit(edit, dcgan, model, tmp_p
     assert saved[0]["terms"][1] == [1, edit.rows[1].appearance.value, -3.0] and saved[0]["seed"] == SEED
     edit.remove_term(1)
     assert len(edit.rows) == 1
+
+
+def test_apply_to_seeds_draws_originals_above_edits_with_progress(edit, dcgan, model):
+    edit.set_alpha(0, 4.0)
+    thread = edit.apply_to_seeds(3)  # in a thread: the kernel keeps serving the widgets
+    thread.join(timeout=60)
+    assert edit.batch_progress.value == edit.batch_progress.max == 3 and edit.batch_progress.bar_style == "success"
+    z = torch.cat([dcgan.sample_latents(1, seed=s) for s in range(SEED, SEED + 3)])
+    edited = render.to_uint8(editing.edit_images(dcgan, z, model, edit.terms))
+    expected = render.grid([*render.to_uint8(dcgan.synthesize(z)), *edited], ncols=3)
+    assert np.array_equal(edit.batch.array, expected)
+    edit.batch_n.value = 2
+    edit.set_region("painted region")
+    edit.batch_button.click()  # nothing painted in this panel's region: a message, no thread
+    assert "the painted region is empty" in edit.log_area.last_error
+    edit.set_region("parts")
+    with pytest.raises(ValueError, match="number of seeds must be an int in 1..256; got 0"):
+        edit.apply_to_seeds(0)
 
 
 def test_a_painted_region_becomes_the_edits_mask(dcgan, model):
