@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("panda_viz.demo", "fit PandA on the embedded face GAN and write labelled figures to figures/demo"),
     "lab": ("panda_viz.lab", "start JupyterLab on notebooks/explore.ipynb, the interactive Explorer"),
     "figures": ("panda_viz.figures", "re-run the paper's notebooks in place and rewrite figures/ and its index"),
+    "table2": ("panda_viz.evaluation", "the PandA paper's Table 2 (ROIR, SWD) for PandA, SeFa, ReSeFa and GANSpace on the embedded face GAN"),
 }
 
 

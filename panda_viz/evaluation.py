@@ -1,0 +1,372 @@
+"""The PandA paper's Table 2 on the embedded generator: how local are PandA, SeFa, ReSeFa and GANSpace edits?
+
+For each face region (eyes, nose, mouth; :mod:`panda_viz.regions`) and each method, one
+edit is chosen automatically on *selection* samples, then measured on separate
+*evaluation* samples with ROIR (PandA Eq. 7, mean ± std) and SWD (ProGAN), and FID when
+local Inception weights are given.
+
+The protocol (the same for every method)
+----------------------------------------
+1. **Candidates.** Each method proposes ``n_candidates`` edits, best first by its own score:
+
+   - SeFa: its top directions (eigenvalues of AᵀA; region-independent);
+   - GANSpace: its top directions (feature-space variance; region-independent);
+   - ReSeFa: its top directions for the region's mask (generalised eigenvalues), computed
+     from the Jacobians of the first ``resefa_samples`` selection samples;
+   - PandA (fitted at ``layer`` with ``n_parts`` parts on ``fit_samples`` samples): the
+     part whose upsampled, min-max normalised map has the highest cosine similarity with the
+     region mask, edited with each of the appearances most present in it (largest mean
+     Λ²_jk, Λ_i = AᵀZ_iP, over the selection samples): terms α a_j p̂_kᵀ at ``layer``.
+
+   Every candidate is used with a positive strength α (directions and appearances have no
+   natural sign, so none is tried twice).
+2. **Matched strength.** For each candidate, α is set so that the edit's mean in-region
+   change c(α) = mean_i ‖M ⊙ (X′_i − X_i)‖ / √(3 ΣM) (RMS change per masked pixel and
+   channel, images in [−1, 1]) equals ``target_change`` on the selection samples: starting
+   from α₀ (1 for a unit latent direction, the mean feature-fibre norm for PandA),
+   α ← α · target / c(α) until c(α) is within 5 % of the target (at most 5 syntheses).
+   α is capped (|α| ≤ 2√d in latent space, ≤ 10 α₀ for PandA); a candidate that does not
+   get within 5 % under the cap is dropped.
+3. **Selection.** The candidate with the lowest mean ROIR on the selection samples at its
+   matched α wins.
+4. **Evaluation.** The winner is applied at its α to ``n_eval`` evaluation samples (seeds
+   disjoint from the selection ones); ROIR (mean ± std over samples), the achieved c on
+   these samples, SWD between originals and edits (ProGAN's, ×10³, paired patches,
+   ``swd_descriptors`` per image) and, with ``detector``, FID between originals and edits.
+
+Seeds: selection latents ``seed + 1``, evaluation latents ``seed + 2``, the PandA fit and
+GANSpace ``seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ._files import atomic_path
+from ._progress import progress as _progress
+from .baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
+from .metrics import fid as _fid
+from .metrics import roir, swd
+from .regions import REGIONS, face_masks
+
+__all__ = ["table2", "Table2Row", "Table2Result", "METHODS", "inside_change"]
+
+METHODS = ("PandA", "SeFa", "ReSeFa", "GANSpace")
+
+
+@dataclass(frozen=True)
+class Table2Row:
+    """One method on one region."""
+
+    method: str
+    region: str
+    candidate: str
+    alpha: float
+    selection_roir: float
+    inside_change: float
+    roir_mean: float
+    roir_std: float
+    n_unchanged: int
+    swd: float
+    fid: float | None
+
+
+@dataclass
+class Table2Result:
+    rows: list[Table2Row]
+    settings: dict[str, Any]
+    seconds: float
+
+    def row(self, method: str, region: str) -> Table2Row:
+        for r in self.rows:
+            if r.method == method and r.region == region:
+                return r
+        raise KeyError(f"no row for method {method!r} and region {region!r}")
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        fields = list(Table2Row.__dataclass_fields__)
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for r in self.rows:
+            d = asdict(r)
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)) for k, v in d.items()})
+        return buf.getvalue()
+
+    def to_markdown(self) -> str:
+        regions = list(dict.fromkeys(r.region for r in self.rows))
+        methods = list(dict.fromkeys(r.method for r in self.rows))
+        with_fid = any(r.fid is not None for r in self.rows)
+        s = self.settings
+        lines = [
+            f"ROIR (↓, mean ± std over {s['n_eval']} evaluation samples) and SWD (↓, ×10³) of the "
+            f"automatically chosen edit per method and region, `{s['generator']}`; in-region RMS "
+            f"change matched to {s['target_change']} (images in [−1, 1]).",
+            "",
+        ]
+        metric_names = ["ROIR", "SWD"] + (["FID"] if with_fid else [])
+        header = "| method | " + " | ".join(f"{reg} {m}" for reg in regions for m in metric_names) + " |"
+        lines += [header, "|" + " --- |" * (1 + len(regions) * len(metric_names))]
+        for method in methods:
+            cells = []
+            for reg in regions:
+                r = self.row(method, reg)
+                cells.append(f"{r.roir_mean:.2f} ± {r.roir_std:.2f}")
+                cells.append(f"{r.swd:.2f}")
+                if with_fid:
+                    cells.append("" if r.fid is None else f"{r.fid:.2f}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines += ["", "| method | region | chosen edit | α | selection ROIR | in-region change (eval) | unchanged samples |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in self.rows:
+            lines.append(
+                f"| {r.method} | {r.region} | {r.candidate} | {r.alpha:.3g} | {r.selection_roir:.2f} | "
+                f"{r.inside_change:.3f} | {r.n_unchanged} |"
+            )
+        lines += ["", "Settings: " + ", ".join(f"{k}={v}" for k, v in s.items()) + f"; took {self.seconds:.0f} s."]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write ``table2.csv`` and ``table2.md`` into ``out_dir`` atomically."""
+        out = Path(out_dir)
+        paths = out / "table2.csv", out / "table2.md"
+        for path, text in zip(paths, (self.to_csv(), self.to_markdown())):
+            with atomic_path(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+        return paths
+
+
+def inside_change(images: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean over samples of ‖M ⊙ (X′ − X)‖ / √(C ΣM): the RMS change per masked pixel and channel."""
+    m = mask.to(images.device, images.dtype)
+    norms = (m * (edited - images)).flatten(1).norm(dim=1)
+    return float(norms.mean() / math.sqrt(images.shape[1] * float(m.sum())))
+
+
+@dataclass
+class _Candidate:
+    label: str
+    edit: Callable[[torch.Tensor, float], torch.Tensor]  # (latents, alpha) -> images
+    alpha0: float
+    alpha_max: float
+
+
+def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_Candidate]:
+    d = math.prod(G.latent_shape)
+    out = []
+    for j in range(min(n, len(result))):
+        direction = result[j]
+
+        def edit(z, alpha, direction=direction):
+            return G.synthesize(apply_direction(z, direction, alpha), batch_size=batch_size, progress=False)
+
+        out.append(_Candidate(f"{name} direction {j}", edit, 1.0, 2.0 * math.sqrt(d)))
+    return out
+
+
+def _panda_candidates(G, model, layer, Z_sel, mask, n: int, batch_size: int) -> list[_Candidate]:
+    from .editing import default_alpha, local_edit, part_masks
+
+    maps = part_masks(model)  # (K, h, w) in [0, 1]
+    up = F.interpolate(maps[:, None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False)[:, 0]
+    m = mask.float()
+    cosine = (up * m).flatten(1).sum(1) / (up.flatten(1).norm(dim=1) * m.norm()).clamp_min(1e-12)
+    part = int(cosine.argmax())
+    energy = model.transform(Z_sel).pow(2).mean(0)[:, part]  # (n_appearances,)
+    appearances = torch.argsort(energy, descending=True, stable=True)[:n].tolist()
+    alpha0 = default_alpha(Z_sel)
+    out = []
+    for j in appearances:
+        unit = local_edit(model, (part, int(j), 1.0))
+
+        def edit(z, alpha, unit=unit):
+            return G.synthesize(z, edits={layer: alpha * unit}, batch_size=batch_size, progress=False)
+
+        out.append(_Candidate(f"PandA part {part} × appearance {j}", edit, alpha0, 10.0 * alpha0))
+    return out
+
+
+def _calibrate(c: _Candidate, z, x0, mask, target: float, *, rtol: float = 0.05, max_iter: int = 5):
+    """Step 2: (α, selection ROIR) with c(α) within ``rtol`` of ``target``; None if unreachable."""
+    alpha = c.alpha0
+    for _ in range(max_iter):
+        edited = c.edit(z, alpha)
+        change = inside_change(x0, edited, mask)
+        if abs(change / target - 1) <= rtol:
+            return alpha, roir(x0, edited, mask).mean
+        if not change > 0 or alpha >= c.alpha_max and change < target:
+            return None
+        alpha = min(alpha * target / change, c.alpha_max)
+    return None
+
+
+def table2(
+    generator: Any = "dcgan-digiface",
+    *,
+    layer: str = "main.5",
+    methods: Sequence[str] = METHODS,
+    regions: Sequence[str] = REGIONS,
+    n_eval: int = 1000,
+    n_select: int = 48,
+    n_candidates: int = 16,
+    target_change: float = 0.2,
+    n_parts: int = 8,
+    fit_samples: int = 1000,
+    resefa_samples: int = 16,
+    ganspace_samples: int = 4000,
+    swd_descriptors: int = 32,
+    detector: Any = None,
+    seed: int = 0,
+    batch_size: int = 250,
+    out_dir: str | Path | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Table2Result:
+    """Compute Table 2 (ROIR, SWD; FID with ``detector``) for PandA, SeFa, ReSeFa and GANSpace.
+
+    The protocol is the module docstring's. Parameters not described there:
+
+    Parameters
+    ----------
+    generator : str or Generator
+        Default the embedded DigiFace DCGAN (the face masks are derived for it).
+    methods, regions : sequences
+        Subsets of :data:`METHODS` and ``("eyes", "nose", "mouth")``.
+    detector : path or callable, optional
+        Inception network for FID (see :func:`panda_viz.metrics.fid`); FID is left out
+        without one.
+    out_dir : path, optional
+        Where to write ``table2.csv`` and ``table2.md`` (atomically).
+    log : callable, optional
+        Receives one line per step (the CLI prints them).
+
+    Returns
+    -------
+    Table2Result
+        ``rows`` (one :class:`Table2Row` per method and region), ``settings``, ``seconds``.
+    """
+    from .generators import load_generator
+
+    start = time.perf_counter()
+    say = log or (lambda _msg: None)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {METHODS}; got {list(methods)}")
+    bad = [r for r in regions if r not in REGIONS]
+    if bad or not regions:
+        raise ValueError(f"regions must be a non-empty subset of {REGIONS}; got {list(regions)}")
+    for name, value, low in (("n_eval", n_eval, 2), ("n_select", n_select, 2), ("n_candidates", n_candidates, 1),
+                             ("resefa_samples", resefa_samples, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+    if not target_change > 0:
+        raise ValueError(f"target_change must be positive; got {target_change!r}")
+    G = load_generator(generator)
+    G._check_layer(layer)
+    size = G.image_shape[-1]
+    masks = {r: m for r, m in face_masks(size=size).items() if r in regions}
+    settings = dict(generator=G.name, layer=layer, n_eval=n_eval, n_select=n_select, n_candidates=n_candidates,
+                    target_change=target_change, n_parts=n_parts, fit_samples=fit_samples,
+                    resefa_samples=min(resefa_samples, n_select), ganspace_samples=ganspace_samples,
+                    swd_descriptors=swd_descriptors, seed=seed)
+
+    with torch.no_grad():
+        z_sel = G.sample_latents(n_select, seed=seed + 1)
+        z_eval = G.sample_latents(n_eval, seed=seed + 2)
+        x_sel = G.synthesize(z_sel, batch_size=batch_size, progress=False)
+        x_eval = G.synthesize(z_eval, batch_size=batch_size, progress=progress)
+
+    shared: dict[str, Any] = {}
+    if "SeFa" in methods:
+        shared["SeFa"] = sefa(G, k=n_candidates)
+        say(f"SeFa: {shared['SeFa'].info['layers']} → {len(shared['SeFa'])} directions")
+    if "GANSpace" in methods:
+        shared["GANSpace"] = ganspace(G, n_samples=ganspace_samples, k=n_candidates, seed=seed, progress=progress)
+        say(f"GANSpace: PCA of {shared['GANSpace'].info['layer']} on {ganspace_samples} samples")
+    if "PandA" in methods:
+        from .decomposition import fit_generator
+
+        model = fit_generator(G, layer, n_samples=fit_samples, seed=seed, n_parts=n_parts, random_state=seed,
+                              progress=progress)
+        with torch.no_grad():
+            Z_sel = G.features(z_sel, layer, progress=False)
+        say(f"PandA: fitted at {layer} on {fit_samples} samples ({n_parts} parts, objective {model.objective_:.3f})")
+    if "ReSeFa" in methods:
+        jac = image_jacobians(G, z_sel[:resefa_samples], progress=progress)
+        say(f"ReSeFa: Jacobians of {len(jac)} selection samples")
+
+    rows = []
+    cells = [(method, region) for region in regions for method in methods]
+    for method, region in _progress(cells, total=len(cells), enabled=progress, n_samples=len(cells) * 1000, desc="table 2"):
+        mask = masks[region].to(G.device)
+        if method in ("SeFa", "GANSpace"):
+            cands = _latent_candidates(G, shared[method], method, n_candidates, batch_size)
+        elif method == "ReSeFa":
+            result = resefa(G, z_sel[:resefa_samples], mask, k=n_candidates, jacobians=jac)
+            cands = _latent_candidates(G, result, "ReSeFa", n_candidates, batch_size)
+        else:
+            cands = _panda_candidates(G, model, layer, Z_sel, mask, n_candidates, batch_size)
+        best = None
+        with torch.no_grad():
+            for c in cands:
+                got = _calibrate(c, z_sel, x_sel, mask, target_change)
+                if got is not None and (best is None or got[1] < best[2]):
+                    best = (c, got[0], got[1])
+            if best is None:
+                raise RuntimeError(f"no {method} candidate reaches an in-region change of {target_change} for {region}")
+            c, alpha, sel_score = best
+            edited = c.edit(z_eval, alpha)
+        r = roir(x_eval, edited, mask)
+        s = swd(x_eval, edited, descriptors_per_image=swd_descriptors, random_state=seed).mean
+        f = _fid(x_eval, edited, detector=detector) if detector is not None else None
+        rows.append(Table2Row(method, region, c.label, float(alpha), float(sel_score), inside_change(x_eval, edited, mask),
+                              r.mean, r.std, r.n_unchanged, s, f))
+        say(f"{region:5s} {method:8s} {c.label}: α={alpha:.3g}, ROIR {r.mean:.2f} ± {r.std:.2f}, SWD {s:.2f}")
+    result = Table2Result(rows=rows, settings=settings, seconds=time.perf_counter() - start)
+    if out_dir is not None:
+        result.write(out_dir)
+    return result
+
+
+# ----------------------------------------------------------------------------- CLI
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("figures/table2"), help="folder for table2.csv and table2.md (default: figures/table2)")
+    parser.add_argument("--n-eval", type=_positive_int, default=1000, help="evaluation samples (default: 1000)")
+    parser.add_argument("--n-select", type=_positive_int, default=48, help="selection samples (default: 48)")
+    parser.add_argument("--n-candidates", type=_positive_int, default=16, help="candidate edits per method and region (default: 16)")
+    parser.add_argument("--layer", default="main.5", help="PandA's layer (default: main.5)")
+    parser.add_argument("--target-change", type=float, default=0.2, help="matched in-region RMS change (default: 0.2)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    parser.add_argument("--inception", default=None, help="path to inception-2015-12-05.pt for FID (never downloaded)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = table2(layer=args.layer, n_eval=args.n_eval, n_select=args.n_select, n_candidates=args.n_candidates,
+                        target_change=args.target_change, seed=args.seed, detector=args.inception, out_dir=args.out,
+                        log=lambda line: print(line, flush=True))
+    except (ValueError, RuntimeError) as err:
+        print(f"panda-viz table2: {err}", file=sys.stderr)
+        return 2
+    print(result.to_markdown())
+    print(f"wrote {args.out / 'table2.csv'} and {args.out / 'table2.md'}")
+    return 0
