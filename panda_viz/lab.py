@@ -2,12 +2,13 @@
 
 JupyterLab runs in this Python environment (``python -m jupyterlab``), so its default
 kernel has panda_viz and the widget extensions. It listens on 127.0.0.1 unless told
-otherwise; stop it with Ctrl-C.
+otherwise (as root, e.g. in a container, it passes ``--allow-root``); stop it with Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,9 @@ def lab_command(notebook: Path, *, port: int = 8888, ip: str = "127.0.0.1", no_b
     ]
     if no_browser:
         command.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # containers often run as root; JupyterLab refuses that without being told
+        command.append("--allow-root")
     return command
 
 

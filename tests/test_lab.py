@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from panda_viz import cli, lab
@@ -24,6 +25,7 @@ def test_lab_defaults_to_the_explorer_notebook():
     assert lab.default_notebook().parts[-2:] == ("notebooks", "explore.ipynb")
     command = lab.lab_command(lab.default_notebook())
     assert "--no-browser" not in command and "--ServerApp.ip=127.0.0.1" in command
+    assert ("--allow-root" in command) == (os.geteuid() == 0)  # JupyterLab refuses root without it
 
 
 def test_lab_reports_a_missing_notebook_and_a_bad_port(tmp_path, capsys):
