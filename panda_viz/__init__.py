@@ -49,6 +49,7 @@ _LAZY = {
     "saliency_thresholds": "panda_viz.saliency",
     "localize": "panda_viz.saliency",
     "background_removal": "panda_viz.saliency",
+    "Explorer": "panda_viz.widgets",
 }
 
 __all__ = ["__version__", *_LAZY]
