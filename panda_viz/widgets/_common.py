@@ -8,6 +8,7 @@ bytes, reports errors in a log area instead of tracebacks, and caches generator 
 from __future__ import annotations
 
 import html
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,6 +89,8 @@ class LogArea(widgets.HTML):
         self.add_class("panda-log")
         self.keep = keep
         self.messages: list[tuple[str, str]] = []
+        #: The last exception :meth:`guard` caught, for a look at its traceback when debugging.
+        self.last_exception: BaseException | None = None
 
     def _write(self, level: str, text: str) -> None:
         self.messages.append((level, text))
@@ -134,6 +137,7 @@ class LogArea(widgets.HTML):
         try:
             yield
         except Exception as exc:  # noqa: BLE001 - the point is to keep the app alive
+            self.last_exception = exc
             self.error(f"{what}: {exc}" if str(exc) else f"{what}: {type(exc).__name__}")
 
     def guarded(self, what: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -158,16 +162,18 @@ class Samples:
         self.generator = generator
         self.maxsize = maxsize
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.RLock()  # a background fit and the UI may ask at once
 
     def _get(self, key: tuple, make: Callable[[], Any]) -> Any:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        value = make()
-        self._cache[key] = value
-        while len(self._cache) > self.maxsize:
-            self._cache.popitem(last=False)
-        return value
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            value = make()
+            self._cache[key] = value
+            while len(self._cache) > self.maxsize:
+                self._cache.popitem(last=False)
+            return value
 
     def latents(self, seed: int) -> torch.Tensor:
         """(1, *latent_shape) latents of ``seed``."""

@@ -186,6 +186,7 @@ class Explorer(widgets.VBox):
             self.fit_status.value = f"iteration {iteration}, relative objective {objective:.4f}"
 
         def work() -> None:
+            previous_layer = self.layer
             try:
                 model = fit_generator(self.generator, layer, n_samples=n_samples, seed=0, n_parts=n_parts,
                                       max_iter=max_iter, random_state=0, callback=callback)
@@ -195,6 +196,9 @@ class Explorer(widgets.VBox):
                 self.layer = None  # the new model may be at another layer
                 self.set_model(model)
             except Exception as exc:  # noqa: BLE001 - reported in the log, the app stays alive
+                if self.model is not None and self.layer is None:
+                    self.layer = previous_layer  # the old model stays on show
+                self.log_area.last_exception = exc
                 self.fit_progress.bar_style = "danger"
                 self.fit_status.value = ""
                 self.log_area.error(f"fit: {exc}")
