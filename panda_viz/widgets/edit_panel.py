@@ -23,13 +23,21 @@ __all__ = ["EditPanel"]
 PARTS, PAINTED = "parts", "painted region"
 
 
+def _set_slider(slider: widgets.FloatSlider, value: float) -> None:
+    """Set ``value``, growing the slider's range to include it (a slider clamps silently)."""
+    slider.max, slider.min = max(slider.max, value), min(slider.min, value)
+    slider.value = value
+
+
 class _Term(widgets.HBox):
     """One term's row: part, appearance (ranked for the part), α slider, remove button."""
 
-    def __init__(self, n_parts: int, part: int, alpha_range: float) -> None:
-        self.part = widgets.Dropdown(options=[(f"part {k}", k) for k in range(n_parts)], value=part,
-                                     description="part", layout=widgets.Layout(width="150px"),
-                                     style={"description_width": "32px"})
+    def __init__(self, n_parts: int, part: int | tuple[int, ...], alpha_range: float) -> None:
+        options: list[tuple[str, Any]] = [(f"part {k}", k) for k in range(n_parts)]
+        if isinstance(part, tuple):  # a union of parts (from a named edit)
+            options.append(("parts " + "+".join(map(str, part)), part))
+        self.part = widgets.Dropdown(options=options, value=part, description="part",
+                                     layout=widgets.Layout(width="150px"), style={"description_width": "32px"})
         self.appearance = widgets.Dropdown(description="appearance", layout=widgets.Layout(width="290px"),
                                            style={"description_width": "initial"})
         self.alpha = widgets.FloatSlider(value=0.0, min=-alpha_range, max=alpha_range, step=alpha_range / 100,
@@ -58,6 +66,9 @@ class EditPanel(widgets.VBox):
         A painter to share (the Explorer shares one with the removal panel).
     n_rank_samples, n_rank_candidates : int
         Samples and leading appearances used to rank appearances for a part.
+    zoo : EditZoo, optional
+        Named edits (:mod:`panda_viz.edit_zoo`); those whose factors are ``model``'s are
+        offered in a "named edit" menu that loads their term.
     samples : Samples, optional
 
     Attributes
@@ -74,9 +85,10 @@ class EditPanel(widgets.VBox):
     """
 
     def __init__(self, generator: Any, model: Any, *, seed: int = 0, roi: RoiPainter | None = None,
-                 n_rank_samples: int = 4, n_rank_candidates: int = 32, samples: Samples | None = None,
-                 scale: int = DEFAULT_SCALE) -> None:
+                 n_rank_samples: int = 4, n_rank_candidates: int = 32, zoo: Any = None,
+                 samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
         self.generator = generator
+        self.zoo = zoo
         self.samples = samples or Samples(generator)
         self.n_rank_samples = int(n_rank_samples)
         self.n_rank_candidates = int(n_rank_candidates)
@@ -95,6 +107,11 @@ class EditPanel(widgets.VBox):
                                            continuous_update=False, layout=widgets.Layout(width="160px"))
         self.region = widgets.ToggleButtons(options=[PARTS, PAINTED], value=PARTS, description="region",
                                             style={"button_width": "120px", "description_width": "initial"})
+        self.named = widgets.Dropdown(description="named edit", options=[("—", "")], value="",
+                                      layout=widgets.Layout(width="340px", display="none"),
+                                      style={"description_width": "initial"})
+        self.named.observe(guard("named edit", lambda ch: self.apply_named_edit(ch["new"]) if ch["new"] else None),
+                           "value")
         self.add_button = widgets.Button(description="term", icon="plus", tooltip="add a (part, appearance, α) term",
                                          layout=widgets.Layout(width="80px"))
         self.keep_button = widgets.Button(description="add to list", icon="bookmark",
@@ -127,7 +144,7 @@ class EditPanel(widgets.VBox):
         self.batch_button.on_click(guard("batch", lambda _b: self.apply_to_seeds(self.batch_n.value)))
         self._roi_box = widgets.VBox([self.roi], layout=widgets.Layout(display="none"))
         super().__init__([
-            widgets.HBox([self.seed, self.region, self.add_button]),
+            widgets.HBox([self.seed, self.region, self.add_button, self.named]),
             self._rows_box,
             widgets.HBox([self.original, self.edited, self.difference, self._roi_box], layout=row_layout()),
             widgets.HBox([self.keep_button, self.save_path, self.save_button]),
@@ -149,6 +166,7 @@ class EditPanel(widgets.VBox):
         self._rankings.clear()
         Z = self.samples.features(0, self.layer)
         self._alpha_scale = editing.default_alpha(Z)
+        self._offer_named_edits()
         self._busy = True
         try:
             for row in list(self.rows):
@@ -177,7 +195,12 @@ class EditPanel(widgets.VBox):
     def add_term(self, part: int | None = None, appearance: int | None = None, alpha: float | None = None) -> None:
         """Add a term; defaults: the next part, its best-ranked appearance, α = ± the ranking's strength."""
         n_parts = int(self.model.parts_.shape[0])
-        part = len(self.rows) % n_parts if part is None else check_index(part, n_parts, "part")
+        if part is None:
+            part = len(self.rows) % n_parts
+        elif isinstance(part, (tuple, list)):
+            part = tuple(check_index(k, n_parts, "part") for k in part)
+        else:
+            part = check_index(part, n_parts, "part")
         row = _Term(n_parts, part, 2.5 * self._alpha_scale)
         was_busy, self._busy = self._busy, True
         try:
@@ -186,7 +209,7 @@ class EditPanel(widgets.VBox):
                 self._set_appearance(row, appearance)
             ranking = self._ranking(part)
             sign = float(ranking.signs[(ranking.appearances == row.appearance.value).nonzero()[0, 0]])
-            row.alpha.value = sign * ranking.alpha if alpha is None else float(alpha)
+            _set_slider(row.alpha, sign * ranking.alpha if alpha is None else float(alpha))
         finally:
             self._busy = was_busy
         guard = self.log_area.guarded
@@ -231,10 +254,7 @@ class EditPanel(widgets.VBox):
 
     def set_alpha(self, term: int, alpha: float) -> None:
         """Set term ``term``'s α (the slider's range grows to include it)."""
-        slider = self.rows[check_index(term, len(self.rows), "term")].alpha
-        alpha = float(alpha)
-        slider.max, slider.min = max(slider.max, alpha), min(slider.min, alpha)
-        slider.value = alpha
+        _set_slider(self.rows[check_index(term, len(self.rows), "term")].alpha, float(alpha))
 
     def set_part(self, term: int, part: int) -> None:
         row = self.rows[check_index(term, len(self.rows), "term")]
@@ -247,6 +267,49 @@ class EditPanel(widgets.VBox):
         if region not in (PARTS, PAINTED):
             raise ValueError(f"region must be {PARTS!r} or {PAINTED!r}; got {region!r}")
         self.region.value = region
+
+    # ---------------------------------------------------------------- named edits
+    def _offer_named_edits(self) -> None:
+        """Fill the "named edit" menu with the zoo's edits made with the model on show."""
+        names = []
+        for name in self.zoo or ():
+            try:
+                factors = self.zoo.load_model(name, self.generator)
+            except (OSError, ValueError):  # factor files missing or for another generator
+                continue
+            if factors is self.model or (
+                factors.parts_.shape == self.model.parts_.shape
+                and factors.appearances_.shape == self.model.appearances_.shape
+                and torch.equal(factors.parts_, self.model.parts_)
+                and torch.equal(factors.appearances_, self.model.appearances_)
+            ):
+                names.append(name)
+        self.named.options = [("—", "")] + [
+            (f"{n}: {self.zoo[n].description}" if self.zoo[n].description else n, n) for n in names]
+        self.named.value = ""
+        self.named.layout.display = "" if names else "none"
+
+    def apply_named_edit(self, name: str) -> None:
+        """Replace the terms with the named edit ``name`` of the zoo (its part, appearance and α)."""
+        if self.zoo is None:
+            raise ValueError("no edit zoo: pass zoo= (e.g. panda_viz.load_edit_zoo('dcgan-digiface'))")
+        valid = [v for _, v in self.named.options if v]
+        if name not in valid:
+            raise ValueError(f"named edit {name!r} is not made with the model on show; these are: "
+                             f"{', '.join(valid) or 'none'}")
+        if self.named.value != name:
+            self.named.value = name  # its observer calls back here
+            return
+        edit = self.zoo[name]
+        self._busy = True
+        try:
+            self.region.value = PARTS
+            for row in list(self.rows):
+                self._drop_row(row)
+            self.add_term(part=edit.part, appearance=edit.appearance, alpha=edit.alpha)
+        finally:
+            self._busy = False
+        self._region_changed()  # shows the parts and renders once
 
     def _new_sample(self) -> None:
         self.roi.set_image(self.samples.image(self.seed.value))

@@ -38,6 +38,8 @@ class Explorer(widgets.VBox):
         The layer to explore; must be the model's (a model fitted elsewhere is reported in
         the log area and not shown).
     seed : int
+    zoo : EditZoo, optional
+        Named edits offered in the edit tab (those made with ``model``'s factors).
     scale : int
         Display enlargement of the generator's images.
 
@@ -51,8 +53,9 @@ class Explorer(widgets.VBox):
     """
 
     def __init__(self, generator: Any, model: Any = None, *, layer: str | None = None, seed: int = 0,
-                 scale: int = DEFAULT_SCALE) -> None:
+                 zoo: Any = None, scale: int = DEFAULT_SCALE) -> None:
         self.generator = generator
+        self.zoo = zoo
         self.model: Any = None
         self.layer = layer
         self.samples = Samples(generator)
@@ -90,7 +93,7 @@ class Explorer(widgets.VBox):
         if self.parts is None:
             self.parts = PartsOverlay(self.generator, model, seed=seed, **shared)
             self.saliency = SaliencyView(self.generator, model, seed=seed, **shared)
-            self.edit = EditPanel(self.generator, model, seed=seed, roi=self.roi, **shared)
+            self.edit = EditPanel(self.generator, model, seed=seed, roi=self.roi, zoo=self.zoo, **shared)
             self.removal = RemovalPanel(self.generator, model, seed=seed, roi=self.roi, **shared)
             for component in (self.parts, self.saliency, self.edit, self.removal):
                 component.seed.layout.display = "none"  # one seed for all tabs: the Explorer's

@@ -236,3 +236,37 @@ def test_an_unfitted_model_is_reported_in_the_log(dcgan):
 
     panel = EditPanel(dcgan, PandA(n_parts=4))
     assert panel.log_area.last_error == "model: a fitted PandA model (with parts_) expected; got PandA"
+
+
+# ---------------------------------------------------------------------- named edits
+def test_named_edits_of_the_shipped_zoo_load_their_term(dcgan):
+    from panda_viz.edit_zoo import apply_named_edit, load_edit_zoo
+
+    zoo = load_edit_zoo("dcgan-digiface")
+    shipped = zoo.load_model("white_lips", dcgan)  # the factors every edit of this zoo uses
+    panel = EditPanel(dcgan, shipped, seed=SEED, zoo=zoo, n_rank_candidates=8)
+    offered = [v for _, v in panel.named.options if v]
+    assert offered == list(zoo) and panel.named.layout.display == ""
+    index = [v for _, v in panel.named.options].index("white_lips")
+    panel.named.set_state({"index": index})  # as the browser picks it
+    assert panel.terms == [editing.EditTerm(*zoo["white_lips"].term)]
+    z = dcgan.sample_latents(1, seed=SEED)
+    expected = apply_named_edit(dcgan, z, shipped, "white_lips", zoo=zoo)
+    assert np.array_equal(panel.edited.array, render.to_uint8(expected)[0])
+    union = next(n for n in zoo if isinstance(zoo[n].part, tuple))
+    panel.apply_named_edit(union)
+    assert panel.terms[0].part == zoo[union].part and panel.rows[0].part.value == zoo[union].part
+
+
+def test_named_edits_are_not_offered_for_other_factors(edit):
+    from panda_viz.edit_zoo import load_edit_zoo
+
+    edit.zoo = load_edit_zoo("dcgan-digiface")
+    try:
+        edit._offer_named_edits()
+        assert [v for _, v in edit.named.options] == [""] and edit.named.layout.display == "none"
+        with pytest.raises(ValueError, match="'white_lips' is not made with the model on show; these are: none"):
+            edit.apply_named_edit("white_lips")
+    finally:
+        edit.zoo = None
+        edit._offer_named_edits()
