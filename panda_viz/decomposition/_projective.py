@@ -39,6 +39,14 @@ class PartsResult:
     converged: bool
 
 
+def _mm(M: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """M @ P for M (1 or B, S, S) and P (B, S, K): a shared M is one GEMM, not B broadcast copies."""
+    if M.shape[0] == 1 and P.shape[0] > 1:
+        B, S, K = P.shape
+        return (M[0] @ P.transpose(0, 1).reshape(S, B * K)).reshape(S, B, K).transpose(0, 1)
+    return M @ P
+
+
 def _sym_inner(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Batched tr(X Y) for symmetric X, Y: sum of elementwise products, shape (B,)."""
     return (X * Y).sum(dim=(-2, -1))
@@ -47,8 +55,8 @@ def _sym_inner(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
 def parts_objective(M1, M2, P, energy, rho=None, anchor=None):
     """f(P) of the module docstring, batched: (B,) float64."""
     G = P.mT @ P
-    H1 = P.mT @ (M1 @ P)
-    H2 = P.mT @ (M2 @ P)
+    H1 = P.mT @ (_mm(M1, P))
+    H2 = P.mT @ (_mm(M2, P))
     f = energy - 2 * torch.diagonal(H1, dim1=-2, dim2=-1).sum(-1) + _sym_inner(H2, G)
     if rho is not None:
         f = f + rho * ((P - anchor) ** 2).sum(dim=(-2, -1))
@@ -64,8 +72,8 @@ def _gradient(M1P, M2P, P, G, H2, rho=None, anchor=None):
 
 def _quartic(M1, M2, P, M1P, M2P, D, same, energy, rho=None, anchor=None):
     """Coefficients q0..q4 (B, 5) of t -> f(P + tD)."""
-    M1D = M1 @ D
-    M2D = M1D if same else M2 @ D
+    M1D = _mm(M1, D)
+    M2D = M1D if same else _mm(M2, D)
     tr = lambda X: torch.diagonal(X, dim1=-2, dim2=-1).sum(-1)  # noqa: E731
     a = tr(P.mT @ M1P)
     b = 2 * tr(P.mT @ M1D)
@@ -128,8 +136,8 @@ def _max_step(P: torch.Tensor, D: torch.Tensor) -> np.ndarray:
 def optimal_scale(M1, M2, P):
     """The s >= 0 minimising f(sP) (without proximity): s^2 = tr(P^T M1 P) / tr(P^T M2 P P^T P)."""
     G = P.mT @ P
-    num = torch.diagonal(P.mT @ (M1 @ P), dim1=-2, dim2=-1).sum(-1)
-    den = _sym_inner(P.mT @ (M2 @ P), G)
+    num = torch.diagonal(P.mT @ (_mm(M1, P)), dim1=-2, dim2=-1).sum(-1)
+    den = _sym_inner(P.mT @ (_mm(M2, P)), G)
     s2 = torch.where(den > 0, num.clamp_min(0) / den.clamp_min(1e-300), torch.ones_like(num))
     return torch.sqrt(s2)
 
@@ -182,9 +190,9 @@ def solve_parts(
     # step-size scale: 1 / (4 lambda_max(M2)) from a few power iterations
     v = torch.ones((M2.shape[0], S, 1), dtype=P.dtype, device=P.device)
     for _ in range(20):
-        v = M2 @ v
+        v = _mm(M2, v)
         v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-300)
-    lam = (v.mT @ (M2 @ v)).flatten().clamp_min(1e-300)
+    lam = (v.mT @ (_mm(M2, v))).flatten().clamp_min(1e-300)
     eta = (1.0 / (4 * lam)).expand(B).clone()
     if rho is not None:
         eta = 1.0 / (1.0 / eta + 2 * rho)
@@ -196,8 +204,8 @@ def solve_parts(
     n_iter = 0
     for it in range(1, max_iter + 1):
         n_iter = it
-        M1P = M1 @ P
-        M2P = M1P if same else M2 @ P
+        M1P = _mm(M1, P)
+        M2P = M1P if same else _mm(M2, P)
         G = P.mT @ P
         H2 = P.mT @ M2P
         grad = _gradient(M1P, M2P, P, G, H2, rho, anchor)
@@ -213,8 +221,8 @@ def solve_parts(
         P_new = P_new.clamp_min(0)
         if P_old is not None:
             E = P_new - P_old
-            M1P = M1 @ P_new
-            M2P = M1P if same else M2 @ P_new
+            M1P = _mm(M1, P_new)
+            M2P = M1P if same else _mm(M2, P_new)
             q = _quartic(M1, M2, P_new, M1P, M2P, E, same, energy, rho, anchor).cpu().numpy()
             tE = _argmin_quartic(q, np.minimum(_max_step(P_new, E), 1e3))
             P_next = (P_new + torch.as_tensor(tE, dtype=P.dtype, device=P.device)[:, None, None] * E).clamp_min(0)
