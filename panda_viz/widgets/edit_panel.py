@@ -82,6 +82,12 @@ class EditPanel(widgets.VBox):
         Edits added with "add to list" (``terms``, ``seed``, ``mask``).
     code : ipywidgets.Textarea
         The current edit as a line of Python.
+    named : ipywidgets.Dropdown
+        The zoo's named edits made with this model (hidden when there are none).
+    batch_n, batch_button, batch_progress, batch
+        "apply to seeds": how many, the button, its progress bar and the resulting grid.
+    roi : RoiPainter
+    log_area : LogArea
     """
 
     def __init__(self, generator: Any, model: Any, *, seed: int = 0, roi: RoiPainter | None = None,
