@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -161,6 +162,7 @@ class _Candidate:
     edit: Callable[[torch.Tensor, float], torch.Tensor]  # (latents, alpha) -> images
     alpha0: float
     alpha_max: float
+    key: tuple | None = None  # set for region-independent candidates, whose α₀ images are cached
 
 
 def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_Candidate]:
@@ -172,7 +174,8 @@ def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_C
         def edit(z, alpha, direction=direction):
             return G.synthesize(apply_direction(z, direction, alpha), batch_size=batch_size, progress=False)
 
-        out.append(_Candidate(f"{name} direction {j}", edit, 1.0, 2.0 * math.sqrt(d)))
+        key = (name, j) if name in ("SeFa", "GANSpace") else None
+        out.append(_Candidate(f"{name} direction {j}", edit, 1.0, 2.0 * math.sqrt(d), key))
     return out
 
 
@@ -198,11 +201,17 @@ def _panda_candidates(G, model, layer, Z_sel, mask, n: int, batch_size: int) -> 
     return out
 
 
-def _calibrate(c: _Candidate, z, x0, mask, target: float, *, rtol: float = 0.05, max_iter: int = 5):
+def _calibrate(c: _Candidate, z, x0, mask, target: float, *, rtol: float = 0.05, max_iter: int = 5,
+               cache: dict | None = None):
     """Step 2: (α, selection ROIR) with c(α) within ``rtol`` of ``target``; None if unreachable."""
     alpha = c.alpha0
-    for _ in range(max_iter):
-        edited = c.edit(z, alpha)
+    for step in range(max_iter):
+        if step == 0 and cache is not None and c.key is not None:
+            if c.key not in cache:
+                cache[c.key] = c.edit(z, alpha)
+            edited = cache[c.key]
+        else:
+            edited = c.edit(z, alpha)
         change = inside_change(x0, edited, mask)
         if abs(change / target - 1) <= rtol:
             return alpha, roir(x0, edited, mask).mean
@@ -219,8 +228,8 @@ def table2(
     methods: Sequence[str] = METHODS,
     regions: Sequence[str] = REGIONS,
     n_eval: int = 1000,
-    n_select: int = 48,
-    n_candidates: int = 16,
+    n_select: int = 32,
+    n_candidates: int = 12,
     target_change: float = 0.2,
     n_parts: int = 8,
     fit_samples: int = 1000,
@@ -248,7 +257,8 @@ def table2(
         Inception network for FID (see :func:`panda_viz.metrics.fid`); FID is left out
         without one.
     out_dir : path, optional
-        Where to write ``table2.csv`` and ``table2.md`` (atomically).
+        Where to write ``table2.csv``, ``table2.md`` and ``table2_edits.png`` (the first
+        evaluation samples edited by each chosen edit, and mean MSE maps), atomically.
     log : callable, optional
         Receives one line per step (the CLI prints them).
 
@@ -308,6 +318,8 @@ def table2(
         say(f"ReSeFa: Jacobians of {len(jac)} selection samples")
 
     rows = []
+    cache: dict = {}
+    examples: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
     cells = [(method, region) for region in regions for method in methods]
     for method, region in _progress(cells, total=len(cells), enabled=progress, n_samples=len(cells) * 1000, desc="table 2"):
         mask = masks[region].to(G.device)
@@ -321,7 +333,7 @@ def table2(
         best = None
         with torch.no_grad():
             for c in cands:
-                got = _calibrate(c, z_sel, x_sel, mask, target_change)
+                got = _calibrate(c, z_sel, x_sel, mask, target_change, cache=cache)
                 if got is not None and (best is None or got[1] < best[2]):
                     best = (c, got[0], got[1])
             if best is None:
@@ -329,6 +341,7 @@ def table2(
             c, alpha, sel_score = best
             edited = c.edit(z_eval, alpha)
         r = roir(x_eval, edited, mask)
+        examples[method, region] = edited[:N_EXAMPLES].cpu(), ((edited - x_eval) ** 2).mean(1).mean(0).cpu()
         s = swd(x_eval, edited, descriptors_per_image=swd_descriptors, random_state=seed).mean
         f = _fid(x_eval, edited, detector=detector) if detector is not None else None
         rows.append(Table2Row(method, region, c.label, float(alpha), float(sel_score), inside_change(x_eval, edited, mask),
@@ -337,7 +350,51 @@ def table2(
     result = Table2Result(rows=rows, settings=settings, seconds=time.perf_counter() - start)
     if out_dir is not None:
         result.write(out_dir)
+        write_figure(Path(out_dir) / "table2_edits.png", x_eval[:N_EXAMPLES].cpu(), examples, masks)
     return result
+
+
+N_EXAMPLES = 4
+
+
+def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dict[str, torch.Tensor]) -> Path:
+    """One block per region: the originals with the region overlaid, then each method's edits
+    of the same samples and its mean squared-error map over all evaluation samples (PandA Fig. 7)."""
+    from matplotlib.figure import Figure
+
+    from .render import heatmap, to_uint8
+
+    regions = list(dict.fromkeys(r for _, r in examples))
+    methods = list(dict.fromkeys(m for m, _ in examples))
+    n = len(originals)
+    fig = Figure(figsize=(1.25 * (n + 1) * len(regions) + 0.8, 1.3 * (len(methods) + 1) + 0.4), layout="constrained")
+    axes = fig.subplots(len(methods) + 1, (n + 1) * len(regions), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    base = to_uint8(originals)
+    for g, region in enumerate(regions):
+        col0 = g * (n + 1)
+        m = masks[region].cpu().numpy()[..., None]
+        for i in range(n):
+            tinted = (base[i] * (1 - 0.35 * m) + np.array([255, 40, 40]) * 0.35 * m).astype(np.uint8)
+            axes[0, col0 + i].imshow(tinted)
+        axes[0, col0].set_title(f"{region}: originals + region", fontsize=8, loc="left")
+        axes[0, col0 + n].imshow(heatmap(masks[region].cpu().numpy(), cmap="gray"))
+        axes[0, col0 + n].set_title("mask", fontsize=8)
+        vmax = max(float(examples[meth, region][1].max()) for meth in methods)
+        for row, meth in enumerate(methods, start=1):
+            edited, mse = examples[meth, region]
+            for i, img in enumerate(to_uint8(edited)):
+                axes[row, col0 + i].imshow(img)
+            axes[row, col0 + n].imshow(heatmap(mse.numpy(), vmin=0, vmax=vmax))
+            if g == 0:
+                axes[row, 0].set_ylabel(meth, fontsize=9)
+        axes[1, col0 + n].set_title("mean MSE", fontsize=8)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    return path
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -351,8 +408,8 @@ def _positive_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("figures/table2"), help="folder for table2.csv and table2.md (default: figures/table2)")
     parser.add_argument("--n-eval", type=_positive_int, default=1000, help="evaluation samples (default: 1000)")
-    parser.add_argument("--n-select", type=_positive_int, default=48, help="selection samples (default: 48)")
-    parser.add_argument("--n-candidates", type=_positive_int, default=16, help="candidate edits per method and region (default: 16)")
+    parser.add_argument("--n-select", type=_positive_int, default=32, help="selection samples (default: 32)")
+    parser.add_argument("--n-candidates", type=_positive_int, default=12, help="candidate edits per method and region (default: 12)")
     parser.add_argument("--layer", default="main.5", help="PandA's layer (default: main.5)")
     parser.add_argument("--target-change", type=float, default=0.2, help="matched in-region RMS change (default: 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
@@ -368,5 +425,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"panda-viz table2: {err}", file=sys.stderr)
         return 2
     print(result.to_markdown())
-    print(f"wrote {args.out / 'table2.csv'} and {args.out / 'table2.md'}")
+    print(f"wrote {args.out / 'table2.csv'}, {args.out / 'table2.md'} and {args.out / 'table2_edits.png'}")
     return 0

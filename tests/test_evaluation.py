@@ -33,6 +33,7 @@ def test_rows_and_files(tiny):
         rows = list(csv.DictReader(fh))
     assert [row["method"] for row in rows] == ["PandA", "SeFa", "ReSeFa", "GANSpace"]
     assert float(rows[1]["roir_mean"]) == pytest.approx(result.rows[1].roir_mean, rel=1e-5)
+    assert (out / "table2_edits.png").stat().st_size > 1000
     md = (out / "table2.md").read_text()
     assert "| method | mouth ROIR | mouth SWD |" in md and "| ReSeFa |" in md
 
