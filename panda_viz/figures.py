@@ -19,6 +19,7 @@ Notebooks also use :func:`save_figure` (matplotlib figures, atomic, fixed dpi).
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import sys
@@ -150,8 +151,8 @@ def image_panel(
             ax.set_xticks([])
             ax.set_yticks([])
             image = row[c] if c < len(row) else None
-            if image is None:
-                ax.axis("off")
+            if image is None:  # blank, but keeps its row label
+                ax.set_frame_on(False)
                 continue
             image = image.detach().cpu().numpy() if hasattr(image, "detach") else image
             if getattr(image, "ndim", 3) == 2:
@@ -258,11 +259,16 @@ def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = "pyth
 
 
 # --------------------------------------------------------------------------- the index
-_PNG_NAME = re.compile(r"""["'/]([\w.-]+\.png)["']""")
+_PNG_NAME = re.compile(r"""["'/]((?:[\w.-]|\{[^{}"'\n]*\})+\.png)["']""")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 
 
 def written_figures(notebook: Path) -> list[str]:
-    """The PNG file names a notebook's code cells mention (the figures it writes), in order."""
+    """The PNG file names a notebook's code cells mention (the figures it writes), in order.
+
+    A name built with an f-string comes back as a glob pattern: ``f"fig3_{name}.png"``
+    gives ``fig3_*.png``.
+    """
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     names: list[str] = []
     for cell in nb.get("cells", []):
@@ -270,6 +276,7 @@ def written_figures(notebook: Path) -> list[str]:
             continue
         source = "".join(cell.get("source", []))
         for name in _PNG_NAME.findall(source):
+            name = _PLACEHOLDER.sub("*", name)
             if name not in names:
                 names.append(name)
     return names
@@ -280,11 +287,12 @@ def figure_index(root: Path) -> str:
     root = Path(root)
     figures = root / "figures"
     pngs = sorted(p.name for p in figures.glob("*.png")) if figures.is_dir() else []
-    writers: dict[str, str] = {}
+    patterns: dict[str, str] = {}
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
     for nb in notebooks:
         for name in written_figures(nb):
-            writers.setdefault(name, nb.stem)
+            patterns.setdefault(name, nb.stem)
+    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs if fnmatch.fnmatchcase(png, pattern)}
     lines = [
         "# figures/",
         "",
@@ -303,7 +311,7 @@ def figure_index(root: Path) -> str:
         else:
             item = PAPER_ITEMS.get(stem, stem)
             lines.append(f"| [`{name}`]({name}) | {item} | `notebooks/{stem}.ipynb` |")
-    missing = [name for name in writers if name not in pngs]
+    missing = [name for name in patterns if "*" not in name and name not in pngs]
     if missing:
         lines += ["", "Not written yet (run `panda-viz figures`): " + ", ".join(f"`{m}`" for m in sorted(missing)) + "."]
     return "\n".join(lines) + "\n"

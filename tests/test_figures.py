@@ -50,14 +50,17 @@ def test_paper_notebook_shape(notebook):
     cells = _code_cells(notebook)
     first = cells[0]
     assert "parameters" in first.get("metadata", {}).get("tags", []), "the first code cell must be tagged 'parameters'"
-    assert re.search(r"^GENERATOR\s*=", _source(first), flags=re.M), "the parameters cell names the GENERATOR"
+    assert re.search(r"^GENERATORS?\s*=", _source(first), flags=re.M), "the parameters cell names the GENERATOR (or GENERATORS)"
     checked = [c for c in cells if _source(c).lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
     assert checked, "at least one cell marked # NBVAL_CHECK_OUTPUT"
     assert all(c["outputs"] for c in checked), "marked cells are committed with their outputs"
     assert all(c["execution_count"] is not None for c in cells if _source(c).strip()), "commit the notebook executed"
     assert not any(o.get("output_type") == "error" for c in cells for o in c["outputs"])
+    # an f-string name comes back as a glob, which may match nothing (fig3's per-generator
+    # figures exist only where those generators' weights are installed)
     for name in figures.written_figures(notebook):
-        assert (ROOT / "figures" / name).is_file(), f"{notebook.name} writes figures/{name}, which is missing"
+        if "*" not in name:
+            assert (ROOT / "figures" / name).is_file(), f"{notebook.name} writes figures/{name}, which is missing"
 
 
 # --------------------------------------------------------------------------- helpers
