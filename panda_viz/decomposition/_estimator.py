@@ -69,6 +69,8 @@ def _validate(params: dict) -> dict:
     check_int("n_restarts", p["n_restarts"], low=1)
     if p["random_state"] is not None and not isinstance(p["random_state"], torch.Generator):
         check_int("random_state", p["random_state"], low=0)
+    if p["verbose"] is not None and not isinstance(p["verbose"], bool):
+        raise TypeError(f"verbose must be True, False or None; got {p['verbose']!r}")
     if p["callback"] is not None and not callable(p["callback"]):
         raise TypeError(f"callback must be callable; got {type(p['callback']).__name__}")
     if p["solver"] == "auto":
@@ -259,7 +261,7 @@ def _fit_gradient(source, grams, p, rng):
     every = max(1, p["max_iter"] // 50)
     history = []
     batches = _minibatches(source, p["batch_size"], rng)
-    steps = _progress(range(p["max_iter"]), enabled=p["verbose"] or None, n_samples=p["max_iter"] * b // 10, desc=p["solver"], unit="step")
+    steps = _progress(range(p["max_iter"]), enabled=p["verbose"], n_samples=p["max_iter"] * b // 10, desc=p["solver"], unit="step")
     with torch.no_grad():
         for t in steps:
             z = next(batches).to(device=device, dtype=dtype)
@@ -296,7 +298,7 @@ def panda(
     batch_size: int | None = 1,
     n_restarts: int = 4,
     random_state: int | torch.Generator | None = None,
-    verbose: bool = False,
+    verbose: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
 ) -> PandAResult:
     """Learn parts P >= 0 and appearances A from feature maps: min sum_i ||Z_i - A A^T Z_i P P^T||^2 (Eq. 3).
@@ -342,8 +344,9 @@ def panda(
         Projective: random starts of P solved together; the best is kept.
     random_state : int, torch.Generator or None
         Seeds P's initialisation, restarts and mini-batch draws (no global seed is touched).
-    verbose : bool
-        Show progress bars (they also show for 1000 samples or more).
+    verbose : bool or None
+        Progress bars of the Gram pass and of pgd/adam's steps: ``True`` always, ``False``
+        never, ``None`` (default) for work over 1000 samples or more.
     callback : callable, optional
         ``callback(iteration, relative_objective)`` during the fit (benchmarks use it).
 
@@ -437,7 +440,7 @@ class PandA:
         batch_size: int | None = 1,
         n_restarts: int = 4,
         random_state: int | torch.Generator | None = None,
-        verbose: bool = False,
+        verbose: bool | None = None,
         callback: Callable[[int, float], None] | None = None,
     ) -> None:
         self.n_parts = n_parts
@@ -619,7 +622,8 @@ def fit_generator(
     batch_size : int
         Samples per forward pass.
     progress : bool or None
-        Progress bar of the feature extraction (``None``: for 1000 samples or more).
+        Progress bars of the feature extraction and, unless ``verbose`` is given, of the
+        fit (``None``: for 1000 samples or more; ``False``: none at all).
     model : PandA, optional
         An unfitted estimator to use (e.g. to set its own ``batch_size``); else
         ``PandA(**params)``.
@@ -634,6 +638,8 @@ def fit_generator(
     generator._check_layer(layer)
     if model is not None and params:
         raise TypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
-    model = model if model is not None else PandA(**params)
+    if model is None:
+        params.setdefault("verbose", progress)
+        model = PandA(**params)
     stream = _GeneratorStream(generator, layer, n_samples, seed, batch_size, progress)
     return model.fit(stream, layer=layer, generator=getattr(generator, "name", None))

@@ -49,7 +49,7 @@ def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: b
     channel = spatial = None
     n = 0
     device = dtype = None
-    batches = _progress(source.batches(batch_size), enabled=verbose or None, n_samples=source.n_samples, desc="Gram pass")
+    batches = _progress(source.batches(batch_size), enabled=verbose, n_samples=source.n_samples, desc="Gram pass")
     for batch in batches:
         if channel is None:
             device, dtype = batch.device, batch.dtype

@@ -27,6 +27,7 @@ from panda_viz.decomposition import _estimator, fit_generator, fold, hosvd, unfo
         ({"learning_rate": 0.0}, ValueError, "learning_rate must be a finite number > 0.0"),
         ({"batch_size": 0}, ValueError, "batch_size must be in"),
         ({"random_state": "x"}, TypeError, "random_state must be an int"),
+        ({"verbose": "yes"}, TypeError, "verbose must be True, False or None; got 'yes'"),
     ],
 )
 def test_bad_parameters(small_Z, params, error, match):
@@ -54,6 +55,17 @@ def test_bad_features(small_Z):
         PandA(3).fit([small_Z[:5], small_Z[:5, :, :, :3]])
     with pytest.raises(ValueError, match="yielded no batches"):
         PandA(3).fit([])
+
+
+@pytest.mark.filterwarnings("ignore::panda_viz.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["projective", "pgd"])
+def test_progress_bars_switch_off_and_on(capsys, solver):
+    """verbose=False: no bar even over 1000 samples; True: a bar even for a few."""
+    Z = torch.rand(1000, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    PandA(2, solver=solver, max_iter=20, verbose=False, random_state=0).fit(Z)
+    assert capsys.readouterr().err == ""
+    PandA(2, solver=solver, max_iter=20, verbose=True, random_state=0).fit(Z[:10])
+    assert "Gram pass" in capsys.readouterr().err
 
 
 def test_apply_to_other_shape_and_unfitted(small_Z):
