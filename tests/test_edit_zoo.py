@@ -13,7 +13,7 @@ import panda_viz
 from panda_viz.edit_zoo import EditZoo, NamedEdit, apply_named_edit, available_edit_zoos, load_edit_zoo
 from panda_viz.official import load_official_factors, official_file_names
 
-VECTORS = Path("/work/shared/testvectors")
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testvectors"  # ../shared beside the checkout
 
 # the paper's FFHQ StyleGAN2 list, as in the official annotated_directions.py
 PAPER = {

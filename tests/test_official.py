@@ -12,7 +12,7 @@ import panda_viz
 from panda_viz.editing import edit_images, local_edit
 from panda_viz.official import load_official_factors, official_file_names, parse_official_name
 
-VECTORS = Path("/work/shared/testvectors")
+VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testvectors"  # ../shared beside the checkout
 pytestmark = pytest.mark.skipif(not (VECTORS / "genforce-stylegan2").is_dir(), reason="genforce test vectors absent")
 MODEL = "stylegan2_tiny32"
 

@@ -14,7 +14,7 @@ from panda_viz.generators.genforce import detect_architecture, load_genforce, of
 from panda_viz.generators.genforce_pggan import PGGANConvBlock
 from panda_viz.generators.genforce_stylegan import StyleGANConvBlock
 
-VECTORS = Path("/work/shared/testvectors")
+VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors"  # ../shared beside the checkout
 ARCHS = ["pggan", "stylegan", "stylegan2"]
 pytestmark = pytest.mark.skipif(not (VECTORS / "genforce-stylegan2").is_dir(), reason="genforce test vectors absent")
 
