@@ -1,7 +1,7 @@
 """Latent-direction baselines: SeFa, ReSeFa and GANSpace, with one result type and one way to edit.
 
 Every method returns :class:`Directions` (``.directions`` (k, *latent_shape), ``.scores``),
-and :func:`apply_direction` moves latents along any of them, so notebooks, widgets and
+and :func:`apply_direction` moves latents along any of them, so the notebooks and
 :mod:`panda_viz.evaluation` treat all methods the same way::
 
     from panda_viz.baselines import sefa, apply_direction

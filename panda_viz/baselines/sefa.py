@@ -29,35 +29,67 @@ def _module(generator: Generator, name: str) -> nn.Module:
         raise ValueError(f"module {name!r} not found; modules with a weight: {', '.join(names[:30])}") from None
 
 
-def _first_latent_module(generator: Generator) -> tuple[str, torch.Tensor]:
-    """Name of the first module with a ``weight`` whose input is the latent, and that input."""
-    found: list[tuple[str, torch.Tensor]] = []
+def _probe_inputs(generator: Generator, names: Sequence[str] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One synthesis of a probe latent; the first input of each named module (all modules with a
+    ``weight`` when ``names`` is None), in the order they ran. Modules that never ran are absent."""
     z = generator.sample_latents(1, seed=0)
+    seen: dict[str, torch.Tensor] = {}
     handles = []
 
     def make_hook(name: str):
         def hook(_m: nn.Module, inputs: Any) -> None:
-            x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-            if not found and x is not None and x.numel() == z.numel() and torch.equal(x.reshape(-1), z.reshape(-1)):
-                found.append((name, x.detach().clone()))
+            if name not in seen and inputs and isinstance(inputs[0], torch.Tensor):
+                seen[name] = inputs[0].detach().clone()
 
         return hook
 
+    modules = dict(generator.module.named_modules())
+    targets = names if names is not None else [n for n, m in modules.items() if n and isinstance(getattr(m, "weight", None), torch.Tensor)]
     try:
-        for name, sub in generator.module.named_modules():
-            if name and isinstance(getattr(sub, "weight", None), torch.Tensor):
-                handles.append(sub.register_forward_pre_hook(make_hook(name)))
+        for name in targets:
+            handles.append(modules[name].register_forward_pre_hook(make_hook(name)))
         with torch.no_grad():
             generator.synthesize(z, progress=False)
     finally:
         for handle in handles:
             handle.remove()
-    if not found:
-        raise ValueError(
-            f"no module with a weight reads the latent of generator {generator.name!r} directly; "
-            "pass layer= (a module name, or a list of style-affine layers) or weight= (m, d)"
-        )
-    return found[0]
+    return z, seen
+
+
+def _reads_latent(x: torch.Tensor, z: torch.Tensor) -> bool:
+    return x.numel() == z.numel() and torch.equal(x.reshape(-1), z.reshape(-1).to(x))
+
+
+def _first_latent_module(generator: Generator) -> tuple[str, torch.Tensor]:
+    """Name of the first module with a ``weight`` whose input is the latent, and that input."""
+    z, seen = _probe_inputs(generator, None)
+    for name, x in seen.items():
+        if _reads_latent(x, z):
+            return name, x
+    raise ValueError(
+        f"no module with a weight reads the latent of generator {generator.name!r} directly; "
+        "pass layer= (a module name, or a list of style-affine layers) or weight= (m, d)"
+    )
+
+
+def _check_reads_latents(generator: Generator, names: Sequence[str]) -> None:
+    """SeFa's directions live where the projection's input lives: refuse layers fed anything
+    but the generator's own latents (e.g. a StyleGAN's style affines under z latents)."""
+    z, seen = _probe_inputs(generator, names)
+    space = getattr(generator, "latent_space", None)
+    hint = " (its style affines read w: load it with latent_space='w')" if space in ("z", "w+") else ""
+    for name in names:
+        if name not in seen:
+            raise ValueError(
+                f"module {name!r} never runs in a forward pass of generator {generator.name!r} (its parent "
+                f"reads its weight, as genforce's style holders): SeFa needs modules fed the latents{hint}"
+            )
+        if not _reads_latent(seen[name], z):
+            raise ValueError(
+                f"module {name!r} is fed another tensor than the generator's latents (its input: shape "
+                f"{tuple(seen[name].shape)}; the latents: {tuple(z.shape)}), so its directions would not be "
+                f"latent directions{hint}"
+            )
 
 
 def latent_projection(generator: Generator, layer: str | None = None) -> tuple[str, torch.Tensor]:
@@ -75,9 +107,11 @@ def latent_projection(generator: Generator, layer: str | None = None) -> tuple[s
     name : str
         The module read.
     A : Tensor (m, d), float64
-        ``nn.Linear``: its weight. ``ConvTranspose2d`` on a 1×1 input (DCGAN): the weight
-        (d, C, k, k) rearranged to (C·k·k, d). Any other module: its Jacobian with respect
-        to its input at a probe latent, which equals its weight matrix when it is linear.
+        A 2-D weight (``nn.Linear``, a StyleGAN's style affine): the weight itself (a
+        layer's equalised-learning-rate gain scales A, not its eigenvectors).
+        ``ConvTranspose2d`` on a 1×1 input (DCGAN): the weight (d, C, k, k) rearranged to
+        (C·k·k, d). Any other module: its Jacobian with respect to its input at a probe
+        latent, which equals its weight matrix when it is linear.
     """
     if layer is None:
         name, probe = _first_latent_module(generator)
@@ -88,7 +122,7 @@ def latent_projection(generator: Generator, layer: str | None = None) -> tuple[s
     if not isinstance(weight, torch.Tensor):
         raise ValueError(f"module {name!r} ({type(module).__name__}) has no weight to factorise")
     d = math.prod(generator.latent_shape)
-    if isinstance(module, nn.Linear):
+    if isinstance(module, nn.Linear) or weight.ndim == 2:
         A = weight
     elif isinstance(module, nn.ConvTranspose2d) and weight.shape[0] == d and (probe is None or probe.shape[-2:] == (1, 1)):
         A = rearrange(weight, "d c h w -> (c h w) d")
@@ -98,7 +132,7 @@ def latent_projection(generator: Generator, layer: str | None = None) -> tuple[s
         with torch.enable_grad():
             jac = torch.func.jacrev(lambda x: module(x[None])[0])(probe[0].detach().float())
         A = jac.reshape(-1, probe[0].numel())
-    if A.shape[1] != d and layer is None:
+    if A.shape[1] != d:
         raise ValueError(f"module {name!r} maps {A.shape[1]} inputs, but the latent has {d} entries")
     return name, A.detach().to(torch.float64)
 
@@ -119,7 +153,11 @@ def sefa(
         Where to read A (see :func:`latent_projection`). Not needed when ``weight`` is given.
     layer : str or list of str, optional
         Module(s) to read; several are stacked along the output axis, as SeFa does for the
-        style-affine layers of style-based generators.
+        style-affine layers of style-based generators. Each must read the generator's
+        latents (checked with one probe pass): for an NVlabs StyleGAN2/3 load it with
+        ``latent_space="w"``, whose latents are what the affines
+        (``synthesis.b8.conv0.affine`` …) read; z latents or a layer fed anything else
+        (a genforce ``…style`` weight holder, which never runs) are refused.
     weight : Tensor (m, d), optional
         A itself (overrides ``layer``): rows are outputs, columns latent entries.
     k : int, optional
@@ -139,6 +177,11 @@ def sefa(
         if generator is None:
             raise TypeError("sefa needs a generator or weight=")
         layers = [layer] if layer is None or isinstance(layer, str) else list(layer)
+        for name in layers:
+            if name is not None:
+                _module(generator, name)
+        if layer is not None:
+            _check_reads_latents(generator, layers)
         names, mats = zip(*(latent_projection(generator, name) for name in layers))
         widths = {m.shape[1] for m in mats}
         if len(widths) != 1:
