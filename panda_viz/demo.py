@@ -9,7 +9,9 @@ features), and writes to ``--out`` (default ``figures/demo``):
 - ``edits.png``: local edits (part × appearance × α), the appearances chosen by
   :func:`panda_viz.editing.rank_appearances` for the parts nearest the image centre;
 - ``removal.png``: context-aware object removal with the proposed background appearance,
-  and background removal with its thresholded saliency.
+  and background removal with its thresholded saliency;
+- ``named_edits.png``: the named edits of the generator's edit zoo (``white_lips``,
+  ``plain_background`` …, made with the factors shipped beside it), by name.
 
 It prints what it wrote and how long each step took. All figures are rendered in memory
 and written at the end (each atomically), so a failure leaves no partial output.
@@ -161,7 +163,8 @@ def _edits_figure(model, images, edited: dict, rows: list, n_cols: int) -> bytes
     return _png(fig)
 
 
-def _removal_figure(images, rows: dict[str, np.ndarray]) -> bytes:
+def _rows_figure(images, rows: dict[str, np.ndarray], title: str) -> bytes:
+    """The originals on top, then one labelled row of images per entry of ``rows``."""
     n = len(images)
     fig, axes = _figure(len(rows) + 1, n)
     for i in range(n):
@@ -171,7 +174,7 @@ def _removal_figure(images, rows: dict[str, np.ndarray]) -> bytes:
         for i in range(n):
             axes[r, i].imshow(row[i])
         axes[r, 0].set_ylabel(label, fontsize=8)
-    fig.suptitle("Context-aware removal with the background appearance, and background removal", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     return _png(fig)
 
 
@@ -188,11 +191,12 @@ def _central_parts(parts: torch.Tensor, n: int) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     import panda_viz
     from .decomposition import fit_generator
+    from .edit_zoo import load_edit_zoo
     from .editing import EditTerm, edit_images, propose_background_appearance, rank_appearances, remove
     from .saliency import background_removal, saliency_thresholds
 
     torch.set_grad_enabled(False)
-    steps = _Steps(7)
+    steps = _Steps(8)
     out = Path(args.out)
     G = steps(f"loaded generator {GENERATOR}", lambda: panda_viz.load_generator(GENERATOR))
     if args.layer not in G.layers:
@@ -256,9 +260,18 @@ def run(args: argparse.Namespace) -> int:
                 G, z_show, model, background, thresholds=thresholds[background]
             ),
         }
-        return _removal_figure(images, {k: render.to_uint8(v) for k, v in rows_.items()})
+        return _rows_figure(images, {k: render.to_uint8(v) for k, v in rows_.items()},
+                            "Context-aware removal with the background appearance, and background removal")
 
     figures["removal.png"] = steps("rendered object and background removal", removal)
+
+    def named_edits():
+        zoo = load_edit_zoo(GENERATOR)
+        rows_ = {name: render.to_uint8(zoo.apply(G, z_show, name)) for name in zoo}
+        return _rows_figure(images, rows_, f"Named edits of the edit zoo {zoo.name!r} (its own shipped factors)"), list(zoo)
+
+    figures["named_edits.png"], names = steps(f"rendered the named edits of the edit zoo {GENERATOR!r}", named_edits)
+    print(f"      named edits: {', '.join(names)}")
 
     for name, data in figures.items():
         with atomic_path(out / name) as tmp:
