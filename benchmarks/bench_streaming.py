@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     n = args.compare_samples
     streamed = fit_generator(G, args.layer, n_samples=n, seed=0, batch_size=128, progress=False, random_state=0)
     Z = G.features(G.sample_latents(n, seed=0), args.layer, progress=False)
-    full = PandA(random_state=0).fit(Z)
+    full = PandA(random_state=0, verbose=False).fit(Z)
     print(f"streamed vs in-memory, N={n} at {args.layer}: max |parts diff| {float((streamed.parts_ - full.parts_).abs().max()):.2e} "
           f"(max part value {float(full.parts_.max()):.3f}), max |appearances diff| "
           f"{float((streamed.appearances_ - full.appearances_).abs().max()):.2e}, objectives {streamed.objective_:.10f} "

@@ -40,6 +40,10 @@ class Grams:
     dtype: torch.dtype
 
 
+def _round_to_float32(x: torch.Tensor) -> torch.Tensor:
+    return x.to(torch.float32).to(torch.float64)
+
+
 def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: bool | None = None) -> Grams:
     """Accumulate :class:`Grams` in one pass; memory holds one batch and two small matrices.
 
@@ -64,8 +68,12 @@ def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: b
         spatial += Y @ Y.T
         n += z.shape[0]
     assert channel is not None and spatial is not None  # FeatureSource refuses empty input
-    channel = (channel + channel.T) / 2
-    spatial = (spatial + spatial.T) / 2
+    # Rounded to float32's precision (a relative 6e-8, far below any solver tolerance): the
+    # float64 sums differ with the batch size and order by ~1e-16, which the non-convex
+    # parts solver would otherwise amplify into visibly different parts (streamed vs
+    # in-memory fits); rounded, the matrices are almost always bit-identical.
+    channel = _round_to_float32((channel + channel.T) / 2)
+    spatial = _round_to_float32((spatial + spatial.T) / 2)
     return Grams(
         channel=channel,
         spatial=spatial,
