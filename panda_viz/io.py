@@ -88,6 +88,35 @@ def _fail(path: Path, why: str):
     raise ValueError(f"{path}: not a valid panda_viz factor file: {why}")
 
 
+def _is_int(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check_metadata_values(path: Path, metadata: dict) -> None:
+    """Each metadata value of the type and range save_factors writes (a hand-edited or foreign
+    file fails here, naming the key, not later with a bare TypeError)."""
+    from .decomposition._validation import APPEARANCE_BASES, SOLVERS
+
+    checks = {
+        "format_version": (lambda v: _is_int(v, 1), "an int >= 1"),
+        "n_parts": (lambda v: _is_int(v, 1), "an int >= 1"),
+        "n_appearances": (lambda v: _is_int(v, 1), "an int >= 1"),
+        "n_samples": (lambda v: _is_int(v, 0), "an int >= 0"),
+        "n_iter": (lambda v: _is_int(v, 0), "an int >= 0"),
+        "feature_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(x, 1) for x in v),
+                          "a list of 3 positive ints (C, H, W)"),
+        "objective": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+        "solver": (lambda v: v is None or v in SOLVERS, f"null or one of {list(SOLVERS)}"),
+        "appearance_basis": (lambda v: v is None or v in APPEARANCE_BASES, f"null or one of {list(APPEARANCE_BASES)}"),
+        "layer": (lambda v: v is None or isinstance(v, str), "null or a string"),
+        "generator": (lambda v: v is None or isinstance(v, str), "null or a string"),
+        "package_version": (lambda v: isinstance(v, str), "a string"),
+    }
+    for key, (ok, expected) in checks.items():
+        if not ok(metadata[key]):
+            _fail(path, f"metadata {key} must be {expected}; got {metadata[key]!r}")
+
+
 def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator: str | None = None):
     """Read factors written by :func:`save_factors`; returns a fitted :class:`~panda_viz.PandA`.
 
@@ -130,14 +159,12 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
         _fail(path, f"metadata lacks keys {missing}")
     if metadata["format"] != FORMAT:
         _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
+    _check_metadata_values(path, metadata)
     if metadata["format_version"] > FORMAT_VERSION:
         _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
     parts, appearances = arrays["parts"], arrays["appearances"]
-    try:
-        C, H, W = (int(s) for s in metadata["feature_shape"])
-        K, R = int(metadata["n_parts"]), int(metadata["n_appearances"])
-    except (TypeError, ValueError):
-        _fail(path, f"metadata feature_shape/n_parts/n_appearances malformed: {metadata['feature_shape']!r}")
+    C, H, W = metadata["feature_shape"]
+    K, R = metadata["n_parts"], metadata["n_appearances"]
     if parts.shape != (K, H, W):
         _fail(path, f"parts have shape {parts.shape}; the metadata says ({K}, {H}, {W})")
     if appearances.shape != (C, R):

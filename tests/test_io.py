@@ -88,6 +88,13 @@ def test_refuses_corrupt_and_foreign_files(fitted, tmp_path):
         ({"parts": np.full((3, 3, 4), np.nan, np.float32)}, "finite"),
         ({"parts": np.ones((2, 3, 4), np.float32)}, r"parts have shape \(2, 3, 4\); the metadata says \(3, 3, 4\)"),
         ({"appearances": np.ones((5, 6), np.float32)}, r"appearances have shape \(5, 6\)"),
+        ({"format_version": "1"}, r"metadata format_version must be an int >= 1; got '1'"),
+        ({"objective": "x"}, r"metadata objective must be a number; got 'x'"),
+        ({"n_iter": -1}, r"metadata n_iter must be an int >= 0; got -1"),
+        ({"feature_shape": [5, 3]}, r"metadata feature_shape must be a list of 3 positive ints \(C, H, W\); got \[5, 3\]"),
+        ({"solver": "sgd"}, r"metadata solver must be null or one of \['auto', 'projective', 'pgd', 'adam'\]; got 'sgd'"),
+        ({"appearance_basis": 3}, r"metadata appearance_basis must be null or one of"),
+        ({"layer": 5}, r"metadata layer must be null or a string; got 5"),
     ],
 )
 def test_refuses_inconsistent_files(fitted, tmp_path, change, match):
