@@ -4,7 +4,9 @@ For a z-space generator (BigGAN in the paper, the DigiFace DCGAN here) GANSpace 
 latents z_j, records an early layer's activations y_j, finds their principal components V,
 and transfers them to the latent by linear regression: the latent directions U minimise
 Σ_j ‖U x_j − z_j‖² where x_j = Vᵀ(y_j − ȳ) are the PCA coordinates. For style-based
-generators one runs PCA on w directly (pass ``layer=`` naming the mapping network's output).
+generators GANSpace runs PCA on w itself: load the generator with ``latent_space="w"``
+(NVlabs StyleGAN2/3), whose latents are w, and the principal components of the sampled
+latents are the directions.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def default_ganspace_layer(generator: Generator) -> str:
         module = generator.module.get_submodule(name)
         if next(module.parameters(recurse=True), None) is None and not list(module.children()):
             return name
-    raise ValueError(f"generator {generator.name!r} has no parameter-free layer; pass layer=")
+    hint = " (a style-based generator: load it with latent_space='w' and GANSpace runs PCA on w)" if getattr(
+        generator, "latent_space", None) == "z" else ""
+    raise ValueError(f"generator {generator.name!r} has no parameter-free layer; pass layer={hint}")
 
 
 def _top_components(X: torch.Tensor, k: int, rng: torch.Generator, n_iter: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +76,9 @@ def ganspace(
     generator : Generator
     layer : str, optional
         Activations to analyse (default :func:`default_ganspace_layer`: ``main.2`` for the
-        DigiFace DCGAN, 512×4×4 = 8192 features).
+        DigiFace DCGAN, 512×4×4 = 8192 features). For a generator whose latents are w
+        (``latent_space="w"`` or ``"w+"``) the default is the latents themselves: PCA on w,
+        as GANSpace does for StyleGAN, with no regression.
     n_samples : int
         Latents to sample (at least ``d + 1`` for the regression onto a d-dim latent).
     k : int, optional
@@ -91,8 +97,10 @@ def ganspace(
         ``scores``: the explained variance of each principal component in feature space.
         ``info["regressed"]`` keeps the raw regressed directions (unit norm, not orthogonal).
     """
-    layer = default_ganspace_layer(generator) if layer is None else layer
-    generator._check_layer(layer)
+    on_w = layer is None and getattr(generator, "latent_space", None) in ("w", "w+")
+    if not on_w:
+        layer = default_ganspace_layer(generator) if layer is None else layer
+        generator._check_layer(layer)
     d = math.prod(generator.latent_shape)
     if k is None:
         k = d
@@ -101,9 +109,18 @@ def ganspace(
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= d:
         raise ValueError(f"n_samples must be an int > {d} (the latent size) for the regression; got {n_samples!r}")
     z = generator.sample_latents(n_samples, seed=seed)
+    rng = torch.Generator().manual_seed(int(seed) + 1)
+    if on_w:
+        w = z.flatten(1).to(torch.float64)
+        V, s = _top_components(w - w.mean(0), k, rng)  # orthonormal rows: already latent directions
+        return Directions(
+            directions=_fix_signs(V).to(torch.float32).reshape(k, *generator.latent_shape),
+            scores=(s**2 / (n_samples - 1)).to(torch.float32),
+            method="ganspace",
+            info={"layer": None, "space": generator.latent_space, "n_samples": n_samples, "seed": seed},
+        )
     feats = generator.features(z, layer, batch_size=batch_size, progress=progress).flatten(1).to(torch.float64)
     feats = feats - feats.mean(0)
-    rng = torch.Generator().manual_seed(int(seed) + 1)
     V, s = _top_components(feats, k, rng)  # (k, D), (k,)
     coords = feats @ V.T  # (N, k)
     zf = z.flatten(1).to(torch.float64)
