@@ -521,10 +521,9 @@ class PandA:
     def score(self, Z) -> float:
         """Relative objective (Eq. 3 / sum ||Z_i||^2) of these factors on other features."""
         self._check_fitted()
-        source = FeatureSource(Z)
+        source = FeatureSource(Z, expected=self.feature_shape_)
         A, P = self.appearances_.to(torch.float64), self.parts_.flatten(1).T.to(torch.float64)
         if source.tensor is not None:
-            self._check(source.tensor)
             A, P = A.to(source.tensor.device), P.to(source.tensor.device)
         return relative_objective(source, A, P)
 

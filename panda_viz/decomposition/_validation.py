@@ -125,10 +125,11 @@ class FeatureSource:
     a DataLoader); a one-shot iterator or generator can be read once only.
     """
 
-    def __init__(self, Z: object, *, what: str = "features") -> None:
+    def __init__(self, Z: object, *, what: str = "features", expected: tuple[int, int, int] | None = None) -> None:
+        """``expected``: the feature shape (C, H, W) every batch must have (e.g. a fitted model's)."""
         self.what = what
         if isinstance(Z, torch.Tensor):
-            check_features(Z, what=what)
+            check_features(Z, expected=expected, what=what)
             self.tensor: torch.Tensor | None = Z
             self.reiterable = True
             self.feature_shape: tuple[int, int, int] | None = tuple(Z.shape[1:])
@@ -143,7 +144,7 @@ class FeatureSource:
         self.tensor = None
         self._iterable = Z
         self.reiterable = not isinstance(Z, Iterator)
-        self.feature_shape = None
+        self.feature_shape = None if expected is None else tuple(expected)
         self.n_samples = None
         self._passes = 0
 

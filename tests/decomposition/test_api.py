@@ -73,9 +73,11 @@ def test_apply_to_other_shape_and_unfitted(small_Z):
         PandA(3).transform(small_Z)
     m = PandA(3, random_state=0).fit(small_Z)
     other = torch.zeros(2, 5, 4, 4)
-    for method in (m.transform, m.reconstruct, m.refine):
+    for method in (m.transform, m.reconstruct, m.refine, m.score):
         with pytest.raises(ValueError, match=r"of shape \(N, 5, 3, 4\) expected .*got \(2, 5, 4, 4\)"):
             method(other)
+    with pytest.raises(ValueError, match=r"of shape \(N, 5, 3, 4\) expected .*got \(2, 5, 4, 4\)"):
+        m.score([small_Z[:4], other])  # batches are checked too, not only a single tensor
 
 
 def test_transform_reconstruct(small_Z):
