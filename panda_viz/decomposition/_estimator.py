@@ -359,6 +359,8 @@ def panda(
     """
     p = _validate({k: v for k, v in locals().items() if k != "Z"})
     source = FeatureSource(Z)
+    if source.feature_shape is not None:  # a tensor: refuse bad ranks before the Gram pass
+        _check_ranks(p["n_parts"], p["n_appearances"], source.feature_shape)
     rng = _rng(p["random_state"])
     grams = accumulate_grams(source, batch_size=CHUNK, verbose=p["verbose"])
     p["_rank"] = _check_ranks(p["n_parts"], p["n_appearances"], grams.feature_shape)
@@ -640,5 +642,8 @@ def fit_generator(
     if model is None:
         params.setdefault("verbose", progress)
         model = PandA(**params)
+    # the layer's shape is known: refuse bad ranks before extracting any features
+    _validate(model.get_params())
+    _check_ranks(model.n_parts, model.n_appearances, generator.layers[layer])
     stream = _GeneratorStream(generator, layer, n_samples, seed, batch_size, progress)
     return model.fit(stream, layer=layer, generator=getattr(generator, "name", None))

@@ -166,6 +166,20 @@ def test_fit_generator_streams_and_records(dcgan):
         fit_generator(dcgan, "main.55", n_samples=4)
 
 
+def test_fit_generator_refuses_bad_ranks_before_extracting(dcgan, monkeypatch):
+    def no_features(*args, **kwargs):
+        raise AssertionError("features were extracted before the ranks were checked")
+
+    monkeypatch.setattr(dcgan, "iter_features", no_features)
+    monkeypatch.setattr(dcgan, "features", no_features)
+    with pytest.raises(ValueError, match=r"n_parts must be in \[1, S\] with S = H\*W = 8\*8 = 64 spatial positions; got 65"):
+        fit_generator(dcgan, "main.5", n_samples=20_000, n_parts=65)
+    with pytest.raises(ValueError, match=r"n_appearances must be in \[1, C\] with C = 256 channels; got 300"):
+        fit_generator(dcgan, "main.5", n_samples=20_000, n_appearances=300)
+    with pytest.raises(ValueError, match="Invalid solver"):
+        fit_generator(dcgan, "main.5", n_samples=20_000, solver="sgd")
+
+
 def test_real_features_parts_cover_the_face(dcgan_main5):
     m = PandA(8, random_state=0).fit(dcgan_main5)
     assert 0.3 < m.objective_ < 0.8
