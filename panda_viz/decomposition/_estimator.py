@@ -154,7 +154,7 @@ def _fit_projective(source, grams, p, rng):
     callback = p["callback"]
     history: list[float] = []
     n_iter = 0
-    converged = True
+    capped: list[str] = []  # what stopped before tol, for the ConvergenceWarning
     offset = [0]
 
     def cb(it, rel):
@@ -162,7 +162,7 @@ def _fit_projective(source, grams, p, rng):
             callback(offset[0] + it, float(np.min(rel)))
 
     def solve(M1, M2, P0):
-        nonlocal n_iter, converged
+        nonlocal n_iter
         res = _projective.solve_parts(M1[None], None if M2 is None else M2[None], P0, E, max_iter=p["max_iter"], tol=p["tol"], callback=cb)
         # the first restart within round-off of the best (restarts often tie, e.g. with the
         # parts permuted): the choice must not flip on float64 noise in M
@@ -171,7 +171,8 @@ def _fit_projective(source, grams, p, rng):
         history.extend(float(h[best]) for h in res.history[1:])
         n_iter += res.n_iter
         offset[0] += res.n_iter
-        converged = converged and res.converged
+        if not res.converged and "parts" not in capped:
+            capped.append("parts")
         return res.P[best], float(res.objective[best])
 
     A = _initial_appearances(grams, R, p["init"], rng)
@@ -193,7 +194,7 @@ def _fit_projective(source, grams, p, rng):
                 break
             obj = new
         else:
-            converged = False
+            capped.append("alternations")
     if p["appearance_basis"] == "free":
         U = None if R == C else A
         L = A
@@ -213,9 +214,9 @@ def _fit_projective(source, grams, p, rng):
                 break
             obj = new
         else:
-            converged = False
+            capped.append("alternations")
         A = L
-    return A, P, history, n_iter, obj, converged, None
+    return A, P, history, n_iter, obj, capped, None
 
 
 def _minibatches(source: FeatureSource, batch_size, rng):
@@ -365,11 +366,20 @@ def panda(
     grams = accumulate_grams(source, batch_size=CHUNK, verbose=p["verbose"])
     p["_rank"] = _check_ranks(p["n_parts"], p["n_appearances"], grams.feature_shape)
     if p["solver"] == "projective":
-        A, P, history, n_iter, obj, converged, lr = _fit_projective(source, grams, p, rng)
-        if not converged:
+        A, P, history, n_iter, obj, capped, lr = _fit_projective(source, grams, p, rng)
+        converged = not capped
+        if "parts" in capped:
             warnings.warn(
                 f"PandA(solver='projective') reached max_iter={p['max_iter']} before tol={p['tol']:g} "
                 f"(relative objective {obj:.6f}); increase max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if "alternations" in capped:
+            warnings.warn(
+                f"PandA(solver='projective') made {MAX_OUTER} alternations between the appearance and parts "
+                f"steps (n_appearances < C or appearance_basis='free') before tol={p['tol']:g} "
+                f"(relative objective {obj:.6f}); increase tol",
                 ConvergenceWarning,
                 stacklevel=3,
             )

@@ -113,6 +113,14 @@ def test_convergence_warning_when_max_iter_reached(small_Z):
         PandA(3, random_state=0).fit(small_Z)
 
 
+def test_convergence_warning_names_the_alternation_cap(small_Z, monkeypatch):
+    from panda_viz.decomposition import _estimator
+
+    monkeypatch.setattr(_estimator, "MAX_OUTER", 2)
+    with pytest.warns(ConvergenceWarning, match=r"made 2 alternations between the appearance and parts steps"):
+        PandA(3, n_appearances=2, max_iter=5, tol=0.0, random_state=0).fit(small_Z)
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_deterministic_with_random_state(solver, small_Z):
     a = PandA(3, solver=solver, random_state=3, **FAST[solver]).fit(small_Z)
