@@ -80,7 +80,9 @@ def _check_features(model: Any, Z: torch.Tensor, name: str = "Z") -> torch.Tenso
 
 
 # --------------------------------------------------------------------------- saliency
-def saliency_maps(model: Any, Z: torch.Tensor, appearances: Appearances = None) -> torch.Tensor:
+def saliency_maps(
+    model: Any, Z: torch.Tensor, appearances: Appearances = None, *, size: int | tuple[int, int] | None = None
+) -> torch.Tensor:
     """Saliency maps m_ik = a_kᵀ Z_i: how much of appearance k is at each position.
 
     Parameters
@@ -91,16 +93,23 @@ def saliency_maps(model: Any, Z: torch.Tensor, appearances: Appearances = None) 
         Feature maps at the model's layer.
     appearances : int, sequence of int, or None
         Which columns of A (default: all). An int still gives a K = 1 axis.
+    size : int or (height, width), optional
+        Upsample the maps bilinearly to this size (the generator's image size, e.g. 64),
+        as :func:`localize` does before thresholding; default the layer's (H, W).
 
     Returns
     -------
-    Tensor (N, K, H, W)
+    Tensor (N, K, H, W), or (N, K, *size)
         On Z's device, in Z's dtype.
     """
     Z = _check_features(model, Z)
     index = _appearance_indices(model, appearances)
     A = _appearance_matrix(model).to(Z.device, Z.dtype)[:, index.to(Z.device)]
-    return torch.einsum("ck,nchw->nkhw", A, Z)
+    m = torch.einsum("ck,nchw->nkhw", A, Z)
+    out_size = _size(size, tuple(m.shape[-2:]))
+    if out_size != tuple(m.shape[-2:]):
+        m = F.interpolate(m, size=out_size, mode="bilinear", align_corners=False)
+    return m
 
 
 def saliency_thresholds(
@@ -184,11 +193,8 @@ def localize(
     Tensor (N, K, height, width), bool
     """
     index = _appearance_indices(model, appearances)
-    m = saliency_maps(model, Z, index)
+    m = saliency_maps(model, Z, index, size=size)
     mu = _thresholds(model, Z, index, thresholds).to(m.device, m.dtype)
-    out_size = _size(size, tuple(m.shape[-2:]))
-    if out_size != tuple(m.shape[-2:]):
-        m = F.interpolate(m, size=out_size, mode="bilinear", align_corners=False)
     return m >= mu[None, :, None, None]
 
 

@@ -60,6 +60,18 @@ def test_localize_upsamples_to_image_size(model, Z):
     assert localize(model, Z[:4], [0], size=(32, 16)).shape == (4, 1, 32, 16)
 
 
+def test_saliency_maps_upsample_to_image_size(model, Z):
+    small = saliency_maps(model, Z[:2], [0, 3])
+    big = saliency_maps(model, Z[:2], [0, 3], size=64)
+    assert big.shape == (2, 2, 64, 64)
+    # bilinear upsampling by 8 keeps each map's mean (up to the border) and its range
+    torch.testing.assert_close(big.mean((2, 3)), small.mean((2, 3)), rtol=0.05, atol=0.05)
+    assert big.max() <= small.max() + 1e-5 and big.min() >= small.min() - 1e-5
+    # thresholding the upsampled map is what localize does
+    mu = saliency_thresholds(model, Z, [0])
+    assert torch.equal(localize(model, Z[:2], [0], thresholds=mu, size=64), saliency_maps(model, Z[:2], [0], size=64) >= mu[0])
+
+
 def test_threshold_above_the_max_gives_empty_masks(model, Z):
     m = saliency_maps(model, Z, [1])
     assert not localize(model, Z, [1], thresholds=m.max() + 1e-3, size=64).any()
