@@ -281,6 +281,15 @@ def _fit_gradient(source, grams, p, rng):
                     p["callback"](t + 1, history[-1])
     if p["solver"] == "adam":
         A, P = state.A.detach(), state.P.detach()
+    if not (P > 0).any():
+        # a step too long for the data projects every entry of P below zero: P = 0, the
+        # trivial solution (relative objective 1), which no further step leaves
+        warnings.warn(
+            f"PandA(solver={p['solver']!r}) collapsed to all-zero parts (relative objective {history[-1]:.4f}) "
+            f"with learning_rate={lr:g}: use a smaller one, or the default solver, which needs none",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
     return A, P, history, p["max_iter"], history[-1], True, lr
 
 

@@ -134,3 +134,10 @@ def test_function_agrees_with_class(small_Z):
     m = PandA(3, random_state=0).fit(small_Z)
     assert torch.equal(r.parts, m.parts_) and torch.equal(r.appearances, m.appearances_)
     assert r.objective == m.objective_ and r.loss_history == m.loss_history_ and r.n_iter == m.n_iter_
+
+
+def test_algorithm1_collapse_to_zero_parts_is_reported(small_Z):
+    """Too long a step projects all of P to 0, the trivial solution: say so, don't return it silently."""
+    with pytest.warns(ConvergenceWarning, match=r"collapsed to all-zero parts \(relative objective 1.0000\) with learning_rate=1"):
+        model = PandA(3, solver="pgd", max_iter=50, learning_rate=1.0, random_state=0).fit(small_Z)
+    assert model.objective_ == pytest.approx(1.0) and not (model.parts_ > 0).any()
