@@ -113,6 +113,7 @@ def test_convergence_warning_when_max_iter_reached(small_Z):
         PandA(3, random_state=0).fit(small_Z)
 
 
+@pytest.mark.filterwarnings("ignore:.*reached max_iter=5:panda_viz.exceptions.ConvergenceWarning")
 def test_convergence_warning_names_the_alternation_cap(small_Z, monkeypatch):
     from panda_viz.decomposition import _estimator
 
