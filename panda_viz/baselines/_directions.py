@@ -64,7 +64,7 @@ def apply_direction(
 ) -> torch.Tensor:
     """Move latents along a direction: ``latents + alpha * direction``.
 
-    The one function the notebooks and the evaluation use to edit with any method.
+    The one function the notebooks, the widgets and the evaluation use to edit with any method.
 
     Parameters
     ----------

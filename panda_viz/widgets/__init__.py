@@ -10,6 +10,7 @@ kernel side and pushed as PNG bytes. Errors show in each component's ``log_area`
 
 from __future__ import annotations
 
+from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .explorer import Explorer
 from .parts_overlay import PartsOverlay
@@ -17,4 +18,4 @@ from .removal_panel import RemovalPanel
 from .roi import RoiPainter
 from .saliency_view import SaliencyView
 
-__all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel"]
+__all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel", "DirectionsPanel"]

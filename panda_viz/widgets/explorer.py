@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ._common import DEFAULT_SCALE, LogArea, Samples, check_model, check_seed
+from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .parts_overlay import PartsOverlay
 from .removal_panel import RemovalPanel
@@ -17,15 +18,18 @@ from .saliency_view import SaliencyView
 
 __all__ = ["Explorer"]
 
-TABS = ("parts", "saliency", "edit", "removal", "fit")
+TABS = ("parts", "saliency", "edit", "removal", "directions", "fit")
+#: The tabs that show a fitted model (the others work without one).
+MODEL_TABS = TABS[:4]
 
 
 class Explorer(widgets.VBox):
     """Explore a fitted PandA model of a generator's layer; the last expression of a cell shows it.
 
     Tabs: **parts** (:class:`PartsOverlay`), **saliency** (:class:`SaliencyView`),
-    **edit** (:class:`EditPanel`, with ROI painting), **removal** (:class:`RemovalPanel`)
-    and **fit** (fit a new model at any layer, with progress, in a background thread so
+    **edit** (:class:`EditPanel`, with ROI painting), **removal** (:class:`RemovalPanel`),
+    **directions** (:class:`DirectionsPanel`: SeFa, GANSpace and ReSeFa edits of the same
+    sample, with the painted region's ROIR; it needs no model) and **fit** (fit a new model at any layer, with progress, in a background thread so
     the notebook stays responsive; the other tabs switch to it when it is done). One seed
     drives every tab, and one painted region is shared by the edit and removal tabs.
 
@@ -45,7 +49,7 @@ class Explorer(widgets.VBox):
 
     Attributes
     ----------
-    parts, saliency, edit, removal : the components
+    parts, saliency, edit, removal, directions : the components
     roi : RoiPainter
     seed : ipywidgets.BoundedIntText
     tabs : ipywidgets.Tab
@@ -73,9 +77,11 @@ class Explorer(widgets.VBox):
 
         self.parts = self.saliency = self.edit = self.removal = None
         self._scale = scale
-        self._placeholders = [widgets.HTML("<i>fit a model in the fit tab</i>") for _ in TABS[:-1]]
+        self.directions = DirectionsPanel(generator, seed=seed, roi=self.roi, samples=self.samples, scale=scale)
+        self.directions.seed.layout.display = "none"  # one seed for all tabs: the Explorer's
+        self._placeholders = [widgets.HTML("<i>fit a model in the fit tab</i>") for _ in MODEL_TABS]
         self._fit_tab = self._build_fit_tab()
-        self.tabs = widgets.Tab(children=[*self._placeholders, self._fit_tab], titles=list(TABS))
+        self.tabs = widgets.Tab(children=[*self._placeholders, self.directions, self._fit_tab], titles=list(TABS))
         super().__init__([self.header, widgets.HBox([self.seed, self.next_button]), self.tabs, self.log_area])
         self.add_class("panda-explorer")
         self._update_header()
@@ -98,7 +104,7 @@ class Explorer(widgets.VBox):
             for component in (self.parts, self.saliency, self.edit, self.removal):
                 component.seed.layout.display = "none"  # one seed for all tabs: the Explorer's
             selected = self.tabs.selected_index
-            self.tabs.children = [self.parts, self.saliency, self.edit, self.removal, self._fit_tab]
+            self.tabs.children = [self.parts, self.saliency, self.edit, self.removal, self.directions, self._fit_tab]
             self.tabs.titles = list(TABS)
             self.tabs.selected_index = selected
         else:
@@ -134,7 +140,7 @@ class Explorer(widgets.VBox):
     def _seed_changed(self) -> None:
         seed = self.seed.value
         self.roi.set_image(self.samples.image(seed))
-        for component in (self.parts, self.saliency, self.edit, self.removal):
+        for component in (self.parts, self.saliency, self.edit, self.removal, self.directions):
             if component is not None:
                 component.set_seed(seed)
 

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
 SCREENSHOT = REPO / "figures" / "widgets" / "explorer.png"
+DIRECTIONS_SHOT = REPO / "figures" / "widgets" / "directions.png"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -43,7 +44,8 @@ IMAGE_CHANGE_S = 60     # one generator pass after the slider is released
 STEP_MS = 30_000        # any single Playwright wait
 # a tab of the Explorer -> an image it shows (the edit tab last: the slider is moved there)
 TAB_IMAGES = {"parts": "img.panda-parts-overlay", "saliency": "img.panda-saliency-mask",
-              "removal": "img.panda-removed", "edit": "img.panda-edited"}
+              "removal": "img.panda-removed", "directions": "img.panda-direction-edited",
+              "edit": "img.panda-edited"}
 
 
 def _free_port() -> int:
@@ -165,6 +167,19 @@ def _current_src(page, selector: str) -> str:
     return page.eval_on_selector(selector, "img => img.src")
 
 
+def _drag(page, handle_selector: str, dx: float) -> None:
+    """Drag the first visible slider handle ``dx`` pixels to the right and release it."""
+    handle = page.locator(f"{handle_selector} >> visible=true").first
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    assert box is not None, f"the slider handle {handle_selector} is not laid out"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
+
+
 def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_path: Path, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -199,15 +214,7 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
             before_png = page.locator(edited).screenshot()
 
             # drag the first α slider's handle to the right and release it
-            handle = page.locator(".panda-alpha .noUi-handle").first
-            handle.scroll_into_view_if_needed()
-            box = handle.bounding_box()
-            assert box is not None, "the α slider's handle is not laid out"
-            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.mouse.move(x + 90, y, steps=8)
-            page.mouse.up()
+            _drag(page, ".panda-alpha .noUi-handle", 90)
 
             page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
                                    timeout=IMAGE_CHANGE_S * 1000)
@@ -242,6 +249,21 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".panda-explorer").screenshot(path=str(shot))
             os.replace(shot, SCREENSHOT)  # atomic: never a half-written figure
+
+            # the directions tab: ReSeFa's directions for the same painted region, a step along the first
+            page.get_by_role("tab", name="directions").click()
+            directed = "img.panda-direction-edited"
+            page.locator(".panda-explorer button:visible", has_text="ReSeFa").click()
+            before = _current_src(page, directed)
+            _drag(page, ".panda-direction-alpha .noUi-handle", 60)
+            page.wait_for_function(f"src => document.querySelector('{directed}').src !== src", arg=before,
+                                   timeout=IMAGE_CHANGE_S * 1000)
+            page.get_by_text("ROIR for the painted region").wait_for(state="visible")
+            log_errors = page.locator(".panda-log").all_inner_texts()
+            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+            shot = DIRECTIONS_SHOT.with_name(f".{DIRECTIONS_SHOT.name}.tmp.png")
+            page.locator(".panda-explorer").screenshot(path=str(shot))
+            os.replace(shot, DIRECTIONS_SHOT)
         except Exception:
             print(lab.log_tail())
             raise

@@ -18,11 +18,11 @@ def app(dcgan, model):
 
 
 def test_the_explorer_is_one_widget_with_every_component(app, model):
-    assert app.tabs.titles == ("parts", "saliency", "edit", "removal", "fit")
-    assert list(app.tabs.children[:4]) == [app.parts, app.saliency, app.edit, app.removal]
+    assert app.tabs.titles == ("parts", "saliency", "edit", "removal", "directions", "fit")
+    assert list(app.tabs.children[:5]) == [app.parts, app.saliency, app.edit, app.removal, app.directions]
     assert "panda-explorer" in app._dom_classes
     assert "main.5" in app.header.value and "4 parts" in app.header.value
-    assert app.edit.roi is app.removal.roi is app.roi  # one painted region for edit and removal
+    assert app.edit.roi is app.removal.roi is app.directions.roi is app.roi  # one painted region
     assert app.log_area.last_error is None
     app.show_tab("edit")
     assert app.tabs.selected_index == 2
@@ -34,6 +34,7 @@ def test_one_seed_drives_every_tab(app, dcgan):
     for pane in (app.parts.original, app.edit.original, app.removal.original):
         assert np.array_equal(pane.array, expected)
     assert app.saliency.seed.value == 7
+    assert np.array_equal(app.directions.original.array, expected)
     assert np.array_equal(app.roi._image, expected)
     app.next_button.click()
     assert app.edit.seed.value == 8

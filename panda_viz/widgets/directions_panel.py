@@ -1,0 +1,202 @@
+"""The latent-direction baselines (SeFa, GANSpace, ReSeFa) side by side with PandA's edits.
+
+One α slider moves the sample's latent along a direction of the chosen method
+(:func:`panda_viz.baselines.apply_direction`, the same function the notebooks and the
+evaluation use); the view shows original / edited / difference and, when a region is
+painted, the edit's ROIR for it, so a baseline's locality reads on the same scale as a
+PandA edit's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from .. import render
+from ..baselines import apply_direction, ganspace, resefa, sefa
+from ..metrics import roir
+from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_seed, row_layout
+from .roi import RoiPainter
+
+__all__ = ["DirectionsPanel", "METHODS"]
+
+METHODS = ("SeFa", "GANSpace", "ReSeFa")
+#: Directions offered per method (the best-scored first).
+N_DIRECTIONS = 10
+
+
+class DirectionsPanel(widgets.VBox):
+    """Edit a sample along a latent direction of SeFa, GANSpace or ReSeFa.
+
+    SeFa's directions are computed once (closed form); GANSpace's once, on first use
+    (``ganspace_samples`` samples, about a second for the DigiFace DCGAN); ReSeFa's for the
+    current sample and the region painted in :attr:`roi` (one Jacobian, recomputed when
+    the seed or the painted region changes, on first use after the change).
+
+    Parameters
+    ----------
+    generator : Generator
+    seed : int
+    roi : RoiPainter, optional
+        A painter to share with the edit and removal panels (ReSeFa's region, and the
+        region the ROIR readout measures).
+    ganspace_samples : int
+    samples : Samples, optional
+    scale : int
+
+    Attributes
+    ----------
+    method : ipywidgets.ToggleButtons
+        "SeFa", "GANSpace" or "ReSeFa".
+    direction : ipywidgets.Dropdown
+        The direction (best-scored first).
+    alpha : ipywidgets.FloatSlider
+        The latent step, applied on release (one generator pass).
+    original, edited, difference : ImagePane
+    readout : ipywidgets.HTML
+        The edit's ROIR for the painted region, when one is painted.
+    """
+
+    def __init__(self, generator: Any, *, seed: int = 0, roi: RoiPainter | None = None, ganspace_samples: int = 2000,
+                 samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
+        self.generator = generator
+        self.samples = samples or Samples(generator)
+        self.ganspace_samples = int(ganspace_samples)
+        self._cache: dict[Any, Any] = {}
+        self._busy = False
+        self.log_area = LogArea()
+        guard = self.log_area.guarded
+        self.roi = roi or RoiPainter(self.samples.image(check_seed(seed)), scale=scale)
+        self.roi.on_change(guard("painted region", lambda _m: self._region_changed()))
+        self.seed = widgets.BoundedIntText(value=check_seed(seed), min=0, max=2**31 - 1, description="seed",
+                                           continuous_update=False, layout=widgets.Layout(width="160px"))
+        self.method = widgets.ToggleButtons(options=list(METHODS), value="SeFa", style={"button_width": "90px"},
+                                            tooltips=["closed-form eigenvectors of the first projection",
+                                                      "PCA of early activations (or of w)",
+                                                      "directions for the painted region of this sample"])
+        self.direction = widgets.Dropdown(description="direction", options=[("0", 0)], value=0,
+                                          layout=widgets.Layout(width="260px"))
+        self.alpha = widgets.FloatSlider(value=0.0, min=-6.0, max=6.0, step=0.1, description="α",
+                                         continuous_update=False, readout_format="+.1f",
+                                         layout=widgets.Layout(width="330px"), style={"description_width": "20px"})
+        self.alpha.add_class("panda-direction-alpha")
+        self.original = ImagePane("original", scale=scale, css_class="panda-direction-original")
+        self.edited = ImagePane("edited", scale=scale, css_class="panda-direction-edited")
+        self.difference = ImagePane("difference", scale=scale, css_class="panda-direction-difference")
+        self.readout = widgets.HTML()
+        self.seed.observe(guard("sample", lambda ch: self._seed_changed()), "value")
+        self.method.observe(guard("method", lambda ch: self._method_changed()), "value")
+        for control, what in ((self.direction, "direction"), (self.alpha, "α")):
+            control.observe(guard(what, lambda ch: self.render()), "value")
+        super().__init__([
+            widgets.HTML("Latent directions of the baselines, applied with <code>apply_direction</code>; "
+                         "paint a region (edit tab) for ReSeFa and for the ROIR readout."),
+            widgets.HBox([self.seed, self.method]),
+            widgets.HBox([self.direction, self.alpha]),
+            widgets.HBox([self.original, self.edited, self.difference], layout=row_layout()),
+            self.readout,
+            self.log_area,
+        ])
+        with self.log_area.guard("directions"):
+            self._method_changed()
+
+    # ------------------------------------------------------------- directions
+    def directions(self, method: str | None = None):
+        """The :class:`~panda_viz.baselines.Directions` of ``method`` (default the selected one), cached."""
+        method = self.method.value if method is None else method
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        if method == "SeFa":
+            key = ("SeFa",)
+            make = lambda: sefa(self.generator, k=N_DIRECTIONS)  # noqa: E731
+        elif method == "GANSpace":
+            key = ("GANSpace",)
+            make = lambda: ganspace(self.generator, n_samples=self.ganspace_samples, k=N_DIRECTIONS)  # noqa: E731
+        else:
+            mask = self.roi.mask
+            if not mask.any():
+                raise ValueError("ReSeFa needs a region: paint one over the image (edit tab), then choose ReSeFa")
+            key = ("ReSeFa", self.seed.value, mask.tobytes())
+            latents = self.samples.latents(self.seed.value)
+            make = lambda: resefa(self.generator, latents, torch.from_numpy(mask), k=N_DIRECTIONS)  # noqa: E731
+        if key not in self._cache:
+            if method == "ReSeFa":  # one sample and region at a time
+                self._cache = {k: v for k, v in self._cache.items() if k[0] != "ReSeFa"}
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def _method_changed(self) -> None:
+        result = self.directions()
+        scores = result.scores.tolist()
+        self._busy = True
+        try:
+            self.direction.options = [(f"{j} (score {s:.3g})", j) for j, s in enumerate(scores)]
+            self.direction.value = 0
+        finally:
+            self._busy = False
+        self.render()
+
+    def _seed_changed(self) -> None:
+        self.roi.set_image(self.samples.image(self.seed.value))
+        if self.method.value == "ReSeFa":
+            self._method_changed()
+        else:
+            self.render()
+
+    def _region_changed(self) -> None:
+        if self.method.value == "ReSeFa":
+            self._method_changed()
+        else:
+            self.render()
+
+    # ---------------------------------------------------------------- setters
+    def set_seed(self, seed: int) -> None:
+        self.seed.value = check_seed(seed)
+
+    def set_method(self, method: str) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        self.method.value = method
+
+    def set_direction(self, j: int) -> None:
+        self.direction.value = check_index(j, len(self.direction.options), "direction")
+
+    def set_alpha(self, alpha: float) -> None:
+        alpha = float(alpha)
+        self.alpha.max, self.alpha.min = max(self.alpha.max, alpha), min(self.alpha.min, alpha)
+        self.alpha.value = alpha
+
+    # ----------------------------------------------------------------- render
+    def composite(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(original, edited, difference) uint8 images; α = 0 gives the original exactly."""
+        original = self.samples.image(self.seed.value)
+        if self.alpha.value == 0:
+            return original, original, render.heatmap(np.zeros(original.shape[:2]), vmin=0, vmax=1)
+        z = self.samples.latents(self.seed.value)
+        moved = apply_direction(z, self.directions()[self.direction.value], self.alpha.value)
+        edited = render.to_uint8(self.generator.synthesize(moved, progress=False))[0]
+        diff = np.abs(edited.astype(np.float32) - original.astype(np.float32)).mean(-1)
+        return original, edited, render.heatmap(diff, vmin=0, vmax=max(float(diff.max()), 1.0), cmap="magma")
+
+    def render(self) -> None:
+        if self._busy:
+            return
+        original, edited, difference = self.composite()
+        self.original.show(original)
+        self.edited.show(edited)
+        self.difference.show(difference)
+        self.readout.value = self._roir_text(original, edited)
+        self.log_area.clear_errors()
+
+    def _roir_text(self, original: np.ndarray, edited: np.ndarray) -> str:
+        mask = self.roi.mask
+        if not mask.any() or self.alpha.value == 0:
+            return ""
+        x, x_edit = (torch.from_numpy(im).permute(2, 0, 1)[None].float() / 127.5 - 1 for im in (original, edited))
+        if not (x_edit - x).abs().mul(torch.from_numpy(mask)).any():
+            return "ROIR for the painted region: the edit does not change it"
+        value = roir(x, x_edit, torch.from_numpy(mask)).mean
+        return f"ROIR for the painted region (change outside / inside, lower is more local): <b>{value:.2f}</b>"
