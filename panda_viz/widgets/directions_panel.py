@@ -18,7 +18,7 @@ import torch
 from .. import render
 from ..baselines import apply_direction, ganspace, resefa, sefa
 from ..metrics import roir
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_seed, row_layout
+from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_seed, row_layout
 from .roi import RoiPainter
 
 __all__ = ["DirectionsPanel", "METHODS"]
@@ -162,7 +162,10 @@ class DirectionsPanel(widgets.VBox):
         self.method.value = method
 
     def set_direction(self, j: int) -> None:
-        self.direction.value = check_index(j, len(self.direction.options), "direction")
+        n = len(self.direction.options)
+        if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= int(j) < n:
+            raise ValueError(f"direction must be an int in 0..{n - 1} ({n} directions are offered); got {j!r}")
+        self.direction.value = int(j)
 
     def set_alpha(self, alpha: float) -> None:
         alpha = float(alpha)
