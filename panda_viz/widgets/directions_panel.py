@@ -87,6 +87,7 @@ class DirectionsPanel(widgets.VBox):
         self.edited = ImagePane("edited", scale=scale, css_class="panda-direction-edited")
         self.difference = ImagePane("difference", scale=scale, css_class="panda-direction-difference")
         self.readout = widgets.HTML()
+        self.readout.add_class("panda-direction-readout")
         self.seed.observe(guard("sample", lambda ch: self._seed_changed()), "value")
         self.method.observe(guard("method", lambda ch: self._method_changed()), "value")
         for control, what in ((self.direction, "direction"), (self.alpha, "α")):

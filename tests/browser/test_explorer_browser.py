@@ -258,7 +258,7 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
             _drag(page, ".panda-direction-alpha .noUi-handle", 60)
             page.wait_for_function(f"src => document.querySelector('{directed}').src !== src", arg=before,
                                    timeout=IMAGE_CHANGE_S * 1000)
-            page.get_by_text("ROIR for the painted region").wait_for(state="visible")
+            page.locator(".panda-direction-readout", has_text="ROIR for the painted region").wait_for(state="visible")
             log_errors = page.locator(".panda-log").all_inner_texts()
             assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
             shot = DIRECTIONS_SHOT.with_name(f".{DIRECTIONS_SHOT.name}.tmp.png")
