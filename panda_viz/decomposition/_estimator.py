@@ -101,6 +101,19 @@ def _rng(random_state) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def residual_minus_energy(z: torch.Tensor, A: torch.Tensor, P: torch.Tensor, AtA: torch.Tensor, PtP: torch.Tensor) -> torch.Tensor:
+    """Σ_i ‖z_i − A L_i Pᵀ‖² − Σ_i ‖z_i‖² for a batch z (b, C, S), L_i = Aᵀ z_i P, without forming the reconstruction.
+
+    = −2 ‖L‖² + tr(Lᵀ AᵀA L PᵀP), from thin products only (single GEMMs); differentiable
+    in A and P (the unconstrained ablation descends it with autograd).
+    """
+    b, C, S = z.shape
+    R, K = A.shape[1], P.shape[1]
+    Y = (z.reshape(b * C, S) @ P).reshape(b, C, K)  # Z P
+    L = (A.T @ Y.permute(1, 0, 2).reshape(C, b * K)).reshape(R, b, K)  # Aᵀ Z P
+    return -2 * (L**2).sum() + (L * ((AtA @ L.reshape(R, b * K)).reshape(R, b, K) @ PtP)).sum()
+
+
 def relative_objective(source: FeatureSource, A: torch.Tensor, P: torch.Tensor, *, energy: float | None = None) -> float:
     """Eq. 3 divided by sum_i ||Z_i||^2, in one pass (float64).
 
@@ -112,16 +125,10 @@ def relative_objective(source: FeatureSource, A: torch.Tensor, P: torch.Tensor, 
     G = P.T @ P
     total = 0.0
     norm = 0.0
-    C, R = A.shape
-    K = P.shape[1]
     for batch in source.batches(CHUNK):
         z = batch.to(device=A.device, dtype=torch.float64).flatten(2)
-        b, _, S = z.shape
-        # thin products as single GEMMs: Y = Z P (b, C, K), then L = A^T Y
-        Y = (z.reshape(b * C, S) @ P).reshape(b, C, K)
-        L = (A.T @ Y.permute(1, 0, 2).reshape(C, b * K)).reshape(R, b, K)
         sq = float((z**2).sum()) if energy is None else 0.0
-        total += sq - 2 * float((L**2).sum()) + float((L * ((AtA @ L.reshape(R, b * K)).reshape(R, b, K) @ G)).sum())
+        total += sq + float(residual_minus_energy(z, A, P, AtA, G))
         norm += sq
     if energy is not None:
         total, norm = total + energy, energy

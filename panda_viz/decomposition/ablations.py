@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._init import unfold
+from ._estimator import residual_minus_energy
+from ._init import channel_basis, random_parts, unfold
 
 __all__ = ["MPCAResult", "mpca", "unconstrained_panda", "UnconstrainedResult"]
 
@@ -108,11 +109,7 @@ def mpca(Z: torch.Tensor, ranks: tuple[int, ...], *, center: bool = True, max_it
     def leading(mode: int, factors: list) -> torch.Tensor:
         Y = _project(X, factors, mode)
         Yn = torch.stack([unfold(y, mode) for y in Y])  # (N, I_n, prod)
-        scatter = torch.einsum("nij,nkj->ik", Yn, Yn)
-        values, vectors = torch.linalg.eigh(scatter)
-        U = vectors[:, torch.argsort(values, descending=True)[: ranks[mode]]]
-        peak = U.gather(0, U.abs().argmax(0, keepdim=True))  # deterministic signs
-        return U * torch.where(peak < 0, -1.0, 1.0).to(U.dtype)
+        return channel_basis(torch.einsum("nij,nkj->ik", Yn, Yn), ranks[mode])  # leading eigenvectors, fixed signs
 
     eye = [torch.eye(s, dtype=X.dtype, device=X.device) for s in X.shape[1:]]
     factors = [leading(m, eye[:m] + [None] + eye[m + 1 :]) for m in range(len(ranks))]
@@ -149,17 +146,9 @@ class UnconstrainedResult:
 
 
 def _relative_objective(z: torch.Tensor, energy: float, A: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """Σ_i ‖z_i − A Aᵀ z_i P Pᵀ‖² / energy for z (N, C, S), without forming the reconstruction.
-
-    Expanded as ‖z‖² − 2 Σ‖Y_i‖² + Σ tr(Y_iᵀ (AᵀA) Y_i (PᵀP)) with Y_i = Aᵀ z_i P (C x R):
-    only R-column products, so a step costs O(N C R (C + S)) instead of O(N C S (C + R)).
-    """
-    N, C, _ = z.shape
-    zP = (z @ P).transpose(0, 1).reshape(C, -1)  # (C, N·R): the channel products as one GEMM each
-    Y = A.T @ zP
-    GY = (A.T @ A @ Y).reshape(-1, N, P.shape[1]) @ (P.T @ P)
-    fit = (GY.reshape(Y.shape) * Y).sum()
-    return (energy - 2 * (Y**2).sum() + fit) / energy
+    """Σ_i ‖z_i − A Aᵀ z_i P Pᵀ‖² / energy for z (N, C, S), without forming the reconstruction
+    (a step costs O(N C R (C + S)) instead of O(N C S (C + R)))."""
+    return (energy + residual_minus_energy(z, A, P, A.T @ A, P.T @ P)) / energy
 
 
 def unconstrained_panda(
@@ -200,11 +189,9 @@ def unconstrained_panda(
         raise ValueError(f"max_iter must be a positive int; got {max_iter!r}")
     z = Z.flatten(2).to(torch.float64)
     energy = float((z**2).sum())
-    scatter = torch.einsum("ncs,nds->cd", z, z)
-    values, vectors = torch.linalg.eigh(scatter)
-    A = vectors[:, torch.argsort(values, descending=True)].clone().requires_grad_(True)
+    A = channel_basis(torch.einsum("ncs,nds->cd", z, z), C).clone().requires_grad_(True)
     rng = torch.Generator().manual_seed(int(random_state))
-    P = (0.01 * torch.rand((H * W, n_parts), generator=rng, dtype=torch.float64)).to(z.device).requires_grad_(True)
+    P = random_parts(1, H * W, n_parts, generator=rng, device=z.device)[0].clone().requires_grad_(True)
     optimiser = torch.optim.Adam([A, P], lr=learning_rate)
     history = []
     for _ in range(max_iter):
