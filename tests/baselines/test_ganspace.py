@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-import panda_viz
 from panda_viz.baselines import default_ganspace_layer, ganspace, sefa
 
 
@@ -60,18 +57,9 @@ def test_bad_input(dcgan):
         ganspace(dcgan, layer="nope", n_samples=200)
 
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors"  # ../shared beside the checkout
-
-
-def _stylegan2(latent_space):
-    folder = VECTORS / "stylegan2"
-    return panda_viz.load_generator(folder / "G_ema_state_dict.pt", config=folder / "config.json", latent_space=latent_space)
-
-
-@pytest.mark.skipif(not VECTORS.is_dir(), reason="../shared/testvectors not found")
-def test_pca_on_w_for_a_style_based_generator():
+def test_pca_on_w_for_a_style_based_generator(stylegan2):
     """GANSpace's StyleGAN recipe: the principal components of sampled w are the directions."""
-    G = _stylegan2("w")
+    G = stylegan2("w")
     result = ganspace(G, n_samples=400, k=5, seed=0)
     assert result.directions.shape == (5, 64) and result.info["space"] == "w"
     w = G.sample_latents(400, seed=0).double()
@@ -80,4 +68,4 @@ def test_pca_on_w_for_a_style_based_generator():
     for i in range(5):
         assert abs(abs(float(result.directions[i].double() @ vectors[:, -1 - i])) - 1) < 1e-4
     with pytest.raises(ValueError, match="load it with latent_space='w' and GANSpace runs PCA on w"):
-        ganspace(_stylegan2("z"), n_samples=400)
+        ganspace(stylegan2("z"), n_samples=400)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,14 +9,6 @@ from einops import rearrange
 
 import panda_viz
 from panda_viz.baselines import Directions, apply_direction, latent_projection, sefa
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors"  # ../shared beside the checkout
-needs_vectors = pytest.mark.skipif(not VECTORS.is_dir(), reason="../shared/testvectors not found")
-
-
-def _stylegan2(latent_space):
-    folder = VECTORS / "stylegan2"
-    return panda_viz.load_generator(folder / "G_ema_state_dict.pt", config=folder / "config.json", latent_space=latent_space)
 
 
 def test_finds_main0_and_its_weight(dcgan):
@@ -91,10 +81,9 @@ def test_apply_direction(dcgan):
         apply_direction(z, result[0], torch.ones(3))
 
 
-@needs_vectors
-def test_style_affines_of_a_w_space_stylegan2():
+def test_style_affines_of_a_w_space_stylegan2(stylegan2):
     """SeFa on style-based generators: the concatenated style-affine weights, directions in w."""
-    G = _stylegan2("w")
+    G = stylegan2("w")
     affines = [n for n, _ in G.module.named_modules() if n.endswith(".affine")]
     result = sefa(G, layer=affines, normalize=False)
     A = torch.cat([G.module.get_submodule(n).weight.detach().double() for n in affines])
@@ -106,12 +95,11 @@ def test_style_affines_of_a_w_space_stylegan2():
     assert not torch.equal(G.synthesize(apply_direction(z, result[0], 3.0)), G.synthesize(z))
 
 
-@needs_vectors
-def test_layers_not_fed_the_latents_are_refused():
+def test_layers_not_fed_the_latents_are_refused(stylegan2, testvectors):
     for space in ("z", "w+"):
-        G = _stylegan2(space)
+        G = stylegan2(space)
         with pytest.raises(ValueError, match=r"'synthesis.b4.conv1.affine' is fed another tensor than the generator's latents.*latent_space='w'"):
             sefa(G, layer=["synthesis.b4.conv1.affine"])
-    G = panda_viz.load_generator(VECTORS / "genforce-stylegan2" / "checkpoint.pth")
+    G = panda_viz.load_generator(testvectors / "genforce-stylegan2" / "checkpoint.pth")
     with pytest.raises(ValueError, match=r"'synthesis.layer0.style' never runs in a forward pass"):
         sefa(G, layer="synthesis.layer0.style")
