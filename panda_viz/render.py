@@ -26,6 +26,7 @@ __all__ = [
     "color_parts",
     "overlay_parts",
     "heatmap",
+    "difference_heatmap",
     "overlay_heatmap",
     "apply_mask",
     "grid",
@@ -130,6 +131,13 @@ def heatmap(values: torch.Tensor | np.ndarray, *, cmap: str = "viridis", vmin: f
     hi = v.max() if vmax is None else vmax
     scaled = np.clip((v - lo) / max(hi - lo, 1e-12), 0, 1)
     return (colormaps[cmap](scaled)[..., :3] * 255).round().astype(np.uint8)
+
+
+def difference_heatmap(original: np.ndarray, edited: np.ndarray) -> np.ndarray:
+    """|edited − original| (mean over RGB) of two uint8 images as a magma heat map, scaled to
+    [0, its maximum] (at least 1, so an unchanged image stays black)."""
+    diff = np.abs(np.asarray(edited, np.float32) - np.asarray(original, np.float32)).mean(-1)
+    return heatmap(diff, vmin=0, vmax=max(float(diff.max()), 1.0), cmap="magma")
 
 
 def overlay_heatmap(image: np.ndarray, values: torch.Tensor | np.ndarray, *, opacity: float = 0.6,

@@ -84,3 +84,14 @@ def test_atomic_write_gives_the_usual_file_mode(tmp_path):
     (tmp_path / "b.txt").write_text("x")
     mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
     assert mode(tmp_path / "a.txt") == mode(tmp_path / "b.txt")
+
+
+def test_difference_heatmap_scales_to_the_largest_change():
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = a.copy()
+    b[0, 0] = (30, 60, 90)  # mean change 60 at one pixel
+    hm = render.difference_heatmap(a, b)
+    assert hm.shape == (2, 3, 3) and hm.dtype == np.uint8
+    np.testing.assert_array_equal(hm[0, 0], render.heatmap(np.array([[1.0]]), vmin=0, vmax=1, cmap="magma")[0, 0])
+    np.testing.assert_array_equal(hm[1, 2], render.heatmap(np.array([[0.0]]), vmin=0, vmax=1, cmap="magma")[0, 0])
+    assert np.array_equal(render.difference_heatmap(a, a), render.heatmap(np.zeros((2, 3)), vmin=0, vmax=1, cmap="magma"))

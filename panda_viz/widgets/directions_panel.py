@@ -182,8 +182,7 @@ class DirectionsPanel(widgets.VBox):
         z = self.samples.latents(self.seed.value)
         moved = apply_direction(z, self.directions()[self.direction.value], self.alpha.value)
         edited = render.to_uint8(self.generator.synthesize(moved, progress=False))[0]
-        diff = np.abs(edited.astype(np.float32) - original.astype(np.float32)).mean(-1)
-        return original, edited, render.heatmap(diff, vmin=0, vmax=max(float(diff.max()), 1.0), cmap="magma")
+        return original, edited, render.difference_heatmap(original, edited)
 
     def render(self) -> None:
         if self._busy:

@@ -352,8 +352,7 @@ class EditPanel(widgets.VBox):
         images = editing.edit_images(self.generator, self.samples.latents(self.seed.value), self.model, self.terms,
                                      mask=mask, layer=self.layer)
         edited = render.to_uint8(images)[0]
-        diff = np.abs(edited.astype(np.float32) - original.astype(np.float32)).mean(-1)
-        return original, edited, render.heatmap(diff, vmin=0, vmax=max(float(diff.max()), 1.0), cmap="magma")
+        return original, edited, render.difference_heatmap(original, edited)
 
     def render(self) -> None:
         if self._busy or self.model is None:
