@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -9,12 +10,12 @@ import torch
 from .._progress import progress as _progress
 from ._validation import FeatureSource
 
-__all__ = ["Grams", "accumulate_grams"]
+__all__ = ["Grams", "accumulate_grams", "fixed_blocks"]
 
 
 @dataclass
 class Grams:
-    """Sufficient statistics of N samples Z_i in R^{C x S}, accumulated in float64.
+    """Sufficient statistics of N samples Z_i in R^{C x S}, summed in float64.
 
     Attributes
     ----------
@@ -40,38 +41,64 @@ class Grams:
     dtype: torch.dtype
 
 
+#: samples per block product. A block's products are taken in the input's precision (at
+#: least float32: BLAS's fast path, and on GPUs without fast float64 the only fast one) and
+#: summed across blocks in float64. The sums then depend on how samples are grouped, at
+#: float32 round-off (a relative ~1e-7 for 32 samples); cutting every input into the same
+#: fixed blocks makes a streamed fit see exactly the groups an in-memory one sees.
+BLOCK = 32
+
+
 def _round_to_float32(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32).to(torch.float64)
+
+
+def fixed_blocks(batches: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]:
+    """Re-cut batches (b, ...) of any sizes into consecutive blocks of exactly ``size`` samples (the last may be shorter)."""
+    pending: list[torch.Tensor] = []
+    held = 0
+    for batch in batches:
+        while batch.shape[0]:
+            take = min(size - held, batch.shape[0])
+            pending.append(batch[:take])
+            held += take
+            batch = batch[take:]
+            if held == size:
+                yield pending[0] if len(pending) == 1 else torch.cat(pending)
+                pending, held = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else torch.cat(pending)
 
 
 def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: bool | None = None) -> Grams:
     """Accumulate :class:`Grams` in one pass; memory holds one batch and two small matrices.
 
-    Each batch is cast to float64 before its products are taken, so the sums agree
-    whatever the batch order or size, up to float64 round-off.
+    The products of each block of :data:`BLOCK` samples are taken in float32 (float64 for
+    float64 input) and summed in float64, so the result does not depend on the batch sizes
+    of a stream, and depends on the order of the samples only at float32 round-off.
     """
     channel = spatial = None
     n = 0
     device = dtype = None
     batches = _progress(source.batches(batch_size), enabled=verbose, n_samples=source.n_samples, desc="Gram pass")
-    for batch in batches:
+    for block in fixed_blocks(batches, BLOCK):
         if channel is None:
-            device, dtype = batch.device, batch.dtype
-            C, H, W = batch.shape[1:]
+            device, dtype = block.device, block.dtype
+            C, H, W = block.shape[1:]
             channel = torch.zeros((C, C), dtype=torch.float64, device=device)
             spatial = torch.zeros((H * W, H * W), dtype=torch.float64, device=device)
-        z = batch.to(device=device, dtype=torch.float64).flatten(2)  # (b, C, S)
-        # one GEMM each over the batch's fibres (far faster than a batched einsum)
+            work = torch.promote_types(dtype, torch.float32)
+        z = block.to(device=device, dtype=work).flatten(2)  # (b, C, S)
+        # one GEMM each over the block's fibres (far faster than a batched einsum)
         X = z.permute(1, 0, 2).reshape(z.shape[1], -1)  # (C, b*S): mode-C unfolding
-        channel += X @ X.T
-        Y = z.permute(2, 0, 1).reshape(z.shape[2], -1)  # (S, b*C)
-        spatial += Y @ Y.T
+        channel += (X @ X.T).to(torch.float64)
+        Y = z.reshape(-1, z.shape[2])  # (b*C, S): the mode-S fibres as rows, no copy
+        spatial += (Y.T @ Y).to(torch.float64)
         n += z.shape[0]
     assert channel is not None and spatial is not None  # FeatureSource refuses empty input
-    # Rounded to float32's precision (a relative 6e-8, far below any solver tolerance): the
-    # float64 sums differ with the batch size and order by ~1e-16, which the non-convex
-    # parts solver would otherwise amplify into visibly different parts (streamed vs
-    # in-memory fits); rounded, the matrices are almost always bit-identical.
+    # Rounded to float32's precision: GEMMs may round differently with the thread count
+    # (~1e-16 in float64), which the non-convex parts solver would otherwise amplify into
+    # visibly different parts; rounded, the matrices are almost always bit-identical.
     channel = _round_to_float32((channel + channel.T) / 2)
     spatial = _round_to_float32((spatial + spatial.T) / 2)
     return Grams(
