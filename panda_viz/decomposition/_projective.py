@@ -40,10 +40,11 @@ class PartsResult:
 
 
 def _mm(M: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """M @ P for M (1 or B, S, S) and P (B, S, K): a shared M is one GEMM, not B broadcast copies."""
+    """M @ P for symmetric M (1 or B, S, S) and P (B, S, K): a shared M is one GEMM, not B broadcast copies."""
     if M.shape[0] == 1 and P.shape[0] > 1:
         B, S, K = P.shape
-        return (M[0] @ P.transpose(0, 1).reshape(S, B * K)).reshape(S, B, K).transpose(0, 1)
+        # (P^T M)^T = M P: the rows of P^T stacked are one (B K, S) operand
+        return (P.mT.reshape(B * K, S) @ M[0]).reshape(B, K, S).mT
     return M @ P
 
 
@@ -70,33 +71,41 @@ def _gradient(M1P, M2P, P, G, H2, rho=None, anchor=None):
     return grad
 
 
-def _quartic(M1, M2, P, M1P, M2P, D, same, energy, rho=None, anchor=None):
-    """Coefficients q0..q4 (B, 5) of t -> f(P + tD)."""
-    M1D = _mm(M1, D)
-    M2D = M1D if same else _mm(M2, D)
-    tr = lambda X: torch.diagonal(X, dim1=-2, dim2=-1).sum(-1)  # noqa: E731
-    a = tr(P.mT @ M1P)
-    b = 2 * tr(P.mT @ M1D)
-    c = tr(D.mT @ M1D)
-    X0 = P.mT @ M2P
-    X2 = D.mT @ M2D
-    PtM2D = P.mT @ M2D
-    X1 = PtM2D + PtM2D.mT
-    G0 = P.mT @ P
-    PtD = P.mT @ D
-    G1 = PtD + PtD.mT
-    G2 = D.mT @ D
-    q0 = energy - 2 * a + _sym_inner(X0, G0)
-    q1 = -2 * b + _sym_inner(X0, G1) + _sym_inner(X1, G0)
-    q2 = -2 * c + _sym_inner(X0, G2) + _sym_inner(X1, G1) + _sym_inner(X2, G0)
-    q3 = _sym_inner(X1, G2) + _sym_inner(X2, G1)
-    q4 = _sym_inner(X2, G2)
+def _quartic(P, D, M1P, M1D, M2P, M2D, energy, rho=None, anchor=None) -> np.ndarray:
+    """Coefficients q0..q4 (B, 5) of t -> f(P + tD), from one batched product.
+
+    M1P, M1D, M2P, M2D are M1 @ P, M1 @ D, M2 @ P, M2 @ D (the caller keeps M P up to date
+    by linearity, so a line search costs one S x S product, M D).
+    """
+    K = P.shape[-1]
+    same = M1P is M2P and M1D is M2D
+    right = [P, D, M2P, M2D] if same else [P, D, M2P, M2D, M1P, M1D]
+    # [P D]^T [P D M2P M2D (M1P M1D)]: every K x K block the coefficients need
+    blocks = (torch.cat([P, D], dim=-1).mT @ torch.cat(right, dim=-1)).cpu().numpy()
+    Gm, H2 = blocks[..., : 2 * K], blocks[..., 2 * K : 4 * K]
+    H1 = H2 if same else blocks[..., 4 * K :]
+    tr = lambda X: np.trace(X, axis1=-2, axis2=-1)  # noqa: E731
+    inner = lambda X, Y: (X * Y).sum(axis=(-2, -1))  # noqa: E731  tr(X Y) for symmetric X, Y
+    sym = lambda X: X + X.swapaxes(-1, -2)  # noqa: E731
+    a, b, c = tr(H1[:, :K, :K]), 2 * tr(H1[:, :K, K:]), tr(H1[:, K:, K:])
+    G0, G1, G2 = Gm[:, :K, :K], sym(Gm[:, :K, K:]), Gm[:, K:, K:]
+    X0, X1, X2 = H2[:, :K, :K], sym(H2[:, :K, K:]), H2[:, K:, K:]
+    q = np.stack(
+        [
+            energy - 2 * a + inner(X0, G0),
+            -2 * b + inner(X0, G1) + inner(X1, G0),
+            -2 * c + inner(X0, G2) + inner(X1, G1) + inner(X2, G0),
+            inner(X1, G2) + inner(X2, G1),
+            inner(X2, G2),
+        ],
+        axis=-1,
+    )
     if rho is not None:
         R = P - anchor
-        q0 = q0 + rho * (R**2).sum(dim=(-2, -1))
-        q1 = q1 + 2 * rho * (R * D).sum(dim=(-2, -1))
-        q2 = q2 + rho * (D**2).sum(dim=(-2, -1))
-    return torch.stack([q0, q1, q2, q3, q4], dim=-1)
+        q[:, 0] += (rho * (R**2).sum(dim=(-2, -1))).cpu().numpy()
+        q[:, 1] += (2 * rho * (R * D).sum(dim=(-2, -1))).cpu().numpy()
+        q[:, 2] += (rho * (D**2).sum(dim=(-2, -1))).cpu().numpy()
+    return q
 
 
 def _argmin_quartic(q: np.ndarray, tmax: np.ndarray) -> np.ndarray:
@@ -127,6 +136,11 @@ def _argmin_quartic(q: np.ndarray, tmax: np.ndarray) -> np.ndarray:
     return np.where(no_gain, 0.0, t)
 
 
+def _polyval(q: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """q0 + q1 t + ... + q4 t^4, per row."""
+    return (((q[:, 4] * t + q[:, 3]) * t + q[:, 2]) * t + q[:, 1]) * t + q[:, 0]
+
+
 def _max_step(P: torch.Tensor, D: torch.Tensor) -> np.ndarray:
     """Largest t with P + tD >= 0, per batch element (inf when D >= 0)."""
     ratio = torch.where(D < 0, P / (-D).clamp_min(1e-300), torch.full_like(P, float("inf")))
@@ -155,6 +169,7 @@ def solve_parts(
     anchor: torch.Tensor | None = None,
     callback=None,
     window: int = 10,
+    refresh: int = 50,
 ) -> PartsResult:
     """Minimise f(P) over P >= 0 for a batch of problems (restarts or samples).
 
@@ -183,7 +198,8 @@ def solve_parts(
     P = P0.clamp_min(0)
     B = P.shape[0]
     energy = torch.as_tensor(energy, dtype=P.dtype, device=P.device).expand(B)
-    rel = lambda f: (f / energy).cpu().numpy()  # noqa: E731
+    energy_np = energy.cpu().numpy()
+    as_t = lambda x: torch.as_tensor(x, dtype=P.dtype, device=P.device)[:, None, None]  # noqa: E731
     if rescale:
         P = P * optimal_scale(M1, M2, P)[:, None, None]
     S = P.shape[1]
@@ -197,45 +213,58 @@ def solve_parts(
     if rho is not None:
         eta = 1.0 / (1.0 / eta + 2 * rho)
 
-    f = parts_objective(M1, M2, P, energy, rho, anchor)
-    history = [rel(f)]
+    def products(X):
+        X1 = _mm(M1, X)
+        return X1, (X1 if same else _mm(M2, X))
+
+    # M @ P is kept up to date by linearity (M (P + tD) = MP + t MD): two S x S products
+    # per iteration (M D and M E), M P refreshed every `refresh` iterations against drift
+    M1P, M2P = products(P)
+    f = parts_objective(M1, M2, P, energy, rho, anchor).cpu().numpy()
+    history = [f / energy_np]
     P_old = None
     converged = False
     n_iter = 0
     for it in range(1, max_iter + 1):
         n_iter = it
-        M1P = _mm(M1, P)
-        M2P = M1P if same else _mm(M2, P)
-        G = P.mT @ P
-        H2 = P.mT @ M2P
-        grad = _gradient(M1P, M2P, P, G, H2, rho, anchor)
+        if it % refresh == 0:
+            M1P, M2P = products(P)
+        PtX = P.mT @ torch.cat([P, M2P], dim=-1)  # (B, K, 2K): P^T P and P^T M2 P
+        K = P.shape[-1]
+        grad = _gradient(M1P, M2P, P, PtX[..., :K], PtX[..., K:], rho, anchor)
         D = (P - eta[:, None, None] * grad).clamp_min(0) - P
-        q = _quartic(M1, M2, P, M1P, M2P, D, same, energy, rho, anchor).cpu().numpy()
-        tmax = _max_step(P, D)
+        M1D, M2D = products(D)
+        q = _quartic(P, D, M1P, M1D, M2P, M2D, energy_np, rho, anchor)
+        # P + tD = (1 - t) P + t max(0, P - eta grad) >= 0 for t in [0, 1]
+        tmax = np.ones(B)
         t = _argmin_quartic(q, tmax)
+        f_new = np.minimum(_polyval(q, t), f)  # t = 0 unless strictly better
         # adapt eta: a full step that could go further doubles it, a short one shrinks it
         factor = np.where(t >= 0.999 * np.minimum(tmax, 1e300), 2.0, np.clip(t, 0.1, 1.0))
         factor = np.where(t == 0, 0.25, factor)
         eta = eta * torch.as_tensor(factor, dtype=P.dtype, device=P.device)
-        P_new = P + torch.as_tensor(t, dtype=P.dtype, device=P.device)[:, None, None] * D
-        P_new = P_new.clamp_min(0)
+        tt = as_t(t)
+        P_new = (P + tt * D).clamp_min(0)
+        M1P_new = M1P + tt * M1D
+        M2P_new = M1P_new if same else M2P + tt * M2D
         if P_old is not None:
+            # acceleration along E = P_new - P_old. M E is taken afresh, not as the difference
+            # of the tracked M P's: their round-off, multiplied by a long step along a tiny E,
+            # would grow without bound.
             E = P_new - P_old
-            M1P = _mm(M1, P_new)
-            M2P = M1P if same else _mm(M2, P_new)
-            q = _quartic(M1, M2, P_new, M1P, M2P, E, same, energy, rho, anchor).cpu().numpy()
+            M1E, M2E = products(E)
+            q = _quartic(P_new, E, M1P_new, M1E, M2P_new, M2E, energy_np, rho, anchor)
             tE = _argmin_quartic(q, np.minimum(_max_step(P_new, E), 1e3))
-            P_next = (P_new + torch.as_tensor(tE, dtype=P.dtype, device=P.device)[:, None, None] * E).clamp_min(0)
+            f_next = np.minimum(_polyval(q, tE), f_new)
+            tt = as_t(tE)
+            P_next = (P_new + tt * E).clamp_min(0)
+            M1P_next = M1P_new + tt * M1E
+            M2P_next = M1P_next if same else M2P_new + tt * M2E
         else:
-            P_next = P_new
-        f_next = parts_objective(M1, M2, P_next, energy, rho, anchor)
-        # round-off guard: never accept an increase
-        worse = f_next > f
-        if bool(worse.any()):
-            P_next = torch.where(worse[:, None, None], P, P_next)
-            f_next = torch.where(worse, f, f_next)
-        P_old, P, f = P, P_next, f_next
-        history.append(rel(f))
+            P_next, M1P_next, M2P_next, f_next = P_new, M1P_new, M2P_new, f_new
+        P_old = P
+        P, M1P, M2P, f = P_next, M1P_next, M2P_next, f_next
+        history.append(f / energy_np)
         if callback is not None:
             callback(it, history[-1])
         if it >= window:
@@ -243,4 +272,6 @@ def solve_parts(
             if np.all(drop < tol):
                 converged = True
                 break
-    return PartsResult(P=P, objective=f / energy, history=history, n_iter=n_iter, converged=converged)
+    # the reported objective is evaluated afresh, not carried through the line searches
+    objective = parts_objective(M1, M2, P, energy, rho, anchor) / energy
+    return PartsResult(P=P, objective=objective, history=history, n_iter=n_iter, converged=converged)
