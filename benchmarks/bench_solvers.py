@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-parts", type=int, default=8)
     parser.add_argument("--alg1-iters", type=int, default=10_000)
     parser.add_argument("--alg1-batch", type=int, default=1)
-    parser.add_argument("--lr-multipliers", type=float, nargs="+", default=[0.25, 1.0, 4.0, 16.0])
+    parser.add_argument("--lr-multipliers", type=float, nargs="+", default=[0.0625, 0.25, 1.0, 4.0, 16.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a shared machine, more threads make small-matrix loops far slower)")

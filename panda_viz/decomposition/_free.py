@@ -18,18 +18,29 @@ from __future__ import annotations
 
 import torch
 
+from ._grams import BLOCK, fixed_blocks
 from ._validation import FeatureSource
 
 __all__ = ["pass_parts_statistics", "pass_appearance_grams", "lyapunov_step", "eigen_step"]
 
 
+def _blocks(source: FeatureSource, device, chunk: int):
+    """The source's samples in the Gram pass's fixed blocks, each (b, C, S) in its product precision."""
+    for block in fixed_blocks(source.batches(chunk), BLOCK):
+        work = torch.promote_types(block.dtype, torch.float32)
+        yield block.to(device=device, dtype=work).flatten(2)
+
+
 def pass_parts_statistics(source: FeatureSource, P: torch.Tensor, *, chunk: int = 256):
-    """One pass: B = sum_i Y_i Y_i^T and Cm = sum_i Y_i G Y_i^T with Y_i = Z_i P, G = P^T P (C x C each)."""
+    """One pass: B = sum_i Y_i Y_i^T and Cm = sum_i Y_i G Y_i^T with Y_i = Z_i P, G = P^T P (C x C each).
+
+    As the Gram pass: Z_i P in the input's precision (at least float32) per block of
+    :data:`~._grams.BLOCK` samples, everything after it in float64.
+    """
     B = Cm = None
     G = P.mT @ P
-    for batch in source.batches(chunk):
-        z = batch.to(device=P.device, dtype=torch.float64).flatten(2)
-        Y = z @ P  # (b, C, K)
+    for z in _blocks(source, P.device, chunk):
+        Y = (z @ P.to(z.dtype)).to(torch.float64)  # (b, C, K)
         Yf = Y.permute(1, 0, 2).reshape(Y.shape[1], -1)  # (C, b*K)
         b = Yf @ Yf.T
         c = (Y @ G).permute(1, 0, 2).reshape(Y.shape[1], -1) @ Yf.T
@@ -43,17 +54,21 @@ def pass_appearance_grams(source: FeatureSource, L: torch.Tensor, weights: torch
 
     With W = L diag(w)... the free basis passes L = V sqrt(w) and ``weights`` = w, so that
     M1 = sum Z^T W Z and M2 = sum Z^T W^2 Z; an orthonormal A passes L = A, weights None
-    (then M2 = M1, returned as None).
+    (then M2 = M1, returned as None). Products as in the Gram pass: per block of
+    :data:`~._grams.BLOCK` samples in the input's precision (at least float32), summed in
+    float64.
     """
     M1 = M2 = None
-    for batch in source.batches(chunk):
-        z = batch.to(device=L.device, dtype=torch.float64).flatten(2)
-        Y = L.T @ z  # (b, R, S)
-        Yf = Y.permute(2, 0, 1).reshape(Y.shape[2], -1)  # (S, b*R)
-        m1 = Yf @ Yf.T
+    root = None if weights is None else weights.clamp_min(0).sqrt()
+    for z in _blocks(source, L.device, chunk):
+        Y = L.T.to(z.dtype) @ z  # (b, R, S)
+        Yf = Y.reshape(-1, Y.shape[2])  # (b*R, S), no copy
+        m1 = (Yf.T @ Yf).to(torch.float64)
         M1 = m1 if M1 is None else M1 + m1
-        if weights is not None:
-            m2 = (Y * weights[:, None]).permute(2, 0, 1).reshape(Y.shape[2], -1) @ Yf.T
+        if root is not None:
+            # Y^T diag(w) Y = (sqrt(w) Y)^T (sqrt(w) Y): a symmetric product like M1's
+            Yw = (Y * root.to(z.dtype)[:, None]).reshape(-1, Y.shape[2])
+            m2 = (Yw.T @ Yw).to(torch.float64)
             M2 = m2 if M2 is None else M2 + m2
     M1 = (M1 + M1.T) / 2
     if M2 is not None:
