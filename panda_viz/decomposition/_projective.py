@@ -7,13 +7,15 @@ With A orthonormal (A^T A = I) the objective of Eq. 3 is
 with E = sum_i ||Z_i||^2 and M1 = M2 = sum_i Z_i^T A A^T Z_i (S x S; M1 = M2 = M, the
 spatial Gram, when A is a full basis). The free basis of :mod:`._free` gives the same
 form with M1 = sum_i Z_i^T W Z_i, M2 = sum_i Z_i^T W^2 Z_i. Along any direction D,
-f(P + tD) is a quartic polynomial in t whose five coefficients cost two S x S by S x K
-products, so each step is an *exact* line search: minimise the quartic over the
-t that keep P + tD >= 0. t = 0 is always a candidate, hence no step increases f.
+f(P + tD) is a quartic polynomial in t whose five coefficients cost one S x S by S x K
+product (M D; M P is carried along by linearity) and K x K blocks of [P D]^T [P D M P M D],
+so each step is an *exact* line search: minimise the quartic over the t that keep
+P + tD >= 0. t = 0 is always a candidate, hence no step increases f.
 
 Each iteration takes
 1. a projected-gradient direction D = max(0, P - eta grad) - P, with eta adapted from
-   the previous step length (no learning rate to tune), line-searched exactly;
+   the previous step length (no learning rate to tune), line-searched exactly on
+   t in [0, 1] (where P + tD >= 0 holds by construction);
 2. an acceleration step along P_new - P_old (momentum, also line-searched exactly);
 and several random restarts run together as one batch of small matrix products.
 An optional proximity term rho ||P - P_anchor||^2 (refinement, Eq. 6) adds a quadratic
@@ -192,6 +194,10 @@ def solve_parts(
         Proximity term rho ||P - anchor||^2 (refinement).
     callback : callable, optional
         ``callback(iteration, relative_objectives (B,) numpy)`` after every iteration.
+    window : int
+        Iterations over which the drop is averaged for ``tol``.
+    refresh : int
+        Every ``refresh`` iterations M P is recomputed instead of carried by linearity.
     """
     same = M2 is None
     M2 = M1 if same else M2
