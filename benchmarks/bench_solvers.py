@@ -33,35 +33,35 @@ from panda_viz import PandA
 from panda_viz.decomposition import _estimator
 
 
+def _clocked(function, record):
+    """``function`` that also passes its own duration in seconds to ``record``."""
+
+    def clocked(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            record(time.perf_counter() - start)
+
+    return clocked
+
+
 #: seconds spent in objective evaluations (the loss history), subtracted from fit times
 EVAL_SECONDS = [0.0]
-_original_objective = _estimator.relative_objective
-
-
-def _timed_objective(*args, **kwargs):
-    start = time.perf_counter()
-    try:
-        return _original_objective(*args, **kwargs)
-    finally:
-        EVAL_SECONDS[0] += time.perf_counter() - start
-
-
-_estimator.relative_objective = _timed_objective
-
 #: seconds of the last fit's streaming Gram pass (reported, not subtracted)
 GRAM_SECONDS = [0.0]
-_original_grams = _estimator.accumulate_grams
 
 
-def _timed_grams(*args, **kwargs):
-    start = time.perf_counter()
-    try:
-        return _original_grams(*args, **kwargs)
-    finally:
-        GRAM_SECONDS[0] = time.perf_counter() - start
+def _add_eval_seconds(seconds):
+    EVAL_SECONDS[0] += seconds
 
 
-_estimator.accumulate_grams = _timed_grams
+def _set_gram_seconds(seconds):
+    GRAM_SECONDS[0] = seconds
+
+
+_estimator.relative_objective = _clocked(_estimator.relative_objective, _add_eval_seconds)
+_estimator.accumulate_grams = _clocked(_estimator.accumulate_grams, _set_gram_seconds)
 
 
 def timed_fit(Z, target=None, **params):
