@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._grams import BLOCK, fixed_blocks
+from ._grams import BLOCK, as_product_block, fixed_blocks
 from ._validation import FeatureSource
 
 __all__ = ["pass_parts_statistics", "pass_appearance_grams", "lyapunov_step", "eigen_step"]
@@ -27,8 +27,7 @@ __all__ = ["pass_parts_statistics", "pass_appearance_grams", "lyapunov_step", "e
 def _blocks(source: FeatureSource, device, chunk: int):
     """The source's samples in the Gram pass's fixed blocks, each (b, C, S) in its product precision."""
     for block in fixed_blocks(source.batches(chunk), BLOCK):
-        work = torch.promote_types(block.dtype, torch.float32)
-        yield block.to(device=device, dtype=work).flatten(2)
+        yield as_product_block(block, device)
 
 
 def pass_parts_statistics(source: FeatureSource, P: torch.Tensor, *, chunk: int = 256):

@@ -10,7 +10,7 @@ import torch
 from .._progress import progress as _progress
 from ._validation import FeatureSource
 
-__all__ = ["Grams", "accumulate_grams", "fixed_blocks"]
+__all__ = ["Grams", "accumulate_grams", "as_product_block", "fixed_blocks"]
 
 
 @dataclass
@@ -70,6 +70,11 @@ def fixed_blocks(batches: Iterable[torch.Tensor], size: int) -> Iterator[torch.T
         yield pending[0] if len(pending) == 1 else torch.cat(pending)
 
 
+def as_product_block(block: torch.Tensor, device=None) -> torch.Tensor:
+    """A block (b, C, H, W) as (b, C, S) in the precision its products are taken in: the input's, at least float32."""
+    return block.to(device=device, dtype=torch.promote_types(block.dtype, torch.float32)).flatten(2)
+
+
 def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: bool | None = None) -> Grams:
     """Accumulate :class:`Grams` in one pass; memory holds one batch and two small matrices.
 
@@ -87,8 +92,7 @@ def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: b
             C, H, W = block.shape[1:]
             channel = torch.zeros((C, C), dtype=torch.float64, device=device)
             spatial = torch.zeros((H * W, H * W), dtype=torch.float64, device=device)
-            work = torch.promote_types(dtype, torch.float32)
-        z = block.to(device=device, dtype=work).flatten(2)  # (b, C, S)
+        z = as_product_block(block, device)  # (b, C, S)
         # one GEMM each over the block's fibres (far faster than a batched einsum)
         X = z.permute(1, 0, 2).reshape(z.shape[1], -1)  # (C, b*S): mode-C unfolding
         channel += (X @ X.T).to(torch.float64)
