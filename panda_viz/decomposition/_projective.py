@@ -208,7 +208,7 @@ def solve_parts(
     as_t = lambda x: torch.as_tensor(x, dtype=P.dtype, device=P.device)[:, None, None]  # noqa: E731
     if rescale:
         P = P * optimal_scale(M1, M2, P)[:, None, None]
-    S = P.shape[1]
+    S, K = P.shape[1:]
     # step-size scale: 1 / (4 lambda_max(M2)) from a few power iterations
     v = torch.ones((M2.shape[0], S, 1), dtype=P.dtype, device=P.device)
     for _ in range(20):
@@ -236,17 +236,15 @@ def solve_parts(
         if it % refresh == 0:
             M1P, M2P = products(P)
         PtX = P.mT @ torch.cat([P, M2P], dim=-1)  # (B, K, 2K): P^T P and P^T M2 P
-        K = P.shape[-1]
         grad = _gradient(M1P, M2P, P, PtX[..., :K], PtX[..., K:], rho, anchor)
         D = (P - eta[:, None, None] * grad).clamp_min(0) - P
         M1D, M2D = products(D)
         q = _quartic(P, D, M1P, M1D, M2P, M2D, energy_np, rho, anchor)
         # P + tD = (1 - t) P + t max(0, P - eta grad) >= 0 for t in [0, 1]
-        tmax = np.ones(B)
-        t = _argmin_quartic(q, tmax)
+        t = _argmin_quartic(q, np.ones(B))
         f_new = np.minimum(_polyval(q, t), f)  # t = 0 unless strictly better
-        # adapt eta: a full step that could go further doubles it, a short one shrinks it
-        factor = np.where(t >= 0.999 * np.minimum(tmax, 1e300), 2.0, np.clip(t, 0.1, 1.0))
+        # adapt eta: a full step (t = 1) doubles it, a short one shrinks it
+        factor = np.where(t >= 0.999, 2.0, np.clip(t, 0.1, 1.0))
         factor = np.where(t == 0, 0.25, factor)
         eta = eta * torch.as_tensor(factor, dtype=P.dtype, device=P.device)
         tt = as_t(t)
