@@ -77,7 +77,8 @@ def _quartic(P, D, M1P, M1D, M2P, M2D, energy, rho=None, anchor=None) -> np.ndar
     """Coefficients q0..q4 (B, 5) of t -> f(P + tD), from one batched product.
 
     M1P, M1D, M2P, M2D are M1 @ P, M1 @ D, M2 @ P, M2 @ D (the caller keeps M P up to date
-    by linearity, so a line search costs one S x S product, M D).
+    by linearity, so a line search costs one S x S product, M D). When M2 = M1 the caller
+    passes the same tensors for both, and the M1 blocks are not formed twice.
     """
     K = P.shape[-1]
     same = M1P is M2P and M1D is M2D
