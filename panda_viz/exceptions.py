@@ -1,13 +1,144 @@
-"""Exception and warning classes of panda_viz (one place, so users can catch them)."""
+"""Every exception and warning class of panda_viz, in one small hierarchy.
+
+Catch :class:`PandaVizError` for anything the package raises on purpose. Each subclass
+is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSError``,
+``ImportError``, ``RuntimeError``), so code written as ``except ValueError`` keeps working.
+
+::
+
+    PandaVizError
+    ├── InvalidInputError (ValueError)        an argument's value: a rank, a layer, NaN latents
+    │   ├── NonFiniteError                    NaN or inf where a finite number is needed
+    │   └── IncompatibleFactorsError          factors that do not fit a generator, layer or features
+    ├── InvalidTypeError (TypeError)          an argument of the wrong kind
+    ├── InvalidFileError (ValueError)         a file that is not what it claims; names the file
+    │   ├── UnsafeFileError                   reading it would run code; nothing was run
+    │   │   └── UnsafePickleError (pickle.UnpicklingError)
+    │   ├── FileLimitError                    declared sizes, counts or nesting past a limit
+    │   └── NetworkPickleError                not a readable NVlabs network pickle
+    ├── NotFittedError (ValueError, AttributeError)
+    ├── WeightsNotInstalledError (ImportError)
+    ├── DistributedError (RuntimeError)       a process group failed or disagreed
+    ├── NotebookFailed (RuntimeError)         ``panda-viz figures``: a notebook cell failed
+    └── NotThisFormat                         a file loader declines; the registry tries the next
+
+    ConvergenceWarning (UserWarning)
+    NonFiniteWarning (UserWarning)
+
+:class:`StopForward` is not an error: :func:`panda_viz.generators.hooks.stop_after` raises
+it to end a forward pass early, and the same context catches it.
+"""
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceWarning", "WeightsNotInstalledError"]
+import pickle
+from pathlib import Path
+
+__all__ = [
+    "PandaVizError",
+    "InvalidInputError",
+    "NonFiniteError",
+    "IncompatibleFactorsError",
+    "InvalidTypeError",
+    "InvalidFileError",
+    "UnsafeFileError",
+    "UnsafePickleError",
+    "FileLimitError",
+    "NetworkPickleError",
+    "NotFittedError",
+    "WeightsNotInstalledError",
+    "DistributedError",
+    "NotebookFailed",
+    "NotThisFormat",
+    "StopForward",
+    "ConvergenceWarning",
+    "NonFiniteWarning",
+]
 
 
-class WeightsNotInstalledError(ImportError):
+class PandaVizError(Exception):
+    """Base class of every error panda_viz raises on purpose."""
+
+
+class InvalidInputError(PandaVizError, ValueError):
+    """An argument's value is not one the function accepts; the message says what was expected."""
+
+
+class NonFiniteError(InvalidInputError):
+    """NaN or infinite values where finite ones are needed (latents, α, weights, features)."""
+
+
+class IncompatibleFactorsError(InvalidInputError):
+    """Fitted factors that do not fit the generator, layer or features they are used with."""
+
+
+class InvalidTypeError(PandaVizError, TypeError):
+    """An argument of a type the function does not accept."""
+
+
+class InvalidFileError(PandaVizError, ValueError):
+    """A file is not what it claims to be, or not one this package reads.
+
+    ``path`` is the file (``None`` where the data did not come from a file).
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = None if path is None else Path(path)
+        super().__init__(message)
+
+
+class UnsafeFileError(InvalidFileError):
+    """Reading the file as it asks would run code from it; nothing from it was run."""
+
+
+class UnsafePickleError(UnsafeFileError, pickle.UnpicklingError):
+    """The pickle names a global outside the allow-list; nothing from it was run."""
+
+
+class FileLimitError(InvalidFileError):
+    """A file declares sizes, counts or nesting past a limit; nothing was allocated for them."""
+
+
+class NetworkPickleError(InvalidFileError):
+    """The file is not a readable network pickle, or not one this package supports."""
+
+
+class NotFittedError(PandaVizError, ValueError, AttributeError):
+    """A fitted attribute or method was used before ``fit``."""
+
+
+class WeightsNotInstalledError(PandaVizError, ImportError):
     """A generator's weights package or file is not installed; the message says how to get it."""
+
+
+class DistributedError(PandaVizError, RuntimeError):
+    """A process group failed (a rank died or timed out) or its ranks disagreed."""
+
+
+class NotebookFailed(PandaVizError, RuntimeError):
+    """A notebook cell raised or timed out; says which notebook and which cell."""
+
+    def __init__(self, notebook: Path, cell_index: int, code_cell: int, message: str):
+        self.notebook, self.cell_index, self.code_cell = notebook, cell_index, code_cell
+        super().__init__(f"{notebook.name}: code cell {code_cell} (cell {cell_index} of the notebook) failed: {message}")
+
+
+class NotThisFormat(PandaVizError):
+    """Raised by a file loader whose format the file (or the options) does not match.
+
+    :func:`panda_viz.load_generator` then tries the next loader registered for the suffix;
+    the message says why, and is shown if no loader accepts the file.
+    """
+
+
+class StopForward(Exception):
+    """Raised by :func:`~panda_viz.generators.hooks.stop_after`'s hook to end a forward pass
+    once a layer has run (control flow, not an error)."""
 
 
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped at ``max_iter`` before reaching its tolerance."""
+
+
+class NonFiniteWarning(UserWarning):
+    """A result holds NaN or infinite values (e.g. an edit strength that overflows)."""

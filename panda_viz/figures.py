@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_path
+from .exceptions import NotebookFailed
 
 __all__ = [
     "PAPER_ITEMS",
@@ -63,14 +64,6 @@ PAPER_ITEMS: dict[str, str] = {
 }
 
 INDEX_NAME = "README.md"
-
-
-class NotebookFailed(RuntimeError):
-    """A notebook cell raised or timed out; says which notebook and which cell."""
-
-    def __init__(self, notebook: Path, cell_index: int, code_cell: int, message: str):
-        self.notebook, self.cell_index, self.code_cell = notebook, cell_index, code_cell
-        super().__init__(f"{notebook.name}: code cell {code_cell} (cell {cell_index} of the notebook) failed: {message}")
 
 
 # --------------------------------------------------------------------------- paths

@@ -14,11 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..exceptions import StopForward
+
 __all__ = ["StopForward", "capture", "replace", "stop_after", "first_tensor"]
-
-
-class StopForward(Exception):
-    """Raised by :func:`stop_after`'s hook to end a forward pass once a layer has run."""
 
 
 def first_tensor(output: Any) -> torch.Tensor:

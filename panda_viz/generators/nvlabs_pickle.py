@@ -37,6 +37,8 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from ..exceptions import NetworkPickleError, UnsafePickleError
+
 __all__ = [
     "PersistentRecord",
     "SafeUnpickler",
@@ -47,14 +49,6 @@ __all__ = [
     "plain",
     "ALLOWED_GLOBALS",
 ]
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle names a global outside the allow-list; nothing from it was run."""
-
-
-class NetworkPickleError(ValueError):
-    """The file is not a readable network pickle, or not one this package supports."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..exceptions import NotThisFormat
 from .base import Generator
 
 __all__ = [
@@ -21,14 +22,6 @@ __all__ = [
 
 _NAMED: dict[str, Callable[..., Generator]] = {}
 _FILE_FORMATS: dict[str, list[Callable[..., Generator]]] = {}
-
-
-class NotThisFormat(Exception):
-    """Raised by a file loader whose format the file (or the options) does not match.
-
-    :func:`load_generator` then tries the next loader registered for the suffix; the
-    message says why, and is shown if no loader accepts the file.
-    """
 
 
 def register(name: str) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
