@@ -22,9 +22,10 @@ pip install "$TORCH_SPEC"
 # The embedded DigiFace-1M DCGAN. --no-deps: its declared dependencies pull torchvision,
 # wandb and a CUDA torch, none of which it needs to be loaded.
 pip install --no-deps "gan-face-generate==1.1.1"
+# [docs]: MkDocs and its plugins, for the documentation site (tests/test_docs.py builds it).
 # [biggan]: pytorch-pretrained-biggan and what its import needs (boto3, requests, scipy);
 # its unpinned torch requirement is met by the torch installed above.
-pip install -e ".[test,biggan]"
+pip install -e ".[test,biggan,docs]"
 
 .venv/bin/python - <<'PY'
 import torch, panda_viz
