@@ -208,7 +208,12 @@ def agree(compute: Callable[[], Any], what: str) -> Any:
     failures = [(rank, status) for rank, status in enumerate(statuses) if status is not None]
     if failures:
         w = world()
-        listing = "; ".join(f"rank {rank} failed: {status}" for rank, status in failures)
+        by_error: dict[str, list[int]] = {}
+        for rank, status in failures:
+            by_error.setdefault(status, []).append(rank)
+        listing = "; ".join(
+            f"rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))} failed: {status}" for status, ranks in by_error.items()
+        )
         exc = DistributedError(f"{what} failed on {len(failures)} of {w.size} ranks (this is rank {w.rank}): {listing}")
         exc.failures = failures  # type: ignore[attr-defined]
         raise exc from error
