@@ -581,7 +581,7 @@ class PandA:
         A, P = self.appearances_.to(torch.float64), self.parts_.flatten(1).T.to(torch.float64)
         if source.tensor is not None:
             A, P = A.to(source.tensor.device), P.to(source.tensor.device)
-        return relative_objective(source, A, P)
+        return relative_objective(source, A, P, reduce=distributed.reducer_for(Z))
 
     def refine(self, Z: torch.Tensor, *, proximity: float = 0.1, max_iter: int = 100, tol: float = 1e-7) -> torch.Tensor:
         """Sample-specific parts (Eq. 6) from the global parts, A fixed.
