@@ -19,6 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from . import distributed
+
 __all__ = ["saliency_maps", "saliency_thresholds", "localize", "background_removal"]
 
 Appearances = int | Sequence[int] | torch.Tensor | None
@@ -122,7 +124,10 @@ def saliency_thresholds(
     model : fitted PandA
     Z : Tensor (N, C, H, W), or an iterable of such batches
         The samples to average over (a stream, e.g. ``G.iter_features(z, layer)``, keeps
-        memory flat; the sum is accumulated in float64).
+        memory flat; the sum is accumulated in float64). A
+        :class:`panda_viz.generators.FeatureStream` inside a ``torch.distributed`` process
+        group holds one rank's shard: each rank sums its samples and the ranks' sums are
+        added in rank order, so every rank gets the single-process μ_k.
     appearances : int, sequence of int, or None
         Which columns of A (default: all).
 
@@ -130,15 +135,21 @@ def saliency_thresholds(
     -------
     Tensor (K,), float32
     """
-    batches = [Z] if isinstance(Z, torch.Tensor) else Z
-    total, count = None, 0
-    for batch in batches:
-        m = saliency_maps(model, batch, appearances).double()
-        s = m.sum(dim=(0, 2, 3))
-        total = s if total is None else total + s.to(total.device)
-        count += m.shape[0] * m.shape[2] * m.shape[3]
-    if total is None:
-        raise ValueError("saliency_thresholds needs at least one batch of features; got an empty iterable")
+    reduce = distributed.reducer_for(Z)
+
+    def compute():
+        batches = [Z] if isinstance(Z, torch.Tensor) else Z
+        total, count = None, 0
+        for batch in batches:
+            m = saliency_maps(model, batch, appearances).double()
+            s = m.sum(dim=(0, 2, 3))
+            total = s if total is None else total + s.to(total.device)
+            count += m.shape[0] * m.shape[2] * m.shape[3]
+        if total is None:
+            raise ValueError("saliency_thresholds needs at least one batch of features; got an empty iterable")
+        return total, count
+
+    total, count = reduce.sum(compute, "saliency thresholds")
     return (total / count).float()
 
 

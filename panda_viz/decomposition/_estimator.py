@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .. import distributed
 from .._progress import progress as _progress
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, InvalidInputError
 from . import _adam, _free, _init, _pgd, _projective, _refine
 from ._grams import Grams, accumulate_grams
 from ._validation import (
@@ -114,22 +115,35 @@ def residual_minus_energy(z: torch.Tensor, A: torch.Tensor, P: torch.Tensor, AtA
     return -2 * (L**2).sum() + (L * ((AtA @ L.reshape(R, b * K)).reshape(R, b, K) @ PtP)).sum()
 
 
-def relative_objective(source: FeatureSource, A: torch.Tensor, P: torch.Tensor, *, energy: float | None = None) -> float:
+def relative_objective(
+    source: FeatureSource,
+    A: torch.Tensor,
+    P: torch.Tensor,
+    *,
+    energy: float | None = None,
+    reduce: distributed.Reducer = distributed.LOCAL,
+) -> float:
     """Eq. 3 divided by sum_i ||Z_i||^2, in one pass (float64).
 
     Uses ||Z - A L P^T||^2 = ||Z||^2 - 2 ||L||^2 + tr(L^T A^T A L P^T P) with L = A^T Z P.
+    ``reduce`` completes the sums of a source that holds one rank's shard.
     """
     A = A.to(torch.float64)
     P = P.to(torch.float64)
     AtA = A.T @ A
     G = P.T @ P
-    total = 0.0
-    norm = 0.0
-    for batch in source.batches(CHUNK):
-        z = batch.to(device=A.device, dtype=torch.float64).flatten(2)
-        sq = float((z**2).sum()) if energy is None else 0.0
-        total += sq + float(residual_minus_energy(z, A, P, AtA, G))
-        norm += sq
+
+    def compute():
+        total = 0.0
+        norm = 0.0
+        for batch in source.batches(CHUNK):
+            z = batch.to(device=A.device, dtype=torch.float64).flatten(2)
+            sq = float((z**2).sum()) if energy is None else 0.0
+            total += sq + float(residual_minus_energy(z, A, P, AtA, G))
+            norm += sq
+        return total, norm
+
+    total, norm = reduce.sum(compute, "objective pass")
     if energy is not None:
         total, norm = total + energy, energy
     return total / norm
@@ -158,6 +172,7 @@ def _fit_projective(source, grams, p, rng):
     R = p["_rank"]
     device = grams.spatial.device
     E = grams.energy
+    reduce = p["_reduce"]
     callback = p["callback"]
     history: list[float] = []
     n_iter = 0
@@ -180,7 +195,10 @@ def _fit_projective(source, grams, p, rng):
         offset[0] += res.n_iter
         if not res.converged and "parts" not in capped:
             capped.append("parts")
-        return res.P[best], float(res.objective[best])
+        # every rank solved the same problem; rank 0's answer feeds the next data pass on
+        # all of them, so ranks on unlike hardware cannot drift apart
+        (P_best,) = reduce.broadcast(res.P[best], what="parts solve")
+        return P_best, float(res.objective[best])
 
     A = _initial_appearances(grams, R, p["init"], rng)
     P0 = _init.random_parts(p["n_restarts"], S, K, generator=rng, device=device)
@@ -190,10 +208,10 @@ def _fit_projective(source, grams, p, rng):
     else:
         P, obj = None, float("inf")
         for outer in range(MAX_OUTER):
-            M1, _ = _free.pass_appearance_grams(source, A, None, chunk=CHUNK)
+            M1, _ = _free.pass_appearance_grams(source, A, None, chunk=CHUNK, reduce=reduce)
             P, new = solve(M1, None, P0 if P is None else P[None])
-            B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK)
-            A = _free.eigen_step(2 * B - Cm, R)
+            B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK, reduce=reduce)
+            (A,) = reduce.broadcast(_free.eigen_step(2 * B - Cm, R), what="appearance step")
             new = 1 - float(torch.trace(A.T @ (2 * B - Cm) @ A)) / E
             history.append(new)
             if obj - new < p["tol"] * 10:
@@ -206,14 +224,14 @@ def _fit_projective(source, grams, p, rng):
         U = None if R == C else A
         L = A
         for outer in range(MAX_OUTER):
-            B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK)
-            L_new, w = _free.lyapunov_step(B, Cm, U)
+            B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK, reduce=reduce)
+            L_new, w = reduce.broadcast(*_free.lyapunov_step(B, Cm, U), what="appearance step")
             W = L_new @ L_new.T
             after_w = (E - 2 * float((W * B).sum()) + float((W @ Cm * W).sum())) / E
             if after_w > obj:  # round-off: keep the previous basis
                 break
             L = L_new
-            M1, M2 = _free.pass_appearance_grams(source, L, w, chunk=CHUNK)
+            M1, M2 = _free.pass_appearance_grams(source, L, w, chunk=CHUNK, reduce=reduce)
             P, new = solve(M1, M2, P[None])
             history.append(new)
             if obj - new < p["tol"] * 10:
@@ -375,11 +393,19 @@ def panda(
         (Eq. 3 / sum_i ||Z_i||^2), ``feature_shape``, ``n_samples``, ``learning_rate``.
     """
     p = _validate({k: v for k, v in locals().items() if k != "Z"})
+    reduce = distributed.reducer_for(Z)
+    if reduce.active and p["solver"] != "projective":
+        raise InvalidInputError(
+            f"solver {p['solver']!r} draws its own mini-batches and cannot run on samples sharded across "
+            "processes; use solver='projective' (the default) inside a process group"
+        )
+    p["_reduce"] = reduce
     source = FeatureSource(Z)
     if source.feature_shape is not None:  # a tensor: refuse bad ranks before the Gram pass
         _check_ranks(p["n_parts"], p["n_appearances"], source.feature_shape)
-    rng = _rng(p["random_state"])
-    grams = accumulate_grams(source, batch_size=CHUNK, verbose=p["verbose"])
+    # a random_state of None: one seed for all ranks, drawn on rank 0
+    rng = _rng(reduce.shared_seed(p["random_state"]) if not isinstance(p["random_state"], torch.Generator) else p["random_state"])
+    grams = accumulate_grams(source, batch_size=CHUNK, verbose=p["verbose"], reduce=reduce)
     p["_rank"] = _check_ranks(p["n_parts"], p["n_appearances"], grams.feature_shape)
     if p["solver"] == "projective":
         A, P, history, n_iter, obj, capped, lr = _fit_projective(source, grams, p, rng)
@@ -401,6 +427,8 @@ def panda(
             )
     else:
         A, P, history, n_iter, obj, converged, lr = _fit_gradient(source, grams, p, rng)
+    # every rank holds rank 0's factors (identical already, unless the ranks' hardware differs)
+    A, P = reduce.broadcast(A, P, what="fitted factors")
     C, H, W = grams.feature_shape
     basis = p["appearance_basis"] if p["solver"] == "projective" else "free"
     P = _canonical_order(P, grams.spatial)
@@ -553,7 +581,7 @@ class PandA:
         A, P = self.appearances_.to(torch.float64), self.parts_.flatten(1).T.to(torch.float64)
         if source.tensor is not None:
             A, P = A.to(source.tensor.device), P.to(source.tensor.device)
-        return relative_objective(source, A, P)
+        return relative_objective(source, A, P, reduce=distributed.reducer_for(Z))
 
     def refine(self, Z: torch.Tensor, *, proximity: float = 0.1, max_iter: int = 100, tol: float = 1e-7) -> torch.Tensor:
         """Sample-specific parts (Eq. 6) from the global parts, A fixed.
@@ -601,30 +629,6 @@ class PandA:
 
 
 # ---------------------------------------------------------------- from a generator
-class _GeneratorStream:
-    """Re-iterable feature batches of a generator's layer: each pass draws the same latents again."""
-
-    LATENT_CHUNK = 8192
-
-    def __init__(self, generator, layer, n_samples, seed, batch_size, progress):
-        self.generator, self.layer, self.n_samples = generator, layer, n_samples
-        self.seed, self.batch_size, self.progress = seed, batch_size, progress
-        self.passes = 0
-
-    def __iter__(self):
-        self.passes += 1
-        if self.n_samples <= self.LATENT_CHUNK:
-            chunks = [self.generator.sample_latents(self.n_samples, seed=self.seed)]
-        else:
-            rng = torch.Generator().manual_seed(int(self.seed))
-            chunks = (
-                self.generator.sample_latents(min(self.LATENT_CHUNK, self.n_samples - s), generator=rng)
-                for s in range(0, self.n_samples, self.LATENT_CHUNK)
-            )
-        for latents in chunks:
-            yield from self.generator.iter_features(latents, self.layer, batch_size=self.batch_size, progress=self.progress)
-
-
 def fit_generator(
     generator,
     layer: str,
@@ -637,6 +641,13 @@ def fit_generator(
     **params,
 ) -> PandA:
     """Fit PandA on a generator's layer, streaming its feature maps (memory does not grow with n_samples).
+
+    Inside a ``torch.distributed`` process group of several processes each rank extracts
+    a disjoint shard of the samples (:class:`panda_viz.generators.FeatureStream`), the
+    passes add up the ranks' partial sums in rank order, and every rank returns the same
+    model: the single-process fit on the same seeds (factors equal to float round-off).
+    A bad argument on any rank raises :class:`~panda_viz.exceptions.DistributedError` on
+    every rank. Only the default (projective) solver runs sharded.
 
     Parameters
     ----------
@@ -660,16 +671,29 @@ def fit_generator(
     PandA
         Fitted, with ``layer_`` and ``generator_`` (the generator's name) recorded.
     """
-    check_int("n_samples", n_samples, low=1)
-    check_int("batch_size", batch_size, low=1)
-    generator._check_layer(layer)
-    if model is not None and params:
-        raise TypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
-    if model is None:
-        params.setdefault("verbose", progress)
-        model = PandA(**params)
-    # the layer's shape is known: refuse bad ranks before extracting any features
-    _validate(model.get_params())
-    _check_ranks(model.n_parts, model.n_appearances, generator.layers[layer])
-    stream = _GeneratorStream(generator, layer, n_samples, seed, batch_size, progress)
+    from ..generators.stream import FeatureStream
+
+    def check():
+        check_int("n_samples", n_samples, low=1)
+        check_int("batch_size", batch_size, low=1)
+        check_int("seed", seed, low=0)
+        generator._check_layer(layer)
+        if model is not None and params:
+            raise TypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
+        if model is None:
+            params.setdefault("verbose", progress)
+        estimator = PandA(**params) if model is None else model
+        # the layer's shape is known: refuse bad ranks before extracting any features
+        checked = _validate(estimator.get_params())
+        if distributed.is_active() and checked["solver"] != "projective":
+            raise InvalidInputError(
+                f"solver {checked['solver']!r} cannot run on samples sharded across processes; "
+                "use solver='projective' (the default) inside a process group"
+            )
+        _check_ranks(estimator.n_parts, estimator.n_appearances, generator.layers[layer])
+        stream = FeatureStream(generator, layer, n_samples=n_samples, seed=seed, batch_size=batch_size, progress=progress)
+        return estimator, stream
+
+    # the same checks on every rank; a failure on any of them fails all of them
+    model, stream = distributed.agree(check, "fit_generator's argument checks")
     return model.fit(stream, layer=layer, generator=getattr(generator, "name", None))

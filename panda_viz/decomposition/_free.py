@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import distributed
 from ._grams import BLOCK, as_product_block, fixed_blocks
 from ._validation import FeatureSource
 
@@ -30,45 +31,65 @@ def _blocks(source: FeatureSource, device, chunk: int):
         yield as_product_block(block, device)
 
 
-def pass_parts_statistics(source: FeatureSource, P: torch.Tensor, *, chunk: int = 256):
+def pass_parts_statistics(
+    source: FeatureSource, P: torch.Tensor, *, chunk: int = 256, reduce: distributed.Reducer = distributed.LOCAL
+):
     """One pass: B = sum_i Y_i Y_i^T and Cm = sum_i Y_i G Y_i^T with Y_i = Z_i P, G = P^T P (C x C each).
 
     As the Gram pass: Z_i P in the input's precision (at least float32) per block of
-    :data:`~._grams.BLOCK` samples, everything after it in float64.
+    :data:`~._grams.BLOCK` samples, everything after it in float64; ``reduce`` completes
+    the sums of a source that holds one rank's shard.
     """
-    B = Cm = None
-    G = P.mT @ P
-    for z in _blocks(source, P.device, chunk):
-        Y = (z @ P.to(z.dtype)).to(torch.float64)  # (b, C, K)
-        Yf = Y.permute(1, 0, 2).reshape(Y.shape[1], -1)  # (C, b*K)
-        b = Yf @ Yf.T
-        c = (Y @ G).permute(1, 0, 2).reshape(Y.shape[1], -1) @ Yf.T
-        B = b if B is None else B + b
-        Cm = c if Cm is None else Cm + c
+
+    def compute():
+        B = Cm = None
+        G = P.mT @ P
+        for z in _blocks(source, P.device, chunk):
+            Y = (z @ P.to(z.dtype)).to(torch.float64)  # (b, C, K)
+            Yf = Y.permute(1, 0, 2).reshape(Y.shape[1], -1)  # (C, b*K)
+            b = Yf @ Yf.T
+            c = (Y @ G).permute(1, 0, 2).reshape(Y.shape[1], -1) @ Yf.T
+            B = b if B is None else B + b
+            Cm = c if Cm is None else Cm + c
+        return B, Cm
+
+    B, Cm = reduce.sum(compute, "parts statistics pass")
     return (B + B.T) / 2, (Cm + Cm.T) / 2
 
 
-def pass_appearance_grams(source: FeatureSource, L: torch.Tensor, weights: torch.Tensor | None, *, chunk: int = 256):
+def pass_appearance_grams(
+    source: FeatureSource,
+    L: torch.Tensor,
+    weights: torch.Tensor | None,
+    *,
+    chunk: int = 256,
+    reduce: distributed.Reducer = distributed.LOCAL,
+):
     """One pass: M1 = sum_i Z_i^T L L^T Z_i and M2 = sum_i Z_i^T L diag(w) L^T Z_i (S x S).
 
     With W = L diag(w)... the free basis passes L = V sqrt(w) and ``weights`` = w, so that
     M1 = sum Z^T W Z and M2 = sum Z^T W^2 Z; an orthonormal A passes L = A, weights None
     (then M2 = M1, returned as None). Products as in the Gram pass: per block of
     :data:`~._grams.BLOCK` samples in the input's precision (at least float32), summed in
-    float64.
+    float64; ``reduce`` completes the sums of a source that holds one rank's shard.
     """
-    M1 = M2 = None
     root = None if weights is None else weights.clamp_min(0).sqrt()
-    for z in _blocks(source, L.device, chunk):
-        Y = L.T.to(z.dtype) @ z  # (b, R, S)
-        Yf = Y.reshape(-1, Y.shape[2])  # (b*R, S), no copy
-        m1 = (Yf.T @ Yf).to(torch.float64)
-        M1 = m1 if M1 is None else M1 + m1
-        if root is not None:
-            # Y^T diag(w) Y = (sqrt(w) Y)^T (sqrt(w) Y): a symmetric product like M1's
-            Yw = (Y * root.to(z.dtype)[:, None]).reshape(-1, Y.shape[2])
-            m2 = (Yw.T @ Yw).to(torch.float64)
-            M2 = m2 if M2 is None else M2 + m2
+
+    def compute():
+        M1 = M2 = None
+        for z in _blocks(source, L.device, chunk):
+            Y = L.T.to(z.dtype) @ z  # (b, R, S)
+            Yf = Y.reshape(-1, Y.shape[2])  # (b*R, S), no copy
+            m1 = (Yf.T @ Yf).to(torch.float64)
+            M1 = m1 if M1 is None else M1 + m1
+            if root is not None:
+                # Y^T diag(w) Y = (sqrt(w) Y)^T (sqrt(w) Y): a symmetric product like M1's
+                Yw = (Y * root.to(z.dtype)[:, None]).reshape(-1, Y.shape[2])
+                m2 = (Yw.T @ Yw).to(torch.float64)
+                M2 = m2 if M2 is None else M2 + m2
+        return M1, M2
+
+    M1, M2 = reduce.sum(compute, "appearance Gram pass")
     M1 = (M1 + M1.T) / 2
     if M2 is not None:
         M2 = (M2 + M2.T) / 2

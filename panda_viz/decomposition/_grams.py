@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import distributed
 from .._progress import progress as _progress
 from ._validation import FeatureSource
 
@@ -75,13 +76,8 @@ def as_product_block(block: torch.Tensor, device=None) -> torch.Tensor:
     return block.to(device=device, dtype=torch.promote_types(block.dtype, torch.float32)).flatten(2)
 
 
-def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: bool | None = None) -> Grams:
-    """Accumulate :class:`Grams` in one pass; memory holds one batch and two small matrices.
-
-    The products of each block of :data:`BLOCK` samples are taken in float32 (float64 for
-    float64 input) and summed in float64, so the result does not depend on the batch sizes
-    of a stream, and depends on the order of the samples only at float32 round-off.
-    """
+def _local_gram_sums(source: FeatureSource, batch_size: int, verbose: bool | None):
+    """This process's sums: (channel, spatial) float64 or None when it read no samples, n, device, dtype."""
     channel = spatial = None
     n = 0
     device = dtype = None
@@ -99,6 +95,34 @@ def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: b
         Y = z.reshape(-1, z.shape[2])  # (b*C, S): the mode-S fibres as rows, no copy
         spatial += (Y.T @ Y).to(torch.float64)
         n += z.shape[0]
+    return channel, spatial, n, device, dtype
+
+
+def accumulate_grams(
+    source: FeatureSource,
+    *,
+    batch_size: int = 256,
+    verbose: bool | None = None,
+    reduce: distributed.Reducer = distributed.LOCAL,
+) -> Grams:
+    """Accumulate :class:`Grams` in one pass; memory holds one batch and two small matrices.
+
+    The products of each block of :data:`BLOCK` samples are taken in float32 (float64 for
+    float64 input) and summed in float64, so the result does not depend on the batch sizes
+    of a stream, and depends on the order of the samples only at float32 round-off.
+
+    ``reduce`` completes the sums when ``source`` holds one rank's shard of the samples
+    (:mod:`panda_viz.distributed`); the default, :data:`panda_viz.distributed.LOCAL`,
+    takes them as they are.
+    """
+    meta = {}
+
+    def compute():
+        channel, spatial, n, meta["device"], meta["dtype"] = _local_gram_sums(source, batch_size, verbose)
+        return channel, spatial, n
+
+    channel, spatial, n = reduce.sum(compute, "Gram pass")
+    device, dtype = meta["device"], meta["dtype"]
     assert channel is not None and spatial is not None  # FeatureSource refuses empty input
     # Rounded to float32's precision: GEMMs may round differently with the thread count
     # (~1e-16 in float64), which the non-convex parts solver would otherwise amplify into
@@ -109,7 +133,7 @@ def accumulate_grams(source: FeatureSource, *, batch_size: int = 256, verbose: b
         channel=channel,
         spatial=spatial,
         energy=float(torch.trace(spatial)),
-        n_samples=n,
+        n_samples=int(n),
         feature_shape=tuple(int(s) for s in source.feature_shape),  # type: ignore[arg-type]
         device=device,  # type: ignore[arg-type]
         dtype=dtype,  # type: ignore[arg-type]

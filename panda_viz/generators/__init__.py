@@ -7,6 +7,7 @@ or :func:`register_file_format` (by checkpoint suffix).
 
 from . import hooks
 from .base import Edit, EditMap, Generator
+from .stream import FeatureStream
 from .registry import NotThisFormat, available_generators, load_generator, register, register_file_format
 from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
 from . import genforce  # noqa: E402,F401  (registers genforce model-zoo .pth/.pt checkpoints)
@@ -23,4 +24,5 @@ __all__ = [
     "register_file_format",
     "available_generators",
     "NotThisFormat",
+    "FeatureStream",
 ]
