@@ -12,10 +12,10 @@ import sys
 
 # name -> (module, one-line help); the module defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("panda_viz.demo", "fit PandA on the embedded face GAN and write labelled figures to figures/demo"),
+    "demo": ("panda_viz.paper.demo", "fit PandA on the embedded face GAN and write labelled figures to figures/demo"),
     "lab": ("panda_viz.lab", "start JupyterLab on notebooks/explore.ipynb, the interactive Explorer"),
-    "figures": ("panda_viz.figures", "re-run the paper's notebooks in place and rewrite figures/ and its index"),
-    "table2": ("panda_viz.evaluation", "the PandA paper's Table 2 (ROIR, SWD) for PandA, SeFa, ReSeFa and GANSpace on the embedded face GAN"),
+    "figures": ("panda_viz.paper.figures", "re-run the paper's notebooks in place and rewrite figures/ and its index"),
+    "table2": ("panda_viz.paper.evaluation", "the PandA paper's Table 2 (ROIR, SWD) for PandA, SeFa, ReSeFa and GANSpace on the embedded face GAN"),
     "fit": ("panda_viz.batch_fit", "fit PandA on a generator's layer and save the factors and a report (runs under torchrun too)"),
     "render": ("panda_viz.batch_render", "write the images of named edits for a range of seeds to a folder (resumable; runs under torchrun too)"),
 }

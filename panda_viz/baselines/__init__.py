@@ -2,7 +2,7 @@
 
 Every method returns :class:`Directions` (``.directions`` (k, *latent_shape), ``.scores``),
 and :func:`apply_direction` moves latents along any of them, so the notebooks, the
-Explorer's directions tab and :mod:`panda_viz.evaluation` treat all methods the same way::
+Explorer's directions tab and :mod:`panda_viz.paper.evaluation` treat all methods the same way::
 
     from panda_viz.baselines import sefa, apply_direction
     result = sefa(G)

@@ -8,7 +8,7 @@ import torch
 from panda_viz.baselines import generalized_eigh, image_jacobians, resefa
 from panda_viz.metrics import roir
 from panda_viz.baselines import apply_direction
-from panda_viz.regions import face_mask
+from panda_viz.paper.regions import face_mask
 
 
 @pytest.fixture(scope="module")

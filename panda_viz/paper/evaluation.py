@@ -1,6 +1,6 @@
 """The PandA paper's Table 2 on the embedded generator: how local are PandA, SeFa, ReSeFa and GANSpace edits?
 
-For each face region (eyes, nose, mouth; :mod:`panda_viz.regions`) and each method, one
+For each face region (eyes, nose, mouth; :mod:`panda_viz.paper.regions`) and each method, one
 edit is chosen automatically on *selection* samples, then measured on separate
 *evaluation* samples with ROIR (PandA Eq. 7, mean ± std) and SWD (ProGAN), and FID when
 local Inception weights are given.
@@ -55,11 +55,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._files import atomic_path
-from ._progress import progress as _progress
-from .baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
-from .metrics import fid as _fid
-from .metrics import roir, swd
+from .._files import atomic_path
+from .._progress import progress as _progress
+from ..baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
+from ..metrics import fid as _fid
+from ..metrics import roir, swd
 from .regions import REGIONS, face_masks
 
 __all__ = ["table2", "Table2Row", "Table2Result", "METHODS", "inside_change"]
@@ -180,7 +180,7 @@ def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_C
 
 
 def _panda_candidates(G, model, layer, Z_sel, mask, n: int, batch_size: int) -> list[_Candidate]:
-    from .editing import default_alpha, local_edit, part_masks
+    from ..editing import default_alpha, local_edit, part_masks
 
     maps = part_masks(model)  # (K, h, w) in [0, 1]
     up = F.interpolate(maps[:, None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False)[:, 0]
@@ -267,7 +267,7 @@ def table2(
     Table2Result
         ``rows`` (one :class:`Table2Row` per method and region), ``settings``, ``seconds``.
     """
-    from .generators import load_generator
+    from ..generators import load_generator
 
     start = time.perf_counter()
     say = log or (lambda _msg: None)
@@ -306,7 +306,7 @@ def table2(
         shared["GANSpace"] = ganspace(G, n_samples=ganspace_samples, k=n_candidates, seed=seed, progress=progress)
         say(f"GANSpace: PCA of {shared['GANSpace'].info['layer']} on {ganspace_samples} samples")
     if "PandA" in methods:
-        from .decomposition import fit_generator
+        from ..decomposition import fit_generator
 
         model = fit_generator(G, layer, n_samples=fit_samples, seed=seed, n_parts=n_parts, random_state=seed,
                               progress=progress)
@@ -362,7 +362,7 @@ def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dic
     of the same samples and its mean squared-error map over all evaluation samples (PandA Fig. 7)."""
     from matplotlib.figure import Figure
 
-    from .render import heatmap, to_uint8
+    from ..render import heatmap, to_uint8
 
     regions = list(dict.fromkeys(r for _, r in examples))
     methods = list(dict.fromkeys(m for m, _ in examples))

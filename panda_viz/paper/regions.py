@@ -152,7 +152,7 @@ def derive_face_landmarks(generator=None, *, n: int = 2000, seed: int = 0, batch
         Samples averaged, and their seed.
     """
     if generator is None:
-        from .generators import load_generator
+        from ..generators import load_generator
 
         generator = load_generator("dcgan-digiface")
     z = generator.sample_latents(n, seed=seed)

@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_path
-from .exceptions import NotebookFailed
+from .._files import atomic_path
+from ..exceptions import NotebookFailed
 
 __all__ = [
     "PAPER_ITEMS",
@@ -69,7 +69,7 @@ INDEX_NAME = "README.md"
 # --------------------------------------------------------------------------- paths
 def default_root() -> Path:
     """The source checkout panda_viz is installed from (the folder holding ``notebooks/``)."""
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, **savefig_kwargs: Any) -> Path:
@@ -226,7 +226,7 @@ def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = "pyth
     from nbclient import NotebookClient
     from nbclient.exceptions import CellControlSignal, CellExecutionError, CellTimeoutError, DeadKernelError
 
-    from ._progress import progress
+    from .._progress import progress
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)

@@ -14,9 +14,10 @@ import nbformat  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from panda_viz import cli, figures  # noqa: E402
+from panda_viz import cli
+from panda_viz.paper import figures  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PAPER_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.stem != "explore"]
 
@@ -46,7 +47,7 @@ def test_every_png_is_written_by_a_notebook():
 @pytest.mark.parametrize("notebook", PAPER_NOTEBOOKS, ids=lambda p: p.stem)
 def test_paper_notebook_shape(notebook):
     """A parameters cell first, receipt cells for nbval, committed executed, a known paper item."""
-    assert notebook.stem in figures.PAPER_ITEMS, f"add {notebook.stem} to panda_viz.figures.PAPER_ITEMS"
+    assert notebook.stem in figures.PAPER_ITEMS, f"add {notebook.stem} to panda_viz.paper.figures.PAPER_ITEMS"
     cells = _code_cells(notebook)
     first = cells[0]
     assert "parameters" in first.get("metadata", {}).get("tags", []), "the first code cell must be tagged 'parameters'"

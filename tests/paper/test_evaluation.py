@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from panda_viz import cli
-from panda_viz.evaluation import Table2Result, _calibrate, _latent_candidates, inside_change, table2
+from panda_viz.paper.evaluation import Table2Result, _calibrate, _latent_candidates, inside_change, table2
 from panda_viz.baselines import sefa
-from panda_viz.regions import face_mask
+from panda_viz.paper.regions import face_mask
 
 TINY = dict(n_eval=12, n_select=6, n_candidates=2, fit_samples=64, resefa_samples=2, ganspace_samples=150,
             swd_descriptors=4, progress=False)
@@ -70,4 +70,4 @@ def test_bad_arguments():
 def test_cli_is_registered_and_parses():
     parser = cli.build_parser()
     args = parser.parse_args(["table2", "--n-eval", "20", "--out", "somewhere"])
-    assert args._module == "panda_viz.evaluation" and args.n_eval == 20 and str(args.out) == "somewhere"
+    assert args._module == "panda_viz.paper.evaluation" and args.n_eval == 20 and str(args.out) == "somewhere"

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import render
-from ._files import atomic_path
+from .. import render
+from .._files import atomic_path
 
 DEFAULT_LAYER = "main.5"
 GENERATOR = "dcgan-digiface"
@@ -129,7 +129,7 @@ def _parts_figure(model, images: np.ndarray) -> bytes:
 
 
 def _saliency_figure(model, Z, images, thresholds, background: int) -> bytes:
-    from .saliency import localize, saliency_maps
+    from ..saliency import localize, saliency_maps
 
     ks = list(range(min(N_SALIENCY, model.appearances_.shape[1])))
     n = min(4, len(images))
@@ -190,10 +190,10 @@ def _central_parts(parts: torch.Tensor, n: int) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     import panda_viz
-    from .decomposition import fit_generator
-    from .edit_zoo import load_edit_zoo
-    from .editing import EditTerm, edit_images, propose_background_appearance, rank_appearances, remove
-    from .saliency import background_removal, saliency_thresholds
+    from ..decomposition import fit_generator
+    from ..edit_zoo import load_edit_zoo
+    from ..editing import EditTerm, edit_images, propose_background_appearance, rank_appearances, remove
+    from ..saliency import background_removal, saliency_thresholds
 
     torch.set_grad_enabled(False)
     steps = _Steps(8)
