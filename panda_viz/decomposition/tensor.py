@@ -160,9 +160,18 @@ def leading_left_singular_vectors(matrix: torch.Tensor, rank: int | None = None)
     """The ``rank`` leading left singular vectors of ``matrix`` (I, J), as columns (I, rank).
 
     Signs are fixed so that each vector's largest-magnitude entry is positive, so results
-    do not depend on the LAPACK build.
+    do not depend on the LAPACK build. For a wide matrix (an unfolding, J ≫ I) they are the
+    eigenvectors of the I x I Gram matrix M Mᵀ, computed in float64 (the same vectors,
+    far cheaper than an SVD of the wide matrix), and also when ``rank`` exceeds J (the
+    matrix has rank at most J: the vectors beyond complete an orthonormal basis of R^I).
     """
-    U, _, _ = torch.linalg.svd(matrix, full_matrices=False)
+    I, J = matrix.shape
+    if J > 4 * I or (rank is not None and rank > J):
+        M = matrix.to(torch.float64)
+        values, vectors = torch.linalg.eigh(M @ M.T)
+        U = vectors[:, torch.argsort(values, descending=True)].to(matrix.dtype)
+    else:
+        U, _, _ = torch.linalg.svd(matrix, full_matrices=False)
     U = U[:, : U.shape[1] if rank is None else rank]
     peak = U.gather(0, U.abs().argmax(dim=0, keepdim=True))
     return U * torch.where(peak < 0, -1.0, 1.0).to(U.dtype)

@@ -133,6 +133,14 @@ def test_full_rank_hosvd_is_exact_and_orthonormal():
     assert float(core.norm()) == pytest.approx(float(X.norm()))
 
 
+def test_ranks_above_an_unfoldings_rank_complete_an_orthonormal_basis():
+    X = random((5, 2, 1))                      # the mode-0 unfolding is 5 x 2: rank 2 at most
+    core, (U0,) = hosvd(X, ranks=(4,), modes=(0,))
+    assert U0.shape == (5, 4)
+    torch.testing.assert_close(U0.T @ U0, torch.eye(4, dtype=X.dtype))
+    torch.testing.assert_close(tucker_to_tensor(core, [U0], (0,)), X)
+
+
 def test_truncated_hosvd_is_the_truncation_of_the_full_one():
     X = random((6, 5, 7))
     full_core, full = hosvd(X, modes=(0, 1))
