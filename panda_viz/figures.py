@@ -61,6 +61,8 @@ PAPER_ITEMS: dict[str, str] = {
     "solver_ablation": "Sec. 3.2 solver ablation: Algorithm 1 vs. Adam/autograd vs. the default solver",
     "sefa_resefa_headlines": "SeFa (CVPR 2021) and ReSeFa (ECCV 2022) headline figures on the embedded generator",
     "explore": "the interactive Explorer (not a paper item)",
+    "lesson_tensor_decompositions": "a lesson, not a paper item: unfoldings, SVD, HOSVD/Tucker, MPCA and PandA "
+                                    "on real feature maps, with the RankExplorer",
 }
 
 INDEX_NAME = "README.md"
@@ -279,13 +281,18 @@ def figure_index(root: Path) -> str:
     """The text of ``figures/README.md``: every PNG in ``figures/``, its paper item and its notebook."""
     root = Path(root)
     figures = root / "figures"
-    pngs = sorted(p.name for p in figures.glob("*.png")) if figures.is_dir() else []
+    # figures/*.png and one folder down (figures/lesson/…), except figures/demo/ (the demo's)
+    pngs = sorted(
+        p.relative_to(figures).as_posix() for p in [*figures.glob("*.png"), *figures.glob("*/*.png")]
+        if p.parent.name != "demo"
+    ) if figures.is_dir() else []
     patterns: dict[str, str] = {}
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
     for nb in notebooks:
         for name in written_figures(nb):
             patterns.setdefault(name, nb.stem)
-    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs if fnmatch.fnmatchcase(png, pattern)}
+    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs
+               if fnmatch.fnmatchcase(png.rsplit("/", 1)[-1], pattern)}
     lines = [
         "# figures/",
         "",
@@ -304,7 +311,8 @@ def figure_index(root: Path) -> str:
         else:
             item = PAPER_ITEMS.get(stem, stem)
             lines.append(f"| [`{name}`]({name}) | {item} | `notebooks/{stem}.ipynb` |")
-    missing = [name for name in patterns if "*" not in name and name not in pngs]
+    names = {png.rsplit("/", 1)[-1] for png in pngs}
+    missing = [name for name in patterns if "*" not in name and name not in names]
     if missing:
         lines += ["", "Not written yet (run `panda-viz figures`): " + ", ".join(f"`{m}`" for m in sorted(missing)) + "."]
     return "\n".join(lines) + "\n"
