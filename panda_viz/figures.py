@@ -281,18 +281,13 @@ def figure_index(root: Path) -> str:
     """The text of ``figures/README.md``: every PNG in ``figures/``, its paper item and its notebook."""
     root = Path(root)
     figures = root / "figures"
-    # figures/*.png and one folder down (figures/lesson/…), except figures/demo/ (the demo's)
-    pngs = sorted(
-        p.relative_to(figures).as_posix() for p in [*figures.glob("*.png"), *figures.glob("*/*.png")]
-        if p.parent.name != "demo"
-    ) if figures.is_dir() else []
+    pngs = sorted(p.name for p in figures.glob("*.png")) if figures.is_dir() else []
     patterns: dict[str, str] = {}
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
     for nb in notebooks:
         for name in written_figures(nb):
             patterns.setdefault(name, nb.stem)
-    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs
-               if fnmatch.fnmatchcase(png.rsplit("/", 1)[-1], pattern)}
+    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs if fnmatch.fnmatchcase(png, pattern)}
     lines = [
         "# figures/",
         "",
@@ -311,8 +306,7 @@ def figure_index(root: Path) -> str:
         else:
             item = PAPER_ITEMS.get(stem, stem)
             lines.append(f"| [`{name}`]({name}) | {item} | `notebooks/{stem}.ipynb` |")
-    names = {png.rsplit("/", 1)[-1] for png in pngs}
-    missing = [name for name in patterns if "*" not in name and name not in names]
+    missing = [name for name in patterns if "*" not in name and name not in pngs]
     if missing:
         lines += ["", "Not written yet (run `panda-viz figures`): " + ", ".join(f"`{m}`" for m in sorted(missing)) + "."]
     return "\n".join(lines) + "\n"
