@@ -60,7 +60,9 @@ def test_moving_the_spatial_rank_redraws_the_reconstructed_face(lab_for, chromiu
                                    timeout=IMAGE_CHANGE_S * 1000)
             page.wait_for_timeout(300)  # let the new PNG paint
             assert page.locator(RECONSTRUCTED).screenshot() != before_png, "the reconstructed image did not change on screen"
-            assert status.inner_text() != before_status
+            # the status line (error, ranks) is written after the images: wait for it too
+            page.wait_for_function("text => document.querySelector('.panda-rank-status').innerText !== text",
+                                   arg=before_status, timeout=IMAGE_CHANGE_S * 1000)
             assert "R_S = 4" not in status.inner_text()
             tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
             assert tracebacks.count() == 0, tracebacks.all_inner_texts()
