@@ -141,10 +141,14 @@ def difference_heatmap(original: np.ndarray, edited: np.ndarray) -> np.ndarray:
 
 
 def overlay_heatmap(image: np.ndarray, values: torch.Tensor | np.ndarray, *, opacity: float = 0.6,
-                    cmap: str = "inferno") -> np.ndarray:
-    """A heat map (h, w) upsampled to ``image`` (H, W, 3) and blended over it."""
+                    cmap: str = "inferno", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """A heat map (h, w) upsampled to ``image`` (H, W, 3) and blended over it.
+
+    ``vmin``/``vmax`` as in :func:`heatmap` (e.g. ``-m, m`` with ``cmap="coolwarm"`` for a
+    signed map, so zero stays the neutral colour).
+    """
     image = np.asarray(image)
-    hm = heatmap(upsample(values, image.shape[:2]), cmap=cmap)
+    hm = heatmap(upsample(values, image.shape[:2]), cmap=cmap, vmin=vmin, vmax=vmax)
     return ((1 - opacity) * image + opacity * hm).round().astype(np.uint8)
 
 

@@ -1,11 +1,13 @@
 """PandA: semi-nonnegative factorisation of feature maps into parts and appearances.
 
 ``PandA`` (scikit-learn-style estimator), ``panda`` (the function it wraps),
-``fit_generator`` (stream a generator's layer into a fit), and the teaching helpers
-``unfold``, ``fold`` and ``hosvd``.
+``fit_generator`` (stream a generator's layer into a fit), and the tensor algebra the
+separable model rests on (:mod:`panda_viz.decomposition.tensor`): ``unfold``, ``fold``,
+``mode_dot``, ``multi_mode_dot``, ``hosvd``, ``tucker_to_tensor`` and ``mpca``.
 """
 
 from ._estimator import PandA, PandAResult, fit_generator, panda, relative_objective
-from ._init import fold, hosvd, unfold
+from .tensor import MPCAResult, fold, hosvd, mode_dot, mpca, multi_mode_dot, tucker_to_tensor, unfold
 
-__all__ = ["PandA", "PandAResult", "panda", "fit_generator", "relative_objective", "unfold", "fold", "hosvd"]
+__all__ = ["PandA", "PandAResult", "panda", "fit_generator", "relative_objective", "unfold", "fold", "mode_dot",
+           "multi_mode_dot", "hosvd", "tucker_to_tensor", "mpca", "MPCAResult"]

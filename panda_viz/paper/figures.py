@@ -61,6 +61,8 @@ PAPER_ITEMS: dict[str, str] = {
     "solver_ablation": "Sec. 3.2 solver ablation: Algorithm 1 vs. Adam/autograd vs. the default solver",
     "sefa_resefa_headlines": "SeFa (CVPR 2021) and ReSeFa (ECCV 2022) headline figures on the embedded generator",
     "explore": "the interactive Explorer (not a paper item)",
+    "lesson_tensor_decompositions": "a lesson, not a paper item: unfoldings, SVD, HOSVD/Tucker, MPCA and PandA "
+                                    "on real feature maps, with the RankExplorer",
 }
 
 INDEX_NAME = "README.md"

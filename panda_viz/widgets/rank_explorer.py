@@ -1,0 +1,339 @@
+"""Move a rank, see the features, the image the generator draws from them, the factors and the error."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from .. import render
+from ..decomposition.low_rank import METHOD_NAMES, METHODS, LowRankApproximations
+from ..exceptions import InvalidInputError
+from ._common import ImagePane, LogArea, check_seed, row_layout
+
+__all__ = ["RankExplorer"]
+
+#: Spatial ranks fitted for MPCA and PandA (with R_C = C) when the explorer starts.
+DEFAULT_PRECOMPUTE = (1, 2, 4, 8, 16)
+#: Displayed images and feature maps are enlarged to about this many pixels.
+DISPLAY_PIXELS = 256
+
+
+def _display_scale(size: int) -> int:
+    return max(1, DISPLAY_PIXELS // max(int(size), 1))
+
+
+def _figure_array(fig: Any) -> np.ndarray:
+    """A matplotlib Figure (Agg) as uint8 (H, W, 3)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class RankExplorer(widgets.VBox):
+    """Truncated HOSVD, MPCA and PandA of a layer's features, with rank sliders and the generator's image.
+
+    For a chosen sample i it shows (1) the features Z_i and their reconstruction Ẑ_i (the
+    channel-norm maps ‖Z_i[:, s]‖ and a few channels), (2) the image the generator draws
+    from Ẑ_i (``G.synthesize_from(layer, Ẑ)``) beside the original, (3) the spatial
+    factors (HOSVD, MPCA: signed, blue < 0 < red) or the parts (PandA: ≥ 0) over the
+    image, and (4) the relative error Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖² against R_S and R_C, the
+    current point marked. The models are fitted on N samples
+    (:class:`~panda_viz.decomposition.low_rank.LowRankApproximations`): one HOSVD gives
+    every truncation; MPCA and PandA are fitted once per rank pair and cached, a few spatial
+    ranks up front with a progress bar.
+
+    Parameters
+    ----------
+    generator : Generator
+    layer : str
+        Any layer of ``generator`` (``generator.layers``).
+    n_samples : int
+        N, the samples the models are fitted on (seeds 0…N−1 of one draw with ``seed``).
+    seed : int
+        Seed of the latents.
+    sample : int
+        Which of the N samples to show.
+    method : {'hosvd', 'mpca', 'panda'}
+    ranks : (R_C, R_S), optional
+        Default (C, min(8, S)).
+    precompute : sequence of int
+        Spatial ranks fitted for MPCA and PandA at R_C = C when the explorer starts
+        (those above S are skipped); ``()`` for none.
+    n_channels : int
+        How many channels to draw (the sample's strongest).
+    random_state : int
+        Seeds PandA's initialisation.
+
+    Attributes
+    ----------
+    method : ipywidgets.ToggleButtons
+    rank_c, rank_s, sample : ipywidgets.IntSlider
+        Update on release (``continuous_update=False``): each change is one reconstruction
+        and one generator pass (plus a fit the first time a rank pair is asked for MPCA or PandA).
+    original, reconstructed, difference : ImagePane
+        The generator's image from Z_i, from Ẑ_i, and |difference|.
+    norms, channels, factors, error_plot : ImagePane
+    status : ipywidgets.HTML
+        The current error and how long the last update took.
+    log_area : LogArea
+        Where impossible ranks and other errors are reported (never a traceback).
+    approximations : LowRankApproximations
+    last_update_seconds : float
+    """
+
+    def __init__(self, generator: Any, layer: str, *, n_samples: int = 256, seed: int = 0, sample: int = 0,
+                 method: str = "hosvd", ranks: tuple[int, int] | None = None,
+                 precompute: Sequence[int] = DEFAULT_PRECOMPUTE, n_channels: int = 4, random_state: int = 0) -> None:
+        self.generator = generator
+        self.log_area = LogArea()
+        self.approximations: LowRankApproximations | None = None
+        self.layer: str | None = None
+        self.latents: torch.Tensor | None = None
+        self.Z: torch.Tensor | None = None
+        self.last_update_seconds = 0.0
+        self.current: Any = None
+        self._hold = False
+        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
+            raise InvalidInputError(f"n_channels must be a positive int; got {n_channels!r}")
+        self.n_channels = n_channels
+        self.random_state = int(random_state)
+
+        slider = dict(continuous_update=False, style={"description_width": "initial"},
+                      layout=widgets.Layout(width="420px"))
+        self.method = widgets.ToggleButtons(options=[(METHOD_NAMES[m], m) for m in METHODS], value="hosvd",
+                                            style={"button_width": "130px"})
+        self.method.add_class("panda-rank-method")
+        self.rank_c = widgets.IntSlider(value=1, min=1, max=1, description="channel rank R_C", **slider)
+        self.rank_s = widgets.IntSlider(value=1, min=1, max=1, description="spatial rank R_S", **slider)
+        self.sample = widgets.IntSlider(value=0, min=0, max=0, description="sample i", **slider)
+        self.rank_c.add_class("panda-rank-rc")
+        self.rank_s.add_class("panda-rank-rs")
+        self.status = widgets.HTML()
+        self.status.add_class("panda-rank-status")
+        self.original = ImagePane("image from Z_i")
+        self.reconstructed = ImagePane("image from Ẑ_i", css_class="panda-rank-reconstructed")
+        self.difference = ImagePane("|difference|")
+        self.norms = ImagePane("‖Z_i[:, s]‖ → ‖Ẑ_i[:, s]‖", scale=1, css_class="panda-rank-norms")
+        self.channels = ImagePane("channels: Z_i (top), Ẑ_i (bottom)", scale=1)
+        self.factors = ImagePane("spatial factors", scale=1, css_class="panda-rank-factors")
+        self.error_plot = ImagePane("relative error against the ranks", scale=1, css_class="panda-rank-error")
+
+        guard = self.log_area.guarded
+        self.method.observe(guard("method", lambda ch: self._changed()), "value")
+        self.rank_c.observe(guard("R_C", lambda ch: self._changed()), "value")
+        self.rank_s.observe(guard("R_S", lambda ch: self._changed()), "value")
+        self.sample.observe(guard("sample", lambda ch: self._changed()), "value")
+        super().__init__([
+            self.method,
+            widgets.HBox([self.rank_c, self.rank_s], layout=row_layout()),
+            self.sample,
+            self.status,
+            widgets.HBox([self.original, self.reconstructed, self.difference], layout=row_layout()),
+            widgets.HBox([self.norms, self.channels], layout=row_layout()),
+            self.factors,
+            self.error_plot,
+            self.log_area,
+        ])
+        with self.log_area.guard("layer"):
+            self.set_layer(layer, n_samples=n_samples, seed=seed, precompute=precompute)
+            if ranks is not None or method != "hosvd" or sample:
+                C, H, W = self.approximations.feature_shape
+                r_c, r_s = ranks if ranks is not None else (C, min(8, H * W))
+                self.set_state(method=method, r_c=r_c, r_s=r_s, sample=sample)
+
+    # ---------------------------------------------------------------- setters
+    def set_layer(self, layer: str, *, n_samples: int = 256, seed: int = 0,
+                  precompute: Sequence[int] = DEFAULT_PRECOMPUTE) -> None:
+        """Fit at another layer: N generator passes, the HOSVD, and the ``precompute`` fits."""
+        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+            raise InvalidInputError(f"n_samples must be a positive int; got {n_samples!r}")
+        seed = check_seed(seed)
+        latents = self.generator.sample_latents(n_samples, seed=seed)
+        Z = self.generator.features(latents, layer)  # the generator says which layers there are
+        approximations = LowRankApproximations(Z, random_state=self.random_state)
+        C, H, W = approximations.feature_shape
+        approximations.hosvd_errors()  # the one HOSVD
+        spatial = [r for r in dict.fromkeys(int(r) for r in precompute) if 1 <= r <= H * W]
+        for method in ("mpca", "panda"):
+            approximations.precompute(method, [(C, r) for r in spatial])
+        self.layer, self.latents, self.Z, self.approximations = layer, latents, Z, approximations
+        self._hold = True
+        try:
+            self.rank_c.max, self.rank_s.max = C, H * W
+            self.rank_c.value, self.rank_s.value = C, min(8, H * W)
+            self.sample.max = n_samples - 1
+            self.sample.value = min(self.sample.value, n_samples - 1)
+            self.method.value = "hosvd"
+        finally:
+            self._hold = False
+        self.render()
+
+    def set_state(self, *, method: str | None = None, r_c: int | None = None, r_s: int | None = None,
+                  sample: int | None = None) -> bool:
+        """Change several controls with one update. Impossible values leave everything as it
+        was and are reported in :attr:`log_area`; returns whether the change was made."""
+        if self.approximations is None:
+            self.log_area.error("no features yet: choose a layer the generator has (set_layer)")
+            return False
+        method = self.method.value if method is None else method
+        r_c = self.rank_c.value if r_c is None else r_c
+        r_s = self.rank_s.value if r_s is None else r_s
+        sample = self.sample.value if sample is None else sample
+        try:
+            r_c, r_s = self.approximations.check_ranks(method, r_c, r_s)
+            n = self.approximations.n_samples
+            if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < n:
+                raise InvalidInputError(f"sample must be an int in [0, {n - 1}] (N = {n}); got {sample!r}")
+        except InvalidInputError as err:
+            self.log_area.error(f"not changed: {err}")
+            return False
+        self._hold = True
+        try:
+            self.method.value, self.rank_c.value, self.rank_s.value, self.sample.value = method, r_c, r_s, int(sample)
+        finally:
+            self._hold = False
+        with self.log_area.guard("update"):
+            self.render()
+            return True
+        return False
+
+    def set_ranks(self, r_c: int | None = None, r_s: int | None = None) -> bool:
+        """Move the rank sliders (``None`` keeps one); impossible ranks give a message, not an error."""
+        return self.set_state(r_c=r_c, r_s=r_s)
+
+    def set_method(self, method: str) -> bool:
+        """'hosvd', 'mpca' or 'panda'."""
+        return self.set_state(method=method)
+
+    def set_sample(self, sample: int) -> bool:
+        return self.set_state(sample=sample)
+
+    def _changed(self) -> None:
+        if not self._hold:
+            self.render()
+
+    # ----------------------------------------------------------------- render
+    def render(self) -> None:
+        """Recompute the reconstruction of the current sample and redraw every pane."""
+        if self.approximations is None:
+            return
+        start = time.perf_counter()
+        method, r_c, r_s, i = self.method.value, self.rank_c.value, self.rank_s.value, self.sample.value
+        fitting = not self.approximations.is_cached(method, r_c, r_s)
+        if fitting:
+            self.status.value = f"fitting {html.escape(METHOD_NAMES[method])} at R_C = {r_c}, R_S = {r_s} …"
+        approximation = self.approximations.get(method, r_c, r_s)
+        self.current = approximation
+        z = self.Z[i : i + 1]
+        z_hat = approximation.reconstruct(z.to(torch.float64)).to(z.dtype)
+        latents = self.latents[i : i + 1]
+        images = render.to_uint8(self.generator.synthesize_from(self.layer, torch.cat([z, z_hat]),
+                                                                torch.cat([latents, latents])))
+        image, image_hat = images[0], images[1]
+        scale = _display_scale(image.shape[0])
+        for pane in (self.original, self.reconstructed, self.difference):
+            pane.scale = scale
+        self.original.show(image)
+        self.reconstructed.show(image_hat)
+        self.difference.show(render.difference_heatmap(image, image_hat))
+        self.norms.show(self._norm_maps(z[0], z_hat[0]))
+        self.channels.show(self._channel_maps(z[0], z_hat[0]))
+        self.factors.set_title(("parts P ≥ 0" if method == "panda" else "spatial factors U_S (blue < 0 < red)")
+                               + f" over sample {i}")
+        self.factors.show(self._factor_overlays(image, approximation.spatial_factors, method))
+        self.error_plot.show(self._error_figure(method, r_c, r_s))
+        sample_error = float(((z_hat - z) ** 2).sum() / (z**2).sum().clamp_min(1e-30))
+        self.last_update_seconds = time.perf_counter() - start
+        N = self.approximations.n_samples
+        self.status.value = (
+            f"<b>{html.escape(METHOD_NAMES[method])}</b>, R_C = {r_c}, R_S = {r_s}: relative error "
+            f"Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖² = <b>{approximation.error:.3f}</b> over N = {N} samples, "
+            f"{sample_error:.3f} for sample {i} "
+            f"<span style='color:#888'>({'fitted and drawn' if fitting else 'drawn'} in "
+            f"{self.last_update_seconds:.2f} s)</span>"
+        )
+        self.log_area.clear_errors()
+
+    # ------------------------------------------------------------- the panes
+    def _upscale(self, maps: torch.Tensor) -> np.ndarray:
+        size = maps.shape[-1]
+        return render.upsample(maps, (maps.shape[-2] * _display_scale(size) // 2, size * _display_scale(size) // 2),
+                               mode="nearest")
+
+    def _norm_maps(self, z: torch.Tensor, z_hat: torch.Tensor) -> np.ndarray:
+        maps = torch.stack([z.norm(dim=0), z_hat.norm(dim=0)]).float()
+        vmax = float(maps.max()) or 1.0
+        big = self._upscale(maps)
+        return render.grid([render.heatmap(m, vmin=0, vmax=vmax) for m in big])
+
+    def _channel_maps(self, z: torch.Tensor, z_hat: torch.Tensor) -> np.ndarray:
+        strongest = torch.argsort(z.flatten(1).norm(dim=1), descending=True)[: self.n_channels]
+        tiles = []
+        for row in (z, z_hat):
+            for c in strongest.tolist():
+                m = float(z[c].abs().max()) or 1.0
+                small = self._upscale(row[c : c + 1].float())[0]
+                tiles.append(render.heatmap(small, cmap="coolwarm", vmin=-m, vmax=m))
+        return render.grid(tiles, ncols=len(strongest))
+
+    def _factor_overlays(self, image: np.ndarray, factors: torch.Tensor, method: str, limit: int = 8) -> np.ndarray:
+        shown = factors[:limit]
+        tiles = []
+        if method == "panda":
+            tiles.append(render.overlay_parts(image, factors, opacity=0.7))  # all parts, each pixel its strongest
+            tiles += [render.overlay_parts(image, p[None], opacity=0.7) for p in shown]
+        else:
+            for u in shown:
+                m = float(u.abs().max()) or 1.0
+                tiles.append(render.overlay_heatmap(image, u, opacity=0.7, cmap="coolwarm", vmin=-m, vmax=m))
+        scale = max(1, _display_scale(image.shape[0]) // 2)
+        big = [np.repeat(np.repeat(t, scale, 0), scale, 1) for t in tiles]
+        return render.grid(big, ncols=len(big))
+
+    def _error_figure(self, method: str, r_c: int, r_s: int) -> np.ndarray:
+        from matplotlib.figure import Figure
+
+        approx = self.approximations
+        C, H, W = approx.feature_shape
+        table = approx.hosvd_errors()
+        fig = Figure(figsize=(9.0, 3.0), dpi=80)
+        ax_s, ax_c = fig.subplots(1, 2)
+        colours = {"hosvd": "#1f77b4", "mpca": "#2ca02c", "panda": "#d62728"}
+        ax_s.plot(range(1, H * W + 1), table[r_c - 1].numpy(), "-", color=colours["hosvd"], lw=1.5,
+                  label="truncated HOSVD (every R_S)")
+        ax_c.plot(range(1, C + 1), table[:, r_s - 1].numpy(), "-", color=colours["hosvd"], lw=1.5)
+        for m in ("mpca", "panda"):
+            fitted = approx.fitted_errors(m)
+            along_s = sorted((rs, e) for (rc, rs), e in fitted.items() if rc == r_c)
+            along_c = sorted((rc, e) for (rc, rs), e in fitted.items() if rs == r_s)
+            if along_s:
+                ax_s.plot(*zip(*along_s), "o--", color=colours[m], ms=4, lw=1, label=f"{METHOD_NAMES[m]} (fitted)")
+            if along_c:
+                ax_c.plot(*zip(*along_c), "o--", color=colours[m], ms=4, lw=1)
+        error = self.current.error
+        for ax, x in ((ax_s, r_s), (ax_c, r_c)):
+            ax.plot([x], [error], marker="*", ms=16, color=colours[method], markeredgecolor="black", zorder=5)
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+        ax_s.set_xlabel(f"spatial rank R_S (R_C = {r_c})")
+        ax_c.set_xlabel(f"channel rank R_C (R_S = {r_s})")
+        ax_s.set_ylabel("Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖²")
+        ax_s.legend(fontsize=7, loc="upper right")
+        ax_s.set_title(f"★ = {METHOD_NAMES[method]} now: {error:.3f}", fontsize=9)
+        fig.tight_layout()
+        return _figure_array(fig)
+
+    # ------------------------------------------------------------------ info
+    @property
+    def reconstruction_error(self) -> float:
+        """The current model's relative error over the N samples."""
+        return float(self.current.error) if self.current is not None else float("nan")
+

@@ -1,0 +1,191 @@
+"""Shared by the real-browser tests: a JupyterLab server on 127.0.0.1 and Debian's Chromium.
+
+``Lab`` runs JupyterLab in a temporary root with its own settings; ``chromium_path`` skips a
+test without ``/usr/bin/chromium`` (fails under ``CI``); ``lab_for`` starts a Lab holding an
+output-free copy of a notebook; ``drag`` and ``current_src`` are what a user's mouse does and
+what the page shows. Playwright only drives the distribution's Chromium, never a download.
+
+(The same helpers still live in test_explorer_browser.py, which another branch edits; it can
+use these once both are merged.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+SERVER_START_S = 90     # JupyterLab up and answering
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def strip_outputs(source: Path, target: Path) -> None:
+    notebook = json.loads(source.read_text())
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    notebook.setdefault("metadata", {})["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    target.write_text(json.dumps(notebook))
+
+
+class Lab:
+    """A JupyterLab server in a temporary root, with a known token; stop() always cleans up."""
+
+    def __init__(self, root: Path, home: Path) -> None:
+        self.root, self.port, self.token = root, _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            # state of this run only: no user settings, workspaces or config leak in or out
+            "JUPYTER_CONFIG_DIR": str(home / "config"),
+            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+            "IPYTHONDIR": str(home / "ipython"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # no "get notified about Jupyter news?" toast over the app, no update checks
+        notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        notification.parent.mkdir(parents=True)
+        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        self.log_path = home / "jupyterlab.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser",
+             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
+             f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={self.token}",
+             "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+             "--LabApp.extension_manager=readonly",
+             *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI containers run as root
+            cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def api(self, path: str, method: str = "GET", timeout: float = 5) -> bytes:
+        request = urllib.request.Request(f"{self.url}{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_START_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                self.api("/api/status")
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        raise TimeoutError(f"JupyterLab did not answer within {SERVER_START_S}s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_bytes()[-n:].decode(errors="replace")
+
+    def stop(self) -> None:
+        """Shut the server and its kernels down: politely, then SIGTERM, then SIGKILL."""
+        if self.process.poll() is None:
+            try:
+                self.api("/api/shutdown", method="POST")
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):
+                if sig is not None:
+                    try:
+                        os.killpg(self.process.pid, sig)  # its own session: the server and its kernels
+                    except ProcessLookupError:
+                        break
+                try:
+                    self.process.wait(timeout=15)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        self._log.close()
+
+
+@pytest.fixture
+def chromium_path() -> Path:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must run the browser test")
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture
+def lab_for(tmp_path: Path) -> Iterator[Callable[[Path], "Lab"]]:
+    """``lab_for(notebook)``: a running Lab whose root holds an output-free copy of ``notebook``."""
+    servers = []
+
+    def start(notebook: Path) -> Lab:
+        root, home = tmp_path / "root", tmp_path / "home"
+        root.mkdir()
+        home.mkdir()
+        strip_outputs(notebook, root / notebook.name)
+        server = Lab(root, home)
+        servers.append(server)
+        server.wait_ready()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _current_src(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "img => img.src")
+
+
+def _drag(page, handle_selector: str, dx: float) -> None:
+    """Drag the first visible slider handle ``dx`` pixels to the right and release it."""
+    handle = page.locator(f"{handle_selector} >> visible=true").first
+    handle.scroll_into_view_if_needed()
+    box = handle.bounding_box()
+    assert box is not None, f"the slider handle {handle_selector} is not laid out"
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
+
+
+@pytest.fixture
+def current_src() -> Callable:
+    """``current_src(page, selector)``: the src (a data URL) of the image ``selector`` shows."""
+    return _current_src
+
+
+@pytest.fixture
+def drag() -> Callable:
+    """``drag(page, handle_selector, dx)``: drag a slider handle ``dx`` pixels and release it."""
+    return _drag
+
+
+@pytest.fixture
+def chromium_args() -> list[str]:
+    """Command-line flags for a headless, offline, quiet Chromium."""
+    return list(CHROMIUM_ARGS)
