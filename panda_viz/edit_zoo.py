@@ -131,7 +131,8 @@ class NamedEdit:
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha):
             raise InvalidInputError(f"{where}: alpha must be a finite number; got {self.alpha!r}")
         object.__setattr__(self, "alpha", float(self.alpha))
-        factors = (self.factors,) if isinstance(self.factors, (str, Path)) else tuple(self.factors)
+        factors = (self.factors,) if isinstance(self.factors, (str, Path)) else self.factors
+        factors = tuple(factors) if isinstance(factors, (list, tuple)) else ()
         if len(factors) not in (1, 2) or not all(isinstance(f, (str, Path)) and str(f) for f in factors):
             raise InvalidInputError(
                 f"{where}: factors must be one .npz file or the official (Us-….npy, Uc-….npy) pair; got {self.factors!r}"
