@@ -378,7 +378,8 @@ def load_fid_inception(path: str | os.PathLike) -> FIDInceptionV3:
                 f"{path}: tensor {name!r} is {got.dtype} {tuple(got.shape)}; expected floats of shape {tuple(want.shape)}",
                 path)
     weights = {name: state[name].to(torch.float32).clone() for name in expected}
-    bad = [name for name, w in weights.items() if not torch.isfinite(w).all()]
+    # a NaN or inf makes the sum non-finite (one pass, no mask); only then look element-wise
+    bad = [name for name, w in weights.items() if not torch.isfinite(w.sum()) and not torch.isfinite(w).all()]
     if bad:
         raise NonFiniteError(f"{path}: NaN or infinite weights in {len(bad)} tensors (e.g. {bad[:3]})")
     model.load_state_dict(weights, strict=False, assign=True)

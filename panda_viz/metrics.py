@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .exceptions import InvalidInputError, InvalidTypeError, NonFiniteError, UnsafeFileError, WeightsNotInstalledError
+from .exceptions import InvalidFileError, InvalidInputError, InvalidTypeError, NonFiniteError, UnsafeFileError, WeightsNotInstalledError
 
 __all__ = [
     "RoirResult",
@@ -370,7 +370,10 @@ def _detector_from_file(path: Path, *, trust_torchscript: bool, source: str) -> 
                 "inception-2015-12-05.pt that you downloaded yourself), pass trust_torchscript=True to run it",
                 path,
             )
-        module = torch.jit.load(str(path), map_location="cpu").eval()
+        try:
+            module = torch.jit.load(str(path), map_location="cpu").eval()
+        except (RuntimeError, ValueError, OSError) as error:
+            raise InvalidFileError(f"{path}: not a loadable TorchScript detector ({str(error)[:300]})", path) from None
 
         def features(uint8_images: torch.Tensor) -> torch.Tensor:
             return module(uint8_images, return_features=True)
