@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .exceptions import InvalidTypeError, NonFiniteError
+from .exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 from .saliency import (
     _appearance_indices,
     _appearance_matrix,
@@ -75,9 +75,9 @@ class EditTerm:
             object.__setattr__(self, "part", part)
         ok = part is None or _is_int(part) or (isinstance(part, tuple) and part and all(_is_int(p) for p in part))
         if not ok:
-            raise TypeError(f"EditTerm.part must be an int, a non-empty tuple of ints or None; got {self.part!r}")
+            raise InvalidTypeError(f"EditTerm.part must be an int, a non-empty tuple of ints or None; got {self.part!r}")
         if not _is_int(self.appearance):
-            raise TypeError(f"EditTerm.appearance must be an int; got {self.appearance!r}")
+            raise InvalidTypeError(f"EditTerm.appearance must be an int; got {self.appearance!r}")
         if isinstance(self.alpha, (bool, np.bool_)) or not isinstance(self.alpha, (int, float, np.number)) or isinstance(
             self.alpha, np.complexfloating
         ):
@@ -100,12 +100,14 @@ def _is_int(value: Any) -> bool:
 def _as_terms(terms: Any) -> list[EditTerm]:
     if isinstance(terms, EditTerm):
         return [terms]
-    if isinstance(terms, tuple) and len(terms) == 3 and _is_int(terms[1]) and isinstance(terms[2], (int, float, np.number)):
+    if isinstance(terms, tuple) and len(terms) == 3 and _is_int(terms[1]):  # one (part, appearance, alpha)
         return [EditTerm(*terms)]
     try:
         out = [t if isinstance(t, EditTerm) else EditTerm(*t) for t in terms]
+    except InvalidTypeError:
+        raise
     except TypeError as err:
-        raise TypeError(
+        raise InvalidTypeError(
             f"terms must be an EditTerm, a (part, appearance, alpha) tuple, or a sequence of them; got {terms!r}"
         ) from err
     if not out:
@@ -455,7 +457,7 @@ def _check_alpha(alpha: Any, Z: torch.Tensor) -> torch.Tensor:
     except (TypeError, ValueError, RuntimeError) as err:
         raise InvalidTypeError(f"alpha must be a number or a tensor (N,); got {type(alpha).__name__}") from err
     if value.numel() not in (1, len(Z)):
-        raise ValueError(f"alpha must be one number or one per sample ({len(Z)}); got {value.numel()} values")
+        raise InvalidInputError(f"alpha must be one number or one per sample ({len(Z)}); got {value.numel()} values")
     if not bool(torch.isfinite(value).all()):
         raise NonFiniteError(f"alpha must be finite (in {Z.dtype}); got {alpha!r}")
     return value.reshape(-1, 1, 1, 1)
