@@ -29,9 +29,20 @@ Edit = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 EditMap = Mapping[str, Edit]
 
 
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """True unless ``tensor`` holds NaN/inf; also True where values are not concrete (the
+    meta device, or inside torch.func transforms such as vmap, which forbid reading them)."""
+    if tensor.device.type == "meta":
+        return True
+    try:
+        return bool(torch.isfinite(tensor.detach()).all())
+    except RuntimeError:  # a vmap/jacfwd batched tensor: checked where the values are real
+        return True
+
+
 def _warn_non_finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
     """Warn (NonFiniteWarning) when a result holds NaN/inf, so it never passes silently."""
-    if tensor.device.type != "meta" and not bool(torch.isfinite(tensor.detach()).all()):
+    if not _all_finite(tensor):
         bad = int((~torch.isfinite(tensor.detach()).flatten(1).all(1)).sum())
         warnings.warn(
             f"{what}: {bad} of {len(tensor)} outputs hold NaN or infinite values (check the latents, the edit "
@@ -231,7 +242,7 @@ class Generator:
             raise InvalidInputError(
                 f"latents of shape (N, {self._shape_text()}) expected for generator {self.name!r}; got {shape}"
             )
-        if out.device.type != "meta" and not bool(torch.isfinite(out.detach()).all()):
+        if not _all_finite(out):
             bad = torch.nonzero(~torch.isfinite(out.detach()).flatten(1).all(1)).flatten().tolist()
             raise NonFiniteError(
                 f"latents hold NaN or infinite values in sample(s) {', '.join(map(str, bad[:5]))}"
