@@ -130,14 +130,14 @@ def test_an_extra_member_is_refused_unread(bombs):
     outcome = run_bounded(f"from panda_viz import load_factors\nload_factors({str(bombs[0])!r})", memory_mb=500, timeout_s=20)
     assert outcome.error_type == "InvalidFileError", outcome
     assert "unexpected archive members ['extra.npy']" in outcome.error_message and "extra.npz" in outcome.error_message
-    assert outcome.peak_rss_mb < 500 and outcome.seconds < 5
+    assert outcome.peak_rss_mb < 500 and outcome.seconds < 10
 
 
 def test_a_parts_bomb_is_refused_before_decompression(bombs):
     outcome = run_bounded(f"from panda_viz import load_factors\nload_factors({str(bombs[1])!r})", memory_mb=500, timeout_s=20)
     assert outcome.error_type == "FileLimitError", outcome
     assert "member 'parts.npy' would inflate" in outcome.error_message and "zip bomb" in outcome.error_message
-    assert outcome.peak_rss_mb < 500 and outcome.seconds < 5
+    assert outcome.peak_rss_mb < 500 and outcome.seconds < 10
 
 
 def test_a_member_past_the_size_limit_is_refused(good, tmp_path, monkeypatch):

@@ -160,7 +160,7 @@ def test_an_oversized_file_is_refused_unread(tmp_path, monkeypatch):
         f.truncate(300 << 20)
     outcome = run_bounded(f"from panda_viz.fid_inception import load_fid_inception\nload_fid_inception({str(path)!r})")
     assert outcome.error_type == "FileLimitError" and "an FID Inception state dict is at most" in outcome.error_message
-    assert outcome.seconds < 2 and module.MAX_FILE_BYTES < 300 << 20
+    assert outcome.seconds < 10 and module.MAX_FILE_BYTES < 300 << 20
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def test_a_sparse_5_gb_json_is_refused_unread(tmp_path):
     outcome = run_bounded(f"from panda_viz import load_edit_zoo\nload_edit_zoo({str(path)!r})", memory_mb=300, timeout_s=20)
     assert outcome.error_type == "FileLimitError", outcome
     assert "5,368,709,120 bytes; an edit zoo is at most" in outcome.error_message
-    assert outcome.seconds < 2 and outcome.peak_rss_mb < 500
+    assert outcome.seconds < 10 and outcome.peak_rss_mb < 500
 
 
 @pytest.mark.parametrize(
