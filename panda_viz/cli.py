@@ -1,14 +1,95 @@
 """The ``panda-viz`` command: ``panda-viz demo``, and one sub-command per job.
 
 Each sub-command lives in the module that does its work and defines
-``add_arguments(parser)`` and ``run(args) -> int``; this file only wires them.
+``add_arguments(parser)`` and ``run(args) -> int``; this file wires them, and holds the
+argument types they share, which refuse a bad value when the command line is parsed
+(an argparse error naming the option, before any work).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+
+#: Seeds go to torch.Generator.manual_seed, which takes at most 64 bits.
+MAX_SEED = 2**63 - 1
+
+
+def positive_int(limit: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [1, limit]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+        if limit is not None and value > limit:
+            raise argparse.ArgumentTypeError(f"expected a positive integer of at most {limit:,}; got {value:,}")
+        return value
+
+    return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed, a whole number in [0, 2**63 - 1] (``1e23`` and ``-1`` are refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}]; got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}]; got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    """An argparse type: a folder that exists or can be made and written (not an existing file)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a folder; got an empty string")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is an existing file, not a folder; name a folder for the output")
+    ancestor = path.absolute()
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot make folder {text!r}: {str(ancestor)!r} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write to {text!r}: {str(ancestor)!r} is not writable")
+    return path
+
+
+def existing_folder(text: str) -> Path:
+    """An argparse type: a folder that exists."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing folder")
+    return path
+
+
+def existing_file(text: str) -> Path:
+    """An argparse type: a file that exists."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing file")
+    return path
 
 # name -> (module, one-line help); the module defines add_arguments(parser) and run(args) -> int
 COMMANDS: dict[str, tuple[str, str]] = {

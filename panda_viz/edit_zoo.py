@@ -22,26 +22,34 @@ Users add their own and save them next to their factors::
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import math
+import os
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import torch
 
 from ._files import atomic_path
+from .exceptions import FileLimitError, IncompatibleFactorsError, InvalidFileError, InvalidInputError, InvalidTypeError
 
-__all__ = ["NamedEdit", "EditZoo", "load_edit_zoo", "available_edit_zoos", "apply_named_edit"]
+__all__ = ["NamedEdit", "EditZoo", "load_edit_zoo", "available_edit_zoos", "apply_named_edit", "MAX_ZOO_BYTES"]
 
 FORMAT = "panda_viz.edit_zoo"
 VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+#: A zoo JSON larger than this is refused unread (the shipped ones are a few kB).
+MAX_ZOO_BYTES = 4 << 20
+#: Edits in one zoo at most.
+MAX_EDITS = 10_000
+_TEXT_LIMIT = 10_000  # characters of a name, layer or description
 
 
 def _data_dir() -> Path:
@@ -50,6 +58,22 @@ def _data_dir() -> Path:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_factor_name(where: str, name: str) -> None:
+    """A factor file entry is a relative path inside the zoo's folder: no root, drive or ``..``."""
+    if not name or "\x00" in name or len(name) > 4096:
+        raise InvalidInputError(f"{where}: a factors entry must be a non-empty file name; got {name!r}")
+    for pure in (PurePosixPath(name), PureWindowsPath(name)):
+        if pure.is_absolute() or pure.drive or pure.root:
+            raise InvalidInputError(
+                f"{where}: factors entry {name!r} is an absolute path; factor files are named relative to the "
+                "zoo's folder and must stay inside it"
+            )
+        if ".." in pure.parts:
+            raise InvalidInputError(
+                f"{where}: factors entry {name!r} climbs out with '..'; factor files must stay inside the zoo's folder"
+            )
 
 
 @dataclass(frozen=True)
@@ -87,29 +111,38 @@ class NamedEdit:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or len(self.name) > _TEXT_LIMIT or not _NAME.match(self.name):
+            raise InvalidInputError(f"an edit name is a non-empty word (letters, digits, _ . + -); got {self.name!r}")
         where = f"edit {self.name!r}"
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ValueError(f"an edit name is a non-empty word (letters, digits, _ . + -); got {self.name!r}")
-        if not ((_is_int(self.layer) and self.layer >= 1) or (isinstance(self.layer, str) and self.layer)):
-            raise ValueError(f"{where}: layer must be a module name or an official layer number >= 1; got {self.layer!r}")
+        if not ((_is_int(self.layer) and self.layer >= 1)
+                or (isinstance(self.layer, str) and self.layer and len(self.layer) <= _TEXT_LIMIT)):
+            raise InvalidInputError(
+                f"{where}: layer must be a module name or an official layer number >= 1; got {self.layer!r}"
+            )
         if not _is_int(self.n_parts) or self.n_parts < 1:
-            raise ValueError(f"{where}: n_parts must be an int >= 1; got {self.n_parts!r}")
+            raise InvalidInputError(f"{where}: n_parts must be an int >= 1; got {self.n_parts!r}")
         part = tuple(self.part) if isinstance(self.part, (list, tuple)) else self.part
         indices = part if isinstance(part, tuple) else (part,)
         if not indices or not all(_is_int(k) and 0 <= k < self.n_parts for k in indices):
-            raise ValueError(f"{where}: part must be an int or ints in 0 … {self.n_parts - 1}; got {self.part!r}")
+            raise InvalidInputError(f"{where}: part must be an int or ints in 0 … {self.n_parts - 1}; got {self.part!r}")
         object.__setattr__(self, "part", part)
         if not _is_int(self.appearance) or self.appearance < 0:
-            raise ValueError(f"{where}: appearance must be an int >= 0; got {self.appearance!r}")
+            raise InvalidInputError(f"{where}: appearance must be an int >= 0; got {self.appearance!r}")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha):
-            raise ValueError(f"{where}: alpha must be a finite number; got {self.alpha!r}")
+            raise InvalidInputError(f"{where}: alpha must be a finite number; got {self.alpha!r}")
         object.__setattr__(self, "alpha", float(self.alpha))
-        factors = (self.factors,) if isinstance(self.factors, (str, Path)) else tuple(self.factors)
+        factors = (self.factors,) if isinstance(self.factors, (str, Path)) else self.factors
+        factors = tuple(factors) if isinstance(factors, (list, tuple)) else ()
         if len(factors) not in (1, 2) or not all(isinstance(f, (str, Path)) and str(f) for f in factors):
-            raise ValueError(
+            raise InvalidInputError(
                 f"{where}: factors must be one .npz file or the official (Us-….npy, Uc-….npy) pair; got {self.factors!r}"
             )
+        for name in factors:
+            _check_factor_name(where, str(name))
         object.__setattr__(self, "factors", tuple(str(f) for f in factors))
+        if not isinstance(self.description, str) or len(self.description) > _TEXT_LIMIT:
+            raise InvalidInputError(f"{where}: description must be a string of at most {_TEXT_LIMIT} characters; "
+                                    f"got {type(self.description).__name__}")
 
     @property
     def term(self) -> tuple:
@@ -161,7 +194,7 @@ class EditZoo(Mapping):
         self.edits = {}
         for edit in edits:
             if not isinstance(edit, NamedEdit):
-                raise TypeError(f"edits must be NamedEdit objects; got {type(edit).__name__}")
+                raise InvalidTypeError(f"edits must be NamedEdit objects; got {type(edit).__name__}")
             self.edits[edit.name] = edit
         self.root = None if self.root is None else Path(self.root)
 
@@ -201,7 +234,7 @@ class EditZoo(Mapping):
     ) -> NamedEdit:
         """Add an edit (factor file names relative to where the zoo will be saved); returns it."""
         if name in self.edits and not overwrite:
-            raise ValueError(f"zoo {self.name!r} already has an edit {name!r}; pass overwrite=True to replace it")
+            raise InvalidInputError(f"zoo {self.name!r} already has an edit {name!r}; pass overwrite=True to replace it")
         edit = NamedEdit(name, layer, n_parts, part, appearance, alpha, factors, description)
         self.edits[name] = edit
         return edit
@@ -225,7 +258,7 @@ class EditZoo(Mapping):
         """
         path = Path(path)
         if path.suffix.lower() != ".json":
-            raise ValueError(f"an edit zoo is saved as .json; got {path.name!r}")
+            raise InvalidInputError(f"an edit zoo is saved as .json; got {path.name!r}")
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
@@ -251,6 +284,14 @@ class EditZoo(Mapping):
         for folder in folders:
             paths = tuple(folder / f for f in edit.factors)
             if all(p.is_file() for p in paths):
+                inside = folder.resolve()
+                for entry, p in zip(edit.factors, paths):
+                    # symlinks resolved: a link inside the folder may not point outside it
+                    if not p.resolve().is_relative_to(inside):
+                        raise InvalidInputError(
+                            f"edit {name!r}: factors entry {entry!r} resolves to {str(p.resolve())!r}, outside the "
+                            f"zoo's folder {str(inside)!r}; factor files must stay inside it"
+                        )
                 return paths
         searched = ", ".join(repr(str(f)) for f in folders)
         hint = (
@@ -301,24 +342,48 @@ def available_edit_zoos() -> list[str]:
     return sorted(p.stem for p in _data_dir().glob("*.json"))
 
 
-def _from_dict(data: Any, source: str, root: Path | None) -> EditZoo:
+_ZOO_KEYS = {"format", "version", "name", "generator", "description", "fit", "edits"}
+_EDIT_KEYS = {"layer", "n_parts", "part", "appearance", "alpha", "factors"}
+
+
+def _from_dict(data: Any, source: str, root: Path | None, path: Path | None = None) -> EditZoo:
+    def fail(why: str) -> None:
+        raise InvalidFileError(f"{source}: {why}", path)
+
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{source} is not an edit zoo (expected a JSON object with \"format\": {FORMAT!r})")
+        raise InvalidFileError(f"{source} is not an edit zoo (expected a JSON object with \"format\": {FORMAT!r})", path)
     if data.get("version") != VERSION:
-        raise ValueError(f"{source}: edit zoo version {data.get('version')!r} is not supported (expected {VERSION})")
+        fail(f"edit zoo version {data.get('version')!r} is not supported (expected {VERSION})")
+    unknown = sorted(set(data) - _ZOO_KEYS)
+    if unknown:
+        fail(f"unknown top-level keys {unknown[:5]}; an edit zoo has {sorted(_ZOO_KEYS)}")
+    for key, ok, expected in (
+        ("name", lambda v: isinstance(v, str) and 0 < len(v) <= _TEXT_LIMIT, "a non-empty string"),
+        ("generator", lambda v: v is None or (isinstance(v, str) and len(v) <= _TEXT_LIMIT), "null or a string"),
+        ("description", lambda v: isinstance(v, str) and len(v) <= _TEXT_LIMIT, f"a string (≤ {_TEXT_LIMIT} characters)"),
+        ("fit", lambda v: v is None or isinstance(v, dict), "null or an object"),
+    ):
+        if key in data and not ok(data[key]):
+            fail(f"\"{key}\" must be {expected}; got {type(data[key]).__name__} {str(data[key])[:80]!r}")
     entries = data.get("edits")
     if not isinstance(entries, dict):
-        raise ValueError(f"{source}: \"edits\" must map names to edits; got {type(entries).__name__}")
+        fail(f"\"edits\" must map names to edits; got {type(entries).__name__}")
+    if len(entries) > MAX_EDITS:
+        raise FileLimitError(f"{source}: {len(entries):,} edits; a zoo holds at most {MAX_EDITS:,}", path)
     edits = []
     for name, entry in entries.items():
         if not isinstance(entry, dict):
-            raise ValueError(f"{source}: edit {name!r} must be an object; got {type(entry).__name__}")
-        fields = {"layer", "n_parts", "part", "appearance", "alpha", "factors"}
-        missing = fields - set(entry)
-        unknown = set(entry) - fields - {"description"}
+            fail(f"edit {name!r} must be an object; got {type(entry).__name__}")
+        missing = _EDIT_KEYS - set(entry)
+        unknown = set(entry) - _EDIT_KEYS - {"description"}
         if missing or unknown:
-            raise ValueError(f"{source}: edit {name!r} is missing {sorted(missing)} / has unknown keys {sorted(unknown)}")
-        edits.append(NamedEdit(name, **entry))
+            fail(f"edit {name!r} is missing {sorted(missing)} / has unknown keys {sorted(unknown)}")
+        try:
+            edits.append(NamedEdit(name, **entry))
+        except (ValueError, TypeError) as error:
+            message = str(error)
+            where = f"edit {name!r}"
+            fail(message if message.startswith(where) else f"{where}: {message}")
     return EditZoo(
         str(data.get("name", source)),
         edits,
@@ -329,27 +394,69 @@ def _from_dict(data: Any, source: str, root: Path | None) -> EditZoo:
     )
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def _read_zoo_text(path: Path) -> str:
+    """The zoo file as UTF-8 text, at most :data:`MAX_ZOO_BYTES` read."""
+    size = path.stat().st_size
+    if size > MAX_ZOO_BYTES:
+        raise FileLimitError(
+            f"edit zoo {str(path)!r} is {size:,} bytes; an edit zoo is at most {MAX_ZOO_BYTES:,} bytes (not read)", path
+        )
+    with open(path, "rb") as f:
+        raw = f.read(MAX_ZOO_BYTES + 1)
+    if len(raw) > MAX_ZOO_BYTES:  # grew while we looked, or a device file
+        raise FileLimitError(f"edit zoo {str(path)!r} holds more than {MAX_ZOO_BYTES:,} bytes", path)
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            raise InvalidFileError(f"edit zoo {str(path)!r} is {encoding} text; save it as UTF-8", path)
+    if len(raw) >= 2 and (raw[0] == 0 or raw[1] == 0):
+        raise InvalidFileError(f"edit zoo {str(path)!r} looks like UTF-16/32 text (NUL bytes); save it as UTF-8", path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InvalidFileError(
+            f"edit zoo {str(path)!r} is not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}); "
+            "an edit zoo is a UTF-8 JSON file",
+            path,
+        ) from None
+
+
 def load_edit_zoo(name_or_path: str | Path) -> EditZoo:
     """A shipped zoo by name (see :func:`available_edit_zoos`), or a zoo JSON file.
 
     Factor files are resolved against the JSON file's folder (the package's data folder
     for shipped zoos).
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise InvalidTypeError(
+            f"load_edit_zoo takes a shipped zoo's name or a .json path; got {type(name_or_path).__name__}"
+        )
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and path.suffix.lower() != ".json":
         shipped = _data_dir() / f"{name_or_path}.json"
-        if not shipped.is_file():
-            raise ValueError(
+        if not _NAME.match(name_or_path) or not shipped.is_file():
+            raise InvalidInputError(
                 f"unknown edit zoo {name_or_path!r}; shipped: {', '.join(available_edit_zoos())} (or pass a .json path)"
             )
         path = shipped
     if not path.is_file():
         raise FileNotFoundError(f"edit zoo {str(path)!r} does not exist")
+    text = _read_zoo_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from None
-    return _from_dict(data, repr(str(path)), path.parent)
+        raise InvalidFileError(f"{str(path)!r} is not valid JSON: {err}", path) from None
+    except (RecursionError, ValueError) as err:  # nesting past the recursion limit, 5000-digit numbers
+        raise InvalidFileError(f"{str(path)!r} is not a readable edit zoo JSON ({type(err).__name__}: "
+                               f"{str(err)[:200]})", path) from None
+    return _from_dict(data, repr(str(path)), path.parent, path)
 
 
 def _resolve_edit_layer(generator: Any, edit: NamedEdit) -> str:
@@ -396,7 +503,7 @@ def apply_named_edit(
     if zoo is None:
         gname = getattr(generator, "name", None)
         if gname not in available_edit_zoos():
-            raise ValueError(
+            raise InvalidInputError(
                 f"no shipped edit zoo for generator {gname!r} (shipped: {', '.join(available_edit_zoos())}); pass zoo=…"
             )
         zoo = gname
@@ -407,7 +514,7 @@ def apply_named_edit(
     fitted_at = getattr(model, "layer_", None)
     n_parts = int(getattr(model, "parts_").shape[0]) if hasattr(model, "parts_") else None
     if (fitted_at is not None and fitted_at != layer) or n_parts != edit.n_parts:
-        raise ValueError(
+        raise IncompatibleFactorsError(
             f"edit {name!r} of zoo {zoo.name!r} indexes factors at layer {edit.layer!r} ({layer}) with "
             f"{edit.n_parts} parts; the model given is at {fitted_at!r} with {n_parts} parts "
             f"(load the right ones with zoo.load_model({name!r}, G))"

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 from .saliency import (
     _appearance_indices,
     _appearance_matrix,
@@ -74,12 +75,16 @@ class EditTerm:
             object.__setattr__(self, "part", part)
         ok = part is None or _is_int(part) or (isinstance(part, tuple) and part and all(_is_int(p) for p in part))
         if not ok:
-            raise TypeError(f"EditTerm.part must be an int, a non-empty tuple of ints or None; got {self.part!r}")
+            raise InvalidTypeError(f"EditTerm.part must be an int, a non-empty tuple of ints or None; got {self.part!r}")
         if not _is_int(self.appearance):
-            raise TypeError(f"EditTerm.appearance must be an int; got {self.appearance!r}")
+            raise InvalidTypeError(f"EditTerm.appearance must be an int; got {self.appearance!r}")
+        if isinstance(self.alpha, (bool, np.bool_)) or not isinstance(self.alpha, (int, float, np.number)) or isinstance(
+            self.alpha, np.complexfloating
+        ):
+            raise InvalidTypeError(f"EditTerm.alpha must be a real number; got {type(self.alpha).__name__} {self.alpha!r}")
         alpha = float(self.alpha)
         if not np.isfinite(alpha):
-            raise ValueError(f"EditTerm.alpha must be a finite number; got {self.alpha!r}")
+            raise NonFiniteError(f"EditTerm.alpha must be a finite number; got {self.alpha!r}")
         object.__setattr__(self, "alpha", alpha)
 
     def label(self) -> str:
@@ -95,12 +100,14 @@ def _is_int(value: Any) -> bool:
 def _as_terms(terms: Any) -> list[EditTerm]:
     if isinstance(terms, EditTerm):
         return [terms]
-    if isinstance(terms, tuple) and len(terms) == 3 and _is_int(terms[1]) and isinstance(terms[2], (int, float, np.number)):
+    if isinstance(terms, tuple) and len(terms) == 3 and _is_int(terms[1]):  # one (part, appearance, alpha)
         return [EditTerm(*terms)]
     try:
         out = [t if isinstance(t, EditTerm) else EditTerm(*t) for t in terms]
+    except InvalidTypeError:
+        raise
     except TypeError as err:
-        raise TypeError(
+        raise InvalidTypeError(
             f"terms must be an EditTerm, a (part, appearance, alpha) tuple, or a sequence of them; got {terms!r}"
         ) from err
     if not out:
@@ -230,6 +237,11 @@ def local_edit(
         if contribution.ndim == 4 and delta.ndim == 4 and len(contribution) != len(delta):
             raise ValueError(f"per-sample parts and masks must agree on N; got {len(delta)} and {len(contribution)}")
         delta = delta + contribution
+        if not bool(torch.isfinite(contribution).all()):
+            # e.g. α = 1e308: finite as a Python float, inf once multiplied in float32
+            raise NonFiniteError(
+                f"the edit term {term.label()} overflows {A.dtype} (|α| × |a_j| is not finite); use a smaller |alpha|"
+            )
     return delta
 
 
@@ -424,16 +436,37 @@ def removal_edit(
     if method == "add":
         if alpha is None:
             alpha = m.flatten(1).amax(1) - (m * r).sum((1, 2)) / r.sum((1, 2))
-        alpha = torch.as_tensor(alpha, dtype=Z.dtype, device=Z.device).reshape(-1, 1, 1, 1)
+        alpha = _check_alpha(alpha, Z)
         a = _appearance_matrix(model).to(Z.device, Z.dtype)[:, b]
-        return alpha * a[None, :, None, None] * r[:, None]
+        return _finite_delta(alpha * a[None, :, None, None] * r[:, None])
     mu = saliency_thresholds(model, Z, [b])[0] if thresholds is None else torch.as_tensor(thresholds).reshape(())
     background = (m >= mu.to(m.device, m.dtype)).to(Z.dtype)  # (N, H, W)
     fallback = torch.zeros_like(background).flatten(1).scatter_(1, m.flatten(1).argmax(1, keepdim=True), 1.0)
     background = torch.where(background.flatten(1).sum(1, keepdim=True) > 0, background.flatten(1), fallback).view_as(m)
     mean_fibre = torch.einsum("nchw,nhw->nc", Z, background) / background.sum((1, 2))[:, None]
-    alpha = torch.as_tensor(1.0 if alpha is None else alpha, dtype=Z.dtype, device=Z.device).reshape(-1, 1, 1, 1)
-    return alpha * r[:, None] * (mean_fibre[:, :, None, None] - Z)
+    alpha = _check_alpha(1.0 if alpha is None else alpha, Z)
+    return _finite_delta(alpha * r[:, None] * (mean_fibre[:, :, None, None] - Z))
+
+
+def _check_alpha(alpha: Any, Z: torch.Tensor) -> torch.Tensor:
+    """α as a (1 or N, 1, 1, 1) tensor in Z's dtype, refusing non-numbers and NaN/inf."""
+    if isinstance(alpha, (bool, str, bytes)):
+        raise InvalidTypeError(f"alpha must be a number or a tensor (N,); got {type(alpha).__name__} {alpha!r}")
+    try:
+        value = torch.as_tensor(alpha, dtype=Z.dtype, device=Z.device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise InvalidTypeError(f"alpha must be a number or a tensor (N,); got {type(alpha).__name__}") from err
+    if value.numel() not in (1, len(Z)):
+        raise InvalidInputError(f"alpha must be one number or one per sample ({len(Z)}); got {value.numel()} values")
+    if not bool(torch.isfinite(value).all()):
+        raise NonFiniteError(f"alpha must be finite (in {Z.dtype}); got {alpha!r}")
+    return value.reshape(-1, 1, 1, 1)
+
+
+def _finite_delta(delta: torch.Tensor) -> torch.Tensor:
+    if not bool(torch.isfinite(delta).all()):
+        raise NonFiniteError("the removal edit overflows (|alpha| too large, or features with NaN/inf); use a smaller alpha")
+    return delta
 
 
 def remove(

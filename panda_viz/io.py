@@ -1,17 +1,24 @@
 """Saved factors: a PandA model's parts and appearances plus metadata, in a file that runs no code when read.
 
-Format: an ``.npz`` archive (NumPy's zip of ``.npy`` arrays) holding ``parts``
-(n_parts, H, W) float32, ``appearances`` (C, n_appearances) float32, ``loss_history``
-float64 and ``metadata``, a JSON string. It is read with ``np.load(allow_pickle=False)``,
-so a file can hold arrays and text only: loading never unpickles or executes anything.
-Writes are atomic (temporary file, then rename): an error never leaves a partial file.
+Format: an ``.npz`` archive (NumPy's zip of ``.npy`` arrays) holding exactly the members
+``parts.npy`` (n_parts, H, W) float32, ``appearances.npy`` (C, n_appearances) float32,
+``loss_history.npy`` (n,) float64 and ``metadata.npy``, a 0-d unicode array holding a
+JSON object. Reading never unpickles or executes anything, and it is bounded: only those
+four members are read; each member's declared size, shape and dtype (its zip entry and
+its ``.npy`` header) are checked against limits, against each other and against the
+metadata before a byte of its data is decompressed or allocated.
+
+Writes are atomic (temporary file, then rename): an error or a kill never leaves a
+partial file, and a temporary left by a killed write is removed by the next write.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +26,9 @@ import torch
 
 from ._files import atomic_path
 from ._version import __version__
+from .exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError
 
-__all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION", "MAX_ARRAY_BYTES"]
 
 FORMAT = "panda_viz.factors"
 FORMAT_VERSION = 1
@@ -40,23 +48,76 @@ _META_KEYS = (
     "n_iter",
     "package_version",
 )
+#: Largest parts or appearances array a factor file may declare (decompressed).
+MAX_ARRAY_BYTES = 2 << 30
+#: Largest metadata (a JSON string, 4 bytes a character) and loss history.
+MAX_METADATA_BYTES = 4 << 20
+MAX_HISTORY_BYTES = 64 << 20
+#: A compressed member may inflate at most this much (real factors compress about 1.1×;
+#: a zip bomb reaches 1000×); members stored uncompressed, as ``np.savez`` writes, are 1×.
+MAX_INFLATION = 64
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _model_arrays(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays ``save_factors`` writes, checked so that ``load_factors`` will read them back."""
+    if not hasattr(model, "parts_") or not hasattr(model, "appearances_") or not hasattr(model, "feature_shape_"):
+        raise InvalidInputError(
+            f"save_factors needs a fitted PandA model; got {type(model).__name__} without parts_/appearances_"
+        )
+    arrays = {}
+    for name, ndim, axes in (("parts_", 3, "(n_parts, H, W)"), ("appearances_", 2, "(C, n_appearances)")):
+        value = getattr(model, name)
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.ndim != ndim:
+            got = f"{value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise InvalidInputError(f"save_factors: model.{name} must be a float tensor {axes}; got {got}")
+        arrays[name] = value.detach().to("cpu", torch.float32).numpy()
+    parts, appearances = arrays["parts_"], arrays["appearances_"]
+    if parts.shape[0] == 0 or appearances.shape[1] == 0:
+        raise InvalidInputError(
+            f"save_factors: the model has {parts.shape[0]} parts and {appearances.shape[1]} appearances; "
+            "a factor file holds at least one of each (a rank-0 model has nothing to save)"
+        )
+    shape = tuple(int(s) for s in model.feature_shape_)
+    if len(shape) != 3 or parts.shape[1:] != shape[1:] or appearances.shape[0] != shape[0]:
+        raise InvalidInputError(
+            f"save_factors: parts {parts.shape} and appearances {appearances.shape} disagree with the model's "
+            f"feature_shape_ {shape} (expected parts (K, H, W) and appearances (C, R))"
+        )
+    for name, array in (("parts_", parts), ("appearances_", appearances)):
+        if not np.isfinite(array).all():
+            raise InvalidInputError(f"save_factors: model.{name} holds {int((~np.isfinite(array)).sum())} NaN/inf values")
+    if (parts < 0).any():
+        raise InvalidInputError(f"save_factors: model.parts_ must be non-negative; found {int((parts < 0).sum())} negative entries")
+    history = np.asarray(getattr(model, "loss_history_", []), dtype=np.float64).reshape(-1)
+    return parts, appearances, history
 
 
 def save_factors(model, path: str | os.PathLike) -> Path:
     """Write a fitted :class:`~panda_viz.PandA`'s factors and metadata to ``path`` (.npz).
 
     Metadata: generator, layer, ranks, feature shape, solver, appearance basis, final
-    relative objective, n_samples, n_iter and the panda_viz version.
+    relative objective, n_samples, n_iter and the panda_viz version. The write is atomic;
+    a temporary left beside ``path`` by a killed earlier write is removed.
+
+    Parameters
+    ----------
+    model : fitted PandA
+        At least one part and one appearance, finite values, parts >= 0.
+    path : str or Path
 
     Returns
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    InvalidInputError
+        An unfitted or inconsistent model (no parts, NaN factors …): nothing is written.
     """
-    if not hasattr(model, "parts_") or not hasattr(model, "appearances_"):
-        raise ValueError(f"save_factors needs a fitted PandA model; got {type(model).__name__} without parts_/appearances_")
-    parts = model.parts_.detach().to("cpu", torch.float32).numpy()
-    appearances = model.appearances_.detach().to("cpu", torch.float32).numpy()
+    parts, appearances, history = _model_arrays(model)
+    objective = float(getattr(model, "objective_", float("nan")))
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -67,25 +128,29 @@ def save_factors(model, path: str | os.PathLike) -> Path:
         "feature_shape": [int(s) for s in model.feature_shape_],
         "solver": getattr(model, "solver_", None),
         "appearance_basis": getattr(model, "appearance_basis_", None),
-        "objective": float(model.objective_),
-        "n_samples": int(model.n_samples_),
-        "n_iter": int(model.n_iter_),
+        "objective": objective if math.isfinite(objective) else None,
+        "n_samples": int(getattr(model, "n_samples_", 0)),
+        "n_iter": int(getattr(model, "n_iter_", 0)),
         "package_version": __version__,
     }
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"save_factors: path must be a str or Path; got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"save_factors: {str(path)!r} is a folder; pass a file name such as {str(path / 'factors.npz')!r}")
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
             parts=parts,
             appearances=appearances,
-            loss_history=np.asarray(getattr(model, "loss_history_", []), dtype=np.float64),
+            loss_history=history,
             metadata=np.array(json.dumps(metadata)),
         )
     return path
 
 
-def _fail(path: Path, why: str):
-    raise ValueError(f"{path}: not a valid panda_viz factor file: {why}")
+def _fail(path: Path, why: str, error: type[InvalidFileError] = InvalidFileError):
+    raise error(f"{path}: not a valid panda_viz factor file: {why}", path)
 
 
 def _is_int(value, low: int) -> bool:
@@ -105,7 +170,7 @@ def _check_metadata_values(path: Path, metadata: dict) -> None:
         "n_iter": (lambda v: _is_int(v, 0), "an int >= 0"),
         "feature_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(x, 1) for x in v),
                           "a list of 3 positive ints (C, H, W)"),
-        "objective": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+        "objective": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), "a number"),
         "solver": (lambda v: v is None or v in SOLVERS, f"null or one of {list(SOLVERS)}"),
         "appearance_basis": (lambda v: v is None or v in APPEARANCE_BASES, f"null or one of {list(APPEARANCE_BASES)}"),
         "layer": (lambda v: v is None or isinstance(v, str), "null or a string"),
@@ -115,10 +180,119 @@ def _check_metadata_values(path: Path, metadata: dict) -> None:
     for key, (ok, expected) in checks.items():
         if not ok(metadata[key]):
             _fail(path, f"metadata {key} must be {expected}; got {metadata[key]!r}")
+    if metadata["objective"] is not None and not math.isfinite(metadata["objective"]):
+        _fail(path, f"metadata objective must be finite (or null); got {metadata['objective']!r}")
+
+
+# ------------------------------------------------------------------------ bounded reading
+def _open_archive(path: Path) -> zipfile.ZipFile:
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head == _NPY_MAGIC:
+        _fail(path, "it is a single .npy array, not an .npz archive of parts, appearances and metadata "
+                    "(the official PandA Us-/Uc- .npy pairs load with panda_viz.load_official_factors)")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+        _fail(path, f"cannot be read as an .npz archive ({type(error).__name__}: {error})")
+
+
+def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    infos = archive.infolist()
+    expected = {f"{name}.npy" for name in _ARRAYS}
+    if len(infos) > 4 * len(expected):
+        _fail(path, f"the archive holds {len(infos)} members; a factor file holds {len(expected)}", FileLimitError)
+    names = [info.filename for info in infos]
+    unknown = sorted(set(names) - expected)
+    if unknown:
+        _fail(path, f"unexpected archive members {unknown[:5]}; a factor file holds only {sorted(expected)} "
+                    "(nothing else is read from it)")
+    if len(set(names)) != len(names):
+        _fail(path, "the archive holds a member twice")
+    members = {info.filename[:-4]: info for info in infos}
+    missing = [name for name in _ARRAYS if name not in members]
+    if missing:
+        _fail(path, f"missing arrays {missing}; found {sorted(members)}")
+    return members
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, max_bytes: int, kinds: str,
+                 ndim: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """One ``.npy`` member, its header checked before its data is decompressed.
+
+    ``kinds``: allowed dtype kinds ('f' float, 'U' unicode); ``shape``: the exact shape
+    the metadata implies (None: any of ``ndim`` dimensions).
+    """
+    member = info.filename
+    where = f"member {member!r}"
+    if info.flag_bits & 0x1:
+        _fail(path, f"{where} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        _fail(path, f"{where} uses zip compression method {info.compress_type}; .npz files are stored or deflated")
+    if info.file_size > max_bytes:
+        _fail(path, f"{where} declares {info.file_size:,} bytes; the limit is {max_bytes:,}", FileLimitError)
+    if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > MAX_INFLATION * info.compress_size + (1 << 20):
+        _fail(path, f"{where} would inflate {info.compress_size:,} bytes to {info.file_size:,} "
+                    f"(more than {MAX_INFLATION}×): refused as a zip bomb", FileLimitError)
+    try:
+        with archive.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                declared, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                declared, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                _fail(path, f"{where} is .npy format version {version}; expected 1.0 or 2.0")
+            if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
+                _fail(path, f"{where} has dtype {dtype}; expected {'floats' if kinds == 'f' else 'a unicode string'}")
+            if dtype.kind == "f" and dtype.itemsize not in (2, 4, 8):
+                _fail(path, f"{where} has dtype {dtype}; expected float16, float32 or float64")
+            if shape is not None and tuple(declared) != tuple(shape):
+                _fail(path, f"{where}: {member[:-4]} have shape {tuple(declared)}; the metadata says {tuple(shape)}")
+            if len(declared) != ndim:
+                _fail(path, f"{where} declares shape {tuple(declared)}; expected {ndim} dimensions")
+            nbytes = math.prod(declared) * dtype.itemsize
+            header = f.tell()
+            if header + nbytes != info.file_size:
+                _fail(path, f"{where} declares shape {tuple(declared)} of {dtype} ({nbytes:,} bytes) but holds "
+                            f"{info.file_size - header:,} bytes of data")
+            data = f.read(nbytes)
+    except InvalidFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, RuntimeError) as error:
+        _fail(path, f"{where} is truncated or corrupt ({type(error).__name__}: {error})")
+    if len(data) != nbytes:
+        _fail(path, f"{where} is truncated: {len(data):,} of {nbytes:,} bytes")
+    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran else "C")
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def _read_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict:
+    text = _read_member(path, archive, info, max_bytes=MAX_METADATA_BYTES, kinds="U", ndim=0)
+    try:
+        metadata = json.loads(str(text[()]))
+    except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as error:
+        _fail(path, f"its metadata is not JSON ({type(error).__name__}: {str(error)[:200]})")
+    if not isinstance(metadata, dict):
+        _fail(path, f"its metadata must be a JSON object; got {type(metadata).__name__}")
+    missing = [key for key in _META_KEYS if key not in metadata]
+    if missing:
+        _fail(path, f"metadata lacks keys {missing}")
+    if metadata["format"] != FORMAT:
+        _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
+    _check_metadata_values(path, metadata)
+    if metadata["format_version"] > FORMAT_VERSION:
+        _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
+    return metadata
 
 
 def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator: str | None = None):
     """Read factors written by :func:`save_factors`; returns a fitted :class:`~panda_viz.PandA`.
+
+    Reading runs no code and is bounded: only the four members of the format are read,
+    and each one's declared size, shape and dtype are checked (against
+    :data:`MAX_ARRAY_BYTES`, the metadata and the member's real size) before it is
+    decompressed.
 
     Parameters
     ----------
@@ -131,52 +305,41 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
     ------
     FileNotFoundError
         No such file.
-    ValueError
-        A corrupt or foreign file, missing arrays or metadata keys, shapes that disagree
-        with the metadata, negative or non-finite parts, or another layer/generator.
+    InvalidFileError (a ValueError)
+        A corrupt, truncated or foreign file (e.g. a lone ``.npy``), unexpected or
+        missing members, a member of the wrong dtype (object, void, strings), shapes that
+        disagree with the metadata, NaN/inf or negative parts, or another layer/generator.
+        The message names the file and the member or metadata key.
+    FileLimitError (an InvalidFileError)
+        A member declaring more than the limits (a decompression bomb); nothing of it was
+        decompressed.
     """
     from .decomposition import PandA
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(f"load_factors: path must be a str or Path; got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no factor file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
-        _fail(path, f"cannot be read as an .npz archive ({type(error).__name__}: {error})")
-    missing = [name for name in _ARRAYS if name not in arrays]
-    if missing:
-        _fail(path, f"missing arrays {missing}; found {sorted(arrays)}")
-    try:
-        metadata = json.loads(str(arrays["metadata"][()]))
-    except (json.JSONDecodeError, TypeError, ValueError) as error:
-        _fail(path, f"its metadata is not JSON ({error})")
-    if not isinstance(metadata, dict):
-        _fail(path, f"its metadata must be a JSON object; got {type(metadata).__name__}")
-    missing = [key for key in _META_KEYS if key not in metadata]
-    if missing:
-        _fail(path, f"metadata lacks keys {missing}")
-    if metadata["format"] != FORMAT:
-        _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
-    _check_metadata_values(path, metadata)
-    if metadata["format_version"] > FORMAT_VERSION:
-        _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
-    parts, appearances = arrays["parts"], arrays["appearances"]
-    C, H, W = metadata["feature_shape"]
-    K, R = metadata["n_parts"], metadata["n_appearances"]
-    if parts.shape != (K, H, W):
-        _fail(path, f"parts have shape {parts.shape}; the metadata says ({K}, {H}, {W})")
-    if appearances.shape != (C, R):
-        _fail(path, f"appearances have shape {appearances.shape}; the metadata says ({C}, {R})")
-    for name, array in (("parts", parts), ("appearances", appearances)):
-        if array.dtype.kind != "f" or not np.isfinite(array).all():
-            _fail(path, f"{name} must be finite floats; got dtype {array.dtype} with non-finite or non-float values")
+    with _open_archive(path) as archive:
+        members = _members(path, archive)
+        metadata = _read_metadata(path, archive, members["metadata"])
+        C, H, W = metadata["feature_shape"]
+        K, R = metadata["n_parts"], metadata["n_appearances"]
+        parts = _read_member(path, archive, members["parts"], max_bytes=MAX_ARRAY_BYTES, kinds="f", ndim=3,
+                             shape=(K, H, W))
+        appearances = _read_member(path, archive, members["appearances"], max_bytes=MAX_ARRAY_BYTES, kinds="f",
+                                   ndim=2, shape=(C, R))
+        history = _read_member(path, archive, members["loss_history"], max_bytes=MAX_HISTORY_BYTES, kinds="f", ndim=1)
+    for name, array in (("parts", parts), ("appearances", appearances), ("loss_history", history)):
+        if not np.isfinite(array).all():
+            _fail(path, f"member '{name}.npy': {name} must be finite floats; found {int((~np.isfinite(array)).sum())} "
+                        "NaN/inf values")
     if (parts < 0).any():
-        _fail(path, f"parts must be non-negative; found {int((parts < 0).sum())} negative entries")
+        _fail(path, f"member 'parts.npy': parts must be non-negative; found {int((parts < 0).sum())} negative entries")
     for key, wanted in (("layer", layer), ("generator", generator)):
         if wanted is not None and metadata[key] != wanted:
-            raise ValueError(f"{path}: factors were fitted at {key} {metadata[key]!r}, not {wanted!r}")
+            raise InvalidFileError(f"{path}: factors were fitted at {key} {metadata[key]!r}, not {wanted!r}", path)
 
     model = PandA(
         n_parts=K,
@@ -186,9 +349,9 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
     )
     model.parts_ = torch.from_numpy(parts.astype(np.float32))
     model.appearances_ = torch.from_numpy(appearances.astype(np.float32))
-    model.loss_history_ = [float(x) for x in arrays["loss_history"]]
+    model.loss_history_ = [float(x) for x in history]
     model.n_iter_ = int(metadata["n_iter"])
-    model.objective_ = float(metadata["objective"])
+    model.objective_ = float("nan") if metadata["objective"] is None else float(metadata["objective"])
     model.feature_shape_ = (C, H, W)
     model.n_samples_ = int(metadata["n_samples"])
     model.layer_ = metadata["layer"]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .exceptions import WeightsNotInstalledError
+from .exceptions import InvalidFileError, InvalidInputError, InvalidTypeError, NonFiniteError, UnsafeFileError, WeightsNotInstalledError
 
 __all__ = [
     "RoirResult",
@@ -31,7 +31,7 @@ __all__ = [
     "INCEPTION_ENV",
 ]
 
-#: Environment variable naming a local copy of NVIDIA's ``inception-2015-12-05.pt``.
+#: Environment variable naming a local FID detector file (see :func:`fid`).
 INCEPTION_ENV = "PANDA_VIZ_INCEPTION"
 
 
@@ -356,23 +356,30 @@ def frechet_distance(feats_a: torch.Tensor | np.ndarray, feats_b: torch.Tensor |
     return float((mu_a - mu_b).square().sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt)
 
 
-def _default_inception() -> Path | None:
-    env = os.environ.get(INCEPTION_ENV)
-    if env:
-        return Path(env)
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / "inception-2015-12-05.pt"
-    return hub if hub.is_file() else None
+def _detector_from_file(path: Path, *, trust_torchscript: bool, source: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    from .fid_inception import is_torchscript, load_fid_inception
 
-
-def _load_detector(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     if not path.is_file():
-        raise WeightsNotInstalledError(f"Inception weights not found at {str(path)!r}")
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+        raise WeightsNotInstalledError(f"Inception weights not found at {str(path)!r} ({source})")
+    if is_torchscript(path):
+        if not trust_torchscript:
+            raise UnsafeFileError(
+                f"{path} ({source}) is a TorchScript archive: loading it runs the code inside it, and panda_viz has "
+                "no checksum to verify it by. Use the weights-only detector instead (pytorch-fid's "
+                "pt_inception-2015-12-05-6726825d.pth, read as data), or, if you trust this file (e.g. NVIDIA's "
+                "inception-2015-12-05.pt that you downloaded yourself), pass trust_torchscript=True to run it",
+                path,
+            )
+        try:
+            module = torch.jit.load(str(path), map_location="cpu").eval()
+        except (RuntimeError, ValueError, OSError) as error:
+            raise InvalidFileError(f"{path}: not a loadable TorchScript detector ({str(error)[:300]})", path) from None
 
-    def features(uint8_images: torch.Tensor) -> torch.Tensor:
-        return module(uint8_images, return_features=True)
+        def features(uint8_images: torch.Tensor) -> torch.Tensor:
+            return module(uint8_images, return_features=True)
 
-    return features
+        return features
+    return load_fid_inception(path)
 
 
 def fid(
@@ -381,42 +388,71 @@ def fid(
     *,
     detector: str | os.PathLike | Callable[[torch.Tensor], torch.Tensor] | None = None,
     batch_size: int = 64,
+    trust_torchscript: bool = False,
 ) -> float:
     """Fréchet Inception distance between two image sets, from locally present weights only.
 
-    Nothing is ever downloaded. The Inception network comes from, in order: ``detector``
-    (a path to NVIDIA's TorchScript ``inception-2015-12-05.pt``, the detector of the
-    StyleGAN2-ADA / StyleGAN3 metrics, or any callable mapping uint8 images (N, 3, H, W)
-    to features (N, D)); the environment variable ``PANDA_VIZ_INCEPTION``; the file
-    ``<torch hub dir>/checkpoints/inception-2015-12-05.pt``. Otherwise
-    :class:`~panda_viz.exceptions.WeightsNotInstalledError` says how to provide one.
+    Nothing is ever downloaded, nothing is picked up from a cache folder, and no code from
+    a file runs unless you say so. The detector is ``detector``, else the file named by the
+    environment variable ``PANDA_VIZ_INCEPTION``; otherwise
+    :class:`~panda_viz.exceptions.WeightsNotInstalledError` says how to provide one. It is:
+
+    - a callable mapping uint8 images (N, 3, H, W) to features (N, D): used as given;
+    - a ``torch.save`` state dict of the FID Inception-v3, i.e. pytorch-fid's
+      ``pt_inception-2015-12-05-6726825d.pth``: read as data only
+      (:func:`panda_viz.fid_inception.load_fid_inception`; ``weights_only=True``, sizes,
+      names and shapes checked first) into panda_viz's own network;
+    - a TorchScript archive such as NVIDIA's ``inception-2015-12-05.pt`` (the detector of
+      the StyleGAN2-ADA / StyleGAN3 metrics): loading it runs code from the file, so it is
+      refused with :class:`~panda_viz.exceptions.UnsafeFileError` unless
+      ``trust_torchscript=True`` (the environment variable cannot turn that on).
 
     Parameters
     ----------
-    images_a, images_b : (N, 3, H, W) in [-1, 1]
-        The detector resizes internally (NVIDIA's resizes to 299×299).
+    images_a, images_b : (N, 3, H, W) in [-1, 1], N >= 2
+        The detector resizes internally (both networks resize to 299×299).
+    detector : path or callable, optional
+    batch_size : int
+        Images per detector call.
+    trust_torchscript : bool
+        Run a TorchScript detector file (its code runs with your permissions).
 
     Returns
     -------
     float
-        FID. Note that FID on ~1k samples is biased upwards; compare values at equal N.
+        FID. Note that FID on ~1k samples is biased upwards; compare values at equal N and
+        with the same detector (pytorch-fid's and NVIDIA's give slightly different values).
     """
+    if not isinstance(trust_torchscript, bool):
+        raise InvalidTypeError(f"trust_torchscript must be True or False; got {trust_torchscript!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive int; got {batch_size!r}")
+    a, b = _images(images_a, "images_a"), _images(images_b, "images_b")
+    for name, x in (("images_a", a), ("images_b", b)):
+        if len(x) < 2 or x.shape[1] != 3:
+            raise InvalidInputError(f"{name}: at least 2 RGB images (N >= 2, 3, H, W) expected; got {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise NonFiniteError(f"{name} hold NaN or infinite values")
     if detector is None:
-        detector = _default_inception()
-        if detector is None:
+        env = os.environ.get(INCEPTION_ENV)
+        if not env:
             raise WeightsNotInstalledError(
-                "FID needs Inception weights, and panda_viz never downloads them. Save NVIDIA's "
-                "TorchScript detector inception-2015-12-05.pt (from the StyleGAN2-ADA-PyTorch "
-                "metrics, https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
-                f"inception-2015-12-05.pt) and pass detector=PATH, set {INCEPTION_ENV}=PATH, or put it "
-                f"in {Path(torch.hub.get_dir()) / 'checkpoints'}; or pass any callable uint8 images -> features"
+                "FID needs Inception weights, and panda_viz never downloads them. Save pytorch-fid's "
+                "pt_inception-2015-12-05-6726825d.pth (https://github.com/mseitzer/pytorch-fid/releases/download/"
+                f"fid_weights/pt_inception-2015-12-05-6726825d.pth) and pass detector=PATH or set {INCEPTION_ENV}=PATH; "
+                "or pass any callable uint8 images -> features"
             )
-    features = detector if callable(detector) else _load_detector(Path(detector))
+        features = _detector_from_file(Path(env), trust_torchscript=trust_torchscript, source=f"from {INCEPTION_ENV}")
+    elif callable(detector):
+        features = detector
+    elif isinstance(detector, (str, os.PathLike)):
+        features = _detector_from_file(Path(detector), trust_torchscript=trust_torchscript, source="detector=")
+    else:
+        raise InvalidTypeError(f"detector must be a path or a callable uint8 images -> features; got {type(detector).__name__}")
 
-    def run(images: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
-        x = _images(images, name)
+    def run(x: torch.Tensor) -> torch.Tensor:
         u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         with torch.no_grad():
             return torch.cat([features(u8[s : s + batch_size]).detach().cpu() for s in range(0, len(u8), batch_size)])
 
-    return frechet_distance(run(images_a, "images_a"), run(images_b, "images_b"))
+    return frechet_distance(run(a), run(b))

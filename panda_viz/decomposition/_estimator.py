@@ -13,7 +13,7 @@ import torch
 
 from .. import distributed
 from .._progress import progress as _progress
-from ..exceptions import ConvergenceWarning, InvalidInputError
+from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
 from . import _adam, _free, _init, _pgd, _projective, _refine
 from ._grams import Grams, accumulate_grams
 from ._validation import (
@@ -71,9 +71,9 @@ def _validate(params: dict) -> dict:
     if p["random_state"] is not None and not isinstance(p["random_state"], torch.Generator):
         check_int("random_state", p["random_state"], low=0)
     if p["verbose"] is not None and not isinstance(p["verbose"], bool):
-        raise TypeError(f"verbose must be True, False or None; got {p['verbose']!r}")
+        raise InvalidTypeError(f"verbose must be True, False or None; got {p['verbose']!r}")
     if p["callback"] is not None and not callable(p["callback"]):
-        raise TypeError(f"callback must be callable; got {type(p['callback']).__name__}")
+        raise InvalidTypeError(f"callback must be callable; got {type(p['callback']).__name__}")
     if p["solver"] == "auto":
         p["solver"] = "projective"
     if p["max_iter"] is None:
@@ -85,11 +85,11 @@ def _check_ranks(n_parts: int, n_appearances: int | None, feature_shape) -> int:
     C, H, W = feature_shape
     S = H * W
     if n_parts > S:
-        raise ValueError(f"n_parts must be in [1, S] with S = H*W = {H}*{W} = {S} spatial positions; got {n_parts}")
+        raise InvalidInputError(f"n_parts must be in [1, S] with S = H*W = {H}*{W} = {S} spatial positions; got {n_parts}")
     if n_appearances is None:
         return C
     if n_appearances > C:
-        raise ValueError(f"n_appearances must be in [1, C] with C = {C} channels; got {n_appearances}")
+        raise InvalidInputError(f"n_appearances must be in [1, C] with C = {C} channels; got {n_appearances}")
     return n_appearances
 
 
@@ -407,6 +407,12 @@ def panda(
     rng = _rng(reduce.shared_seed(p["random_state"]) if not isinstance(p["random_state"], torch.Generator) else p["random_state"])
     grams = accumulate_grams(source, batch_size=CHUNK, verbose=p["verbose"], reduce=reduce)
     p["_rank"] = _check_ranks(p["n_parts"], p["n_appearances"], grams.feature_shape)
+    if not float(grams.energy) > 0:
+        # every solver divides by the energy; a dead ReLU layer gives exactly this
+        raise InvalidInputError(
+            f"features are all zero ({grams.n_samples} samples of shape {grams.feature_shape}): there is nothing to "
+            "factorise (a layer whose ReLUs are all inactive?); fit another layer"
+        )
     if p["solver"] == "projective":
         A, P, history, n_iter, obj, capped, lr = _fit_projective(source, grams, p, rng)
         converged = not capped
@@ -679,7 +685,7 @@ def fit_generator(
         check_int("seed", seed, low=0)
         generator._check_layer(layer)
         if model is not None and params:
-            raise TypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
+            raise InvalidTypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
         if model is None:
             params.setdefault("verbose", progress)
         estimator = PandA(**params) if model is None else model

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
+
 __all__ = [
     "SOLVERS",
     "APPEARANCE_BASES",
@@ -30,7 +32,7 @@ def _set_text(options: Iterable[str]) -> str:
 def check_choice(name: str, value: object, options: tuple[str, ...]) -> str:
     """``value`` if it is one of ``options``; else a scikit-learn-style ValueError."""
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"Invalid {name}: got {value!r} instead of one of {_set_text(options)}")
+        raise InvalidInputError(f"Invalid {name}: got {value!r} instead of one of {_set_text(options)}")
     return value
 
 
@@ -39,12 +41,12 @@ def check_int(name: str, value: object, *, low: int | None = None, high: int | N
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+        raise InvalidTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise ValueError(f"{name} must be in [{lo}, {hi}]; got {value}")
+        raise InvalidInputError(f"{name} must be in [{lo}, {hi}]; got {value}")
     return value
 
 
@@ -53,11 +55,11 @@ def check_float(name: str, value: object, *, low: float = 0.0, strict: bool = Tr
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+        raise InvalidTypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     value = float(value)
     if value != value or value in (float("inf"), float("-inf")) or value < low or (strict and value == low):
         relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be a finite number {relation} {low}; got {value}")
+        raise InvalidInputError(f"{name} must be a finite number {relation} {low}; got {value}")
     return value
 
 
@@ -87,15 +89,15 @@ def check_features(
         ``Z`` itself (integer tensors are refused, never silently cast).
     """
     if not isinstance(Z, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor of shape (N, C, H, W); got {type(Z).__name__}")
+        raise InvalidTypeError(f"{what} must be a torch.Tensor of shape (N, C, H, W); got {type(Z).__name__}")
     if Z.ndim != 4:
-        raise ValueError(f"{what} must be 4-D (N, C, H, W); got a {Z.ndim}-D tensor of shape {tuple(Z.shape)}")
+        raise InvalidInputError(f"{what} must be 4-D (N, C, H, W); got a {Z.ndim}-D tensor of shape {tuple(Z.shape)}")
     if not Z.is_floating_point():
-        raise TypeError(f"{what} must be a floating-point tensor; got dtype {Z.dtype}")
+        raise InvalidTypeError(f"{what} must be a floating-point tensor; got dtype {Z.dtype}")
     if Z.shape[0] == 0:
-        raise ValueError(f"{what} must hold at least one sample; got shape {tuple(Z.shape)}")
+        raise InvalidInputError(f"{what} must hold at least one sample; got shape {tuple(Z.shape)}")
     if expected is not None and tuple(Z.shape[1:]) != tuple(expected):
-        raise ValueError(
+        raise InvalidInputError(
             f"{what} of shape (N, {', '.join(map(str, expected))}) expected (the feature shape the model was "
             f"fitted on); got {tuple(Z.shape)}"
         )
@@ -112,7 +114,7 @@ def check_features(
             kinds.append("NaN")
         if bool(torch.isinf(Z).any()):
             kinds.append("Inf")
-        raise ValueError(f"{what} contain {'/'.join(kinds)} values in sample(s) {shown} (of the whole input)")
+        raise NonFiniteError(f"{what} contain {'/'.join(kinds)} values in sample(s) {shown} (of the whole input)")
     return Z
 
 
@@ -138,7 +140,7 @@ class FeatureSource:
             self._passes = 0
             return
         if isinstance(Z, (str, bytes)) or not isinstance(Z, Iterable):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{what} must be a torch.Tensor (N, C, H, W) or an iterable of such batches; got {type(Z).__name__}"
             )
         self.tensor = None
@@ -159,7 +161,7 @@ class FeatureSource:
                 yield self.tensor[start : start + batch_size]
             return
         if self._passes > 0 and not self.reiterable:
-            raise TypeError(
+            raise InvalidTypeError(
                 f"this fit needs more than one pass over the {self.what}, but they were given as a one-shot "
                 "iterator; pass a tensor, a list of batches, or a re-iterable object (one whose __iter__ "
                 "starts again, e.g. a DataLoader)"
@@ -173,8 +175,8 @@ class FeatureSource:
             offset += int(batch.shape[0])
             yield batch
         if offset == 0:
-            raise ValueError(f"{self.what}: the iterable yielded no batches")
+            raise InvalidInputError(f"{self.what}: the iterable yielded no batches")
         if self.n_samples is None:
             self.n_samples = offset
         elif self.n_samples != offset:
-            raise ValueError(f"{self.what}: the iterable yielded {offset} samples on this pass but {self.n_samples} before")
+            raise InvalidInputError(f"{self.what}: the iterable yielded {offset} samples on this pass but {self.n_samples} before")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Union
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from .._progress import progress as _progress
+from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError, NonFiniteWarning
 from . import hooks
 
 __all__ = ["Generator", "Edit", "EditMap"]
@@ -25,6 +27,36 @@ __all__ = ["Generator", "Edit", "EditMap"]
 #: the feature map (N, C, H, W) returning the new feature map.
 Edit = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 EditMap = Mapping[str, Edit]
+
+
+def _all_finite(tensor: torch.Tensor) -> bool:
+    """True unless ``tensor`` holds NaN/inf; also True where values are not concrete (the
+    meta device, or inside torch.func transforms such as vmap, which forbid reading them)."""
+    if tensor.device.type == "meta":
+        return True
+    try:
+        return bool(torch.isfinite(tensor.detach()).all())
+    except RuntimeError:  # a vmap/jacfwd batched tensor: checked where the values are real
+        return True
+
+
+def _warn_non_finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
+    """Warn (NonFiniteWarning) when a result holds NaN/inf, so it never passes silently."""
+    if not _all_finite(tensor):
+        bad = int((~torch.isfinite(tensor.detach()).flatten(1).all(1)).sum())
+        warnings.warn(
+            f"{what}: {bad} of {len(tensor)} outputs hold NaN or infinite values (check the latents, the edit "
+            "strengths α and the generator's weights)",
+            NonFiniteWarning,
+            stacklevel=3,
+        )
+    return tensor
+
+
+def _non_finite_weights(module: nn.Module) -> list[str]:
+    """Names of floating parameters and buffers holding NaN or inf (meta tensors skipped)."""
+    named = (*module.named_parameters(), *module.named_buffers())
+    return [n for n, t in named if t.is_floating_point() and t.device.type != "meta" and not bool(torch.isfinite(t).all())]
 
 
 def _normal_sampler(shape: tuple[int, ...]) -> Callable[[int, torch.Generator], torch.Tensor]:
@@ -86,6 +118,14 @@ class Generator:
         self._sampler = sampler or _normal_sampler(latent_shape)
         self.downstream_needs_latents = downstream_needs_latents
         self._layers: dict[str, tuple[int, int, int]] | None = None
+        bad = _non_finite_weights(self.module)
+        if bad:
+            warnings.warn(
+                f"generator {self.name!r} has NaN or infinite weights in {len(bad)} tensors ({', '.join(bad[:5])}"
+                f"{' …' if len(bad) > 5 else ''}); its images will likely be NaN",
+                NonFiniteWarning,
+                stacklevel=2,
+            )
 
     # ------------------------------------------------------------------ basics
     def __repr__(self) -> str:
@@ -173,18 +213,49 @@ class Generator:
     def check_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Validate latents, accepting (N, *latent_shape) or flat (N, prod(latent_shape)).
 
-        Returns them with shape (N, *latent_shape) on the generator's device.
+        Returns them with shape (N, *latent_shape) on the generator's device, in its dtype
+        (float64 latents for a float32 generator are cast).
+
+        Raises
+        ------
+        InvalidTypeError
+            Not a tensor, or not floating point.
+        InvalidInputError
+            The wrong shape.
+        NonFiniteError
+            NaN or infinite values (they would give NaN images).
         """
         if not isinstance(latents, torch.Tensor):
-            raise TypeError(f"latents must be a torch.Tensor of shape (N, {self._shape_text()}); got {type(latents).__name__}")
+            raise InvalidTypeError(
+                f"latents must be a torch.Tensor of shape (N, {self._shape_text()}); got {type(latents).__name__}"
+            )
+        if not latents.is_floating_point():
+            raise InvalidTypeError(
+                f"latents must be a floating-point tensor (e.g. from G.sample_latents); got dtype {latents.dtype}"
+            )
         shape = tuple(latents.shape)
         if shape[1:] == self.latent_shape and len(shape) >= 2 and shape[0] > 0:
-            return latents.to(self.device)
-        if latents.ndim == 2 and shape[0] > 0 and shape[1] == math.prod(self.latent_shape):
-            return latents.reshape(shape[0], *self.latent_shape).to(self.device)
-        raise ValueError(
-            f"latents of shape (N, {self._shape_text()}) expected for generator {self.name!r}; got {shape}"
-        )
+            out = latents
+        elif latents.ndim == 2 and shape[0] > 0 and shape[1] == math.prod(self.latent_shape):
+            out = latents.reshape(shape[0], *self.latent_shape)
+        else:
+            raise InvalidInputError(
+                f"latents of shape (N, {self._shape_text()}) expected for generator {self.name!r}; got {shape}"
+            )
+        if not _all_finite(out):
+            bad = torch.nonzero(~torch.isfinite(out.detach()).flatten(1).all(1)).flatten().tolist()
+            raise NonFiniteError(
+                f"latents hold NaN or infinite values in sample(s) {', '.join(map(str, bad[:5]))}"
+                f"{' …' if len(bad) > 5 else ''} of {shape[0]}"
+            )
+        return out.to(device=self.device, dtype=self._dtype())
+
+    def _dtype(self) -> torch.dtype:
+        """The dtype of the module's first floating parameter or buffer (float32 if none)."""
+        for tensor in (*self.module.parameters(), *self.module.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
 
     def _shape_text(self) -> str:
         return ", ".join(map(str, self.latent_shape))
@@ -282,7 +353,7 @@ class Generator:
         for part in self._batches(len(latents), batch_size, progress, "synthesize"):
             with torch.set_grad_enabled(grad), self._edit_hooks(edits, part, len(latents)):
                 out.append(self._run(latents[part]))
-        return torch.cat(out)
+        return _warn_non_finite(torch.cat(out), "synthesize")
 
     def synthesize_from(
         self,
@@ -320,7 +391,7 @@ class Generator:
             block = features[part]
             with torch.set_grad_enabled(grad), hooks.replace(self.module, {layer: lambda _f, b=block: b}):
                 out.append(self._run(latents[part]))
-        return torch.cat(out)
+        return _warn_non_finite(torch.cat(out), "synthesize_from")
 
     @contextmanager
     def _edit_hooks(self, edits: EditMap | None, part: slice, n: int) -> Iterator[None]:

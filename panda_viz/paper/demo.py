@@ -45,22 +45,20 @@ N_CANDIDATES = 24  # the first appearances (HOSVD order), ranked per part for ed
 N_RANK_SAMPLES = 2  # samples the ranking averages over
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
+#: Samples a demo fits on at most (its features stream, but time grows with them).
+MAX_SAMPLES = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("figures/demo"), help="folder for the figures (default: figures/demo)")
+    from .cli import output_folder, positive_int, seed
+
+    parser.add_argument("--out", type=output_folder, default=Path("figures/demo"),
+                        help="folder for the figures (default: figures/demo)")
     parser.add_argument("--layer", default=DEFAULT_LAYER, help=f"layer to factorise (default: {DEFAULT_LAYER})")
-    parser.add_argument("--n-samples", type=_positive_int, default=512, help="samples the factors are fitted on (default: 512)")
-    parser.add_argument("--n-parts", type=_positive_int, default=8, help="number of parts (default: 8)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the latents and of the fit (default: 0)")
+    parser.add_argument("--n-samples", type=positive_int(MAX_SAMPLES), default=512,
+                        help="samples the factors are fitted on (default: 512)")
+    parser.add_argument("--n-parts", type=positive_int(), default=8, help="number of parts (default: 8)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the latents and of the fit (default: 0)")
 
 
 class _Steps:

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from .._files import atomic_path
 from .._progress import progress as _progress
 from ..baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
+from ..exceptions import PandaVizError
 from ..metrics import fid as _fid
 from ..metrics import roir, swd
 from .regions import REGIONS, face_masks
@@ -398,22 +399,36 @@ def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dic
 
 
 # ----------------------------------------------------------------------------- CLI
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
-    return value
+def _detector_file(text: str) -> Path:
+    """--inception: an existing weights-only detector file (a TorchScript one would run code)."""
+    from .cli import existing_file
+    from .fid_inception import is_torchscript
+
+    path = existing_file(text)
+    if is_torchscript(path):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a TorchScript archive, which runs code when loaded; pass pytorch-fid's weights-only "
+            "pt_inception-2015-12-05-6726825d.pth instead"
+        )
+    return path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("figures/table2"), help="folder for table2.csv and table2.md (default: figures/table2)")
-    parser.add_argument("--n-eval", type=_positive_int, default=1000, help="evaluation samples (default: 1000)")
-    parser.add_argument("--n-select", type=_positive_int, default=32, help="selection samples (default: 32)")
-    parser.add_argument("--n-candidates", type=_positive_int, default=12, help="candidate edits per method and region (default: 12)")
+    from .cli import output_folder, positive_float, positive_int, seed
+
+    parser.add_argument("--out", type=output_folder, default=Path("figures/table2"),
+                        help="folder for table2.csv and table2.md (default: figures/table2)")
+    parser.add_argument("--n-eval", type=positive_int(1_000_000), default=1000, help="evaluation samples (default: 1000)")
+    parser.add_argument("--n-select", type=positive_int(1_000_000), default=32, help="selection samples (default: 32)")
+    parser.add_argument("--n-candidates", type=positive_int(10_000), default=12,
+                        help="candidate edits per method and region (default: 12)")
     parser.add_argument("--layer", default="main.5", help="PandA's layer (default: main.5)")
-    parser.add_argument("--target-change", type=float, default=0.2, help="matched in-region RMS change (default: 0.2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    parser.add_argument("--inception", default=None, help="path to inception-2015-12-05.pt for FID (never downloaded)")
+    parser.add_argument("--target-change", type=positive_float, default=0.2,
+                        help="matched in-region RMS change (default: 0.2)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed (default: 0)")
+    parser.add_argument("--inception", type=_detector_file, default=None,
+                        help="FID detector: pytorch-fid's pt_inception-2015-12-05-6726825d.pth, read as data "
+                             "(never downloaded)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -421,7 +436,7 @@ def run(args: argparse.Namespace) -> int:
         result = table2(layer=args.layer, n_eval=args.n_eval, n_select=args.n_select, n_candidates=args.n_candidates,
                         target_change=args.target_change, seed=args.seed, detector=args.inception, out_dir=args.out,
                         log=lambda line: print(line, flush=True))
-    except (ValueError, RuntimeError) as err:
+    except (ValueError, RuntimeError, PandaVizError) as err:
         print(f"panda-viz table2: {err}", file=sys.stderr)
         return 2
     print(result.to_markdown())
