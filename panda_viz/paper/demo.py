@@ -50,7 +50,7 @@ MAX_SAMPLES = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import output_folder, positive_int, seed
+    from ..cli import output_folder, positive_int, seed
 
     parser.add_argument("--out", type=output_folder, default=Path("figures/demo"),
                         help="folder for the figures (default: figures/demo)")

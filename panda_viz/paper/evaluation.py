@@ -401,8 +401,8 @@ def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dic
 # ----------------------------------------------------------------------------- CLI
 def _detector_file(text: str) -> Path:
     """--inception: an existing weights-only detector file (a TorchScript one would run code)."""
-    from .cli import existing_file
-    from .fid_inception import is_torchscript
+    from ..cli import existing_file
+    from ..fid_inception import is_torchscript
 
     path = existing_file(text)
     if is_torchscript(path):
@@ -414,7 +414,7 @@ def _detector_file(text: str) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import output_folder, positive_float, positive_int, seed
+    from ..cli import output_folder, positive_float, positive_int, seed
 
     parser.add_argument("--out", type=output_folder, default=Path("figures/table2"),
                         help="folder for table2.csv and table2.md (default: figures/table2)")
