@@ -10,6 +10,7 @@ import torch
 
 import panda_viz
 from panda_viz.editing import edit_images, local_edit
+from panda_viz.exceptions import IncompatibleFactorsError, InvalidFileError
 from panda_viz.official import load_official_factors, official_file_names, parse_official_name
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testvectors"  # ../shared beside the checkout
@@ -47,7 +48,7 @@ def test_file_names_round_trip():
     assert us == "Us-name_stylegan2_ffhq1024-layer_5-rank_8.npy"
     info = parse_official_name(uc)
     assert (info.kind, info.model, info.layer, info.rank) == ("Uc", "stylegan2_ffhq1024", 5, 512)
-    with pytest.raises(ValueError, match="official factor files are named"):
+    with pytest.raises(InvalidFileError, match="official factor files are named"):
         parse_official_name("parts-layer5.npy")
 
 
@@ -95,7 +96,7 @@ def test_explicit_layer_name_or_number(tmp_path, G, dcgan):
 def test_pair_for_another_layer_is_refused_naming_both(tmp_path, G):
     # shapes of layer 5 (16×16), but named layer 6 (synthesis.layer5: 32×32×32)
     us_path, uc_path, _, _ = write_pair(tmp_path, 6, 16 * 16, 64, 4, 64)
-    with pytest.raises(ValueError, match=r"Us-name_stylegan2_tiny32-layer_6-rank_4.npy' \(parts 256×4\).*"
+    with pytest.raises(IncompatibleFactorsError, match=r"Us-name_stylegan2_tiny32-layer_6-rank_4.npy' \(parts 256×4\).*"
                        r"Uc-name_stylegan2_tiny32-layer_6-rank_64.npy' \(appearances 64×64\).*"
                        r"layer 'synthesis.layer5'.*32×32×32"):
         load_official_factors(us_path, uc_path, G)
@@ -105,14 +106,14 @@ def test_rank_in_the_name_must_match_the_matrix(tmp_path, G):
     us_path, uc_path, Us, _ = write_pair(tmp_path, 5, 16 * 16, 64, 4, 64)
     wrong = tmp_path / "Us-name_stylegan2_tiny32-layer_5-rank_8.npy"
     np.save(wrong, Us)
-    with pytest.raises(ValueError, match=r"says rank 8 but holds a 256×4 matrix"):
+    with pytest.raises(InvalidFileError, match=r"says rank 8 but holds a 256×4 matrix"):
         load_official_factors(wrong, uc_path, G)
 
 
 def test_mismatched_or_swapped_files(tmp_path, G):
     us5, uc5, _, _ = write_pair(tmp_path, 5, 16 * 16, 64, 4, 64)
     _, uc6, _, _ = write_pair(tmp_path, 6, 32 * 32, 32, 4, 32)
-    with pytest.raises(ValueError, match="different decompositions.*layer 5.*layer 6"):
+    with pytest.raises(IncompatibleFactorsError, match="different decompositions.*layer 5.*layer 6"):
         load_official_factors(us5, uc6, G)
     with pytest.raises(ValueError, match="parts_path must be the 'Us-…' \\(parts\\) file"):
         load_official_factors(uc5, us5, G)

@@ -11,7 +11,7 @@ Explorer's directions tab and :mod:`panda_viz.paper.evaluation` treat all method
 
 from ._directions import Directions, apply_direction
 from .ganspace import default_ganspace_layer, ganspace
-from .resefa import generalized_eigh, image_jacobians, resefa
+from .resefa import generalized_eigh, image_jacobians, region_grams, resefa
 from .sefa import latent_projection, sefa
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "resefa",
     "image_jacobians",
     "generalized_eigh",
+    "region_grams",
     "ganspace",
     "default_ganspace_layer",
 ]

@@ -18,11 +18,12 @@ class Directions:
     Attributes
     ----------
     directions : Tensor (k, *latent_shape)
-        Unit-norm directions (each flattened direction has Euclidean norm 1).
+        Unit-norm directions (each flattened direction has Euclidean norm 1). SeFa's are
+        orthonormal; GANSpace's and ReSeFa's, as their official code computes them, are not.
     scores : Tensor (k,)
         What the method ranks them by, in decreasing order: SeFa's eigenvalues of AᵀA,
-        ReSeFa's generalised eigenvalues (foreground over regularised background energy),
-        GANSpace's feature-space variances.
+        ReSeFa's generalised eigenvalues (foreground over background energy per Jacobian
+        row), GANSpace's feature-space variances.
     method : str
         ``"sefa"``, ``"resefa"`` or ``"ganspace"``.
     info : dict

@@ -1,12 +1,29 @@
 """GANSpace (Härkönen et al., NeurIPS 2020): PCA of early activations, carried back to the latent.
 
-For a z-space generator (BigGAN in the paper, the DigiFace DCGAN here) GANSpace samples
-latents z_j, records an early layer's activations y_j, finds their principal components V,
-and transfers them to the latent by linear regression: the latent directions U minimise
-Σ_j ‖U x_j − z_j‖² where x_j = Vᵀ(y_j − ȳ) are the PCA coordinates. For style-based
-generators GANSpace runs PCA on w itself: load the generator with ``latent_space="w"``
-(NVlabs StyleGAN2/3), whose latents are w, and the principal components of the sampled
+By default this is GANSpace's own computation, step by step as its code
+(github.com/harskish/ganspace) has it:
+
+1. **PCA** (``decomposition.py``, ``compute``; ``estimators.py``): sample latents z_j, record
+   a layer's activations y_j, and fit ``k`` principal components with GANSpace's default
+   estimator ``--est ipca`` (``IPCAEstimator``: scikit-learn's ``IncrementalPCA``,
+   ``partial_fit`` on chunks of ``NB = max(2000, 3k)`` samples, so the sample count is
+   rounded up to whole chunks), or exactly (``--est pca``, ``PCAEstimator``). GANSpace's
+   command-line defaults (``config.py``) are ``-n 300000`` samples and ``-c 80`` components.
+2. **Regression** (``decomposition.py``, ``linreg_lstsq``): draw ``max(10000, n)`` *fresh*
+   latents, project their centred activations on the components and divide by each
+   component's standard deviation (``coords_scaled = (y − ȳ) V / σ``), then solve
+   ``min_M ‖A M − Z‖`` by least squares (LAPACK ``gelsd``, no intercept; Z the raw latents).
+3. **Normalisation** (``compute``): each row of M is scaled to unit norm
+   (``Z_comp /= norm(Z_comp)``). These are GANSpace's latent directions (``lat_comp``):
+   unit norm, ordered by the variance of their components, **not** mutually orthogonal.
+
+For style-based generators GANSpace runs PCA on w itself (``--use_w --layer style``: its
+``samples_are_latents`` branch, no regression): load the generator with
+``latent_space="w"`` (NVlabs StyleGAN2/3) and the principal components of the sampled
 latents are the directions.
+
+``orthonormalize=True`` departs from GANSpace: it orthonormalises the directions in order
+(Gram–Schmidt via QR), so the span of the first j directions is that of GANSpace's first j.
 """
 
 from __future__ import annotations
@@ -15,21 +32,34 @@ import math
 
 import torch
 
+from .._progress import progress as _progress
+from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
 from ._directions import Directions
-from .sefa import _fix_signs
 
-__all__ = ["ganspace", "default_ganspace_layer"]
+__all__ = ["ganspace", "default_ganspace_layer", "GANSPACE_SAMPLES", "GANSPACE_COMPONENTS", "GANSPACE_MIN_REGRESSION"]
+
+#: GANSpace's ``-n`` default (``config.py``): samples for the PCA.
+GANSPACE_SAMPLES = 300_000
+#: GANSpace's ``-c`` default (``config.py``): components kept.
+GANSPACE_COMPONENTS = 80
+#: ``linreg_lstsq`` regresses on ``max(10_000, n)`` fresh latents (``decomposition.py``).
+GANSPACE_MIN_REGRESSION = 10_000
+#: ``compute``'s chunk for the estimator: ``NB = max(B, max(2000, 3 * components))``.
+GANSPACE_MIN_CHUNK = 2000
+
+ESTIMATORS = ("ipca", "pca")
 
 
 def default_ganspace_layer(generator: Generator) -> str:
     """The first layer after the latent projection whose module has no parameters.
 
     That is the first activation (for the DigiFace DCGAN ``main.2``, the ReLU after the
-    first ConvTranspose2d and BatchNorm). Its output is a non-linear function of z, so
-    GANSpace differs from SeFa there; on a purely linear layer such as ``main.0`` the
-    regression recovers the right singular vectors of its weight, i.e. SeFa without
-    normalisation, up to sampling noise.
+    first ConvTranspose2d and BatchNorm), the analogue of the early layers GANSpace
+    analyses in z-space generators (BigGAN's ``generator.gen_z``, ProGAN's ``layer0``). Its
+    output is a non-linear function of z, so GANSpace differs from SeFa there; on a purely
+    linear layer such as ``main.0`` the regression recovers the right singular vectors of
+    its weight, i.e. SeFa without normalisation, up to sampling noise.
     """
     for name in generator.layers:
         module = generator.module.get_submodule(name)
@@ -37,39 +67,117 @@ def default_ganspace_layer(generator: Generator) -> str:
             return name
     hint = " (a style-based generator: load it with latent_space='w' and GANSpace runs PCA on w)" if getattr(
         generator, "latent_space", None) == "z" else ""
-    raise ValueError(f"generator {generator.name!r} has no parameter-free layer; pass layer={hint}")
+    raise InvalidInputError(f"generator {generator.name!r} has no parameter-free layer; pass layer={hint}")
 
 
-def _top_components(X: torch.Tensor, k: int, rng: torch.Generator, n_iter: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k right singular vectors (k, D) and singular values of centred X (N, D).
+# ----------------------------------------------------------------------------- PCA
+def _svd_flip_rows(vt: torch.Tensor) -> torch.Tensor:
+    """scikit-learn's ``svd_flip(u_based_decision=False)``: each row's largest-magnitude entry positive."""
+    idx = vt.abs().argmax(dim=1, keepdim=True)
+    return vt * torch.sign(vt.gather(1, idx))
 
-    A randomized range finder (Halko et al. 2011) with ``n_iter`` power iterations and
-    oversampling, with its random test matrix drawn from ``rng`` (no global RNG).
+
+def _top_svd(M: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k singular values (k,) and right singular vectors (k, D) of M (m, D), float64.
+
+    Through the eigendecomposition of the smaller Gram matrix (M Mᵀ or Mᵀ M): the same
+    subspace and values as a full SVD, at a fraction of its cost for the wide chunks here.
     """
-    n, dim = X.shape
-    q = min(k + 20, n, dim)
-    omega = torch.randn(dim, q, generator=rng, dtype=torch.float64).to(X.device, X.dtype)
-    Y = X @ omega
-    Q, _ = torch.linalg.qr(Y)
-    for _ in range(n_iter):
-        Q, _ = torch.linalg.qr(X.T @ Q)
-        Q, _ = torch.linalg.qr(X @ Q)
-    B = Q.T @ X
-    _, s, vt = torch.linalg.svd(B, full_matrices=False)
-    return vt[:k], s[:k]
+    m, dim = M.shape
+    if m <= dim:
+        evals, U = torch.linalg.eigh(M @ M.T)
+        evals, U = evals.flip(0)[:k], U.flip(1)[:, :k]
+        s = evals.clamp_min(0).sqrt()
+        vt = (U.T @ M) / s.clamp_min(torch.finfo(M.dtype).tiny)[:, None]
+    else:
+        evals, V = torch.linalg.eigh(M.T @ M)
+        s, vt = evals.flip(0)[:k].clamp_min(0).sqrt(), V.flip(1)[:, :k].T
+    return s, vt
+
+
+class _IncrementalPCA:
+    """scikit-learn's ``IncrementalPCA.partial_fit`` (whiten=False), in float64 torch.
+
+    GANSpace's default estimator (``IPCAEstimator``). Per chunk X: the running mean is
+    updated, X is centred on its own mean and stacked under the previous components
+    (scaled by their singular values) and a mean-correction row, and the top ``k`` right
+    singular vectors of that stack are the new components (Ross et al. 2008).
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+        self.n_seen = 0
+        self.mean: torch.Tensor | None = None
+        self.components: torch.Tensor | None = None
+        self.singular_values: torch.Tensor | None = None
+
+    def partial_fit(self, X: torch.Tensor) -> None:
+        n = len(X)
+        total = self.n_seen + n
+        batch_mean = X.mean(0)
+        if self.n_seen == 0:
+            new_mean = batch_mean
+            stacked = X - new_mean
+        else:
+            new_mean = (self.n_seen * self.mean + n * batch_mean) / total
+            correction = math.sqrt(self.n_seen / total * n) * (self.mean - batch_mean)
+            stacked = torch.cat([self.singular_values[:, None] * self.components, X - batch_mean, correction[None]])
+        s, vt = _top_svd(stacked, self.k)
+        self.components, self.singular_values = _svd_flip_rows(vt), s
+        self.mean, self.n_seen = new_mean, total
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(components (k, D), stdev (k,), mean (D,)): ``IPCAEstimator.get_components`` and
+        ``transformer.mean_``; stdev = √explained_variance_ = s / √(n − 1)."""
+        return self.components, self.singular_values / math.sqrt(self.n_seen - 1), self.mean
+
+
+def _exact_pca(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GANSpace's ``PCAEstimator`` (scikit-learn ``PCA(svd_solver='full')``): (components, stdev, mean).
+
+    stdev is the standard deviation (ddof 0) of the centred samples' coordinates, as
+    ``np.dot(components_, X.T).std(axis=1)``; components are sorted by it (already the
+    SVD's order).
+    """
+    mean = X.mean(0)
+    Xc = X - mean
+    _, vt = _top_svd(Xc, k)
+    vt = _svd_flip_rows(vt)
+    stdev = (Xc @ vt.T).std(dim=0, correction=0)
+    order = torch.argsort(stdev, descending=True, stable=True)
+    return vt[order], stdev[order], mean
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_count(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInputError(f"{name} must be an int >= {low}; got {value!r}")
+    return value
+
+
+def _rng(random_state, what: str) -> torch.Generator | None:
+    if random_state is None or isinstance(random_state, torch.Generator):
+        return random_state
+    if isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0:
+        raise InvalidTypeError(f"{what} must be None, a non-negative int or a torch.Generator; got {random_state!r}")
+    return torch.Generator().manual_seed(random_state)
 
 
 def ganspace(
     generator: Generator,
     *,
     layer: str | None = None,
-    n_samples: int = 4000,
-    k: int | None = None,
+    n_samples: int = GANSPACE_SAMPLES,
+    k: int = GANSPACE_COMPONENTS,
+    estimator: str = "ipca",
+    n_regression: int | None = None,
+    orthonormalize: bool = False,
     seed: int = 0,
+    random_state: int | torch.Generator | None = None,
     batch_size: int = 256,
     progress: bool | None = None,
 ) -> Directions:
-    """GANSpace directions: PCA of a layer's activations, regressed back onto the latent.
+    """GANSpace's latent directions, computed as its code computes them (see the module docstring).
 
     Parameters
     ----------
@@ -80,65 +188,128 @@ def ganspace(
         (``latent_space="w"`` or ``"w+"``) the default is the latents themselves: PCA on w,
         as GANSpace does for StyleGAN, with no regression.
     n_samples : int
-        Latents to sample (at least ``d + 1`` for the regression onto a d-dim latent).
-    k : int, optional
-        Components to keep (default and maximum: the latent size d, 100 for the DCGAN).
+        PCA samples (GANSpace's ``-n``, default its 300,000). As GANSpace does, they are
+        rounded up to whole chunks of ``max(2000, 3k)`` samples (``info["n_samples"]`` has
+        the count used). Tens of thousands give the leading directions on a CPU in seconds.
+    k : int
+        Components (GANSpace's ``-c``, default its 80), at most the layer's feature size.
+        Their regression is joint, so the first j directions depend (slightly) on ``k``.
+    estimator : {"ipca", "pca"}
+        ``"ipca"`` (GANSpace's default ``--est``): incremental PCA over the chunks;
+        ``"pca"``: exact PCA of all samples at once (``--est pca``; holds them in memory).
+    n_regression : int, optional
+        Fresh latents for the regression (default GANSpace's ``max(10000, n_samples)``).
+    orthonormalize : bool
+        ``False`` (default): GANSpace's directions, unit norm and not mutually orthogonal.
+        ``True`` (not GANSpace): orthonormalised in order by QR, each kept on the side of
+        GANSpace's own.
     seed : int
-        Seeds the latents and the randomized SVD (its own ``torch.Generator``s).
+        Seeds the PCA latents (``generator.sample_latents(n, seed=seed)``'s draw).
+    random_state : int, torch.Generator or None
+        Draws the regression's fresh latents. ``None`` (default): continue the PCA
+        latents' random stream, so they are fresh and the result reproducible from
+        ``seed`` alone (GANSpace reseeds with its fixed ``SEED_LINREG = 3``).
     batch_size, progress
         As in :meth:`Generator.features`.
 
     Returns
     -------
     Directions
-        ``directions`` (k, *latent_shape), orthonormal: the regressed directions U are
-        orthonormalised in the order of explained variance (Gram–Schmidt, via QR), so the
-        span of the first j directions is the span of the first j regressed ones;
-        ``scores``: the explained variance of each principal component in feature space.
-        ``info["regressed"]`` keeps the raw regressed directions (unit norm, not orthogonal).
+        ``directions`` (k, *latent_shape), unit norm (GANSpace's ``lat_comp``; orthonormal
+        with ``orthonormalize=True``); ``scores`` each component's variance in feature
+        space (σ², with GANSpace's σ ``act_stdev``). ``info``: ``layer``, ``estimator``,
+        ``n_samples`` (PCA samples used), ``n_regression``, ``k``, ``seed``, ``stdev``
+        (σ, (k,)), ``orthonormalized``, and ``regressed``: GANSpace's own directions
+        (equal to ``directions`` unless ``orthonormalize=True``).
+
+    Notes
+    -----
+    Departures from GANSpace's code that do not change what is computed: GANSpace rounds
+    ``n`` and the regression count down to multiples of its batch size ``-b``; its chunk
+    is ``max(B, 2000, 3k)`` with B ≤ 20 unless ``-b`` is larger; its ``pca`` path pads the
+    sample matrix with unused all-zero rows (left out here); it computes in float32
+    (float64 here). Signs follow scikit-learn's ``svd_flip`` of the feature-space
+    components, as GANSpace's do.
     """
     on_w = layer is None and getattr(generator, "latent_space", None) in ("w", "w+")
     if not on_w:
         layer = default_ganspace_layer(generator) if layer is None else layer
-        generator._check_layer(layer)
-    d = math.prod(generator.latent_shape)
-    if k is None:
-        k = d
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
-        raise ValueError(f"k must be an int in [1, {d}] (the latent size); got {k!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples <= d:
-        raise ValueError(f"n_samples must be an int > {d} (the latent size) for the regression; got {n_samples!r}")
-    z = generator.sample_latents(n_samples, seed=seed)
-    rng = torch.Generator().manual_seed(int(seed) + 1)
-    if on_w:
-        w = z.flatten(1).to(torch.float64)
-        V, s = _top_components(w - w.mean(0), k, rng)  # orthonormal rows: already latent directions
-        return Directions(
-            directions=_fix_signs(V).to(torch.float32).reshape(k, *generator.latent_shape),
-            scores=(s**2 / (n_samples - 1)).to(torch.float32),
-            method="ganspace",
-            info={"layer": None, "space": generator.latent_space, "n_samples": n_samples, "seed": seed},
+        feature_dim = math.prod(generator._check_layer(layer))
+    else:
+        feature_dim = math.prod(generator.latent_shape)
+    if estimator not in ESTIMATORS:
+        raise InvalidInputError(f"Invalid estimator: got {estimator!r} instead of one of {set(ESTIMATORS)}")
+    k = _check_count("k", k, 1)
+    if k > feature_dim:
+        raise InvalidInputError(f"k must be an int in [1, {feature_dim}] (the analysed features' size); got {k!r}")
+    n_samples = _check_count("n_samples", n_samples, 2)
+    n_regression = max(GANSPACE_MIN_REGRESSION, n_samples) if n_regression is None else n_regression
+    n_regression = _check_count("n_regression", n_regression, k)
+    if not isinstance(orthonormalize, bool):
+        raise InvalidTypeError(f"orthonormalize must be a bool; got {orthonormalize!r}")
+    if orthonormalize and k > math.prod(generator.latent_shape):
+        raise InvalidInputError(
+            f"orthonormalize=True needs k <= {math.prod(generator.latent_shape)} (the latent size: no more "
+            f"orthonormal directions exist); got k={k}"
         )
-    feats = generator.features(z, layer, batch_size=batch_size, progress=progress).flatten(1).to(torch.float64)
-    feats = feats - feats.mean(0)
-    V, s = _top_components(feats, k, rng)  # (k, D), (k,)
-    coords = feats @ V.T  # (N, k)
-    zf = z.flatten(1).to(torch.float64)
-    # least squares coords @ U^T ≈ z  (GANSpace's regression, with the latent mean removed)
-    Ut = torch.linalg.lstsq(coords, zf - zf.mean(0)).solution  # (k, d)
-    regressed = _fix_signs(Ut / Ut.norm(dim=1, keepdim=True))
-    Q, R = torch.linalg.qr(regressed.T)  # (d, k)
-    Q = Q * torch.sign(torch.diagonal(R))  # keep each direction on the side of its regressed one
-    directions = Q.T
-    variance = s**2 / (n_samples - 1)
+    reg_rng = _rng(random_state, "random_state")
+    _check_count("seed", seed, 0)
+
+    chunk = max(GANSPACE_MIN_CHUNK, 3 * k)
+    n_pca = -(-n_samples // chunk) * chunk  # GANSpace fits whole chunks
+    rng = torch.Generator().manual_seed(seed)
+    z = generator.sample_latents(n_pca, generator=rng)
+
+    def features(latents: torch.Tensor) -> torch.Tensor:
+        if on_w:
+            return latents.flatten(1).to(torch.float64)
+        return generator.features(latents, layer, batch_size=batch_size, progress=False).flatten(1).to(torch.float64)
+
+    starts = range(0, n_pca, chunk)
+    if estimator == "ipca":
+        ipca = _IncrementalPCA(k)
+        for s in _progress(starts, total=len(starts), enabled=progress, n_samples=n_pca, desc="ganspace pca"):
+            ipca.partial_fit(features(z[s : s + chunk]))
+        components, stdev, mean = ipca.result()
+    else:
+        X = torch.cat([features(z[s : s + chunk]) for s in _progress(starts, total=len(starts), enabled=progress,
+                                                                      n_samples=n_pca, desc="ganspace samples")])
+        components, stdev, mean = _exact_pca(X, k)
+        del X
+
+    if on_w:
+        regressed = components  # samples_are_latents: the components are the directions
+        n_regression = 0
+    else:
+        z_reg = generator.sample_latents(n_regression, generator=reg_rng if reg_rng is not None else rng)
+        coords = torch.cat([
+            ((features(z_reg[s : s + chunk]) - mean) @ components.T) / stdev
+            for s in _progress(range(0, n_regression, chunk), total=-(-n_regression // chunk), enabled=progress,
+                               n_samples=n_regression, desc="ganspace regression")
+        ])
+        # linreg_lstsq: scipy.linalg.lstsq(A, Z, lapack_driver='gelsd'), no intercept, Z the raw latents
+        M_t = torch.linalg.lstsq(coords.cpu(), z_reg.flatten(1).to(torch.float64).cpu(), driver="gelsd").solution
+        regressed = M_t / M_t.norm(dim=1, keepdim=True)
+    regressed = regressed.cpu()
+    directions = regressed
+    if orthonormalize:
+        Q, R = torch.linalg.qr(regressed.T)
+        directions = (Q * torch.sign(torch.diagonal(R))).T  # each on the side of GANSpace's own
+    shape = (k, *generator.latent_shape)
     return Directions(
-        directions=directions.to(torch.float32).reshape(k, *generator.latent_shape),
-        scores=variance.to(torch.float32),
+        directions=directions.to(torch.float32).reshape(shape),
+        scores=(stdev**2).to(torch.float32).cpu(),
         method="ganspace",
         info={
-            "layer": layer,
-            "n_samples": n_samples,
+            "layer": None if on_w else layer,
+            "space": getattr(generator, "latent_space", None) if on_w else None,
+            "estimator": estimator,
+            "n_samples": n_pca,
+            "n_regression": n_regression,
+            "k": k,
             "seed": seed,
-            "regressed": regressed.to(torch.float32).reshape(k, *generator.latent_shape),
+            "stdev": stdev.to(torch.float32).cpu(),
+            "orthonormalized": orthonormalize,
+            "regressed": regressed.to(torch.float32).reshape(shape),
         },
     )

@@ -164,7 +164,9 @@ def sefa(
         How many directions to keep (default: all d).
     normalize : bool
         Scale each row of A (each output unit) to unit norm before the decomposition, as the
-        official SeFa code does (``weight / norm(weight, axis=0)`` on its (d, m) layout);
+        official SeFa code does (genforce/sefa ``utils.py``, ``factorize_weight``:
+        ``weight / np.linalg.norm(weight, axis=0)`` on its (d, m) layout, then
+        ``np.linalg.eig(weight.dot(weight.T))``, whose eigenpairs ``eigh`` gives here);
         ``False`` decomposes A exactly as the paper's Eq. (7) writes it.
 
     Returns

@@ -10,9 +10,19 @@ The protocol (the same for every method)
 1. **Candidates.** Each method proposes ``n_candidates`` edits, best first by its own score:
 
    - SeFa: its top directions (eigenvalues of AᵀA; region-independent);
-   - GANSpace: its top directions (feature-space variance; region-independent);
-   - ReSeFa: its top directions for the region's mask (generalised eigenvalues), computed
-     from the Jacobians of the first ``resefa_samples`` selection samples;
+   - GANSpace: its top directions (feature-space variance; region-independent), GANSpace's
+     own (:func:`~panda_viz.baselines.ganspace` defaults: incremental PCA of ``main.2``
+     with GANSpace's 80 components, regression on max(10000, n) fresh latents, unit norm,
+     **not** orthonormalised) on ``ganspace_samples`` PCA samples. Each candidate is used
+     on its own, so the rule needs no orthogonality between them;
+   - ReSeFa: its top directions for the region (generalised eigenvalues), computed from the
+     Jacobians of the first ``resefa_samples`` selection samples with the official
+     defaults (:func:`~panda_viz.baselines.resefa`: no regularisation, M_f and M_b scaled
+     by their row counts). Its region is the binary box the soft face mask blurs
+     (mask ≥ 0.5): the official code takes the pixels exactly 1 as region and exactly 0 as
+     background, and its own region masks are binary boxes; the soft mask itself would
+     leave ReSeFa only its few pixels equal to 1. ROIR and the matched change still use
+     the soft mask, as for every method;
    - PandA (fitted at ``layer`` with ``n_parts`` parts on ``fit_samples`` samples): the
      part whose upsampled, min-max normalised map has the highest cosine similarity with the
      region mask, edited with each of the appearances most present in it (largest mean
@@ -304,8 +314,10 @@ def table2(
         shared["SeFa"] = sefa(G, k=n_candidates)
         say(f"SeFa: {shared['SeFa'].info['layers']} → {len(shared['SeFa'])} directions")
     if "GANSpace" in methods:
-        shared["GANSpace"] = ganspace(G, n_samples=ganspace_samples, k=n_candidates, seed=seed, progress=progress)
-        say(f"GANSpace: PCA of {shared['GANSpace'].info['layer']} on {ganspace_samples} samples")
+        shared["GANSpace"] = ganspace(G, n_samples=ganspace_samples, seed=seed, progress=progress)
+        info = shared["GANSpace"].info
+        say(f"GANSpace: incremental PCA of {info['layer']} on {info['n_samples']} samples ({info['k']} components), "
+            f"regression on {info['n_regression']} fresh latents")
     if "PandA" in methods:
         from ..decomposition import fit_generator
 
@@ -327,7 +339,7 @@ def table2(
         if method in ("SeFa", "GANSpace"):
             cands = _latent_candidates(G, shared[method], method, n_candidates, batch_size)
         elif method == "ReSeFa":
-            result = resefa(G, z_sel[:resefa_samples], mask, k=n_candidates, jacobians=jac)
+            result = resefa(G, z_sel[:resefa_samples], (mask >= 0.5).to(mask.dtype), k=n_candidates, jacobians=jac)
             cands = _latent_candidates(G, result, "ReSeFa", n_candidates, batch_size)
         else:
             cands = _panda_candidates(G, model, layer, Z_sel, mask, n_candidates, batch_size)

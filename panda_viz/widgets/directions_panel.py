@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import render
-from ..baselines import apply_direction, ganspace, resefa, sefa
+from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
 from ..metrics import roir
 from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_seed, row_layout
 from .roi import RoiPainter
@@ -28,11 +28,18 @@ METHODS = ("SeFa", "GANSpace", "ReSeFa")
 N_DIRECTIONS = 10
 
 
+def _first(result: Directions, n: int) -> Directions:
+    """The first ``n`` of a method's directions (GANSpace computes its 80 jointly; the panel offers 10)."""
+    return Directions(result.directions[:n], result.scores[:n], result.method, result.info)
+
+
 class DirectionsPanel(widgets.VBox):
     """Edit a sample along a latent direction of SeFa, GANSpace or ReSeFa.
 
     SeFa's directions are computed once (closed form); GANSpace's once, on first use
-    (``ganspace_samples`` samples, about a second for the DigiFace DCGAN); ReSeFa's for the
+    (GANSpace's own, :func:`~panda_viz.baselines.ganspace` defaults with ``ganspace_samples``
+    PCA samples and 10,000 regression latents: seconds for the DigiFace DCGAN); ReSeFa's
+    (official defaults: the painted pixels are the region, the rest the background) for the
     current sample and the region painted in :attr:`roi` (one Jacobian, recomputed when
     the seed or the painted region changes, on first use after the change).
 
@@ -115,7 +122,7 @@ class DirectionsPanel(widgets.VBox):
             make = lambda: sefa(self.generator, k=N_DIRECTIONS)  # noqa: E731
         elif method == "GANSpace":
             key = ("GANSpace",)
-            make = lambda: ganspace(self.generator, n_samples=self.ganspace_samples, k=N_DIRECTIONS)  # noqa: E731
+            make = lambda: _first(ganspace(self.generator, n_samples=self.ganspace_samples), N_DIRECTIONS)  # noqa: E731
         else:
             mask = self.roi.mask
             if not mask.any():
