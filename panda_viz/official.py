@@ -19,7 +19,6 @@ the module name with ``layer=``.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +141,7 @@ def load_official_factors(
         rank in a name disagrees with the matrix, or the matrices do not fit the layer's
         features (C × H × W); the message names both.
     """
-    from .decomposition import PandA, PandAResult
+    from .decomposition import PandA
 
     parts_path, appearances_path = Path(parts_path), Path(appearances_path)
     us, uc = parse_official_name(parts_path), parse_official_name(appearances_path)
@@ -182,23 +181,15 @@ def load_official_factors(
 
     parts = torch.from_numpy(np.ascontiguousarray(Us.T, dtype=np.float32)).reshape(us.rank, H, W)
     appearances = torch.from_numpy(np.ascontiguousarray(Uc, dtype=np.float32))
-    model = PandA(n_parts=us.rank, n_appearances=uc.rank, solver="pgd")
-    model._set_result(
-        PandAResult(
-            parts=parts,
-            appearances=appearances,
-            loss_history=[],
-            n_iter=0,
-            objective=math.nan,
-            feature_shape=(C, H, W),
-            n_samples=0,
-            solver="pgd",  # the official code's Algorithm 1
-            appearance_basis="free",
-            learning_rate=None,
-        )
+    model = PandA.from_factors(
+        parts,
+        appearances,
+        feature_shape=(C, H, W),
+        layer=module_name,
+        generator_name=getattr(generator, "name", None),
+        solver="pgd",  # the official code's Algorithm 1
+        appearance_basis="free",
     )
-    model.layer_ = module_name
-    model.generator_ = getattr(generator, "name", None)
     model.official_ = {
         "model": us.model,
         "layer": us.layer,
