@@ -341,23 +341,18 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
         if wanted is not None and metadata[key] != wanted:
             raise InvalidFileError(f"{path}: factors were fitted at {key} {metadata[key]!r}, not {wanted!r}", path)
 
-    model = PandA(
-        n_parts=K,
-        n_appearances=R,
-        appearance_basis=metadata["appearance_basis"] or "orthonormal",
-        solver=metadata["solver"] or "auto",
+    model = PandA.from_factors(
+        torch.from_numpy(parts.astype(np.float32)),
+        torch.from_numpy(appearances.astype(np.float32)),
+        feature_shape=(C, H, W),
+        layer=metadata["layer"],
+        generator_name=metadata["generator"],
+        solver=metadata["solver"],
+        appearance_basis=metadata["appearance_basis"],
+        objective=float("nan") if metadata["objective"] is None else float(metadata["objective"]),
+        loss_history=[float(x) for x in history],
+        n_iter=int(metadata["n_iter"]),
+        n_samples=int(metadata["n_samples"]),
     )
-    model.parts_ = torch.from_numpy(parts.astype(np.float32))
-    model.appearances_ = torch.from_numpy(appearances.astype(np.float32))
-    model.loss_history_ = [float(x) for x in history]
-    model.n_iter_ = int(metadata["n_iter"])
-    model.objective_ = float("nan") if metadata["objective"] is None else float(metadata["objective"])
-    model.feature_shape_ = (C, H, W)
-    model.n_samples_ = int(metadata["n_samples"])
-    model.layer_ = metadata["layer"]
-    model.generator_ = metadata["generator"]
-    model.solver_ = metadata["solver"]
-    model.appearance_basis_ = metadata["appearance_basis"]
-    model.learning_rate_ = None
     model.metadata_ = metadata
     return model

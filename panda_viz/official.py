@@ -349,7 +349,7 @@ def load_official_factors(
     limits, file length) before any data is read; ``allow_pickle`` never comes into it, as
     the data are read as raw floats (see :func:`read_npy_header`).
     """
-    from .decomposition import PandA, PandAResult
+    from .decomposition import PandA
 
     parts_path, appearances_path = Path(parts_path), Path(appearances_path)
     us, uc = parse_official_name(parts_path), parse_official_name(appearances_path)
@@ -397,23 +397,15 @@ def load_official_factors(
 
     parts = torch.from_numpy(np.ascontiguousarray(Us.T, dtype=np.float32)).reshape(n_parts, H, W)
     appearances = torch.from_numpy(np.ascontiguousarray(Uc, dtype=np.float32))
-    model = PandA(n_parts=n_parts, n_appearances=n_appearances, solver="pgd")
-    model._set_result(
-        PandAResult(
-            parts=parts,
-            appearances=appearances,
-            loss_history=[],
-            n_iter=0,
-            objective=math.nan,
-            feature_shape=(C, H, W),
-            n_samples=0,
-            solver="pgd",  # the official code's Algorithm 1
-            appearance_basis="free",
-            learning_rate=None,
-        )
+    model = PandA.from_factors(
+        parts,
+        appearances,
+        feature_shape=(C, H, W),
+        layer=module_name,
+        generator_name=getattr(generator, "name", None),
+        solver="pgd",  # the official code's Algorithm 1
+        appearance_basis="free",
     )
-    model.layer_ = module_name
-    model.generator_ = getattr(generator, "name", None)
     model.official_ = {
         "model": us.model,
         "layer": us.layer,

@@ -92,7 +92,7 @@ def test_refuses_corrupt_and_foreign_files(fitted, tmp_path):
         ({"objective": "x"}, r"metadata objective must be a number; got 'x'"),
         ({"n_iter": -1}, r"metadata n_iter must be an int >= 0; got -1"),
         ({"feature_shape": [5, 3]}, r"metadata feature_shape must be a list of 3 positive ints \(C, H, W\); got \[5, 3\]"),
-        ({"solver": "sgd"}, r"metadata solver must be null or one of \['auto', 'projective', 'pgd', 'adam'\]; got 'sgd'"),
+        ({"solver": "sgd"}, r"metadata solver must be null or one of \['projective', 'pgd', 'adam'\]; got 'sgd'"),
         ({"appearance_basis": 3}, r"metadata appearance_basis must be null or one of"),
         ({"layer": 5}, r"metadata layer must be null or a string; got 5"),
     ],

@@ -6,7 +6,9 @@ separable model rests on (:mod:`panda_viz.decomposition.tensor`): ``unfold``, ``
 ``mode_dot``, ``multi_mode_dot``, ``hosvd``, ``tucker_to_tensor`` and ``mpca``.
 """
 
-from ._estimator import PandA, PandAResult, fit_generator, panda, relative_objective
+from .estimator import PandA, PandAResult, panda
+from .generator_fit import fit_generator
+from .objectives import relative_objective
 from .tensor import MPCAResult, fold, hosvd, mode_dot, mpca, multi_mode_dot, tucker_to_tensor, unfold
 
 __all__ = ["PandA", "PandAResult", "panda", "fit_generator", "relative_objective", "unfold", "fold", "mode_dot",

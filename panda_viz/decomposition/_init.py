@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["channel_basis", "random_parts"]
+__all__ = ["channel_basis", "random_parts", "initial_appearances"]
 
 
 def channel_basis(scatter: torch.Tensor, rank: int) -> torch.Tensor:
@@ -31,3 +31,23 @@ def random_parts(n_restarts: int, S: int, n_parts: int, *, generator: torch.Gene
     """P ~ U(0, 0.01) as in Algorithm 1, ``n_restarts`` draws stacked: (n_restarts, S, n_parts)."""
     P = torch.rand((n_restarts, S, n_parts), generator=generator, dtype=torch.float64) * 0.01
     return P.to(device=device, dtype=dtype)
+
+
+def initial_appearances(grams, rank: int, init: str, rng: torch.Generator) -> torch.Tensor:
+    """A's starting point, (C, rank) float64 on the Grams' device: the HOSVD basis or a random orthonormal one.
+
+    Parameters
+    ----------
+    grams : :class:`~._grams.Grams`
+        Its channel scatter gives the HOSVD basis (``init="hosvd"``, Sec. 3.4).
+    rank : int
+        R_C.
+    init : {'hosvd', 'random'}
+    rng : torch.Generator
+        Draws the random basis (not touched by ``"hosvd"``).
+    """
+    if init == "hosvd":
+        return channel_basis(grams.channel, rank)
+    C = grams.channel.shape[0]
+    Q, _ = torch.linalg.qr(torch.randn((C, rank), generator=rng, dtype=torch.float64))
+    return Q.to(grams.channel.device)

@@ -20,16 +20,30 @@ Each iteration takes
 and several random restarts run together as one batch of small matrix products.
 An optional proximity term rho ||P - P_anchor||^2 (refinement, Eq. 6) adds a quadratic
 to the same quartic.
+
+:func:`fit_projective` is the driver :func:`~panda_viz.decomposition.panda` calls: the
+parts solve on the spatial Gram, alternated with the appearance steps of :mod:`._free`
+when R_C < C or the basis is free.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["PartsResult", "solve_parts", "parts_objective", "optimal_scale"]
+from .. import distributed
+from . import _free, _init
+from ._grams import Grams
+from ._validation import CHUNK, FeatureSource
+from .solver_result import SolverResult
+
+__all__ = ["PartsResult", "solve_parts", "parts_objective", "optimal_scale", "fit_projective", "MAX_OUTER"]
+
+#: Alternations (appearance step + parts solve) at most, for R_C < C or the free basis.
+MAX_OUTER = 100
 
 
 @dataclass
@@ -280,3 +294,148 @@ def solve_parts(
     # the reported objective is evaluated afresh, not carried through the line searches
     objective = parts_objective(M1, M2, P, energy, rho, anchor) / energy
     return PartsResult(P=P, objective=objective, history=history, n_iter=n_iter, converged=converged)
+
+
+# ------------------------------------------------------------------------- the driver
+def fit_projective(
+    source: FeatureSource,
+    grams: Grams,
+    *,
+    n_parts: int,
+    rank: int,
+    init: str,
+    appearance_basis: str,
+    max_iter: int,
+    tol: float,
+    n_restarts: int,
+    rng: torch.Generator,
+    reduce: distributed.Reducer = distributed.LOCAL,
+    callback=None,
+) -> SolverResult:
+    """The default fit: parts solves on the spatial Gram, alternated with exact appearance steps when needed.
+
+    With R_C = C and the orthonormal basis (A A^T = I) one :func:`solve_parts` on M, the
+    spatial Gram, is the whole fit. With R_C < C it alternates an exact eigen step for A
+    (:func:`._free.eigen_step`) with parts solves; ``appearance_basis="free"`` then
+    alternates exact Lyapunov steps in W = A A^T (:func:`._free.lyapunov_step`) with
+    parts solves. Each alternation stops when the objective falls by less than
+    ``10 tol``, or after :data:`MAX_OUTER` alternations.
+
+    Parameters
+    ----------
+    source : FeatureSource
+        The feature maps (re-read by each alternation's passes).
+    grams : Grams
+        Their Gram pass.
+    n_parts, rank : int
+        R_S and R_C (already checked against the feature shape).
+    init : {'hosvd', 'random'}
+        A's starting point (:func:`._init.initial_appearances`).
+    appearance_basis : {'orthonormal', 'free'}
+    max_iter : int
+        Iterations per parts solve.
+    tol : float
+        Stop a parts solve when the relative objective falls by less than ``tol`` per
+        iteration (mean over 10).
+    n_restarts : int
+        Random starts of P solved together; the best is kept.
+    rng : torch.Generator
+        Draws the starts (and a random A).
+    reduce : distributed.Reducer
+        Completes the passes' sums across ranks; rank 0's solves feed every rank.
+    callback : callable, optional
+        ``callback(iteration, relative_objective)`` after every parts iteration (the
+        best restart's objective), iterations counted across solves.
+
+    Returns
+    -------
+    SolverResult
+        ``stop_reason`` ``"tol"``, ``"max_iter"`` or ``"alternations"``.
+    """
+    start = time.perf_counter()
+    C, H, W = grams.feature_shape
+    S = H * W
+    K = n_parts
+    R = rank
+    device = grams.spatial.device
+    E = grams.energy
+    history: list[float] = []
+    n_iter = 0
+    capped_solves = 0  # parts solves that stopped at max_iter before tol
+    alternations_capped = False
+    offset = [0]
+
+    def cb(it, rel):
+        if callback is not None:
+            callback(offset[0] + it, float(np.min(rel)))
+
+    def solve(M1, M2, P0):
+        nonlocal n_iter, capped_solves
+        res = solve_parts(M1[None], None if M2 is None else M2[None], P0, E, max_iter=max_iter, tol=tol, callback=cb)
+        # the first restart within round-off of the best (restarts often tie, e.g. with the
+        # parts permuted): the choice must not flip on float64 noise in M
+        obj = res.objective
+        best = int(torch.nonzero(obj <= obj.min() + 1e-9 * obj.min().abs()).flatten()[0])
+        history.extend(float(h[best]) for h in res.history[1:])
+        n_iter += res.n_iter
+        offset[0] += res.n_iter
+        if not res.converged:
+            capped_solves += 1
+        # every rank solved the same problem; rank 0's answer feeds the next data pass on
+        # all of them, so ranks on unlike hardware cannot drift apart
+        (P_best,) = reduce.broadcast(res.P[best], what="parts solve")
+        return P_best, float(res.objective[best])
+
+    A = _init.initial_appearances(grams, R, init, rng)
+    P0 = _init.random_parts(n_restarts, S, K, generator=rng, device=device)
+    if R == C:
+        # A A^T = I: Eq. 3 depends on the data through M alone
+        P, obj = solve(grams.spatial, None, P0)
+    else:
+        P, obj = None, float("inf")
+        for outer in range(MAX_OUTER):
+            M1, _ = _free.pass_appearance_grams(source, A, None, chunk=CHUNK, reduce=reduce)
+            P, new = solve(M1, None, P0 if P is None else P[None])
+            B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK, reduce=reduce)
+            (A,) = reduce.broadcast(_free.eigen_step(2 * B - Cm, R), what="appearance step")
+            new = 1 - float(torch.trace(A.T @ (2 * B - Cm) @ A)) / E
+            history.append(new)
+            if obj - new < tol * 10:
+                obj = min(obj, new)
+                break
+            obj = new
+        else:
+            alternations_capped = True
+    if appearance_basis == "free":
+        U = None if R == C else A
+        L = A
+        for outer in range(MAX_OUTER):
+            B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK, reduce=reduce)
+            L_new, w = reduce.broadcast(*_free.lyapunov_step(B, Cm, U), what="appearance step")
+            W = L_new @ L_new.T
+            after_w = (E - 2 * float((W * B).sum()) + float((W @ Cm * W).sum())) / E
+            if after_w > obj:  # round-off: keep the previous basis
+                break
+            L = L_new
+            M1, M2 = _free.pass_appearance_grams(source, L, w, chunk=CHUNK, reduce=reduce)
+            P, new = solve(M1, M2, P[None])
+            history.append(new)
+            if obj - new < tol * 10:
+                obj = min(obj, new)
+                break
+            obj = new
+        else:
+            alternations_capped = True
+        A = L
+    stop_reason = "alternations" if alternations_capped else "max_iter" if capped_solves else "tol"
+    return SolverResult(
+        appearances=A,
+        parts=P,
+        n_iter=n_iter,
+        loss_history=tuple(history),
+        objective=obj,
+        stop_reason=stop_reason,
+        capped_solves=capped_solves,
+        learning_rate=None,
+        timings={"solve": time.perf_counter() - start, "objective": 0.0},
+    )

@@ -13,6 +13,10 @@ __all__ = [
     "SOLVERS",
     "APPEARANCE_BASES",
     "INITS",
+    "DEFAULT_MAX_ITER",
+    "CHUNK",
+    "check_params",
+    "check_ranks",
     "check_choice",
     "check_int",
     "check_float",
@@ -20,9 +24,13 @@ __all__ = [
     "FeatureSource",
 ]
 
-SOLVERS = ("auto", "projective", "pgd", "adam")
+SOLVERS = ("projective", "pgd", "adam")
 APPEARANCE_BASES = ("orthonormal", "free")
 INITS = ("hosvd", "random")
+#: Default iterations: parts steps of the projective solver; steps of Algorithm 1 / Adam.
+DEFAULT_MAX_ITER = {"projective": 1000, "pgd": 10_000, "adam": 10_000}
+#: Samples per chunk when a tensor input is traversed (Gram, statistics and objective passes).
+CHUNK = 256
 
 
 def _set_text(options: Iterable[str]) -> str:
@@ -61,6 +69,50 @@ def check_float(name: str, value: object, *, low: float = 0.0, strict: bool = Tr
         relation = ">" if strict else ">="
         raise InvalidInputError(f"{name} must be a finite number {relation} {low}; got {value}")
     return value
+
+
+def check_params(params: dict) -> dict:
+    """Check :func:`~panda_viz.decomposition.panda`'s hyperparameters (all but ``Z``) by name.
+
+    Returns a copy with ``max_iter=None`` replaced by the solver's default
+    (:data:`DEFAULT_MAX_ITER`). Raises TypeError / ValueError naming the parameter.
+    """
+    p = dict(params)
+    check_int("n_parts", p["n_parts"], low=1)
+    check_int("n_appearances", p["n_appearances"], low=1, allow_none=True)
+    check_choice("appearance_basis", p["appearance_basis"], APPEARANCE_BASES)
+    check_choice("solver", p["solver"], SOLVERS)
+    check_choice("init", p["init"], INITS)
+    check_int("max_iter", p["max_iter"], low=1, allow_none=True)
+    check_float("tol", p["tol"], low=0.0, strict=False)
+    check_float("learning_rate", p["learning_rate"], allow_none=True)
+    check_int("batch_size", p["batch_size"], low=1, allow_none=True)
+    check_int("n_restarts", p["n_restarts"], low=1)
+    if p["random_state"] is not None and not isinstance(p["random_state"], torch.Generator):
+        check_int("random_state", p["random_state"], low=0)
+    if p["verbose"] is not None and not isinstance(p["verbose"], bool):
+        raise InvalidTypeError(f"verbose must be True, False or None; got {p['verbose']!r}")
+    if p["callback"] is not None and not callable(p["callback"]):
+        raise InvalidTypeError(f"callback must be callable; got {type(p['callback']).__name__}")
+    if p["max_iter"] is None:
+        p["max_iter"] = DEFAULT_MAX_ITER[p["solver"]]
+    return p
+
+
+def check_ranks(n_parts: int, n_appearances: int | None, feature_shape) -> int:
+    """R_C, the number of appearances, after checking both ranks against the feature shape (C, H, W).
+
+    ``n_parts`` must be in [1, S] (S = H*W) and ``n_appearances`` in [1, C]; ``None`` means C.
+    """
+    C, H, W = feature_shape
+    S = H * W
+    if n_parts > S:
+        raise InvalidInputError(f"n_parts must be in [1, S] with S = H*W = {H}*{W} = {S} spatial positions; got {n_parts}")
+    if n_appearances is None:
+        return C
+    if n_appearances > C:
+        raise InvalidInputError(f"n_appearances must be in [1, C] with C = {C} channels; got {n_appearances}")
+    return n_appearances
 
 
 def check_features(

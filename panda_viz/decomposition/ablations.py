@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._estimator import residual_minus_energy
 from ._init import channel_basis, random_parts
+from .objectives import batch_relative_objective
 from .tensor import MPCAResult, mpca  # rows 1 and 2 (the library's MPCA, also used by the lesson)
 
 __all__ = ["MPCAResult", "mpca", "unconstrained_panda", "UnconstrainedResult"]
@@ -46,12 +46,6 @@ class UnconstrainedResult:
     appearances: torch.Tensor
     objective: float
     loss_history: list
-
-
-def _relative_objective(z: torch.Tensor, energy: float, A: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
-    """Σ_i ‖z_i − A Aᵀ z_i P Pᵀ‖² / energy for z (N, C, S), without forming the reconstruction
-    (a step costs O(N C R (C + S)) instead of O(N C S (C + R)))."""
-    return (energy + residual_minus_energy(z, A, P, A.T @ A, P.T @ P)) / energy
 
 
 def unconstrained_panda(
@@ -99,12 +93,12 @@ def unconstrained_panda(
     history = []
     for _ in range(max_iter):
         optimiser.zero_grad()
-        loss = _relative_objective(z, energy, A, P)
+        loss = batch_relative_objective(z, energy, A, P)
         loss.backward()
         optimiser.step()
         history.append(float(loss.detach()))
     with torch.no_grad():
-        objective = float(_relative_objective(z, energy, A, P))
+        objective = float(batch_relative_objective(z, energy, A, P))
     return UnconstrainedResult(
         parts=P.detach().T.reshape(n_parts, H, W).to(Z.dtype),
         appearances=A.detach().to(Z.dtype),

@@ -27,7 +27,7 @@ import torch
 
 from .._progress import progress
 from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
-from ._estimator import PandA
+from .estimator import PandA
 from .tensor import hosvd, mpca
 
 __all__ = ["METHODS", "METHOD_NAMES", "Approximation", "LowRankApproximations"]

@@ -9,13 +9,13 @@ import torch
 
 import panda_viz
 from panda_viz import PandA, panda
-from panda_viz.decomposition import _estimator, fit_generator, fold, hosvd, unfold
+from panda_viz.decomposition import estimator, fit_generator, fold, hosvd, unfold
 
 
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"solver": "pdg"}, ValueError, r"Invalid solver: got 'pdg' instead of one of \{'auto', 'projective', 'pgd', 'adam'\}"),
+        ({"solver": "pdg"}, ValueError, r"Invalid solver: got 'pdg' instead of one of \{'projective', 'pgd', 'adam'\}"),
         ({"appearance_basis": "ortho"}, ValueError, r"Invalid appearance_basis: got 'ortho' instead of one of \{'orthonormal', 'free'\}"),
         ({"init": "svd"}, ValueError, "Invalid init: got 'svd'"),
         ({"n_parts": 0}, ValueError, r"n_parts must be in \[1, inf\]; got 0"),
@@ -128,7 +128,7 @@ def test_class_forwards_every_argument(monkeypatch, small_Z):
         seen.update(kwargs)
         raise StopIteration
 
-    monkeypatch.setattr(_estimator, "panda", fake)
+    monkeypatch.setattr(estimator, "panda", fake)
     with pytest.raises(StopIteration):
         PandA(**values).fit(small_Z)
     assert seen.keys() == values.keys() and all(seen[k] is values[k] for k in values)

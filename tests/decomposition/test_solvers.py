@@ -115,9 +115,9 @@ def test_convergence_warning_when_max_iter_reached(small_Z):
 
 @pytest.mark.filterwarnings("ignore:.*reached max_iter=5:panda_viz.exceptions.ConvergenceWarning")
 def test_convergence_warning_names_the_alternation_cap(small_Z, monkeypatch):
-    from panda_viz.decomposition import _estimator
+    from panda_viz.decomposition import _projective
 
-    monkeypatch.setattr(_estimator, "MAX_OUTER", 2)
+    monkeypatch.setattr(_projective, "MAX_OUTER", 2)
     with pytest.warns(ConvergenceWarning, match=r"made 2 alternations between the appearance and parts steps"):
         PandA(3, n_appearances=2, max_iter=5, tol=0.0, random_state=0).fit(small_Z)
 
