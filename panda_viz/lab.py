@@ -49,8 +49,8 @@ STOP_TIMEOUT_S = 30.0
 def packaged_notebook() -> Path:
     """The Explorer notebook shipped inside the package (``panda_viz/data/explore.ipynb``).
 
-    A copy of the checkout's ``notebooks/explore.ipynb`` (the tests keep the two identical),
-    there so that an installed wheel, which has no ``notebooks/``, still has it.
+    A copy of the checkout's ``notebooks/explore.ipynb`` (the tests keep their cells
+    identical), there so that an installed wheel, which has no ``notebooks/``, still has it.
     """
     return Path(__file__).resolve().parent / "data" / NOTEBOOK_NAME
 

@@ -163,7 +163,7 @@ def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
             time.sleep(0.2)
         written = work / "explore.ipynb"
         packaged = Path(site_packages, "panda_viz", "data", "explore.ipynb")
-        assert written.read_bytes() == packaged.read_bytes() == (ROOT / "notebooks" / "explore.ipynb").read_bytes()
+        assert written.read_bytes() == packaged.read_bytes() == (ROOT / "panda_viz" / "data" / "explore.ipynb").read_bytes()
         lab.send_signal(signal.SIGTERM)
         assert lab.wait(timeout=60) == 0
     finally:
