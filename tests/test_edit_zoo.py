@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import panda_viz
 from panda_viz.edit_zoo import EditZoo, NamedEdit, apply_named_edit, available_edit_zoos, load_edit_zoo
 from panda_viz.official import load_official_factors, official_file_names
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testvectors"  # ../shared beside the checkout
+from testdata import data_folder
 
 # the paper's FFHQ StyleGAN2 list, as in the official annotated_directions.py
 PAPER = {
@@ -51,11 +50,10 @@ def test_unknown_edit_or_zoo_names():
         load_edit_zoo("ffhq")
 
 
-@pytest.mark.skipif(not (VECTORS / "genforce-stylegan2").is_dir(), reason="genforce test vectors absent")
 def test_user_zoo_applies_an_official_edit_as_the_official_code(tmp_path):
     """A zoo entry in the official counting, on official-format files made here, edits the
     features exactly as the official Model.edit_at_layer: Z + α a_j mapRange(p_k)."""
-    G = panda_viz.load_generator(VECTORS / "genforce-stylegan2" / "checkpoint.pth", name="tiny")
+    G = panda_viz.load_generator(data_folder("genforce-stylegan2") / "checkpoint.pth", name="tiny")
     rng = np.random.default_rng(0)
     us_name, uc_name = official_file_names("tiny", 5, 4, 64)  # layer 5 = synthesis.layer4, 64×16×16
     Us = rng.uniform(0, 0.01, size=(256, 4)).astype(np.float32)

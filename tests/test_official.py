@@ -13,14 +13,14 @@ from panda_viz.editing import edit_images, local_edit
 from panda_viz.exceptions import IncompatibleFactorsError, InvalidFileError
 from panda_viz.official import load_official_factors, official_file_names, parse_official_name
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testvectors"  # ../shared beside the checkout
-pytestmark = pytest.mark.skipif(not (VECTORS / "genforce-stylegan2").is_dir(), reason="genforce test vectors absent")
+from testdata import data_folder
+
 MODEL = "stylegan2_tiny32"
 
 
 @pytest.fixture(scope="module")
 def G():
-    return panda_viz.load_generator(VECTORS / "genforce-stylegan2" / "checkpoint.pth", name=MODEL)
+    return panda_viz.load_generator(data_folder("genforce-stylegan2") / "checkpoint.pth", name=MODEL)
 
 
 def write_pair(folder: Path, layer: int, S: int, C: int, n_parts: int, n_app: int, seed: int = 0, model: str = MODEL):

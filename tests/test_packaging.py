@@ -1,11 +1,15 @@
-"""The project's own files install everything: pyproject, environment.yml, setup.sh, CI."""
+"""The project's own files install everything: pyproject, environment.yml, setup.sh, CI, and the wheel."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -95,3 +99,75 @@ def test_lazy_public_names_resolve():
         panda_viz.does_not_exist
     except AttributeError as err:
         assert "does_not_exist" in str(err)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("CI"), reason="builds and installs the wheel: CI only")
+def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
+    """`pip install .` without a checkout beside it: the wheel, in a fresh virtual environment
+    that sees this one's dependencies (torch …) but not this checkout, runs `panda-viz demo`
+    and `panda-viz lab`, which writes the shipped Explorer notebook into the working folder."""
+    source, dist, venv, work = tmp_path / "source", tmp_path / "dist", tmp_path / "venv", tmp_path / "work"
+    work.mkdir()
+    # what the build reads, copied: an in-tree build would leave build/ and *.egg-info here
+    shutil.copytree(ROOT / "panda_viz", source / "panda_viz", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # this checkout must not be importable
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(dist), str(source)], check=True, cwd=tmp_path, env=env)
+    (wheel,) = dist.glob("panda_viz-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=env)
+    python = venv / "bin" / "python"
+    site_packages = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                   check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True,
+                   cwd=tmp_path, env=env)
+    # then this environment's packages (torch, jupyterlab …), after the wheel's, as plain path
+    # entries: their .pth files (this checkout's editable install among them) are not processed
+    import site
+
+    Path(site_packages, "outer_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    env.update({"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+                "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
+                "IPYTHONDIR": str(tmp_path / "ipython")})
+
+    def run(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600, **kwargs)
+
+    where = run(str(python), "-c", "import panda_viz; print(panda_viz.__file__)")
+    assert where.returncode == 0 and where.stdout.strip().startswith(site_packages), where
+    panda_viz_command = str(venv / "bin" / "panda-viz")
+    demo = run(panda_viz_command, "demo", "--out", "demo", "--n-samples", "48", "--n-parts", "4")
+    assert demo.returncode == 0, demo.stderr
+    assert sorted(p.name for p in (work / "demo").iterdir()) == sorted(
+        ["parts.png", "saliency.png", "edits.png", "removal.png", "named_edits.png"])
+
+    port = _free_port()
+    lab = subprocess.Popen([panda_viz_command, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port)],
+                           cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert lab.poll() is None, lab.stdout.read()
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline, "panda-viz lab (from the wheel) did not listen within 120 s"
+            time.sleep(0.2)
+        written = work / "explore.ipynb"
+        packaged = Path(site_packages, "panda_viz", "data", "explore.ipynb")
+        assert written.read_bytes() == packaged.read_bytes() == (ROOT / "panda_viz" / "data" / "explore.ipynb").read_bytes()
+        lab.send_signal(signal.SIGTERM)
+        assert lab.wait(timeout=60) == 0
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait()
+        lab.stdout.close()

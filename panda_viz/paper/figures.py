@@ -5,8 +5,9 @@ Every figure, table and ablation of the PandA paper has a notebook in ``notebook
 runs them again with nbclient, one kernel per notebook, in ``notebooks/`` as working
 directory (as Jupyter and nbval do, so the notebooks' ``../figures`` paths land in
 ``figures/``), writes each executed notebook back atomically (a notebook that fails is
-left exactly as it was), and rewrites ``figures/README.md``, the index of every PNG in
-``figures/`` with the paper item it reproduces and the notebook that writes it.
+left exactly as it was), and rewrites ``figures/README.md``, the index of every PNG under
+``figures/``: what it shows and what writes it (a notebook, or one of the commands and
+tests declared in :data:`OTHER_PRODUCERS`).
 
     panda-viz figures                      # every notebook
     panda-viz figures fig3 table2          # only those whose name contains fig3 or table2
@@ -33,6 +34,7 @@ from ..exceptions import NotebookFailed
 
 __all__ = [
     "PAPER_ITEMS",
+    "OTHER_PRODUCERS",
     "add_arguments",
     "run",
     "default_root",
@@ -63,6 +65,24 @@ PAPER_ITEMS: dict[str, str] = {
     "explore": "the interactive Explorer (not a paper item)",
     "lesson_tensor_decompositions": "a lesson, not a paper item: unfoldings, SVD, HOSVD/Tucker, MPCA and PandA "
                                     "on real feature maps, with the RankExplorer",
+}
+
+#: PNGs under ``figures/`` that no notebook writes: path relative to ``figures/`` ->
+#: (what it shows, what writes it). The index lists them beside the notebooks' figures.
+OTHER_PRODUCERS: dict[str, tuple[str, str]] = {
+    "demo/parts.png": ("the demo: the learnt parts, and the parts over sample images", "`panda-viz demo`"),
+    "demo/saliency.png": ("the demo: saliency maps of the first appearances and their thresholded localisation",
+                          "`panda-viz demo`"),
+    "demo/edits.png": ("the demo: local edits (part × appearance × α) with the ranked appearances", "`panda-viz demo`"),
+    "demo/removal.png": ("the demo: object removal with the background appearance, and background removal",
+                         "`panda-viz demo`"),
+    "demo/named_edits.png": ("the demo: the named edits of the edit zoo, by name", "`panda-viz demo`"),
+    "table2/table2_edits.png": ("Table 2 (the command's run): one selected edit per method and region",
+                                "`panda-viz table2`"),
+    "widgets/explorer.png": ("the Explorer's edit tab in JupyterLab, an edit in a painted region (screenshot)",
+                             "`tests/browser/test_explorer_browser.py`"),
+    "widgets/directions.png": ("the Explorer's directions tab: ReSeFa for the painted region (screenshot)",
+                               "`tests/browser/test_explorer_browser.py`"),
 }
 
 INDEX_NAME = "README.md"
@@ -278,37 +298,49 @@ def written_figures(notebook: Path) -> list[str]:
 
 
 def figure_index(root: Path) -> str:
-    """The text of ``figures/README.md``: every PNG in ``figures/``, its paper item and its notebook."""
+    """The text of ``figures/README.md``: every PNG under ``figures/``, what it shows and what writes it.
+
+    Top-level PNGs are matched with the notebooks that write them (:func:`written_figures`),
+    PNGs in sub-folders with :data:`OTHER_PRODUCERS`. A PNG that nothing writes is listed
+    as stale; a declared figure that is missing is listed as not written yet.
+    """
     root = Path(root)
-    figures = root / "figures"
-    pngs = sorted(p.name for p in figures.glob("*.png")) if figures.is_dir() else []
+    folder = root / "figures"
+    pngs = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) if folder.is_dir() else []
     patterns: dict[str, str] = {}
     notebooks = sorted((root / "notebooks").glob("*.ipynb"))
     for nb in notebooks:
         for name in written_figures(nb):
             patterns.setdefault(name, nb.stem)
-    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs if fnmatch.fnmatchcase(png, pattern)}
+    # notebooks write figures/<name>.png: their patterns match top-level files only
+    writers = {png: stem for pattern, stem in reversed(patterns.items()) for png in pngs
+               if "/" not in png and fnmatch.fnmatchcase(png, pattern)}
     lines = [
         "# figures/",
         "",
-        "Written by the notebooks in `notebooks/` (re-run them all with `panda-viz figures`, which also",
-        "rewrites this file; `panda-viz figures fig3` re-runs one). Every image comes from the embedded",
+        "Every PNG under `figures/`, what it shows and what writes it. The notebooks in `notebooks/`",
+        "write the top-level figures (re-run them all with `panda-viz figures`, which also rewrites",
+        "this file; `panda-viz figures fig3` re-runs one, `panda-viz figures --index-only` only",
+        "rewrites this file); the sub-folders are written by the commands and the test named below",
+        "(declared in `panda_viz.figures.OTHER_PRODUCERS`). Every image comes from the embedded",
         "DigiFace-1M DCGAN unless its notebook's parameters cell names another generator.",
-        "`figures/demo/` (when present) is written by `panda-viz demo` and is not indexed here.",
         "",
-        "| figure | paper item | written by |",
+        "| figure | what it shows | written by |",
         "| --- | --- | --- |",
     ]
     for name in pngs:
-        stem = writers.get(name)
-        if stem is None:
-            lines.append(f"| `{name}` | (no notebook writes it: stale?) | — |")
+        if name in writers:
+            stem = writers[name]
+            lines.append(f"| [`{name}`]({name}) | {PAPER_ITEMS.get(stem, stem)} | `notebooks/{stem}.ipynb` |")
+        elif name in OTHER_PRODUCERS:
+            shows, producer = OTHER_PRODUCERS[name]
+            lines.append(f"| [`{name}`]({name}) | {shows} | {producer} |")
         else:
-            item = PAPER_ITEMS.get(stem, stem)
-            lines.append(f"| [`{name}`]({name}) | {item} | `notebooks/{stem}.ipynb` |")
-    missing = [name for name in patterns if "*" not in name and name not in pngs]
+            lines.append(f"| `{name}` | (nothing writes it: stale?) | — |")
+    missing = sorted({name for name in patterns if "*" not in name} | set(OTHER_PRODUCERS))
+    missing = [name for name in missing if name not in pngs]
     if missing:
-        lines += ["", "Not written yet (run `panda-viz figures`): " + ", ".join(f"`{m}`" for m in sorted(missing)) + "."]
+        lines += ["", "Not written yet (run what writes them): " + ", ".join(f"`{m}`" for m in missing) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -335,7 +367,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="leave notebooks/explore.ipynb (the interactive Explorer) out")
     parser.add_argument("--list", action="store_true", help="list the notebooks that would run and exit")
     parser.add_argument("--index-only", action="store_true",
-                        help="only rewrite figures/README.md from the PNGs there are")
+                        help="only rewrite figures/README.md from the PNGs there are (every one under figures/)")
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
 
 

@@ -1,4 +1,4 @@
-"""The tiny official-code generators of ../shared/testvectors, for the style-based baseline tests."""
+"""The tiny official-code generators of tests/data, for the style-based baseline tests."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from pathlib import Path
 import pytest
 
 import panda_viz
-
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors"  # ../shared beside the checkout
+from testdata import TESTDATA
 
 
 @pytest.fixture()
 def testvectors() -> Path:
-    if not VECTORS.is_dir():
-        pytest.skip("../shared/testvectors not found")
-    return VECTORS
+    """``tests/data/``: the reference generators' folders (see tests/data/README.md)."""
+    return TESTDATA
 
 
 @pytest.fixture()

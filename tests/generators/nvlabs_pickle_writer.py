@@ -7,7 +7,7 @@ name, the defining module's source and the object's ``__dict__``; tensors go thr
 torch's own ``__reduce_ex__`` (``_rebuild_parameter``, ``_rebuild_tensor_v2``,
 ``torch.storage._load_from_bytes``), kwargs are ``dnnlib.util.EasyDict``. Here stand-in
 ``torch_utils`` and ``dnnlib`` modules exist only while pickling, so the stream names the
-same globals as an official file. The weights are those of the shared test vectors.
+same globals as an official file. The weights are those of the test data (tests/data).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,21 +15,22 @@ from panda_viz.generators.nvlabs import nvlabs_generator
 from panda_viz.generators.stylegan3 import StyleGAN3
 
 from nvlabs_pickle_writer import write_network_pickle
+from testdata import data_folder
 
-# shared/ sits beside the repository (in CI too)
-TESTVECTORS = Path(__file__).resolve().parents[3] / "shared" / "testvectors"
 CONFIGS = ["stylegan3-t", "stylegan3-r"]
 ATOL = 1e-4
 
 
 class Reference:
     def __init__(self, name: str) -> None:
-        folder = TESTVECTORS / name
+        folder = data_folder(name)
         self.folder = folder
         self.config = json.loads((folder / "config.json").read_text())
         self.state_dict = torch.load(folder / "G_ema_state_dict.pt", weights_only=True)
         self.vectors = torch.load(folder / "vectors.pt", weights_only=True)
         self.layers = self.config["hooked_layers"]
+        # tests/data keeps the records (first sample) of a few layers: see tests/data/README.md
+        self.recorded = [n for n in self.layers if f"features_psi1/{n}" in self.vectors]
         self.G = panda_viz.load_generator(folder / "G_ema_state_dict.pt", config=folder / "config.json")
 
 
@@ -65,21 +65,27 @@ def test_layer_features_match_the_reference(ref):
     layers = ref.G.layers
     assert [n for n in layers if n.startswith("synthesis.L")] == [f"synthesis.{n}" for n in ref.layers]
     assert "synthesis.input" in layers
-    # every layer in one hooked pass, and through G.features (which stops the pass) for three
+    for name in ref.layers:  # L<index>_<size>_<channels>: the official names encode the shape
+        _, size, channels = name.split("_")
+        assert layers[f"synthesis.{name}"] == (int(channels), int(size), int(size)), name
+    # the first-sample records kept: at least the layer synthesize_from starts at, and the last
+    assert {ref.layers[2], ref.layers[-1]} <= set(ref.recorded)
+    # every layer in one hooked pass, and through G.features (which stops the pass)
     with torch.no_grad(), hooks.capture(ref.G.module, [f"synthesis.{n}" for n in ref.layers]) as captured:
         ref.G.module.synthesis(ref.vectors["ws_psi1"])
     for name in ref.layers:
-        torch.testing.assert_close(captured[f"synthesis.{name}"], ref.vectors[f"features_psi1/{name}"], atol=ATOL, rtol=0)
-    for name in (ref.layers[0], ref.layers[3], ref.layers[-1]):
-        features = ref.G.features(ref.vectors["z"], f"synthesis.{name}")
-        torch.testing.assert_close(features, ref.vectors[f"features_psi1/{name}"], atol=ATOL, rtol=0)
+        assert captured[f"synthesis.{name}"].shape == (2, *layers[f"synthesis.{name}"])
+    for name in ref.recorded:
+        expected = ref.vectors[f"features_psi1/{name}"]
+        torch.testing.assert_close(captured[f"synthesis.{name}"][:1], expected, atol=ATOL, rtol=0)
+        torch.testing.assert_close(ref.G.features(ref.vectors["z"][:1], f"synthesis.{name}"), expected, atol=ATOL, rtol=0)
 
 
 def test_synthesize_from_a_middle_layer_reproduces_the_image(ref):
     name = ref.layers[2]  # L2_52_*: a layer with margins, upsampled lrelu and a new sampling rate
-    features = ref.vectors[f"features_psi1/{name}"]
-    images = ref.G.synthesize_from(f"synthesis.{name}", features, ref.vectors["z"])
-    torch.testing.assert_close(images, ref.vectors["img_psi1"], atol=ATOL, rtol=0)
+    features = ref.vectors[f"features_psi1/{name}"]  # the first sample's
+    images = ref.G.synthesize_from(f"synthesis.{name}", features, ref.vectors["z"][:1])
+    torch.testing.assert_close(images, ref.vectors["img_psi1"][:1], atol=ATOL, rtol=0)
     delta = torch.zeros(features.shape[1:])
     delta[:, 20:30, 20:30] = 2.0
     edited = ref.G.synthesize(ref.vectors["z"], edits={f"synthesis.{name}": delta})

@@ -32,16 +32,38 @@ def _source(cell: dict) -> str:
 
 # --------------------------------------------------------------------------- figures/ and its index
 def test_index_lists_exactly_the_pngs_present():
+    """Every PNG under figures/ (sub-folders too) is in the index, and every indexed file exists."""
     index = (ROOT / "figures" / "README.md").read_text()
-    listed = set(re.findall(r"^\| \[?`([^`]+\.png)`", index, flags=re.M))
-    present = {p.name for p in (ROOT / "figures").glob("*.png")}
-    assert listed == present
+    listed = re.findall(r"^\| \[?`([^`]+\.png)`", index, flags=re.M)
+    linked = re.findall(r"^\| \[`[^`]+`\]\(([^)]+)\)", index, flags=re.M)
+    present = {p.relative_to(ROOT / "figures").as_posix() for p in (ROOT / "figures").rglob("*.png")}
+    assert {"table2/table2_edits.png", "widgets/explorer.png", "widgets/directions.png", "demo/parts.png"} <= present
+    assert sorted(listed) == sorted(present)
+    assert linked == listed and all((ROOT / "figures" / name).is_file() for name in linked)
     assert index == figures.figure_index(ROOT), "figures/README.md is stale: run `panda-viz figures --index-only`"
 
 
-def test_every_png_is_written_by_a_notebook():
+def test_every_png_has_a_known_writer():
     index = figures.figure_index(ROOT)
-    assert "no notebook writes it" not in index, index
+    assert "nothing writes it" not in index and "Not written yet" not in index, index
+
+
+def test_declared_producers_write_where_the_index_says():
+    """OTHER_PRODUCERS agrees with what the demo, `panda-viz table2` and the browser test write."""
+    from test_demo import FIGURES as DEMO_FIGURES
+
+    from panda_viz import evaluation
+
+    declared = set(figures.OTHER_PRODUCERS)
+    assert {n for n in declared if n.startswith("demo/")} == {f"demo/{name}" for name in DEMO_FIGURES}
+    assert cli.build_parser().parse_args(["demo"]).out == Path("figures/demo")
+    assert cli.build_parser().parse_args(["table2"]).out == Path("figures/table2")
+    assert "table2_edits.png" in Path(evaluation.__file__).read_text()
+    browser = (ROOT / "tests" / "browser" / "test_explorer_browser.py").read_text()
+    for name in ("explorer.png", "directions.png"):
+        assert f'REPO / "figures" / "widgets" / "{name}"' in browser
+        assert f"widgets/{name}" in declared
+    assert all(producer.startswith("`") for _, producer in figures.OTHER_PRODUCERS.values())
 
 
 @pytest.mark.parametrize("notebook", PAPER_NOTEBOOKS, ids=lambda p: p.stem)
@@ -143,12 +165,20 @@ def test_index_only(tmp_path, capsys):
     Image.new("RGB", (4, 4)).save(root / "figures" / "fig3_object_removal.png")
     Image.new("RGB", (4, 4)).save(root / "figures" / "fig3_object_removal_biggan.png")
     Image.new("RGB", (4, 4)).save(root / "figures" / "old.png")
+    (root / "figures" / "widgets").mkdir()
+    Image.new("RGB", (4, 4)).save(root / "figures" / "widgets" / "explorer.png")
+    Image.new("RGB", (4, 4)).save(root / "figures" / "widgets" / "fig3_object_removal.png")  # not the notebook's
     assert cli.main(["figures", "--root", str(root), "--index-only"]) == 0
     text = (root / "figures" / "README.md").read_text()
     assert "| [`fig3_object_removal.png`](fig3_object_removal.png) | Fig. 3:" in text
     assert "`notebooks/fig3_object_removal.ipynb`" in text
     assert "| [`fig3_object_removal_biggan.png`](fig3_object_removal_biggan.png) | Fig. 3:" in text
-    assert "| `old.png` | (no notebook writes it: stale?) |" in text
+    assert "| `old.png` | (nothing writes it: stale?) |" in text
+    assert ("| [`widgets/explorer.png`](widgets/explorer.png) | the Explorer's edit tab in JupyterLab"
+            in text and "| `tests/browser/test_explorer_browser.py` |" in text)
+    assert "| `widgets/fig3_object_removal.png` | (nothing writes it: stale?) |" in text
+    # declared but absent: listed as not written yet
+    assert "`demo/parts.png`" in text.split("Not written yet")[1] and "`widgets/explorer.png`" not in text.split("Not written yet")[1]
 
 
 @pytest.mark.slow
