@@ -52,7 +52,7 @@ def test_declared_producers_write_where_the_index_says():
     """OTHER_PRODUCERS agrees with what the demo, `panda-viz table2` and the browser test write."""
     from test_demo import FIGURES as DEMO_FIGURES
 
-    from panda_viz import evaluation
+    from panda_viz.paper import evaluation
 
     declared = set(figures.OTHER_PRODUCERS)
     assert {n for n in declared if n.startswith("demo/")} == {f"demo/{name}" for name in DEMO_FIGURES}
