@@ -51,9 +51,9 @@ def test_environment_yml_in_sync_with_pyproject():
     python = [d for d in env["dependencies"] if d.startswith("python")]
     assert python == [f"python{project['requires-python']}"]
     assert "pip" in env["dependencies"]
-    # the package itself (with the extras the test command needs) comes from pyproject
-    assert env["pip"] == ["-e .[test]"]
-    assert set(project["optional-dependencies"]) >= {"test"}
+    # the package itself, with the extras the test command needs (test; docs for the strict site build)
+    assert env["pip"] == ["-e .[test,docs]"]
+    assert set(project["optional-dependencies"]) >= {"test", "docs"}
 
 
 def test_torch_range_accepts_the_cpu_wheel():
