@@ -30,7 +30,8 @@ __all__ = ["PandA", "panda", "PandAResult", "fit_generator", "relative_objective
 
 #: Samples per chunk when a tensor input is traversed (Gram and statistics passes).
 CHUNK = 256
-#: Default iterations: parts steps of the projective solver; steps of Algorithm 1 / Adam.
+#: Default iterations: parts steps of the projective solver (per 1024 spatial positions,
+#: see :func:`projective_max_iter`); steps of Algorithm 1 / Adam.
 DEFAULT_MAX_ITER = {"projective": 1000, "pgd": 10_000, "adam": 10_000}
 #: Alternations (appearance step + parts solve) at most, for R_C < C or the free basis.
 MAX_OUTER = 100
@@ -75,9 +76,19 @@ def _validate(params: dict) -> dict:
         raise TypeError(f"callback must be callable; got {type(p['callback']).__name__}")
     if p["solver"] == "auto":
         p["solver"] = "projective"
-    if p["max_iter"] is None:
+    if p["max_iter"] is None and p["solver"] != "projective":  # projective: from S, in _fit_projective
         p["max_iter"] = DEFAULT_MAX_ITER[p["solver"]]
     return p
+
+
+def projective_max_iter(S: int) -> int:
+    """The projective solver's default iteration budget for S spatial positions.
+
+    1000 up to S = 1024 (32×32 layers); 1000 more per further 1024 positions. Larger S
+    converge in more iterations: at StyleGAN3's 36×36 layers (S = 1296, 8 parts, 4
+    restarts) solves took 650 to 1001 iterations to reach the default ``tol``.
+    """
+    return DEFAULT_MAX_ITER["projective"] * max(1, math.ceil(S / 1024))
 
 
 def _check_ranks(n_parts: int, n_appearances: int | None, feature_shape) -> int:
@@ -159,6 +170,8 @@ def _fit_projective(source, grams, p, rng):
     device = grams.spatial.device
     E = grams.energy
     callback = p["callback"]
+    if p["max_iter"] is None:
+        p["max_iter"] = projective_max_iter(S)
     history: list[float] = []
     n_iter = 0
     capped: list[str] = []  # what stopped before tol, for the ConvergenceWarning
@@ -347,8 +360,9 @@ def panda(
         A from the leading eigenvectors of the channel scatter sum_i Z_i Z_i^T (Sec. 3.4),
         or a random orthonormal basis. P ~ U(0, 0.01) either way.
     max_iter : int, optional
-        Projective: parts iterations per solve (default 1000). pgd/adam: iterations
-        (default 10,000, the official recipe).
+        Projective: parts iterations per solve (default 1000 for up to 1024 spatial
+        positions, 1000 more per further 1024: 2000 at 36×36 and 64×64 is 4000; see
+        :func:`projective_max_iter`). pgd/adam: iterations (default 10,000, the official recipe).
     tol : float
         Projective: stop when the relative objective falls by less than ``tol`` per
         iteration (mean over 10). Not used by pgd/adam, which run ``max_iter`` steps.
