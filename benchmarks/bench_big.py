@@ -87,7 +87,7 @@ elif step == "edit":
     model.fit(Z, layer=layer, generator=G.name)
     mask = np.zeros(G.image_shape[-2:], dtype=bool)
     mask[: mask.shape[0] // 2] = True
-    x = panda_viz.edit_images(G, G.sample_latents(1, seed=0), model, [(0, 0, 5.0)], mask=mask)
+    x = panda_viz.edit_images(G, G.sample_latents(1, seed=0), model, [(None, 0, 5.0)], mask=mask)
     out["shape"] = list(x.shape)
 if device.startswith("cuda"):
     torch.cuda.synchronize()
