@@ -328,7 +328,7 @@ class EditZoo(Mapping):
         model: Any = None,
         alpha: float | None = None,
         root: str | Path | None = None,
-        batch_size: int = 128,
+        batch_size: int | None = None,
     ) -> torch.Tensor:
         """Images of ``latents`` with edit ``name`` applied (factors loaded if ``model`` is None)."""
         if model is None:
@@ -475,7 +475,7 @@ def apply_named_edit(
     *,
     zoo: EditZoo | str | Path | None = None,
     alpha: float | None = None,
-    batch_size: int = 128,
+    batch_size: int | None = None,
 ) -> torch.Tensor:
     """Images of ``latents`` with the named edit ``name`` applied with ``model``'s factors.
 
@@ -492,7 +492,8 @@ def apply_named_edit(
         Default: the shipped zoo named after the generator (``G.name``).
     alpha : float, optional
         Overrides the edit's strength (e.g. for a slider).
-    batch_size : int
+    batch_size : int or None
+        Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
 
     Returns
     -------

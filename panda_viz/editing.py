@@ -281,7 +281,7 @@ def edit_images(
     mask: torch.Tensor | np.ndarray | None = None,
     parts: torch.Tensor | None = None,
     layer: str | None = None,
-    batch_size: int = 128,
+    batch_size: int | None = None,
 ) -> torch.Tensor:
     """Images of ``latents`` with the local edit :func:`local_edit` applied at the model's layer.
 
@@ -293,8 +293,8 @@ def edit_images(
         As in :func:`local_edit`; a mask is layer-sized or image-sized.
     layer : str, optional
         Needed only when the model does not record its layer; must agree with it otherwise.
-    batch_size : int
-        Samples per forward pass.
+    batch_size : int or None
+        Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
 
     Returns
     -------
@@ -479,7 +479,7 @@ def remove(
     alpha: float | torch.Tensor | None = None,
     method: str = "add",
     layer: str | None = None,
-    batch_size: int = 128,
+    batch_size: int | None = None,
 ) -> torch.Tensor:
     """Images of ``latents`` with ``region`` removed in a context-aware way (paper, Fig. 3).
 
@@ -546,7 +546,7 @@ def rank_appearances(
     both_signs: bool = True,
     parts: torch.Tensor | None = None,
     layer: str | None = None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
 ) -> AppearanceRanking:
     """Rank appearances by how much they change ``part`` and only it, so useful edits come first.
 
@@ -575,8 +575,9 @@ def rank_appearances(
     parts : Tensor, optional
         Parts instead of ``model.parts_``.
     layer : str, optional
-    batch_size : int
-        Edited samples per forward pass.
+    batch_size : int or None
+        Edited samples per forward pass; ``None``: as many as fit in
+        ``generator.memory_budget``, at most 256.
 
     Returns
     -------
@@ -602,6 +603,8 @@ def rank_appearances(
                       align_corners=False)[:, 0].clamp(0, 1)
     signs = (1.0, -1.0) if both_signs else (1.0,)
     N = len(Z)
+    if batch_size is None:
+        batch_size = generator.batch_size_for(at_most=256)
     per_chunk = max(1, batch_size // N)
     best = torch.full((len(candidates),), -torch.inf)
     best_sign = torch.ones(len(candidates))

@@ -34,6 +34,7 @@ from ._validation import (
     check_int,
     check_params,
     check_ranks,
+    projective_max_iter,
 )
 from .objectives import relative_objective
 from .solver_result import CONVERGED_REASONS, STOP_REASONS, SolverResult
@@ -127,8 +128,10 @@ def panda(
         A from the leading eigenvectors of the channel scatter sum_i Z_i Z_i^T (Sec. 3.4),
         or a random orthonormal basis. P ~ U(0, 0.01) either way.
     max_iter : int, optional
-        Projective: parts iterations per solve (default 1000). pgd/adam: iterations
-        (default 10,000, the official recipe).
+        Projective: parts iterations per solve (default 1000 for up to 1024 spatial
+        positions, 1000 more per further 1024: 2000 at 36×36 and 4000 at 64×64; see
+        :func:`~panda_viz.decomposition._validation.projective_max_iter`). pgd/adam:
+        iterations (default 10,000, the official recipe).
     tol : float
         Projective: stop when the relative objective falls by less than ``tol`` per
         iteration (mean over 10). Not used by pgd/adam, which run ``max_iter`` steps.
@@ -184,6 +187,8 @@ def panda(
             f"features are all zero ({grams.n_samples} samples of shape {grams.feature_shape}): there is nothing to "
             "factorise (a layer whose ReLUs are all inactive?); fit another layer"
         )
+    if p["max_iter"] is None:  # the projective solver's default grows with the layer's size
+        p["max_iter"] = projective_max_iter(grams.feature_shape[1] * grams.feature_shape[2])
     common = dict(n_parts=p["n_parts"], rank=rank, init=p["init"], max_iter=p["max_iter"], rng=rng, callback=p["callback"])
     if p["solver"] == "projective":
         outcome = fit_projective(

@@ -16,7 +16,7 @@ def fit_generator(
     *,
     n_samples: int = 1000,
     seed: int = 0,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     progress: bool | None = None,
     model: PandA | None = None,
     **params,
@@ -38,8 +38,8 @@ def fit_generator(
     n_samples : int
         Latents drawn from ``seed`` (up to 8192 at once: ``generator.sample_latents(n, seed=seed)``;
         more are drawn in chunks from one torch.Generator seeded with ``seed``).
-    batch_size : int
-        Samples per forward pass.
+    batch_size : int or None
+        Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
     progress : bool or None
         Progress bars of the feature extraction and, unless ``verbose`` is given, of the
         fit (``None``: for 1000 samples or more; ``False``: none at all).
@@ -56,7 +56,7 @@ def fit_generator(
 
     def check():
         check_int("n_samples", n_samples, low=1)
-        check_int("batch_size", batch_size, low=1)
+        check_int("batch_size", batch_size, low=1, allow_none=True)
         check_int("seed", seed, low=0)
         generator._check_layer(layer)
         if model is not None and params:

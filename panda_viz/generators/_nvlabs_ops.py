@@ -100,25 +100,49 @@ def upfirdn2d(
     n, c, h, w = x.shape
     x0, x1, y0, y1 = _pad4(padding)
     if up > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
-        x = x.reshape(n, c, h * up, w * up)
-    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
-    x = x[:, :, max(-y0, 0) : x.shape[2] - max(-y1, 0), max(-x0, 0) : x.shape[3] - max(-x1, 0)]
+        x = _zero_insert_and_pad(x, up, x0, x1, y0, y1)
+    else:
+        x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+        x = x[:, :, max(-y0, 0) : x.shape[2] - max(-y1, 0), max(-x0, 0) : x.shape[3] - max(-x1, 0)]
     if f is not None:
         f = f.to(device=x.device, dtype=x.dtype) * (gain ** (f.ndim / 2))
         if not flip_filter:
             f = f.flip(list(range(f.ndim)))
+        # the stride keeps every down-th output only: the same values as filtering then
+        # subsampling, without computing (and holding) the down² times larger result
         if f.ndim == 2:
-            x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
+            x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
         else:
-            x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c)
-            x = F.conv2d(x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c)
-    elif gain != 1.0:
+            x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c, stride=(1, down))
+            x = F.conv2d(x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c, stride=(down, 1))
+        return x
+    if gain != 1.0:
         x = x * gain
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
+
+
+def _zero_insert_and_pad(x: torch.Tensor, up: int, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """``x`` upsampled by zero insertion and padded (cropped where negative), in one allocation.
+
+    Sample (i, j) of ``x`` lands at (i up + y0, j up + x0) of a zero tensor of the padded
+    size; the same values as inserting zeros, then padding, without the intermediate.
+    """
+    n, c, h, w = x.shape
+    out_h, out_w = h * up + y0 + y1, w * up + x0 + x1
+    out = x.new_zeros(n, c, max(out_h, 0), max(out_w, 0))
+
+    def kept(size: int, offset: int, out_size: int) -> tuple[int, int, int]:
+        first = -(-max(-offset, 0) // up)  # first input index landing at >= 0
+        last = min(size, (out_size - 1 - offset) // up + 1) if out_size > 0 else 0
+        return first, max(last, first), first * up + offset
+
+    i0, i1, r0 = kept(h, y0, out_h)
+    j0, j1, c0 = kept(w, x0, out_w)
+    if i1 > i0 and j1 > j0:
+        out[:, :, r0 : r0 + (i1 - i0 - 1) * up + 1 : up, c0 : c0 + (j1 - j0 - 1) * up + 1 : up] = x[:, :, i0:i1, j0:j1]
+    return out
 
 
 def _filter_size(f: torch.Tensor | None) -> int:
@@ -171,10 +195,19 @@ def filtered_lrelu(
     clamp: float | None,
 ) -> torch.Tensor:
     """StyleGAN3's alias-free nonlinearity: bias, upsample with ``fu``, leaky ReLU, clamp,
-    filter with ``fd`` and downsample."""
-    x = bias_act(x, b)
+    filter with ``fd`` and downsample.
+
+    The activation works in place on the upsampled tensor, which only this function holds
+    (the largest of the layer: up² times the input), so it is never held twice.
+    """
+    x = bias_act(x, b) if b is not None else x.clone()
     x = upfirdn2d(x, fu, up=up, padding=padding, gain=up * up)
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    if slope != 1.0:
+        x = F.leaky_relu_(x, slope) if slope > 0 else F.relu_(x)
+    if gain != 1.0:
+        x = x.mul_(gain)
+    if clamp is not None and clamp >= 0:
+        x = x.clamp_(-clamp, clamp)
     return upfirdn2d(x, fd, down=down)
 
 

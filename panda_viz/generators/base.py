@@ -20,8 +20,18 @@ from torch import nn
 from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError, NonFiniteWarning
 from . import hooks
+from .shapes import ForwardProfile, profile_forward
 
-__all__ = ["Generator", "Edit", "EditMap"]
+__all__ = ["Generator", "Edit", "EditMap", "DEFAULT_MEMORY_BUDGET", "MAX_AUTO_BATCH"]
+
+#: Bytes the intermediate tensors of one forward pass may take when batch sizes are chosen
+#: automatically: 4 GiB, which leaves a 16 GB laptop room for the weights, the results, the
+#: notebook and the browser. Set ``Generator.memory_budget`` to change it.
+DEFAULT_MEMORY_BUDGET = 4 * 2**30
+
+#: The largest batch chosen automatically (small generators fit far more in the budget; a
+#: larger batch is not faster on a CPU and gives results that are no different).
+MAX_AUTO_BATCH = 128
 
 #: An edit of one layer: an additive delta (C, H, W) or (N, C, H, W), or a function of
 #: the feature map (N, C, H, W) returning the new feature map.
@@ -88,11 +98,18 @@ class Generator:
         such as DCGAN and PGGAN, where a layer's output determines the image.
     device : str or torch.device
         Where the module runs (CPU by default).
+    memory_budget : int or float, optional
+        Bytes that the intermediate tensors of one forward pass may take (default
+        :data:`DEFAULT_MEMORY_BUDGET`, 4 GiB). Methods given ``batch_size=None`` (their
+        default) run as many samples a pass as fit (:meth:`batch_size_for`), at least one and
+        at most :data:`MAX_AUTO_BATCH`.
 
     Attributes
     ----------
     module : torch.nn.Module
         The wrapped network, in eval mode with gradients off for its parameters.
+    memory_budget : int
+        As above; may be set at any time.
     """
 
     def __init__(
@@ -105,6 +122,7 @@ class Generator:
         sampler: Callable[[int, torch.Generator], torch.Tensor] | None = None,
         downstream_needs_latents: bool = False,
         device: str | torch.device = "cpu",
+        memory_budget: int | float | None = None,
     ) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(f"expected a torch.nn.Module; got {type(module).__name__}")
@@ -117,7 +135,8 @@ class Generator:
         self._forward = forward or (lambda m, z: m(z))
         self._sampler = sampler or _normal_sampler(latent_shape)
         self.downstream_needs_latents = downstream_needs_latents
-        self._layers: dict[str, tuple[int, int, int]] | None = None
+        self.memory_budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
+        self._profile: ForwardProfile | None = None
         bad = _non_finite_weights(self.module)
         if bad:
             warnings.warn(
@@ -143,48 +162,64 @@ class Generator:
         self.module.to(device)
         return self
 
+    # ------------------------------------------------------- shapes and memory
     @property
     def layers(self) -> dict[str, tuple[int, int, int]]:
         """Hookable layers in forward order: module name -> feature shape (C, H, W).
 
         A layer is any named sub-module whose output is a 4-D tensor (or a tuple starting
-        with one); found once with a probe pass on one latent.
+        with one). Learnt once, without running the generator (see :attr:`forward_profile`).
         """
-        if self._layers is None:
-            self._layers = self._probe_layers()
-        return dict(self._layers)
+        return dict(self.forward_profile.layers)
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """Shape (3, H, W) of one output image."""
-        with torch.no_grad():
-            return tuple(self._run(self.sample_latents(1, seed=0)).shape[1:])
+    def image_shape(self) -> tuple[int, ...]:
+        """Shape (3, H, W) of one output image, learnt once with :attr:`layers`."""
+        return self.forward_profile.image_shape
 
-    def _probe_layers(self) -> dict[str, tuple[int, int, int]]:
-        shapes: dict[str, tuple[int, int, int]] = {}
-        handles = []
+    @property
+    def forward_profile(self) -> ForwardProfile:
+        """Layer shapes, image shape and activation memory of the forward pass (cached).
 
-        def make_hook(name: str) -> Callable:
-            def hook(_m: nn.Module, _i: Any, output: Any) -> None:
-                try:
-                    tensor = hooks.first_tensor(output)
-                except TypeError:
-                    return
-                if tensor.ndim == 4 and name not in shapes:
-                    shapes[name] = tuple(int(s) for s in tensor.shape[1:])
+        Propagated on the ``meta`` device, which costs no arithmetic and no memory; a module
+        that cannot run there is profiled by one real pass on one latent instead. See
+        :func:`panda_viz.generators.shapes.profile_forward`.
+        """
+        if self._profile is None:
+            self._profile = profile_forward(
+                self.module, self._forward, self.latent_shape, lambda n: self.sample_latents(n, seed=0)
+            )
+        return self._profile
 
-            return hook
+    @property
+    def memory_budget(self) -> int:
+        """Bytes the intermediate tensors of one forward pass may take (see the class docs)."""
+        return self._memory_budget
 
-        try:
-            for name, sub in self.module.named_modules():
-                if name:
-                    handles.append(sub.register_forward_hook(make_hook(name)))
-            with torch.no_grad():
-                self._run(self.sample_latents(1, seed=0))
-        finally:
-            for handle in handles:
-                handle.remove()
-        return shapes
+    @memory_budget.setter
+    def memory_budget(self, value: int | float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes (e.g. 4 * 2**30); got {value!r}")
+        self._memory_budget = int(value)
+
+    def batch_size_for(self, layer: str | None = None, *, at_most: int = MAX_AUTO_BATCH) -> int:
+        """Samples a pass whose intermediate tensors fit in :attr:`memory_budget`.
+
+        Parameters
+        ----------
+        layer : str, optional
+            For passes stopped after this layer (:meth:`features`); whole passes otherwise.
+        at_most : int
+            Upper bound.
+
+        Returns
+        -------
+        int
+            Between 1 and ``at_most``; 1 when even one sample needs more than the budget.
+        """
+        if layer is not None:
+            self._check_layer(layer)
+        return self.forward_profile.batch_size(self.memory_budget, layer, at_most=at_most)
 
     def _check_layer(self, layer: str) -> tuple[int, int, int]:
         if not isinstance(layer, str):
@@ -265,10 +300,12 @@ class Generator:
         return self._forward(self.module, latents)
 
     def _batches(
-        self, n: int, batch_size: int, progress: bool | None, desc: str
+        self, n: int, batch_size: int | None, progress: bool | None, desc: str, layer: str | None = None
     ) -> Iterator[slice]:
+        if batch_size is None:  # as many as fit in the memory budget
+            batch_size = self.batch_size_for(layer)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+            raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
         starts = range(0, n, batch_size)
         for start in _progress(starts, total=len(starts), enabled=progress, n_samples=n, desc=desc):
             yield slice(start, min(start + batch_size, n))
@@ -278,7 +315,7 @@ class Generator:
         latents: torch.Tensor,
         layer: str,
         *,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         progress: bool | None = None,
         edits: EditMap | None = None,
     ) -> torch.Tensor:
@@ -289,8 +326,8 @@ class Generator:
         latents : Tensor (N, *latent_shape)
         layer : str
             A key of :attr:`layers`.
-        batch_size : int
-            Samples per forward pass.
+        batch_size : int or None
+            Samples per forward pass; ``None``: as many as fit in :attr:`memory_budget`.
         progress : bool or None
             Show a progress bar (``None``: for a thousand samples or more).
         edits : mapping, optional
@@ -303,7 +340,7 @@ class Generator:
         latents: torch.Tensor,
         layer: str,
         *,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         progress: bool | None = None,
         edits: EditMap | None = None,
     ) -> Iterator[torch.Tensor]:
@@ -314,7 +351,7 @@ class Generator:
         """
         self._check_layer(layer)
         latents = self.check_latents(latents)
-        for part in self._batches(len(latents), batch_size, progress, f"features {layer}"):
+        for part in self._batches(len(latents), batch_size, progress, f"features {layer}", layer):
             with torch.no_grad(), self._edit_hooks(edits, part, len(latents)), hooks.capture(
                 self.module, layer
             ) as captured, hooks.stop_after(self.module, layer):
@@ -329,7 +366,7 @@ class Generator:
         latents: torch.Tensor,
         edits: EditMap | None = None,
         *,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         progress: bool | None = None,
         grad: bool = False,
     ) -> torch.Tensor:
@@ -341,8 +378,8 @@ class Generator:
         edits : mapping, optional
             Layer name -> additive delta of shape (C, H, W) or (N, C, H, W), or a function
             of the feature map (n, C, H, W) returning the new one.
-        batch_size : int
-            Samples per forward pass.
+        batch_size : int or None
+            Samples per forward pass; ``None``: as many as fit in :attr:`memory_budget`.
         progress : bool or None
             Show a progress bar (``None``: for a thousand samples or more).
         grad : bool
@@ -361,7 +398,7 @@ class Generator:
         features: torch.Tensor,
         latents: torch.Tensor | None = None,
         *,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         progress: bool | None = None,
         grad: bool = False,
     ) -> torch.Tensor:

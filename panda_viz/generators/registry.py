@@ -75,12 +75,19 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
         ``latent_shape=`` is required, and the other :class:`Generator` options apply),
         or a Generator (returned as is, moved to ``device=`` if given).
     **options
-        Passed to the factory, loader or :class:`Generator` (``device="cpu"`` by default).
+        Passed to the factory, loader or :class:`Generator` (``device="cpu"`` by default);
+        ``memory_budget=`` (bytes) is set on whatever generator results
+        (:attr:`Generator.memory_budget`).
 
     Returns
     -------
     Generator
     """
+    if "memory_budget" in options:
+        budget = options.pop("memory_budget")
+        generator = load_generator(source, **options)
+        generator.memory_budget = budget
+        return generator
     if isinstance(source, Generator):
         return source.to(options["device"]) if "device" in options else source
     if isinstance(source, nn.Module):

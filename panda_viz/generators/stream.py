@@ -40,8 +40,8 @@ class FeatureStream:
         A key of ``generator.layers``.
     n_samples : int
     seed : int
-    batch_size : int
-        Samples per forward pass.
+    batch_size : int or None
+        Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
     progress : bool or None
         Progress bar of each pass (``None``: for 1000 samples or more); shown on rank 0 only.
     shard : bool or None
@@ -72,16 +72,18 @@ class FeatureStream:
         *,
         n_samples: int,
         seed: int = 0,
-        batch_size: int = 128,
+        batch_size: int | None = None,
         progress: bool | None = None,
         shard: bool | None = None,
     ) -> None:
+        generator._check_layer(layer)
+        if batch_size is None:  # as many as fit in the memory budget (the same on every rank)
+            batch_size = generator.batch_size_for(layer)
         for name, value, low in (("n_samples", n_samples, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise InvalidTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
             if value < low:
                 raise InvalidInputError(f"{name} must be an int >= {low}; got {value}")
-        generator._check_layer(layer)
         self.generator, self.layer, self.n_samples = generator, layer, int(n_samples)
         self.seed, self.batch_size = int(seed), int(batch_size)
         w = distributed.world()
