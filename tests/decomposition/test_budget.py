@@ -9,7 +9,7 @@ import torch
 
 from panda_viz import PandA
 from panda_viz.decomposition import _projective
-from panda_viz.decomposition._estimator import DEFAULT_MAX_ITER, projective_max_iter
+from panda_viz.decomposition._validation import DEFAULT_MAX_ITER, projective_max_iter
 from panda_viz.exceptions import ConvergenceWarning
 
 
