@@ -335,6 +335,28 @@ class EditZoo(Mapping):
             model = self.load_model(name, generator, root=root)
         return apply_named_edit(generator, latents, model, name, zoo=self, alpha=alpha, batch_size=batch_size)
 
+    def edits_for(self, model: Any, generator: Any, *, root: str | Path | None = None) -> list[str]:
+        """Names of the edits made with ``model``'s factors (the same parts and appearances), in zoo order.
+
+        An edit whose factor files are missing, or do not load for ``generator``, is left out:
+        it cannot be applied with ``model``. Factor files are resolved as in :meth:`factor_paths`.
+        """
+        parts, appearances = (t.detach().to("cpu", torch.float32) for t in (model.parts_, model.appearances_))
+        names = []
+        for name in self.edits:
+            try:
+                factors = self.load_model(name, generator, root=root)
+            except (OSError, ValueError):  # not found, or made for another generator
+                continue
+            if factors is model or (
+                factors.parts_.shape == parts.shape
+                and factors.appearances_.shape == appearances.shape
+                and torch.equal(factors.parts_.detach().to("cpu", torch.float32), parts)
+                and torch.equal(factors.appearances_.detach().to("cpu", torch.float32), appearances)
+            ):
+                names.append(name)
+        return names
+
 
 # ------------------------------------------------------------------------ reading zoos
 def available_edit_zoos() -> list[str]:

@@ -2,7 +2,8 @@
 
 Each component is an ``ipywidgets.VBox`` with plain methods (``render()``, ``set_seed()``,
 ``set_alpha()``…) that its observers call and tests call too; images are composed on the
-kernel side and pushed as PNG bytes. Errors show in each component's ``log_area``.
+kernel side and pushed as PNG bytes. Errors show in each component's ``log_area``. The
+panels share one base, :class:`Panel` (:mod:`panda_viz.widgets.panel`).
 
 >>> from panda_viz.widgets import Explorer
 >>> Explorer(G, model)          # the last expression of a cell displays the app
@@ -13,6 +14,7 @@ from __future__ import annotations
 from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .explorer import Explorer
+from .panel import Panel
 from .parts_overlay import PartsOverlay
 from .rank_explorer import RankExplorer
 from .removal_panel import RemovalPanel
@@ -20,4 +22,4 @@ from .roi import RoiPainter
 from .saliency_view import SaliencyView
 
 __all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel", "DirectionsPanel",
-           "RankExplorer"]
+           "RankExplorer", "Panel"]

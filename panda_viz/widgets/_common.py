@@ -18,10 +18,10 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import render
+from .. import editing, render
 
 __all__ = ["ImagePane", "LogArea", "Samples", "check_model", "check_index", "check_seed", "part_label",
-           "row_layout", "DEFAULT_SCALE"]
+           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE"]
 
 #: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
 DEFAULT_SCALE = 4
@@ -30,6 +30,19 @@ DEFAULT_SCALE = 4
 def row_layout() -> widgets.Layout:
     """A row of image panes that wraps instead of shrinking the images."""
     return widgets.Layout(flex_flow="row wrap", align_items="flex-start")
+
+
+def set_slider(slider: widgets.FloatSlider, value: float) -> None:
+    """Set ``value``, growing the slider's range to include it (a slider clamps silently)."""
+    value = float(value)
+    slider.max, slider.min = max(slider.max, value), min(slider.min, value)
+    slider.value = value
+
+
+def central_part(model: Any) -> int:
+    """The part strongest at the centre of the layer (usually on the object): a panel's default part."""
+    H, W = model.parts_.shape[1:]
+    return int(editing.part_masks(model)[:, H // 2, W // 2].argmax())
 
 
 class ImagePane(widgets.VBox):

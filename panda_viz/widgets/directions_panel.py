@@ -9,6 +9,7 @@ PandA edit's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -18,7 +19,8 @@ import torch
 from .. import render
 from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
 from ..metrics import roir
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_seed, row_layout
+from ._common import DEFAULT_SCALE, Samples, set_slider
+from .panel import Panel
 from .roi import RoiPainter
 
 __all__ = ["DirectionsPanel", "METHODS"]
@@ -33,7 +35,7 @@ def _first(result: Directions, n: int) -> Directions:
     return Directions(result.directions[:n], result.scores[:n], result.method, result.info)
 
 
-class DirectionsPanel(widgets.VBox):
+class DirectionsPanel(Panel):
     """Edit a sample along a latent direction of SeFa, GANSpace or ReSeFa.
 
     SeFa's directions are computed once (closed form); GANSpace's once, on first use
@@ -69,17 +71,10 @@ class DirectionsPanel(widgets.VBox):
 
     def __init__(self, generator: Any, *, seed: int = 0, roi: RoiPainter | None = None, ganspace_samples: int = 2000,
                  samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
-        self.generator = generator
-        self.samples = samples or Samples(generator)
+        super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.ganspace_samples = int(ganspace_samples)
         self._cache: dict[Any, Any] = {}
-        self._busy = False
-        self.log_area = LogArea()
-        guard = self.log_area.guarded
-        self.roi = roi or RoiPainter(self.samples.image(check_seed(seed)), scale=scale)
-        self.roi.on_change(guard("painted region", lambda _m: self._region_changed()))
-        self.seed = widgets.BoundedIntText(value=check_seed(seed), min=0, max=2**31 - 1, description="seed",
-                                           continuous_update=False, layout=widgets.Layout(width="160px"))
+        self.use_painter(roi, self._directions_changed)
         self.method = widgets.ToggleButtons(options=list(METHODS), value="SeFa", style={"button_width": "90px"},
                                             tooltips=["closed-form eigenvectors of the first projection",
                                                       "PCA of early activations (or of w)",
@@ -90,24 +85,23 @@ class DirectionsPanel(widgets.VBox):
                                          continuous_update=False, readout_format="+.1f",
                                          layout=widgets.Layout(width="330px"), style={"description_width": "20px"})
         self.alpha.add_class("panda-direction-alpha")
-        self.original = ImagePane("original", scale=scale, css_class="panda-direction-original")
-        self.edited = ImagePane("edited", scale=scale, css_class="panda-direction-edited")
-        self.difference = ImagePane("difference", scale=scale, css_class="panda-direction-difference")
+        self.original = self.pane("original", "panda-direction-original")
+        self.edited = self.pane("edited", "panda-direction-edited")
+        self.difference = self.pane("difference", "panda-direction-difference")
+        self.panes = (self.original, self.edited, self.difference)
         self.readout = widgets.HTML()
         self.readout.add_class("panda-direction-readout")
-        self.seed.observe(guard("sample", lambda ch: self._seed_changed()), "value")
-        self.method.observe(guard("method", lambda ch: self._method_changed()), "value")
+        self.method.observe(self.guard("method", lambda ch: self._method_changed()), "value")
         for control, what in ((self.direction, "direction"), (self.alpha, "α")):
-            control.observe(guard(what, lambda ch: self.render()), "value")
-        super().__init__([
+            control.observe(self.guard(what, lambda ch: self.render()), "value")
+        self.set_body(
             widgets.HTML("Latent directions of the baselines, applied with <code>apply_direction</code>; "
                          "paint a region (edit tab) for ReSeFa and for the ROIR readout."),
             widgets.HBox([self.seed, self.method]),
             widgets.HBox([self.direction, self.alpha]),
-            widgets.HBox([self.original, self.edited, self.difference], layout=row_layout()),
+            self.image_row(),
             self.readout,
-            self.log_area,
-        ])
+        )
         with self.log_area.guard("directions"):
             self._method_changed()
 
@@ -139,31 +133,23 @@ class DirectionsPanel(widgets.VBox):
     def _method_changed(self) -> None:
         result = self.directions()
         scores = result.scores.tolist()
-        self._busy = True
-        try:
+        with self.render_held():
             self.direction.options = [(f"{j} (score {s:.3g})", j) for j, s in enumerate(scores)]
             self.direction.value = 0
-        finally:
-            self._busy = False
         self.render()
+
+    def _directions_changed(self) -> None:
+        """A new sample or painted region: ReSeFa's directions are for them, the others' are not."""
+        if self.method.value == "ReSeFa":
+            self._method_changed()
+        else:
+            self.render()
 
     def _seed_changed(self) -> None:
         self.roi.set_image(self.samples.image(self.seed.value))
-        if self.method.value == "ReSeFa":
-            self._method_changed()
-        else:
-            self.render()
-
-    def _region_changed(self) -> None:
-        if self.method.value == "ReSeFa":
-            self._method_changed()
-        else:
-            self.render()
+        self._directions_changed()
 
     # ---------------------------------------------------------------- setters
-    def set_seed(self, seed: int) -> None:
-        self.seed.value = check_seed(seed)
-
     def set_method(self, method: str) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -176,9 +162,8 @@ class DirectionsPanel(widgets.VBox):
         self.direction.value = int(j)
 
     def set_alpha(self, alpha: float) -> None:
-        alpha = float(alpha)
-        self.alpha.max, self.alpha.min = max(self.alpha.max, alpha), min(self.alpha.min, alpha)
-        self.alpha.value = alpha
+        """Set α (the slider's range grows to include it)."""
+        set_slider(self.alpha, alpha)
 
     # ----------------------------------------------------------------- render
     def composite(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,15 +176,9 @@ class DirectionsPanel(widgets.VBox):
         edited = render.to_uint8(self.generator.synthesize(moved, progress=False))[0]
         return original, edited, render.difference_heatmap(original, edited)
 
-    def render(self) -> None:
-        if self._busy:
-            return
-        original, edited, difference = self.composite()
-        self.original.show(original)
-        self.edited.show(edited)
-        self.difference.show(difference)
+    def _rendered(self, images: Sequence[np.ndarray]) -> None:
+        original, edited, _ = images
         self.readout.value = self._roir_text(original, edited)
-        self.log_area.clear_errors()
 
     def _roir_text(self, original: np.ndarray, edited: np.ndarray) -> str:
         mask = self.roi.mask

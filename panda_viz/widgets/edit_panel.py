@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +12,14 @@ import numpy as np
 import torch
 
 from .. import editing, render
-from .._files import atomic_path
-from ._common import (
-    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, row_layout,
-)
+from ..edit_zoo import EditZoo, NamedEdit
+from ..exceptions import InvalidInputError
+from ..io import save_factors
+from ._common import DEFAULT_SCALE, Samples, central_part, check_index, check_model, set_slider
+from .panel import PARTS, BackgroundJob, Panel
 from .roi import RoiPainter
 
 __all__ = ["EditPanel"]
-
-PARTS, PAINTED = "parts", "painted region"
-
-
-def _set_slider(slider: widgets.FloatSlider, value: float) -> None:
-    """Set ``value``, growing the slider's range to include it (a slider clamps silently)."""
-    slider.max, slider.min = max(slider.max, value), min(slider.min, value)
-    slider.value = value
 
 
 class _Term(widgets.HBox):
@@ -48,7 +41,7 @@ class _Term(widgets.HBox):
         super().__init__([self.part, self.appearance, self.alpha, self.remove])
 
 
-class EditPanel(widgets.VBox):
+class EditPanel(Panel):
     """Edit a sample locally with PandA's parts and appearances.
 
     Each term adds α a_j p̂_kᵀ at the model's layer (:func:`panda_viz.editing.edit_images`);
@@ -67,8 +60,9 @@ class EditPanel(widgets.VBox):
     n_rank_samples, n_rank_candidates : int
         Samples and leading appearances used to rank appearances for a part.
     zoo : EditZoo, optional
-        Named edits (:mod:`panda_viz.edit_zoo`); those whose factors are ``model``'s are
-        offered in a "named edit" menu that loads their term.
+        Named edits (:mod:`panda_viz.edit_zoo`); those whose factors are ``model``'s
+        (:meth:`EditZoo.edits_for <panda_viz.edit_zoo.EditZoo.edits_for>`) are offered in a
+        "named edit" menu that loads their term.
     samples : Samples, optional
 
     Attributes
@@ -79,7 +73,10 @@ class EditPanel(widgets.VBox):
         "parts" or "painted region".
     original, edited, difference : ImagePane
     edits : list of dict
-        Edits added with "add to list" (``terms``, ``seed``, ``mask``).
+        Edits added with "add to list" (``name``, ``terms``, ``seed``, ``layer``…, as
+        :meth:`current`); "save" writes them as an edit zoo (:meth:`save`).
+    keep_name : ipywidgets.Text
+        The name the next kept edit gets (``edit1``, ``edit2``… when empty).
     code : ipywidgets.Textarea
         The current edit as a line of Python.
     named : ipywidgets.Dropdown
@@ -93,26 +90,20 @@ class EditPanel(widgets.VBox):
     def __init__(self, generator: Any, model: Any, *, seed: int = 0, roi: RoiPainter | None = None,
                  n_rank_samples: int = 4, n_rank_candidates: int = 32, zoo: Any = None,
                  samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
-        self.generator = generator
+        super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.zoo = zoo
-        self.samples = samples or Samples(generator)
         self.n_rank_samples = int(n_rank_samples)
         self.n_rank_candidates = int(n_rank_candidates)
         self.model: Any = None
         self.layer: str | None = None
         self.rows: list[_Term] = []
         self.edits: list[dict] = []
+        self._edit_models: list[Any] = []  # the model each kept edit indexes (the Explorer may fit a new one)
         self._rankings: dict[int, editing.AppearanceRanking] = {}
         self._alpha_scale = 1.0
-        self._busy = False
-        self.log_area = LogArea()
-        guard = self.log_area.guarded
-        self.roi = roi or RoiPainter(self.samples.image(check_seed(seed)), scale=scale)
-        self.roi.on_change(guard("painted region", lambda _m: self.render() if self.region.value == PAINTED else None))
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
-                                           continuous_update=False, layout=widgets.Layout(width="160px"))
-        self.region = widgets.ToggleButtons(options=[PARTS, PAINTED], value=PARTS, description="region",
-                                            style={"button_width": "120px", "description_width": "initial"})
+        guard = self.guard
+        self.use_painter(roi)
+        self.region_toggle("region")
         self.named = widgets.Dropdown(description="named edit", options=[("—", "")], value="",
                                       layout=widgets.Layout(width="340px", display="none"),
                                       style={"description_width": "initial"})
@@ -120,9 +111,11 @@ class EditPanel(widgets.VBox):
                            "value")
         self.add_button = widgets.Button(description="term", icon="plus", tooltip="add a (part, appearance, α) term",
                                          layout=widgets.Layout(width="80px"))
+        self.keep_name = widgets.Text(placeholder="name", layout=widgets.Layout(width="120px"))
         self.keep_button = widgets.Button(description="add to list", icon="bookmark",
                                           tooltip="keep this edit in the list below", layout=widgets.Layout(width="120px"))
-        self.save_path = widgets.Text(value="edits/edit.json", description="save to",
+        self.save_path = widgets.Text(value="edits/edits.json", description="save to",
+                                      tooltip="an edit zoo (.json), with the factors beside it (-factors.npz)",
                                       layout=widgets.Layout(width="300px"), style={"description_width": "50px"})
         self.save_button = widgets.Button(description="save", icon="save", layout=widgets.Layout(width="80px"))
         self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="3.6em"))
@@ -134,32 +127,29 @@ class EditPanel(widgets.VBox):
                                            tooltip="the current edit on the next seeds, original above edited",
                                            layout=widgets.Layout(width="140px"))
         self.batch_progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="200px"))
-        self.batch = ImagePane("batch: originals above, edited below", scale=max(1, scale // 2),
-                               css_class="panda-edit-batch")
+        self.batch = self.pane("batch: originals above, edited below", "panda-edit-batch",
+                               scale=max(1, self.scale // 2))
         self.batch.layout.display = "none"
-        self._batch_thread: threading.Thread | None = None
+        self._batch_job = BackgroundJob("batch", self.batch_button, self.batch_progress, self.log_area)
         self._rows_box = widgets.VBox()
-        self.original = ImagePane("original", scale=scale, css_class="panda-edit-original")
-        self.edited = ImagePane("edited", scale=scale, css_class="panda-edited")
-        self.difference = ImagePane("difference", scale=scale, css_class="panda-edit-difference")
-        self.seed.observe(guard("sample", lambda ch: self._new_sample()), "value")
-        self.region.observe(guard("region", lambda ch: self._region_changed()), "value")
+        self.original = self.pane("original", "panda-edit-original")
+        self.edited = self.pane("edited", "panda-edited")
+        self.difference = self.pane("difference", "panda-edit-difference")
+        self.panes = (self.original, self.edited, self.difference)
         self.add_button.on_click(guard("add term", lambda _b: self.add_term()))
         self.keep_button.on_click(guard("add to list", lambda _b: self.keep()))
         self.save_button.on_click(guard("save", lambda _b: self.save(self.save_path.value)))
         self.batch_button.on_click(guard("batch", lambda _b: self.apply_to_seeds(self.batch_n.value)))
-        self._roi_box = widgets.VBox([self.roi], layout=widgets.Layout(display="none"))
-        super().__init__([
+        self.set_body(
             widgets.HBox([self.seed, self.region, self.add_button, self.named]),
             self._rows_box,
-            widgets.HBox([self.original, self.edited, self.difference, self._roi_box], layout=row_layout()),
-            widgets.HBox([self.keep_button, self.save_path, self.save_button]),
+            self.image_row(),
+            widgets.HBox([self.keep_name, self.keep_button, self.save_path, self.save_button]),
             self.code,
             self.edit_list,
             widgets.HBox([self.batch_n, self.batch_button, self.batch_progress]),
             self.batch,
-            self.log_area,
-        ])
+        )
         with self.log_area.guard("model"):
             self.set_model(model)
 
@@ -173,14 +163,10 @@ class EditPanel(widgets.VBox):
         Z = self.samples.features(0, self.layer)
         self._alpha_scale = editing.default_alpha(Z)
         self._offer_named_edits()
-        self._busy = True
-        try:
+        with self.render_held():
             for row in list(self.rows):
                 self._drop_row(row)
-            centre = editing.part_masks(model)[:, model.parts_.shape[1] // 2, model.parts_.shape[2] // 2]
-            self.add_term(part=int(centre.argmax()), alpha=0.0)
-        finally:
-            self._busy = False
+            self.add_term(part=central_part(model), alpha=0.0)
         self.render()
 
     def _ranking(self, part: int) -> editing.AppearanceRanking:
@@ -208,22 +194,19 @@ class EditPanel(widgets.VBox):
         else:
             part = check_index(part, n_parts, "part")
         row = _Term(n_parts, part, 2.5 * self._alpha_scale)
-        was_busy, self._busy = self._busy, True
-        try:
+        with self.render_held():
             self._rank_options(row)
             if appearance is not None:
                 self._set_appearance(row, appearance)
             ranking = self._ranking(part)
             sign = float(ranking.signs[(ranking.appearances == row.appearance.value).nonzero()[0, 0]])
-            _set_slider(row.alpha, sign * ranking.alpha if alpha is None else float(alpha))
-        finally:
-            self._busy = was_busy
-        guard = self.log_area.guarded
+            set_slider(row.alpha, sign * ranking.alpha if alpha is None else float(alpha))
+        guard = self.guard
         row.part.observe(guard("part", lambda ch, r=row: self._part_changed(r)), "value")
         row.appearance.observe(guard("appearance", lambda ch: self.render()), "value")
         row.alpha.observe(guard("α", lambda ch: self.render()), "value")
         row.remove.on_click(guard("remove term", lambda _b, r=row: self.remove_term(self.rows.index(r))))
-        row.part.disabled = self.region.value == PAINTED
+        row.part.disabled = self.painting
         self.rows.append(row)
         self._rows_box.children = tuple(self.rows)
         self.render()
@@ -247,20 +230,17 @@ class EditPanel(widgets.VBox):
         row.close()
 
     def _part_changed(self, row: _Term) -> None:
-        was_busy, self._busy = self._busy, True
-        try:
+        with self.render_held():
             self._rank_options(row)
-        finally:
-            self._busy = was_busy
         self.render()
 
-    # ---------------------------------------------------------------- plain setters
-    def set_seed(self, seed: int) -> None:
-        self.seed.value = check_seed(seed)
+    def _part_controls(self) -> list[widgets.Widget]:
+        return [row.part for row in self.rows]
 
+    # ---------------------------------------------------------------- plain setters
     def set_alpha(self, term: int, alpha: float) -> None:
         """Set term ``term``'s α (the slider's range grows to include it)."""
-        _set_slider(self.rows[check_index(term, len(self.rows), "term")].alpha, float(alpha))
+        set_slider(self.rows[check_index(term, len(self.rows), "term")].alpha, alpha)
 
     def set_part(self, term: int, part: int) -> None:
         row = self.rows[check_index(term, len(self.rows), "term")]
@@ -269,27 +249,10 @@ class EditPanel(widgets.VBox):
     def set_appearance(self, term: int, appearance: int) -> None:
         self._set_appearance(self.rows[check_index(term, len(self.rows), "term")], appearance)
 
-    def set_region(self, region: str) -> None:
-        if region not in (PARTS, PAINTED):
-            raise ValueError(f"region must be {PARTS!r} or {PAINTED!r}; got {region!r}")
-        self.region.value = region
-
     # ---------------------------------------------------------------- named edits
     def _offer_named_edits(self) -> None:
         """Fill the "named edit" menu with the zoo's edits made with the model on show."""
-        names = []
-        for name in self.zoo or ():
-            try:
-                factors = self.zoo.load_model(name, self.generator)
-            except (OSError, ValueError):  # factor files missing or for another generator
-                continue
-            if factors is self.model or (
-                factors.parts_.shape == self.model.parts_.shape
-                and factors.appearances_.shape == self.model.appearances_.shape
-                and torch.equal(factors.parts_, self.model.parts_)
-                and torch.equal(factors.appearances_, self.model.appearances_)
-            ):
-                names.append(name)
+        names = [] if self.zoo is None else self.zoo.edits_for(self.model, self.generator)
         self.named.options = [("—", "")] + [
             (f"{n}: {self.zoo[n].description}" if self.zoo[n].description else n, n) for n in names]
         self.named.value = ""
@@ -307,62 +270,41 @@ class EditPanel(widgets.VBox):
             self.named.value = name  # its observer calls back here
             return
         edit = self.zoo[name]
-        self._busy = True
-        try:
+        with self.render_held():
             self.region.value = PARTS
             for row in list(self.rows):
                 self._drop_row(row)
             self.add_term(part=edit.part, appearance=edit.appearance, alpha=edit.alpha)
-        finally:
-            self._busy = False
         self._region_changed()  # shows the parts and renders once
-
-    def _new_sample(self) -> None:
-        self.roi.set_image(self.samples.image(self.seed.value))
-        self.render()
-
-    def _region_changed(self) -> None:
-        painted = self.region.value == PAINTED
-        for row in self.rows:
-            row.part.disabled = painted
-        self._roi_box.layout.display = "" if painted else "none"
-        self.render()
 
     # ---------------------------------------------------------------- the edit
     @property
     def terms(self) -> list[editing.EditTerm]:
         """The current terms (part ``None`` when the painted region is the mask)."""
-        painted = self.region.value == PAINTED
+        painted = self.painting
         return [editing.EditTerm(None if painted else row.part.value, row.appearance.value, row.alpha.value)
                 for row in self.rows]
 
     @property
     def mask(self) -> np.ndarray | None:
         """The painted mask (image-sized, [0, 1]) when the region is the painted one, else None."""
-        return self.roi.mask if self.region.value == PAINTED else None
+        return self.roi.mask if self.painting else None
+
+    def ready(self) -> bool:
+        return self.model is not None
 
     def composite(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(original, edited, difference) uint8 images for the current seed and terms."""
         original = self.samples.image(self.seed.value)
         if not self.rows:
             return original, original, render.heatmap(np.zeros(original.shape[:2]), vmin=0, vmax=1)
-        mask = self.mask
-        if mask is not None and not mask.any():
-            raise ValueError("the painted region is empty: paint over the image with the mouse, or switch the region to parts")
         images = editing.edit_images(self.generator, self.samples.latents(self.seed.value), self.model, self.terms,
-                                     mask=mask, layer=self.layer)
+                                     mask=self.painted_mask(), layer=self.layer)
         edited = render.to_uint8(images)[0]
         return original, edited, render.difference_heatmap(original, edited)
 
-    def render(self) -> None:
-        if self._busy or self.model is None:
-            return
-        original, edited, difference = self.composite()
-        self.original.show(original)
-        self.edited.show(edited)
-        self.difference.show(difference)
+    def _rendered(self, images: Sequence[np.ndarray]) -> None:
         self.code.value = self.code_line()
-        self.log_area.clear_errors()
 
     # ---------------------------------------------------------------- batch
     def apply_to_seeds(self, n: int, *, background: bool = True, chunk: int = 4) -> threading.Thread | None:
@@ -373,56 +315,40 @@ class EditPanel(widgets.VBox):
         """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
             raise ValueError(f"the number of seeds must be an int in 1..256; got {n!r}")
-        if self._batch_thread is not None and self._batch_thread.is_alive():
+        if self._batch_job.running:
             raise RuntimeError("a batch is already running; wait for it to finish")
         if not self.rows:
-            raise ValueError("no terms to apply: add a term first")
-        terms, mask, model, layer = self.terms, self.mask, self.model, self.layer
-        if mask is not None and not mask.any():
-            raise ValueError("the painted region is empty: paint over the image with the mouse, or switch the region to parts")
+            raise InvalidInputError("no terms to apply: add a term first")
+        terms, mask, model, layer = self.terms, self.painted_mask(), self.model, self.layer
         seeds = list(range(self.seed.value, self.seed.value + n))
-        self.batch_progress.max, self.batch_progress.value, self.batch_progress.bar_style = n, 0, "info"
-        self.batch_button.disabled = True
 
         def work() -> None:
-            try:
-                originals, edited = [], []
-                for start in range(0, n, chunk):
-                    z = torch.cat([self.generator.sample_latents(1, seed=s) for s in seeds[start:start + chunk]])
-                    originals.extend(render.to_uint8(self.generator.synthesize(z)))
-                    edited.extend(render.to_uint8(editing.edit_images(self.generator, z, model, terms, mask=mask,
-                                                                      layer=layer)))
-                    self.batch_progress.value = len(edited)
-                self.batch.layout.display = ""
-                self.batch.show(render.grid([*originals, *edited], ncols=n))
-                self.batch.set_title(f"seeds {seeds[0]}…{seeds[-1]}: originals above, edited below")
-                self.batch_progress.bar_style = "success"
-            except Exception as exc:  # noqa: BLE001 - reported in the log, the app stays alive
-                self.batch_progress.bar_style = "danger"
-                self.log_area.error(f"batch: {exc}")
-            finally:
-                self.batch_button.disabled = False
+            originals, edited = [], []
+            for start in range(0, n, chunk):
+                z = torch.cat([self.generator.sample_latents(1, seed=s) for s in seeds[start:start + chunk]])
+                originals.extend(render.to_uint8(self.generator.synthesize(z)))
+                edited.extend(render.to_uint8(editing.edit_images(self.generator, z, model, terms, mask=mask,
+                                                                  layer=layer)))
+                self.batch_progress.value = len(edited)
+            self.batch.layout.display = ""
+            self.batch.show(render.grid([*originals, *edited], ncols=n))
+            self.batch.set_title(f"seeds {seeds[0]}…{seeds[-1]}: originals above, edited below")
 
-        if not background:
-            work()
-            return None
-        self._batch_thread = threading.Thread(target=work, name="panda-viz batch", daemon=True)
-        self._batch_thread.start()
-        return self._batch_thread
+        return self._batch_job.start(work, total=n, background=background)
 
     # ---------------------------------------------------------------- export
     def code_line(self) -> str:
         """The current edit as Python, for a script (``G`` and ``model`` as in the notebook)."""
         terms = ", ".join(f"({t.part!r}, {t.appearance}, {t.alpha!r})" for t in self.terms)
-        mask = ", mask=edit_mask" if self.region.value == PAINTED else ""
+        mask = ", mask=edit_mask" if self.painting else ""
         line = (f"images = panda_viz.editing.edit_images(G, G.sample_latents(1, seed={self.seed.value}), model, "
                 f"[{terms}]{mask})")
         if mask:
-            line += "  # edit_mask: the painted region, e.g. np.array(json.load(open(saved_edit))['mask'])"
+            line += "  # edit_mask: the painted region, (H, W) in [0, 1] (the panel's .mask)"
         return line
 
     def current(self) -> dict:
-        """The current edit as plain data (what :meth:`keep` stores and :meth:`save` writes)."""
+        """The current edit as plain data (what :meth:`keep` stores, with a name)."""
         mask = self.mask
         return {
             "generator": getattr(self.generator, "name", None),
@@ -432,23 +358,88 @@ class EditPanel(widgets.VBox):
             "mask": None if mask is None else np.round(mask, 4).tolist(),
         }
 
-    def keep(self) -> None:
-        """Add the current edit to :attr:`edits` and the list shown below the images."""
-        self.edits.append(self.current())
+    def keep(self, name: str | None = None) -> None:
+        """Add the current edit to :attr:`edits` and the list shown below the images.
+
+        ``name`` defaults to the name box, else ``edit1``, ``edit2``…; it names the edit in the
+        zoo :meth:`save` writes, so it is a word (letters, digits, ``_ . + -``) not used yet.
+        An edit of the painted region is refused: an edit zoo holds edits of parts.
+        """
+        name = name or self.keep_name.value.strip() or self._unused_name()
+        edit = {"name": name, **self.current()}
+        self._zoo_entries(edit, self.model, "factors.npz")  # checks the name and that it is an edit of parts
+        taken = {n for e in self.edits for n in (e["name"], *self._entry_names(e))}
+        clash = sorted({name, *self._entry_names(edit)} & taken)
+        if clash:
+            raise InvalidInputError(f"an edit named {clash[0]!r} is already in the list; choose another name")
+        self.edits.append(edit)
+        self._edit_models.append(self.model)
+        self.keep_name.value = ""
         items = "".join(
-            f"<li>seed {e['seed']}: " + "; ".join(
-                editing.EditTerm(None if p is None else p, a, al).label() for p, a, al in e["terms"]) + "</li>"
+            f"<li>{e['name']} (seed {e['seed']}): "
+            + "; ".join(editing.EditTerm(p, a, al).label() for p, a, al in e["terms"]) + "</li>"
             for e in self.edits)
         self.edit_list.value = f"<ol>{items}</ol>"
 
     def save(self, path: str | Path) -> Path:
-        """Write the kept edits (or the current one if none is kept) as JSON, atomically."""
+        """Write the kept edits (or the current one if none is kept) as an edit zoo, atomically.
+
+        ``path`` (.json) becomes an :class:`~panda_viz.edit_zoo.EditZoo` file, the versioned
+        format :func:`~panda_viz.edit_zoo.load_edit_zoo` reads; the model's factors go beside
+        it as ``<stem>-factors.npz`` (:func:`panda_viz.io.save_factors`; ``-factors-2.npz``…
+        for edits kept with other models), which its edits name. An edit of one term is one
+        named edit; an edit of several terms is one named edit per term, ``<name>.0``,
+        ``<name>.1``…, to apply together (``edit_images(G, z, model, [zoo[n].term for n in …])``).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         path = Path(path)
-        if path.suffix != ".json":
-            raise ValueError(f"a .json path expected; got {str(path)!r}")
-        data = {"edits": self.edits or [self.current()]}
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(data))
-        self.log_area.ok(f"saved {len(data['edits'])} edit(s) to {path}")
+        if path.suffix.lower() != ".json":
+            raise InvalidInputError(f"an edit zoo is saved as .json; got {str(path)!r}")
+        if self.edits:
+            edits, models = self.edits, self._edit_models
+        else:
+            edits, models = [{"name": "edit", **self.current()}], [self.model]
+        distinct = list({id(m): m for m in models}.values())
+        factor_files = {id(m): f"{path.stem}-factors{'' if i == 0 else f'-{i + 1}'}.npz"
+                        for i, m in enumerate(distinct)}
+        entries = [e for edit, m in zip(edits, models) for e in self._zoo_entries(edit, m, factor_files[id(m)])]
+        zoo = EditZoo(path.stem, entries, generator=getattr(self.generator, "name", None),
+                      description="edits kept in panda_viz's edit panel")
+        for model in distinct:
+            save_factors(model, path.with_name(factor_files[id(model)]))
+        zoo.save(path)
+        self.log_area.ok(f"saved {len(edits)} edit(s) to {path} (an edit zoo; factors beside it)")
         return path
 
+    @staticmethod
+    def _zoo_entries(edit: dict, model: Any, factors: str) -> list[NamedEdit]:
+        """The named edits of a kept edit (:meth:`_entry_names`), indexing ``factors``; checks it can be one."""
+        if edit["mask"] is not None:
+            raise InvalidInputError(
+                f"edit {edit['name']!r} uses the painted region: an edit zoo holds edits of parts (switch the "
+                "region to parts, or keep the mask yourself: the panel's .mask)")
+        if not edit["terms"]:
+            raise InvalidInputError(f"edit {edit['name']!r} has no terms: add a term first")
+        n_parts, terms, names = int(model.parts_.shape[0]), edit["terms"], EditPanel._entry_names(edit)
+        return [
+            NamedEdit(name, edit["layer"], n_parts, part, int(appearance), float(alpha), factors,
+                      f"kept on seed {edit['seed']}" + ("" if len(terms) == 1 else
+                                                        f"; term {j} of {edit['name']!r}, apply its terms together"))
+            for j, (name, (part, appearance, alpha)) in enumerate(zip(names, terms))
+        ]
+
+    @staticmethod
+    def _entry_names(edit: dict) -> list[str]:
+        """The zoo names of a kept edit's terms: its name (one term), or ``<name>.<j>`` per term j."""
+        name, n_terms = edit["name"], len(edit["terms"])
+        return [name] if n_terms == 1 else [f"{name}.{j}" for j in range(n_terms)]
+
+    def _unused_name(self) -> str:
+        used, i = {n for e in self.edits for n in (e["name"], *self._entry_names(e))}, len(self.edits) + 1
+        while f"edit{i}" in used:
+            i += 1
+        return f"edit{i}"

@@ -11,6 +11,7 @@ import ipywidgets as widgets
 from ._common import DEFAULT_SCALE, LogArea, Samples, check_model, check_seed
 from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
+from .panel import BackgroundJob
 from .parts_overlay import PartsOverlay
 from .removal_panel import RemovalPanel
 from .roi import RoiPainter
@@ -162,7 +163,7 @@ class Explorer(widgets.VBox):
                                                 layout=widgets.Layout(width="320px"))
         self.fit_status = widgets.HTML()
         self.fit_button.on_click(self.log_area.guarded("fit", lambda _b: self.fit()))
-        self._fit_thread: threading.Thread | None = None
+        self._fit_job = BackgroundJob("fit", self.fit_button, self.fit_progress, self.log_area)
         return widgets.VBox([
             widgets.HTML("Fit PandA on this generator's feature maps (the other tabs switch to the new model)."),
             widgets.HBox([self.fit_layer, self.fit_samples]),
@@ -179,44 +180,31 @@ class Explorer(widgets.VBox):
         """
         from ..decomposition import fit_generator
 
-        if self._fit_thread is not None and self._fit_thread.is_alive():
+        if self._fit_job.running:
             raise RuntimeError("a fit is already running; wait for it to finish")
         layer, n_parts, max_iter = self.fit_layer.value, self.fit_parts.value, self.fit_iter.value
         n_samples = self.fit_samples.value
         S = self.generator.layers[layer][1] * self.generator.layers[layer][2]
         if not 1 <= n_parts <= S:
             raise ValueError(f"parts must be in 1..{S} at layer {layer!r}; got {n_parts}")
-        self.fit_progress.max, self.fit_progress.value, self.fit_progress.bar_style = max_iter, 0, "info"
         self.fit_status.value = f"features of {n_samples} samples at {html.escape(layer)}…"
-        self.fit_button.disabled = True
+        previous_layer = self.layer
 
         def callback(iteration: int, objective: float) -> None:
             self.fit_progress.value = min(int(iteration), max_iter)
             self.fit_status.value = f"iteration {iteration}, relative objective {objective:.4f}"
 
         def work() -> None:
-            previous_layer = self.layer
-            try:
-                model = fit_generator(self.generator, layer, n_samples=n_samples, seed=0, n_parts=n_parts,
-                                      max_iter=max_iter, random_state=0, callback=callback)
-                self.fit_progress.value, self.fit_progress.bar_style = max_iter, "success"
-                self.fit_status.value = (f"done: {model.n_iter_} iterations, relative objective "
-                                         f"{model.objective_:.4f}")
-                self.layer = None  # the new model may be at another layer
-                self.set_model(model)
-            except Exception as exc:  # noqa: BLE001 - reported in the log, the app stays alive
-                if self.model is not None and self.layer is None:
-                    self.layer = previous_layer  # the old model stays on show
-                self.log_area.last_exception = exc
-                self.fit_progress.bar_style = "danger"
-                self.fit_status.value = ""
-                self.log_area.error(f"fit: {exc}")
-            finally:
-                self.fit_button.disabled = False
+            model = fit_generator(self.generator, layer, n_samples=n_samples, seed=0, n_parts=n_parts,
+                                  max_iter=max_iter, random_state=0, callback=callback)
+            self.fit_progress.value = max_iter
+            self.fit_status.value = f"done: {model.n_iter_} iterations, relative objective {model.objective_:.4f}"
+            self.layer = None  # the new model may be at another layer
+            self.set_model(model)
 
-        if not background:
-            work()
-            return None
-        self._fit_thread = threading.Thread(target=work, name="panda-viz fit", daemon=True)
-        self._fit_thread.start()
-        return self._fit_thread
+        def undo() -> None:
+            if self.model is not None and self.layer is None:
+                self.layer = previous_layer  # the old model stays on show
+            self.fit_status.value = ""
+
+        return self._fit_job.start(work, total=max_iter, background=background, on_error=undo)

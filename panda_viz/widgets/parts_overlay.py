@@ -8,14 +8,13 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import render
-from ._common import (
-    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, part_label, row_layout,
-)
+from ._common import DEFAULT_SCALE, Samples, check_index, check_model, part_label
+from .panel import Panel
 
 __all__ = ["PartsOverlay"]
 
 
-class PartsOverlay(widgets.VBox):
+class PartsOverlay(Panel):
     """The parts P of a fitted model over a sample: each pixel coloured by its strongest part.
 
     Parameters
@@ -44,26 +43,17 @@ class PartsOverlay(widgets.VBox):
 
     def __init__(self, generator: Any, model: Any, *, seed: int = 0, opacity: float = 0.6,
                  samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
-        self.generator = generator
-        self.samples = samples or Samples(generator)
+        super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.model: Any = None
-        self.log_area = LogArea()
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
-                                           continuous_update=False, layout=widgets.Layout(width="160px"))
         self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
                                            continuous_update=True, readout_format=".2f")
-        self.original = ImagePane("sample", scale=scale, css_class="panda-parts-original")
-        self.overlay = ImagePane("parts", scale=scale, css_class="panda-parts-overlay")
+        self.original = self.pane("sample", "panda-parts-original")
+        self.overlay = self.pane("parts", "panda-parts-overlay")
+        self.panes = (self.original, self.overlay)
         self.toggles: list[widgets.Checkbox] = []
         self._toggle_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.seed.observe(self.log_area.guarded("sample", lambda ch: self.render()), "value")
-        self.opacity.observe(self.log_area.guarded("opacity", lambda ch: self.render()), "value")
-        super().__init__([
-            widgets.HBox([self.seed, self.opacity]),
-            self._toggle_box,
-            widgets.HBox([self.original, self.overlay], layout=row_layout()),
-            self.log_area,
-        ])
+        self.opacity.observe(self.guard("opacity", lambda ch: self.render()), "value")
+        self.set_body(widgets.HBox([self.seed, self.opacity]), self._toggle_box, self.image_row())
         with self.log_area.guard("model"):
             self.set_model(model)
 
@@ -77,13 +67,10 @@ class PartsOverlay(widgets.VBox):
         for k in range(n):
             box = widgets.Checkbox(value=True, description=part_label(k, n), description_allow_html=True,
                                    indent=False, layout=widgets.Layout(width="auto", margin="0 8px 0 0"))
-            box.observe(self.log_area.guarded("parts", lambda ch: self.render()), "value")
+            box.observe(self.guard("parts", lambda ch: self.render()), "value")
             self.toggles.append(box)
         self._toggle_box.children = tuple(self.toggles)
         self.render()
-
-    def set_seed(self, seed: int) -> None:
-        self.seed.value = check_seed(seed)
 
     def set_opacity(self, opacity: float) -> None:
         if not 0.0 <= float(opacity) <= 1.0:
@@ -106,9 +93,3 @@ class PartsOverlay(widgets.VBox):
             return image, image
         overlay = render.overlay_parts(image, self.model.parts_, opacity=self.opacity.value, visible=self.visible)
         return image, overlay
-
-    def render(self) -> None:
-        image, overlay = self.composite()
-        self.original.show(image)
-        self.overlay.show(overlay)
-        self.log_area.clear_errors()

@@ -14,7 +14,8 @@ import torch
 from .. import render
 from ..decomposition.low_rank import METHOD_NAMES, METHODS, LowRankApproximations
 from ..exceptions import InvalidInputError
-from ._common import ImagePane, LogArea, check_seed, row_layout
+from ._common import check_seed, row_layout
+from .panel import Panel
 
 __all__ = ["RankExplorer"]
 
@@ -37,7 +38,7 @@ def _figure_array(fig: Any) -> np.ndarray:
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-class RankExplorer(widgets.VBox):
+class RankExplorer(Panel):
     """Truncated HOSVD, MPCA and PandA of a layer's features, with rank sliders and the generator's image.
 
     For a chosen sample i it shows (1) the features Z_i and their reconstruction Ẑ_i (the
@@ -92,17 +93,16 @@ class RankExplorer(widgets.VBox):
     def __init__(self, generator: Any, layer: str, *, n_samples: int = 256, seed: int = 0, sample: int = 0,
                  method: str = "hosvd", ranks: tuple[int, int] | None = None,
                  precompute: Sequence[int] = DEFAULT_PRECOMPUTE, n_channels: int = 4, random_state: int = 0) -> None:
-        self.generator = generator
-        self.log_area = LogArea()
+        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
+            raise InvalidInputError(f"n_channels must be a positive int; got {n_channels!r}")
+        super().__init__(generator, seed=None)  # the sample is a slider over the N fitted samples
         self.approximations: LowRankApproximations | None = None
         self.layer: str | None = None
         self.latents: torch.Tensor | None = None
         self.Z: torch.Tensor | None = None
         self.last_update_seconds = 0.0
         self.current: Any = None
-        self._hold = False
-        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
-            raise InvalidInputError(f"n_channels must be a positive int; got {n_channels!r}")
+        self._started, self._fitting, self._sample_error = 0.0, False, float("nan")  # of the render under way
         self.n_channels = n_channels
         self.random_state = int(random_state)
 
@@ -118,20 +118,20 @@ class RankExplorer(widgets.VBox):
         self.rank_s.add_class("panda-rank-rs")
         self.status = widgets.HTML()
         self.status.add_class("panda-rank-status")
-        self.original = ImagePane("image from Z_i")
-        self.reconstructed = ImagePane("image from Ẑ_i", css_class="panda-rank-reconstructed")
-        self.difference = ImagePane("|difference|")
-        self.norms = ImagePane("‖Z_i[:, s]‖ → ‖Ẑ_i[:, s]‖", scale=1, css_class="panda-rank-norms")
-        self.channels = ImagePane("channels: Z_i (top), Ẑ_i (bottom)", scale=1)
-        self.factors = ImagePane("spatial factors", scale=1, css_class="panda-rank-factors")
-        self.error_plot = ImagePane("relative error against the ranks", scale=1, css_class="panda-rank-error")
+        self.original = self.pane("image from Z_i")
+        self.reconstructed = self.pane("image from Ẑ_i", "panda-rank-reconstructed")
+        self.difference = self.pane("|difference|")
+        self.norms = self.pane("‖Z_i[:, s]‖ → ‖Ẑ_i[:, s]‖", "panda-rank-norms", scale=1)
+        self.channels = self.pane("channels: Z_i (top), Ẑ_i (bottom)", scale=1)
+        self.factors = self.pane("spatial factors", "panda-rank-factors", scale=1)
+        self.error_plot = self.pane("relative error against the ranks", "panda-rank-error", scale=1)
+        self.panes = (self.original, self.reconstructed, self.difference, self.norms, self.channels, self.factors,
+                      self.error_plot)
 
-        guard = self.log_area.guarded
-        self.method.observe(guard("method", lambda ch: self._changed()), "value")
-        self.rank_c.observe(guard("R_C", lambda ch: self._changed()), "value")
-        self.rank_s.observe(guard("R_S", lambda ch: self._changed()), "value")
-        self.sample.observe(guard("sample", lambda ch: self._changed()), "value")
-        super().__init__([
+        for control, what in ((self.method, "method"), (self.rank_c, "R_C"), (self.rank_s, "R_S"),
+                              (self.sample, "sample")):
+            control.observe(self.guard(what, lambda ch: self.render()), "value")
+        self.set_body(
             self.method,
             widgets.HBox([self.rank_c, self.rank_s], layout=row_layout()),
             self.sample,
@@ -140,8 +140,7 @@ class RankExplorer(widgets.VBox):
             widgets.HBox([self.norms, self.channels], layout=row_layout()),
             self.factors,
             self.error_plot,
-            self.log_area,
-        ])
+        )
         with self.log_area.guard("layer"):
             self.set_layer(layer, n_samples=n_samples, seed=seed, precompute=precompute)
             if ranks is not None or method != "hosvd" or sample:
@@ -165,15 +164,12 @@ class RankExplorer(widgets.VBox):
         for method in ("mpca", "panda"):
             approximations.precompute(method, [(C, r) for r in spatial])
         self.layer, self.latents, self.Z, self.approximations = layer, latents, Z, approximations
-        self._hold = True
-        try:
+        with self.render_held():
             self.rank_c.max, self.rank_s.max = C, H * W
             self.rank_c.value, self.rank_s.value = C, min(8, H * W)
             self.sample.max = n_samples - 1
             self.sample.value = min(self.sample.value, n_samples - 1)
             self.method.value = "hosvd"
-        finally:
-            self._hold = False
         self.render()
 
     def set_state(self, *, method: str | None = None, r_c: int | None = None, r_s: int | None = None,
@@ -195,11 +191,8 @@ class RankExplorer(widgets.VBox):
         except InvalidInputError as err:
             self.log_area.error(f"not changed: {err}")
             return False
-        self._hold = True
-        try:
+        with self.render_held():
             self.method.value, self.rank_c.value, self.rank_s.value, self.sample.value = method, r_c, r_s, int(sample)
-        finally:
-            self._hold = False
         with self.log_area.guard("update"):
             self.render()
             return True
@@ -216,19 +209,17 @@ class RankExplorer(widgets.VBox):
     def set_sample(self, sample: int) -> bool:
         return self.set_state(sample=sample)
 
-    def _changed(self) -> None:
-        if not self._hold:
-            self.render()
-
     # ----------------------------------------------------------------- render
-    def render(self) -> None:
-        """Recompute the reconstruction of the current sample and redraw every pane."""
-        if self.approximations is None:
-            return
-        start = time.perf_counter()
+    def ready(self) -> bool:
+        return self.approximations is not None
+
+    def composite(self) -> tuple[np.ndarray, ...]:
+        """The reconstruction of the current sample: the panes' images, in their order (fits a
+        model first when the rank pair is new for MPCA or PandA)."""
+        self._started = time.perf_counter()
         method, r_c, r_s, i = self.method.value, self.rank_c.value, self.rank_s.value, self.sample.value
-        fitting = not self.approximations.is_cached(method, r_c, r_s)
-        if fitting:
+        self._fitting = not self.approximations.is_cached(method, r_c, r_s)
+        if self._fitting:
             self.status.value = f"fitting {html.escape(METHOD_NAMES[method])} at R_C = {r_c}, R_S = {r_s} …"
         approximation = self.approximations.get(method, r_c, r_s)
         self.current = approximation
@@ -241,26 +232,24 @@ class RankExplorer(widgets.VBox):
         scale = _display_scale(image.shape[0])
         for pane in (self.original, self.reconstructed, self.difference):
             pane.scale = scale
-        self.original.show(image)
-        self.reconstructed.show(image_hat)
-        self.difference.show(render.difference_heatmap(image, image_hat))
-        self.norms.show(self._norm_maps(z[0], z_hat[0]))
-        self.channels.show(self._channel_maps(z[0], z_hat[0]))
+        self._sample_error = float(((z_hat - z) ** 2).sum() / (z**2).sum().clamp_min(1e-30))
+        return (image, image_hat, render.difference_heatmap(image, image_hat), self._norm_maps(z[0], z_hat[0]),
+                self._channel_maps(z[0], z_hat[0]), self._factor_overlays(image, approximation.spatial_factors, method),
+                self._error_figure(method, r_c, r_s))
+
+    def _rendered(self, images: Sequence[np.ndarray]) -> None:
+        method, r_c, r_s, i = self.method.value, self.rank_c.value, self.rank_s.value, self.sample.value
         self.factors.set_title(("parts P ≥ 0" if method == "panda" else "spatial factors U_S (blue < 0 < red)")
                                + f" over sample {i}")
-        self.factors.show(self._factor_overlays(image, approximation.spatial_factors, method))
-        self.error_plot.show(self._error_figure(method, r_c, r_s))
-        sample_error = float(((z_hat - z) ** 2).sum() / (z**2).sum().clamp_min(1e-30))
-        self.last_update_seconds = time.perf_counter() - start
+        self.last_update_seconds = time.perf_counter() - self._started
         N = self.approximations.n_samples
         self.status.value = (
             f"<b>{html.escape(METHOD_NAMES[method])}</b>, R_C = {r_c}, R_S = {r_s}: relative error "
-            f"Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖² = <b>{approximation.error:.3f}</b> over N = {N} samples, "
-            f"{sample_error:.3f} for sample {i} "
-            f"<span style='color:#888'>({'fitted and drawn' if fitting else 'drawn'} in "
+            f"Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖² = <b>{self.current.error:.3f}</b> over N = {N} samples, "
+            f"{self._sample_error:.3f} for sample {i} "
+            f"<span style='color:#888'>({'fitted and drawn' if self._fitting else 'drawn'} in "
             f"{self.last_update_seconds:.2f} s)</span>"
         )
-        self.log_area.clear_errors()
 
     # ------------------------------------------------------------- the panes
     def _upscale(self, maps: torch.Tensor) -> np.ndarray:

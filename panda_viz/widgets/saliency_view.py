@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -9,14 +10,13 @@ import numpy as np
 import torch
 
 from .. import render, saliency
-from ._common import (
-    DEFAULT_SCALE, ImagePane, LogArea, Samples, check_index, check_model, check_seed, row_layout,
-)
+from ._common import DEFAULT_SCALE, Samples, check_index, check_model, set_slider
+from .panel import Panel
 
 __all__ = ["SaliencyView"]
 
 
-class SaliencyView(widgets.VBox):
+class SaliencyView(Panel):
     """Saliency a_kᵀ Z_i of appearance k, its binary mask [m ≥ threshold] and the masked image.
 
     Parameters
@@ -50,18 +50,13 @@ class SaliencyView(widgets.VBox):
 
     def __init__(self, generator: Any, model: Any, *, appearance: int = 0, seed: int = 0,
                  n_threshold_samples: int = 64, samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
-        self.generator = generator
-        self.samples = samples or Samples(generator)
+        super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.n_threshold_samples = int(n_threshold_samples)
         self.model: Any = None
         self.layer: str | None = None
         self.mu: torch.Tensor | None = None
         self.mask = np.zeros((1, 1), bool)
         self._map: torch.Tensor | None = None
-        self._busy = False
-        self.log_area = LogArea()
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
-                                           continuous_update=False, layout=widgets.Layout(width="160px"))
         self.appearance = widgets.Dropdown(description="appearance", options=[("0", 0)], value=0)
         self.threshold = widgets.FloatSlider(description="threshold μ_k", continuous_update=True, step=1e-3,
                                              readout_format=".3f", style={"description_width": "initial"},
@@ -72,21 +67,16 @@ class SaliencyView(widgets.VBox):
                                           style={"button_width": "70px"})
         self.reset = widgets.Button(description="μ_k", tooltip="back to the mean of the concept over samples",
                                     layout=widgets.Layout(width="60px"))
-        self.heat = ImagePane("saliency", scale=scale, css_class="panda-saliency")
-        self.mask_view = ImagePane("mask", scale=scale, css_class="panda-saliency-mask")
-        self.masked = ImagePane("masked", scale=scale, css_class="panda-saliency-masked")
-        guard = self.log_area.guarded
-        self.seed.observe(guard("sample", lambda ch: self._new_map()), "value")
-        self.appearance.observe(guard("appearance", lambda ch: self._new_map()), "value")
-        self.threshold.observe(guard("threshold", lambda ch: self.render()), "value")
-        self.mode.observe(guard("mode", lambda ch: self.render()), "value")
-        self.reset.on_click(guard("threshold", lambda _b: self.reset_threshold()))
-        super().__init__([
-            widgets.HBox([self.seed, self.appearance]),
-            widgets.HBox([self.threshold, self.reset, self.mode]),
-            widgets.HBox([self.heat, self.mask_view, self.masked], layout=row_layout()),
-            self.log_area,
-        ])
+        self.heat = self.pane("saliency", "panda-saliency")
+        self.mask_view = self.pane("mask", "panda-saliency-mask")
+        self.masked = self.pane("masked", "panda-saliency-masked")
+        self.panes = (self.heat, self.mask_view, self.masked)
+        self.appearance.observe(self.guard("appearance", lambda ch: self._new_map()), "value")
+        self.threshold.observe(self.guard("threshold", lambda ch: self.render()), "value")
+        self.mode.observe(self.guard("mode", lambda ch: self.render()), "value")
+        self.reset.on_click(self.guard("threshold", lambda _b: self.reset_threshold()))
+        self.set_body(widgets.HBox([self.seed, self.appearance]), widgets.HBox([self.threshold, self.reset, self.mode]),
+                      self.image_row())
         with self.log_area.guard("model"):
             self.set_model(model, appearance=appearance)
 
@@ -99,16 +89,10 @@ class SaliencyView(widgets.VBox):
         z = self.generator.sample_latents(self.n_threshold_samples, seed=0)
         mu = saliency.saliency_thresholds(model, self.generator.iter_features(z, layer, batch_size=64))
         self.model, self.layer, self.mu = model, layer, mu
-        self._busy = True
-        try:
+        with self.render_held():
             self.appearance.options = [(str(k), k) for k in range(n)]
             self.appearance.value = appearance
-        finally:
-            self._busy = False
         self._new_map()
-
-    def set_seed(self, seed: int) -> None:
-        self.seed.value = check_seed(seed)
 
     def set_appearance(self, k: int) -> None:
         n = len(self.appearance.options)
@@ -116,17 +100,18 @@ class SaliencyView(widgets.VBox):
 
     def set_threshold(self, value: float) -> None:
         """Move the threshold (the slider's range grows to include ``value``)."""
-        value = float(value)
-        if value > self.threshold.max:
-            self.threshold.max = value
-        if value < self.threshold.min:
-            self.threshold.min = value
-        self.threshold.value = value
+        set_slider(self.threshold, value)
 
     def reset_threshold(self) -> None:
         self.set_threshold(float(self.mu[self.appearance.value]))
 
     # ----------------------------------------------------------------- render
+    def ready(self) -> bool:
+        return self.model is not None and self._map is not None
+
+    def _seed_changed(self) -> None:
+        self._new_map()
+
     def _new_map(self) -> None:
         """A new sample or appearance: recompute the map, reset the threshold to μ_k."""
         if self._busy or self.model is None:
@@ -138,14 +123,11 @@ class SaliencyView(widgets.VBox):
         mu = float(self.mu[k])
         lo, hi = min(lo, mu), max(hi, mu)
         pad = 0.05 * max(hi - lo, 1e-6)
-        self._busy = True
-        try:  # one render after the range and value are both set
+        with self.render_held():  # one render after the range and value are both set
             self.threshold.min, self.threshold.max = -1e30, 1e30
             self.threshold.min, self.threshold.max = lo - pad, hi + pad
             self.threshold.step = (hi - lo + 2 * pad) / 500
             self.threshold.value = mu
-        finally:
-            self._busy = False
         self.render()
 
     def composite(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,14 +142,7 @@ class SaliencyView(widgets.VBox):
         keep = ~self.mask if self.mode.value == "remove" else self.mask
         return heat, mask_rgb, render.apply_mask(image, keep.astype(np.float32))
 
-    def render(self) -> None:
-        if self._busy or self.model is None or self._map is None:
-            return
-        heat, mask_rgb, masked = self.composite()
-        self.heat.show(heat)
-        self.mask_view.show(mask_rgb)
-        self.masked.show(masked)
-        self.log_area.clear_errors()
+    def _rendered(self, images: Sequence[np.ndarray]) -> None:
         k = self.appearance.value
         self.mask_view.set_title(f"mask ≥ {self.threshold.value:.3f} ({self.mask.mean():.0%})")
         self.heat.set_title(f"saliency of appearance {k} (μ_k = {float(self.mu[k]):.3f})")
