@@ -175,6 +175,8 @@ class Inversion:
         return self._select(index)
 
     def _select(self, index: slice | torch.Tensor) -> Inversion:
+        if len(range(len(self))[index] if isinstance(index, slice) else index) == 0:
+            raise IndexError(f"the index selects no image of an inversion of {len(self)}")
         def pick(value: torch.Tensor | None) -> torch.Tensor | None:
             if value is None:
                 return None
@@ -191,8 +193,6 @@ class Inversion:
             stage_psnr={k: pick(v) for k, v in self.stage_psnr.items()},
             _modules=self._modules,
         )
-        if len(picked) == 0:
-            raise IndexError(f"the index selects no image of an inversion of {len(self)}")
         return picked
 
     def repeat(self, *sizes: int) -> Inversion:
