@@ -14,8 +14,10 @@ from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .explorer import Explorer
 from .parts_overlay import PartsOverlay
+from .photo_source import PhotoSource
 from .removal_panel import RemovalPanel
 from .roi import RoiPainter
 from .saliency_view import SaliencyView
 
-__all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel", "DirectionsPanel"]
+__all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel", "DirectionsPanel",
+           "PhotoSource"]

@@ -17,6 +17,7 @@ import torch
 
 from .. import render
 from ..baselines import apply_direction, ganspace, resefa, sefa
+from ..generators import Inversion
 from ..metrics import roir
 from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_seed, row_layout
 from .roi import RoiPainter
@@ -120,8 +121,10 @@ class DirectionsPanel(widgets.VBox):
             mask = self.roi.mask
             if not mask.any():
                 raise ValueError("ReSeFa needs a region: paint one over the image (edit tab), then choose ReSeFa")
-            key = ("ReSeFa", self.seed.value, mask.tobytes())
+            key = ("ReSeFa", self.samples.source(self.seed.value), mask.tobytes())
             latents = self.samples.latents(self.seed.value)
+            if isinstance(latents, Inversion):  # a photo: ReSeFa's Jacobians at its inverted latents
+                latents = latents.latents
             make = lambda: resefa(self.generator, latents, torch.from_numpy(mask), k=N_DIRECTIONS)  # noqa: E731
         if key not in self._cache:
             if method == "ReSeFa":  # one sample and region at a time
@@ -156,6 +159,10 @@ class DirectionsPanel(widgets.VBox):
     # ---------------------------------------------------------------- setters
     def set_seed(self, seed: int) -> None:
         self.seed.value = check_seed(seed)
+
+    def refresh(self) -> None:
+        """Show the current sample again, as after a new seed (the Explorer's source changed)."""
+        self._seed_changed()
 
     def set_method(self, method: str) -> None:
         if method not in METHODS:

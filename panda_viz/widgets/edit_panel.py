@@ -258,6 +258,10 @@ class EditPanel(widgets.VBox):
     def set_seed(self, seed: int) -> None:
         self.seed.value = check_seed(seed)
 
+    def refresh(self) -> None:
+        """Show the current sample again, as after a new seed (the Explorer's source changed)."""
+        self._new_sample()
+
     def set_alpha(self, term: int, alpha: float) -> None:
         """Set term ``term``'s α (the slider's range grows to include it)."""
         _set_slider(self.rows[check_index(term, len(self.rows), "term")].alpha, float(alpha))

@@ -85,6 +85,10 @@ class PartsOverlay(widgets.VBox):
     def set_seed(self, seed: int) -> None:
         self.seed.value = check_seed(seed)
 
+    def refresh(self) -> None:
+        """Show the current sample again, as after a new seed (the Explorer's source changed)."""
+        self.render()
+
     def set_opacity(self, opacity: float) -> None:
         if not 0.0 <= float(opacity) <= 1.0:
             raise ValueError(f"opacity must be in [0, 1]; got {opacity!r}")

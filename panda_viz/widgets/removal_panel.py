@@ -120,6 +120,11 @@ class RemovalPanel(widgets.VBox):
     def set_seed(self, seed: int) -> None:
         self.seed.value = check_seed(seed)
 
+    def refresh(self) -> None:
+        """Show the current sample again, as after a new seed (the Explorer's source changed)."""
+        self.roi.set_image(self.samples.image(self.seed.value))
+        self.render()
+
     def set_part(self, part: int) -> None:
         self.part.value = check_index(part, len(self.part.options), "part")
 

@@ -110,6 +110,10 @@ class SaliencyView(widgets.VBox):
     def set_seed(self, seed: int) -> None:
         self.seed.value = check_seed(seed)
 
+    def refresh(self) -> None:
+        """Show the current sample again, as after a new seed (the Explorer's source changed)."""
+        self._new_map()
+
     def set_appearance(self, k: int) -> None:
         n = len(self.appearance.options)
         self.appearance.value = check_index(k, n, "appearance")
