@@ -151,6 +151,86 @@ def _mse(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (images - target).pow(2).flatten(1).mean(1)
 
 
+def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_names, tick):
+    """The three stages of :func:`invert` (arguments validated there); returns what they found."""
+    n = len(target)
+    history: dict[str, list[float]] = {}
+    stage_psnr: dict[str, torch.Tensor] = {}
+    seconds: dict[str, float] = {}
+
+    # 1. latents, from n_starts random starts per image
+    started = time.perf_counter()
+    starts = generator.sample_latents(n * n_starts, generator=rng).to(dtype=dtype)
+    repeated = target.repeat_interleave(n_starts, dim=0)
+    latents = starts
+    if steps["latents"]:
+        history["latents"] = []
+        z = starts.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([z], lr=rates["latents"])
+        for _ in range(steps["latents"]):
+            loss = _mse(generator.synthesize(z, grad=True, progress=False, batch_size=len(z)), repeated)
+            optimizer.zero_grad()
+            loss.sum().backward()
+            optimizer.step()
+            tick("latents", loss.detach().reshape(n, n_starts).amin(1).mean(), history["latents"])
+        latents = z.detach()
+    with torch.no_grad():
+        final = _mse(generator.synthesize(latents, progress=False, batch_size=len(latents)), repeated).reshape(n, n_starts)
+    best = final.argmin(1)
+    latents = latents.reshape(n, n_starts, *latents.shape[1:])[torch.arange(n), best.to(latents.device)].contiguous()
+    if steps["latents"]:
+        seconds["latents"] = time.perf_counter() - started
+        with torch.no_grad():
+            stage_psnr["latents"] = psnr(generator.synthesize(latents, progress=False), target)
+
+    # 2. features at the inversion layer
+    features = None
+    if layer is not None:
+        started = time.perf_counter()
+        with torch.no_grad():
+            initial = generator.features(latents, layer, progress=False)
+        non_negative = bool((initial >= 0).all())
+        project = (lambda f: f.clamp_min(0)) if non_negative else (lambda f: f)
+        features = initial
+        if steps["features"]:
+            history["features"] = []
+            f = initial.clone().requires_grad_(True)
+            optimizer = torch.optim.Adam([f], lr=rates["features"])
+            for _ in range(steps["features"]):
+                images_ = generator.synthesize_from(layer, project(f), latents, grad=True, progress=False, batch_size=n)
+                loss = _mse(images_, target)
+                optimizer.zero_grad()
+                loss.sum().backward()
+                optimizer.step()
+                tick("features", loss.detach().mean(), history["features"])
+            features = project(f.detach()).contiguous()
+            seconds["features"] = time.perf_counter() - started
+            with torch.no_grad():
+                stage_psnr["features"] = psnr(generator.synthesize_from(layer, features, latents, progress=False), target)
+
+    # 3. pivotal tuning of a copy of the later modules
+    tuned = None
+    if steps["tuning"] and tuned_names:
+        started = time.perf_counter()
+        history["tuning"] = []
+        parameters = dict(generator.module.named_parameters())
+        twin = tuned_module(generator.module, {k: parameters[k] for k in tuned_names}, trainable=True)
+        live = {k: twin.get_parameter(k) for k in tuned_names}
+        pivot = Inversion(latents=latents, layer=layer, features=features, tuned=live, generator=generator.name)
+        pivot.bind_module(generator.module, twin)
+        optimizer = torch.optim.Adam(list(live.values()), lr=rates["tuning"])
+        for _ in range(steps["tuning"]):
+            loss = _mse(generator.synthesize(pivot, grad=True, progress=False, batch_size=n), target)
+            optimizer.zero_grad()
+            loss.mean().backward()
+            optimizer.step()
+            tick("tuning", loss.detach().mean(), history["tuning"])
+        tuned = {k: v.detach().clone() for k, v in live.items()}
+        seconds["tuning"] = time.perf_counter() - started
+
+    return latents, features, tuned, history, stage_psnr, seconds
+
+
 def invert(
     generator: Any,
     images: Any,
@@ -246,79 +326,9 @@ def invert(
         if callback is not None:
             callback(stage, len(history), steps[stage], value)
 
-    history: dict[str, list[float]] = {}
-    stage_psnr: dict[str, torch.Tensor] = {}
-    seconds: dict[str, float] = {}
-
-    # 1. latents, from n_starts random starts per image
-    started = time.perf_counter()
-    starts = generator.sample_latents(n * n_starts, generator=rng).to(dtype=dtype)
-    repeated = target.repeat_interleave(n_starts, dim=0)
-    latents = starts
-    if steps["latents"]:
-        history["latents"] = []
-        z = starts.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([z], lr=rates["latents"])
-        for _ in range(steps["latents"]):
-            loss = _mse(generator.synthesize(z, grad=True, progress=False, batch_size=len(z)), repeated)
-            optimizer.zero_grad()
-            loss.sum().backward()
-            optimizer.step()
-            tick("latents", loss.detach().reshape(n, n_starts).amin(1).mean(), history["latents"])
-        latents = z.detach()
-    with torch.no_grad():
-        final = _mse(generator.synthesize(latents, progress=False, batch_size=len(latents)), repeated).reshape(n, n_starts)
-    best = final.argmin(1)
-    latents = latents.reshape(n, n_starts, *latents.shape[1:])[torch.arange(n), best.to(latents.device)].contiguous()
-    if steps["latents"]:
-        seconds["latents"] = time.perf_counter() - started
-        with torch.no_grad():
-            stage_psnr["latents"] = psnr(generator.synthesize(latents, progress=False), target)
-
-    # 2. features at the inversion layer
-    features = None
-    if layer is not None:
-        started = time.perf_counter()
-        with torch.no_grad():
-            initial = generator.features(latents, layer, progress=False)
-        non_negative = bool((initial >= 0).all())
-        project = (lambda f: f.clamp_min(0)) if non_negative else (lambda f: f)
-        features = initial
-        if steps["features"]:
-            history["features"] = []
-            f = initial.clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([f], lr=rates["features"])
-            for _ in range(steps["features"]):
-                images_ = generator.synthesize_from(layer, project(f), latents, grad=True, progress=False, batch_size=n)
-                loss = _mse(images_, target)
-                optimizer.zero_grad()
-                loss.sum().backward()
-                optimizer.step()
-                tick("features", loss.detach().mean(), history["features"])
-            features = project(f.detach()).contiguous()
-            seconds["features"] = time.perf_counter() - started
-            with torch.no_grad():
-                stage_psnr["features"] = psnr(generator.synthesize_from(layer, features, latents, progress=False), target)
-
-    # 3. pivotal tuning of a copy of the later modules
-    tuned = None
-    if steps["tuning"] and tuned_names:
-        started = time.perf_counter()
-        history["tuning"] = []
-        parameters = dict(generator.module.named_parameters())
-        twin = tuned_module(generator.module, {k: parameters[k] for k in tuned_names}, trainable=True)
-        live = {k: twin.get_parameter(k) for k in tuned_names}
-        pivot = Inversion(latents=latents, layer=layer, features=features, tuned=live, generator=generator.name)
-        pivot.bind_module(generator.module, twin)
-        optimizer = torch.optim.Adam(list(live.values()), lr=rates["tuning"])
-        for _ in range(steps["tuning"]):
-            loss = _mse(generator.synthesize(pivot, grad=True, progress=False, batch_size=n), target)
-            optimizer.zero_grad()
-            loss.mean().backward()
-            optimizer.step()
-            tick("tuning", loss.detach().mean(), history["tuning"])
-        tuned = {k: v.detach().clone() for k, v in live.items()}
-        seconds["tuning"] = time.perf_counter() - started
+    with torch.enable_grad():  # also under a caller's torch.no_grad()
+        latents, features, tuned, history, stage_psnr, seconds = _stages(
+            generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_names, tick)
 
     inversion = Inversion(
         latents=latents, layer=layer, features=features, tuned=tuned, target=target, history=history,
