@@ -294,8 +294,8 @@ def photo_lab(tmp_path: Path) -> Iterator[Lab]:
     root, home = tmp_path / "root", tmp_path / "home"
     root.mkdir()
     home.mkdir()
-    cells = [{"cell_type": "code", "source": source, "metadata": {}, "outputs": [], "execution_count": None}
-             for source in PHOTO_CELLS]
+    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
+              "execution_count": None} for i, source in enumerate(PHOTO_CELLS)]
     notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
     (root / "photo.ipynb").write_text(json.dumps(notebook))
@@ -367,7 +367,7 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab: Lab, ch
             log_errors = page.locator(".panda-log").all_inner_texts()
             assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
 
-            page.get_by_role("tab", name="photo").click()
+            page.get_by_role("tab", name="photo", exact=True).click()
             page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
             shot = PHOTO_SHOT.with_name(f".{PHOTO_SHOT.name}.tmp.png")
             PHOTO_SHOT.parent.mkdir(parents=True, exist_ok=True)
