@@ -293,3 +293,10 @@ def test_bad_generator_and_images(dcgan):
         panda_viz.invert(dcgan, [])
     with pytest.raises(InvalidTypeError, match="an image must be"):
         panda_viz.invert(dcgan, 3.5)
+
+
+def test_works_inside_a_callers_no_grad(dcgan):
+    with torch.no_grad():
+        inv = panda_viz.invert(dcgan, PHOTO, n_starts=1, latent_steps=2, feature_steps=2, tune_steps=2, progress=False)
+    assert set(inv.history) == {"latents", "features", "tuning"}
+    assert inv.history["features"][-1] < inv.history["features"][0]
