@@ -53,6 +53,11 @@ _LAZY = {
     "localize": "panda_viz.saliency",
     "background_removal": "panda_viz.saliency",
     "Explorer": "panda_viz.widgets",
+    "invert": "panda_viz.inversion",
+    "Inversion": "panda_viz.inversion",
+    "save_inversion": "panda_viz.inversion_io",
+    "load_inversion": "panda_viz.inversion_io",
+    "load_images": "panda_viz.images",
 }
 
 __all__ = ["__version__", *_LAZY]

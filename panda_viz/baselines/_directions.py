@@ -60,16 +60,17 @@ class Directions:
         )
 
 
-def apply_direction(
-    latents: torch.Tensor, direction: torch.Tensor, alpha: float | torch.Tensor
-) -> torch.Tensor:
+def apply_direction(latents: Any, direction: torch.Tensor, alpha: float | torch.Tensor) -> Any:
     """Move latents along a direction: ``latents + alpha * direction``.
 
     The one function the notebooks, the widgets and the evaluation use to edit with any method.
 
     Parameters
     ----------
-    latents : Tensor (N, *latent_shape)
+    latents : Tensor (N, *latent_shape) or Inversion
+        An inversion of photos moves its latents and keeps the photos' residual at its
+        layer (see :mod:`panda_viz.generators.inverted`): the result is an Inversion, and
+        α = 0 reproduces its reconstruction exactly.
     direction : Tensor (*latent_shape) or flat (prod(latent_shape),)
         For example ``result.directions[j]`` or ``result[j]``.
     alpha : float or Tensor (N,)
@@ -77,9 +78,13 @@ def apply_direction(
 
     Returns
     -------
-    Tensor (N, *latent_shape)
+    Tensor (N, *latent_shape), or an Inversion for an Inversion
         New latents (the inputs are not modified).
     """
+    from ..generators.inverted import Inversion
+
+    if isinstance(latents, Inversion):
+        return latents.moved(apply_direction(latents.latents, direction, alpha))
     if not isinstance(latents, torch.Tensor) or latents.ndim < 2:
         got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
         raise ValueError(f"latents of shape (N, *latent_shape) expected; got {got}")

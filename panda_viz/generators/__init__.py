@@ -6,7 +6,8 @@ or :func:`register_file_format` (by checkpoint suffix).
 """
 
 from . import hooks
-from .base import Edit, EditMap, Generator
+from .base import Edit, EditMap, Generator, Latents
+from .inverted import Inversion
 from .stream import FeatureStream
 from .registry import NotThisFormat, available_generators, load_generator, register, register_file_format
 from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
@@ -18,6 +19,8 @@ __all__ = [
     "Generator",
     "Edit",
     "EditMap",
+    "Latents",
+    "Inversion",
     "hooks",
     "load_generator",
     "register",

@@ -11,7 +11,7 @@ import math
 import secrets
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Union
 
 import torch
@@ -21,6 +21,7 @@ from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError, NonFiniteWarning
 from . import hooks
 from .shapes import ForwardProfile, profile_forward
+from .inverted import Inversion, inversion_pass
 
 __all__ = ["Generator", "Edit", "EditMap", "DEFAULT_MEMORY_BUDGET", "MAX_AUTO_BATCH"]
 
@@ -37,6 +38,9 @@ MAX_AUTO_BATCH = 128
 #: the feature map (N, C, H, W) returning the new feature map.
 Edit = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
 EditMap = Mapping[str, Edit]
+#: What every entry point takes as latents: a tensor (N, *latent_shape), or an
+#: :class:`~panda_viz.generators.inverted.Inversion` of N photos.
+Latents = Union[torch.Tensor, Inversion]
 
 
 def _all_finite(tensor: torch.Tensor) -> bool:
@@ -245,11 +249,13 @@ class Generator:
             generator = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
         return self._sampler(n, generator).to(self.device)
 
-    def check_latents(self, latents: torch.Tensor) -> torch.Tensor:
+    def check_latents(self, latents: Latents) -> Latents:
         """Validate latents, accepting (N, *latent_shape) or flat (N, prod(latent_shape)).
 
         Returns them with shape (N, *latent_shape) on the generator's device, in its dtype
-        (float64 latents for a float32 generator are cast).
+        (float64 latents for a float32 generator are cast). An
+        :class:`~panda_viz.generators.inverted.Inversion` is checked against this generator
+        (:meth:`Inversion.check_for`) and returned on its device.
 
         Raises
         ------
@@ -260,6 +266,8 @@ class Generator:
         NonFiniteError
             NaN or infinite values (they would give NaN images).
         """
+        if isinstance(latents, Inversion):
+            return latents.check_for(self)
         if not isinstance(latents, torch.Tensor):
             raise InvalidTypeError(
                 f"latents must be a torch.Tensor of shape (N, {self._shape_text()}); got {type(latents).__name__}"
@@ -296,9 +304,6 @@ class Generator:
         return ", ".join(map(str, self.latent_shape))
 
     # ---------------------------------------------------------------- forward
-    def _run(self, latents: torch.Tensor) -> torch.Tensor:
-        return self._forward(self.module, latents)
-
     def _batches(
         self, n: int, batch_size: int | None, progress: bool | None, desc: str, layer: str | None = None
     ) -> Iterator[slice]:
@@ -312,7 +317,7 @@ class Generator:
 
     def features(
         self,
-        latents: torch.Tensor,
+        latents: Latents,
         layer: str,
         *,
         batch_size: int | None = None,
@@ -323,7 +328,9 @@ class Generator:
 
         Parameters
         ----------
-        latents : Tensor (N, *latent_shape)
+        latents : Tensor (N, *latent_shape) or Inversion
+            An inversion gives its photos' features (from its layer on; an earlier layer
+            is refused).
         layer : str
             A key of :attr:`layers`.
         batch_size : int or None
@@ -337,7 +344,7 @@ class Generator:
 
     def iter_features(
         self,
-        latents: torch.Tensor,
+        latents: Latents,
         layer: str,
         *,
         batch_size: int | None = None,
@@ -352,18 +359,18 @@ class Generator:
         self._check_layer(layer)
         latents = self.check_latents(latents)
         for part in self._batches(len(latents), batch_size, progress, f"features {layer}", layer):
-            with torch.no_grad(), self._edit_hooks(edits, part, len(latents)), hooks.capture(
-                self.module, layer
-            ) as captured, hooks.stop_after(self.module, layer):
+            replacements = self._edit_replacements(edits, part, len(latents))
+            with torch.no_grad(), self._pass(latents[part], replacements, reads=(layer,)) as (module, batch), \
+                    hooks.capture(module, layer) as captured, hooks.stop_after(module, layer):
                 try:
-                    self._run(latents[part])
+                    self._forward(module, batch)
                 except hooks.StopForward:
                     pass
             yield captured[layer]
 
     def synthesize(
         self,
-        latents: torch.Tensor,
+        latents: Latents,
         edits: EditMap | None = None,
         *,
         batch_size: int | None = None,
@@ -374,7 +381,9 @@ class Generator:
 
         Parameters
         ----------
-        latents : Tensor (N, *latent_shape)
+        latents : Tensor (N, *latent_shape) or Inversion
+            An inversion's pass replays its photos (an edit at its layer applies to the
+            stored features; an edit before its layer is refused).
         edits : mapping, optional
             Layer name -> additive delta of shape (C, H, W) or (N, C, H, W), or a function
             of the feature map (n, C, H, W) returning the new one.
@@ -388,15 +397,16 @@ class Generator:
         latents = self.check_latents(latents)
         out = []
         for part in self._batches(len(latents), batch_size, progress, "synthesize"):
-            with torch.set_grad_enabled(grad), self._edit_hooks(edits, part, len(latents)):
-                out.append(self._run(latents[part]))
+            replacements = self._edit_replacements(edits, part, len(latents))
+            with torch.set_grad_enabled(grad), self._pass(latents[part], replacements) as (module, batch):
+                out.append(self._forward(module, batch))
         return _warn_non_finite(torch.cat(out), "synthesize")
 
     def synthesize_from(
         self,
         layer: str,
         features: torch.Tensor,
-        latents: torch.Tensor | None = None,
+        latents: Latents | None = None,
         *,
         batch_size: int | None = None,
         progress: bool | None = None,
@@ -406,7 +416,8 @@ class Generator:
 
         For feed-forward generators the rest of the pass depends on the layer's output
         alone and ``latents`` may be omitted; style-based generators also read the latent
-        after the layer and need it.
+        after the layer and need it. ``latents`` may be an Inversion: the rest of the pass
+        then uses its tuned parameters (``layer`` at or after its inversion layer).
         """
         shape = self._check_layer(layer)
         if not isinstance(features, torch.Tensor) or features.ndim != 4 or tuple(features.shape[1:]) != shape:
@@ -426,24 +437,38 @@ class Generator:
         out = []
         for part in self._batches(len(latents), batch_size, progress, "synthesize"):
             block = features[part]
-            with torch.set_grad_enabled(grad), hooks.replace(self.module, {layer: lambda _f, b=block: b}):
-                out.append(self._run(latents[part]))
+            with torch.set_grad_enabled(grad), self._pass(latents[part], {layer: lambda _f, b=block: b}) as (module, batch):
+                out.append(self._forward(module, batch))
         return _warn_non_finite(torch.cat(out), "synthesize_from")
 
     @contextmanager
-    def _edit_hooks(self, edits: EditMap | None, part: slice, n: int) -> Iterator[None]:
-        """Replace-hooks applying ``edits`` to the samples in ``part`` of ``n``."""
-        if not edits:
-            yield
+    def _pass(
+        self, batch: Latents, replacements: Mapping[str, Callable], *, reads: tuple[str, ...] = ()
+    ) -> Iterator[tuple[nn.Module, torch.Tensor]]:
+        """Hooks for one forward pass of ``batch``; yields (module to run, latents to run it on).
+
+        The one place where latents and inversions part ways: latents run through
+        :attr:`module` with ``replacements`` hooked; an inversion through
+        :func:`~panda_viz.generators.inverted.inversion_pass` (its stored features at its
+        layer, then the replacements; its tuned parameters).
+        """
+        if isinstance(batch, Inversion):
+            with inversion_pass(self.module, list(self.layers), batch, replacements, self._forward, reads=reads) as module:
+                yield module, batch.latents
             return
+        with hooks.replace(self.module, replacements) if replacements else nullcontext():
+            yield self.module, batch
+
+    def _edit_replacements(self, edits: EditMap | None, part: slice, n: int) -> dict[str, Callable]:
+        """Replacement functions applying ``edits`` to the samples in ``part`` of ``n``."""
+        if not edits:
+            return {}
         if not isinstance(edits, Mapping):
             raise TypeError(f"edits must map layer names to deltas or functions; got {type(edits).__name__}")
-        replacements = {
+        return {
             layer: self._edit_function(layer, self._check_layer(layer), edit, part, n)
             for layer, edit in edits.items()
         }
-        with hooks.replace(self.module, replacements):
-            yield
 
     def _edit_function(
         self, layer: str, shape: tuple[int, int, int], edit: Edit, part: slice, n: int

@@ -11,7 +11,9 @@ features), and writes to ``--out`` (default ``figures/demo``):
 - ``removal.png``: context-aware object removal with the proposed background appearance,
   and background removal with its thresholded saliency;
 - ``named_edits.png``: the named edits of the generator's edit zoo (``white_lips``,
-  ``plain_background`` …, made with the factors shipped beside it), by name.
+  ``plain_background`` …, made with the factors shipped beside it), by name;
+- ``real_photo.png``: a real photo (matplotlib's sample portrait, or ``--photo``) inverted
+  with :func:`panda_viz.invert`, its reconstruction, the named edits and a removal on it.
 
 It prints what it wrote and how long each step took. All figures are rendered in memory
 and written at the end (each atomically), so a failure leaves no partial output.
@@ -43,14 +45,17 @@ N_SHOW = 6  # sample images in the figures
 N_SALIENCY = 6  # first appearances shown in saliency.png
 N_CANDIDATES = 24  # the first appearances (HOSVD order), ranked per part for edits.png
 N_RANK_SAMPLES = 2  # samples the ranking averages over
+PHOTO_BOX = (80, 30, 450, 400)  # the face in matplotlib's grace_hopper.jpg, placed as the generator places faces
 
 
 #: Samples a demo fits on at most (its features stream, but time grows with them).
 MAX_SAMPLES = 1_000_000
+#: Steps of each inversion stage at most (--photo-steps).
+MAX_PHOTO_STEPS = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import output_folder, positive_int, seed
+    from ..cli import existing_file, output_folder, positive_int, seed
 
     parser.add_argument("--out", type=output_folder, default=Path("figures/demo"),
                         help="folder for the figures (default: figures/demo)")
@@ -59,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples the factors are fitted on (default: 512)")
     parser.add_argument("--n-parts", type=positive_int(), default=8, help="number of parts (default: 8)")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the latents and of the fit (default: 0)")
+    parser.add_argument("--photo", type=existing_file, default=None,
+                        help="a face photo for real_photo.png (default: matplotlib's grace_hopper.jpg, face crop)")
+    parser.add_argument("--photo-steps", type=positive_int(MAX_PHOTO_STEPS), default=None,
+                        help="optimisation steps of each inversion stage (default: panda_viz.invert's)")
 
 
 class _Steps:
@@ -176,6 +185,16 @@ def _rows_figure(images, rows: dict[str, np.ndarray], title: str) -> bytes:
     return _png(fig)
 
 
+def _photo_figure(row: dict[str, np.ndarray]) -> bytes:
+    fig, axes = _figure(1, len(row), top=0.55)
+    for ax, (label, image) in zip(axes[0], row.items()):
+        ax.imshow(image)
+        ax.set_title(label.replace("_", " "), fontsize=7.5)
+    fig.suptitle("A real photo inverted into the generator (panda_viz.invert), then the zoo's named edits and a removal",
+                 fontsize=10)
+    return _png(fig)
+
+
 # ---------------------------------------------------------------------------- the job
 def _central_parts(parts: torch.Tensor, n: int) -> list[int]:
     """The ``n`` parts whose centre of mass lies nearest the image centre (where the object is)."""
@@ -194,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from ..saliency import background_removal, saliency_thresholds
 
     torch.set_grad_enabled(False)
-    steps = _Steps(8)
+    steps = _Steps(9)
     out = Path(args.out)
     G = steps(f"loaded generator {GENERATOR}", lambda: panda_viz.load_generator(GENERATOR))
     if args.layer not in G.layers:
@@ -270,6 +289,32 @@ def run(args: argparse.Namespace) -> int:
 
     figures["named_edits.png"], names = steps(f"rendered the named edits of the edit zoo {GENERATOR!r}", named_edits)
     print(f"      named edits: {', '.join(names)}")
+
+    def photo():
+        zoo = load_edit_zoo(GENERATOR)
+        if args.photo is None:
+            from matplotlib import cbook
+
+            source, box = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), PHOTO_BOX
+        else:
+            source, box = args.photo, None
+        n = args.photo_steps
+        kwargs = {} if n is None else dict(latent_steps=n, feature_steps=n, tune_steps=n)
+        inversion = panda_viz.invert(G, source, box=box, progress=False, **kwargs)
+        model_zoo = zoo.load_model(next(iter(zoo)), G)
+        row = {"photo (cropped)": render.to_uint8(inversion.target)[0],
+               f"reconstruction\n{float(inversion.psnr[0]):.1f} dB": render.to_uint8(inversion.reconstruction)[0]}
+        row.update({name: render.to_uint8(zoo.apply(G, inversion, name, model=model_zoo))[0] for name in zoo})
+        zoo_layer = model_zoo.layer_
+        zoo_background = propose_background_appearance(model_zoo, G.features(G.sample_latents(256, seed=0), zoo_layer))
+        part = zoo["dark_eyes_and_nose"].part
+        row[f"remove part {part}\n(background {zoo_background})"] = render.to_uint8(
+            remove(G, inversion, model_zoo, part, zoo_background))[0]
+        return _photo_figure(row), inversion
+
+    figures["real_photo.png"], inversion = steps("inverted a real photo and edited it", photo)
+    print(f"      photo reconstruction: {float(inversion.psnr[0]):.1f} dB PSNR "
+          f"(stages: {', '.join(f'{k} {float(v[0]):.1f} dB' for k, v in inversion.stage_psnr.items())})")
 
     for name, data in figures.items():
         with atomic_path(out / name) as tmp:

@@ -62,6 +62,8 @@ PAPER_ITEMS: dict[str, str] = {
     "table2_roir": "Table 2 (and the project page's table): ROIR per region and SWD for each method",
     "solver_ablation": "Sec. 3.2 solver ablation: Algorithm 1 vs. Adam/autograd vs. the default solver",
     "sefa_resefa_headlines": "SeFa (CVPR 2021) and ReSeFa (ECCV 2022) headline figures on the embedded generator",
+    "real_image_editing": "not a paper item: a real photo inverted (panda_viz.invert), then its parts, saliency, "
+                          "named edits, removal and a painted-region edit",
     "explore": "the interactive Explorer (not a paper item)",
     "lesson_tensor_decompositions": "a lesson, not a paper item: unfoldings, SVD, HOSVD/Tucker, MPCA and PandA "
                                     "on real feature maps, with the RankExplorer",

@@ -17,9 +17,10 @@ from .explorer import Explorer
 from .panel import Panel
 from .parts_overlay import PartsOverlay
 from .rank_explorer import RankExplorer
+from .photo_source import PhotoSource
 from .removal_panel import RemovalPanel
 from .roi import RoiPainter
 from .saliency_view import SaliencyView
 
 __all__ = ["Explorer", "PartsOverlay", "SaliencyView", "EditPanel", "RoiPainter", "RemovalPanel", "DirectionsPanel",
-           "RankExplorer", "Panel"]
+           "RankExplorer", "Panel", "PhotoSource"]

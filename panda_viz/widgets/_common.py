@@ -165,10 +165,13 @@ class LogArea(widgets.HTML):
 
 
 class Samples:
-    """Latents, images and feature maps of single samples by seed, cached.
+    """Latents, images and feature maps of single samples by seed, cached; or of one photo.
 
     One instance is shared by the components of an :class:`~panda_viz.widgets.Explorer`,
-    so moving between tabs does not repeat generator passes.
+    so moving between tabs does not repeat generator passes. After :meth:`set_photo` every
+    seed stands for that photo's :class:`~panda_viz.generators.inverted.Inversion`, which
+    the library's functions take wherever they take latents, so every component works on
+    it unchanged.
     """
 
     def __init__(self, generator: Any, *, maxsize: int = 16) -> None:
@@ -176,6 +179,8 @@ class Samples:
         self.maxsize = maxsize
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.RLock()  # a background fit and the UI may ask at once
+        self.photo: Any = None
+        self._photo_count = 0
 
     def _get(self, key: tuple, make: Callable[[], Any]) -> Any:
         with self._lock:
@@ -188,18 +193,38 @@ class Samples:
                 self._cache.popitem(last=False)
             return value
 
-    def latents(self, seed: int) -> torch.Tensor:
-        """(1, *latent_shape) latents of ``seed``."""
+    def set_photo(self, inversion: Any) -> None:
+        """Show ``inversion`` (an Inversion of one photo) instead of seeds; ``None`` goes back to seeds."""
+        from ..generators import Inversion
+
+        if inversion is not None and (not isinstance(inversion, Inversion) or len(inversion) != 1):
+            raise ValueError(f"an Inversion of one photo expected; got {inversion!r}")
+        with self._lock:
+            self.photo = inversion
+            self._photo_count += 1
+
+    def source(self, seed: int) -> tuple:
+        """What ``seed`` stands for now: ``("seed", seed)``, or ``("photo", n)`` for the n-th photo."""
+        if self.photo is not None:
+            return ("photo", self._photo_count)
+        return ("seed", check_seed(seed))
+
+    def latents(self, seed: int) -> Any:
+        """(1, *latent_shape) latents of ``seed``, or the photo's Inversion."""
+        if self.photo is not None:
+            return self.photo
         seed = check_seed(seed)
         return self._get(("z", seed), lambda: self.generator.sample_latents(1, seed=seed))
 
     def image(self, seed: int) -> np.ndarray:
-        """The unedited image of ``seed``, uint8 (H, W, 3)."""
-        return self._get(("x", seed), lambda: render.to_uint8(self.generator.synthesize(self.latents(seed)))[0])
+        """The unedited image of ``seed`` (the photo's reconstruction), uint8 (H, W, 3)."""
+        latents = self.latents(seed)
+        return self._get(("x", *self.source(seed)), lambda: render.to_uint8(self.generator.synthesize(latents))[0])
 
     def features(self, seed: int, layer: str) -> torch.Tensor:
-        """Feature maps (1, C, H, W) of ``seed`` at ``layer``."""
-        return self._get(("f", seed, layer), lambda: self.generator.features(self.latents(seed), layer))
+        """Feature maps (1, C, H, W) of ``seed`` (or the photo) at ``layer``."""
+        latents = self.latents(seed)
+        return self._get(("f", *self.source(seed), layer), lambda: self.generator.features(latents, layer))
 
 
 def check_seed(seed: Any) -> int:

@@ -18,6 +18,7 @@ import torch
 
 from .. import render
 from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
+from ..generators import Inversion
 from ..metrics import roir
 from ._common import DEFAULT_SCALE, Samples, set_slider
 from .panel import Panel
@@ -121,8 +122,10 @@ class DirectionsPanel(Panel):
             mask = self.roi.mask
             if not mask.any():
                 raise ValueError("ReSeFa needs a region: paint one over the image (edit tab), then choose ReSeFa")
-            key = ("ReSeFa", self.seed.value, mask.tobytes())
+            key = ("ReSeFa", self.samples.source(self.seed.value), mask.tobytes())
             latents = self.samples.latents(self.seed.value)
+            if isinstance(latents, Inversion):  # a photo: ReSeFa's Jacobians at its inverted latents
+                latents = latents.latents
             make = lambda: resefa(self.generator, latents, torch.from_numpy(mask), k=N_DIRECTIONS)  # noqa: E731
         if key not in self._cache:
             if method == "ReSeFa":  # one sample and region at a time

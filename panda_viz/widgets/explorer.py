@@ -13,13 +13,16 @@ from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .panel import BackgroundJob
 from .parts_overlay import PartsOverlay
+from .photo_source import PhotoSource
 from .removal_panel import RemovalPanel
 from .roi import RoiPainter
 from .saliency_view import SaliencyView
 
 __all__ = ["Explorer"]
 
-TABS = ("parts", "saliency", "edit", "removal", "directions", "fit")
+TABS = ("parts", "saliency", "edit", "removal", "directions", "fit", "photo")
+#: What the tabs show: generated samples by seed, or the inverted photo.
+SOURCES = ("seed", "photo")
 #: The tabs that show a fitted model (the others work without one).
 MODEL_TABS = TABS[:4]
 
@@ -30,9 +33,13 @@ class Explorer(widgets.VBox):
     Tabs: **parts** (:class:`PartsOverlay`), **saliency** (:class:`SaliencyView`),
     **edit** (:class:`EditPanel`, with ROI painting), **removal** (:class:`RemovalPanel`),
     **directions** (:class:`DirectionsPanel`: SeFa, GANSpace and ReSeFa edits of the same
-    sample, with the painted region's ROIR; it needs no model) and **fit** (fit a new model at any layer, with progress, in a background thread so
-    the notebook stays responsive; the other tabs switch to it when it is done). One seed
-    drives every tab, and one painted region is shared by the edit and removal tabs.
+    sample, with the painted region's ROIR; it needs no model), **fit** (fit a new model at any layer, with progress, in a background thread so
+    the notebook stays responsive; the other tabs switch to it when it is done) and
+    **photo** (:class:`PhotoSource`: upload a photo, choose the crop, invert it in a
+    background thread; then every tab shows the photo instead of a seed, through its
+    :class:`~panda_viz.generators.inverted.Inversion`). One seed (or the photo: the
+    ``source`` buttons) drives every tab, and one painted region is shared by the edit and
+    removal tabs.
 
     Parameters
     ----------
@@ -47,18 +54,23 @@ class Explorer(widgets.VBox):
         Named edits offered in the edit tab (those made with ``model``'s factors).
     scale : int
         Display enlargement of the generator's images.
+    invert_options : dict, optional
+        Arguments of :func:`panda_viz.invert` for uploaded photos (e.g. fewer steps).
 
     Attributes
     ----------
     parts, saliency, edit, removal, directions : the components
     roi : RoiPainter
     seed : ipywidgets.BoundedIntText
+    source : ipywidgets.ToggleButtons
+        ``"seed"`` or ``"photo"`` (once a photo is inverted).
+    photo : PhotoSource
     tabs : ipywidgets.Tab
     log_area : LogArea
     """
 
     def __init__(self, generator: Any, model: Any = None, *, layer: str | None = None, seed: int = 0,
-                 zoo: Any = None, scale: int = DEFAULT_SCALE) -> None:
+                 zoo: Any = None, scale: int = DEFAULT_SCALE, invert_options: dict | None = None) -> None:
         self.generator = generator
         self.zoo = zoo
         self.model: Any = None
@@ -82,8 +94,15 @@ class Explorer(widgets.VBox):
         self.directions.seed.layout.display = "none"  # one seed for all tabs: the Explorer's
         self._placeholders = [widgets.HTML("<i>fit a model in the fit tab</i>") for _ in MODEL_TABS]
         self._fit_tab = self._build_fit_tab()
-        self.tabs = widgets.Tab(children=[*self._placeholders, self.directions, self._fit_tab], titles=list(TABS))
-        super().__init__([self.header, widgets.HBox([self.seed, self.next_button]), self.tabs, self.log_area])
+        self.source = widgets.ToggleButtons(options=list(SOURCES), value="seed", tooltips=[
+            "generated samples, by seed", "the photo uploaded in the photo tab"], style={"button_width": "70px"})
+        self.source.observe(guard("source", lambda ch: self._source_changed()), "value")
+        self.photo = PhotoSource(generator, layer=self._inversion_layer, on_inverted=self.show_photo,
+                                 invert_options=invert_options, scale=scale)
+        self.tabs = widgets.Tab(children=[*self._placeholders, self.directions, self._fit_tab, self.photo],
+                                titles=list(TABS))
+        super().__init__([self.header, widgets.HBox([self.source, self.seed, self.next_button]), self.tabs,
+                          self.log_area])
         self.add_class("panda-explorer")
         self._update_header()
         if model is not None:
@@ -105,7 +124,8 @@ class Explorer(widgets.VBox):
             for component in (self.parts, self.saliency, self.edit, self.removal):
                 component.seed.layout.display = "none"  # one seed for all tabs: the Explorer's
             selected = self.tabs.selected_index
-            self.tabs.children = [self.parts, self.saliency, self.edit, self.removal, self.directions, self._fit_tab]
+            self.tabs.children = [self.parts, self.saliency, self.edit, self.removal, self.directions, self._fit_tab,
+                                  self.photo]
             self.tabs.titles = list(TABS)
             self.tabs.selected_index = selected
         else:
@@ -144,6 +164,45 @@ class Explorer(widgets.VBox):
         for component in (self.parts, self.saliency, self.edit, self.removal, self.directions):
             if component is not None:
                 component.set_seed(seed)
+
+    # ------------------------------------------------------------------ photo
+    def _inversion_layer(self) -> str | None:
+        """The layer a photo is inverted at: the default one, or the model's when that comes earlier
+        (edits before the inversion layer cannot reach the photo)."""
+        from ..inversion import default_inversion_layer
+
+        default = default_inversion_layer(self.generator)
+        if self.layer is None:
+            return default
+        order = list(self.generator.layers)
+        return self.layer if order.index(self.layer) < order.index(default) else default
+
+    def show_photo(self, inversion: Any) -> None:
+        """Show ``inversion`` (one photo) in every tab instead of the seed's sample."""
+        self.samples.set_photo(inversion)
+        if self.source.value == "photo":
+            self._refresh()
+        else:
+            self.source.value = "photo"
+
+    def _source_changed(self) -> None:
+        if self.source.value == "photo":
+            if self.photo.inversion is None:
+                self.source.value = "seed"
+                raise ValueError("no photo yet: upload one in the photo tab")
+            self.samples.set_photo(self.photo.inversion)
+        else:
+            self.samples.set_photo(None)
+        self.seed.disabled = self.next_button.disabled = self.source.value == "photo"
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Every tab shows the current source again (a seed's sample or the photo)."""
+        self.roi.set_image(self.samples.image(self.seed.value))
+        for component in (self.parts, self.saliency, self.edit, self.removal, self.directions):
+            if component is not None:
+                with self.log_area.guard(type(component).__name__):
+                    component.refresh()
 
     # -------------------------------------------------------------------- fit
     def _build_fit_tab(self) -> widgets.VBox:

@@ -140,6 +140,11 @@ class Panel(widgets.VBox):
             raise InvalidInputError(f"{type(self).__name__} has no seed box: it does not show samples by seed")
         self.seed.value = check_seed(seed)
 
+    def refresh(self) -> None:
+        """Show the current sample again, as after a new seed (the Explorer's source changed:
+        a photo instead of seeds, or back)."""
+        self._seed_changed()
+
     def _seed_changed(self) -> None:
         """A new sample: the painter shows it, then render (a panel with more to redo overrides)."""
         if self.roi is not None:

@@ -3,7 +3,10 @@
 Runs a copy of ``notebooks/explore.ipynb`` in JupyterLab, checks every tab shows its image,
 drags an α slider of the edit tab and checks that the edited image the browser shows
 changes; then paints a region with the mouse and checks the edit follows it, and saves a
-screenshot of the app to ``figures/widgets/explorer.png`` for the README.
+screenshot of the app to ``figures/widgets/explorer.png`` for the README. A second test
+uploads a real photo in the photo tab (the file input, as a user's file dialog would),
+waits for its inversion, moves an α slider of the edit tab and checks that the edited
+photo on screen changes (screenshot: ``figures/widgets/explorer_photo.png``).
 
 Chromium comes from the distribution (``apt-get install chromium``, done by ``.ci/run``);
 Playwright only drives it (``executable_path``), it never downloads a browser. Without
@@ -270,3 +273,108 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
         finally:
             browser.close()
 
+
+
+# --------------------------------------------------------------------------- a photo
+PHOTO_SHOT = REPO / "figures" / "widgets" / "explorer_photo.png"
+INVERSION_S = 600       # the upload inverted (few steps, but on a machine shared with other jobs)
+PHOTO_CELLS = [
+    "import panda_viz\nfrom panda_viz.widgets import Explorer\n"
+    "G = panda_viz.load_generator('dcgan-digiface')\nzoo = panda_viz.load_edit_zoo('dcgan-digiface')\n"
+    "model = zoo.load_model('white_lips', G)",
+    # fewer steps than invert's defaults: this checks the app, benchmarks/bench_inversion.py the method
+    "app = Explorer(G, model, seed=1, zoo=zoo,\n"
+    "               invert_options=dict(n_starts=2, latent_steps=10, feature_steps=40, tune_steps=20))\n"
+    "app.show_tab('photo')\napp",
+]
+
+
+@pytest.fixture
+def photo_lab(tmp_path: Path) -> Iterator[Lab]:
+    root, home = tmp_path / "root", tmp_path / "home"
+    root.mkdir()
+    home.mkdir()
+    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
+              "execution_count": None} for i, source in enumerate(PHOTO_CELLS)]
+    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
+    (root / "photo.ipynb").write_text(json.dumps(notebook))
+    server = Lab(root, home)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab: Lab, chromium_path: Path,
+                                                               tmp_path: Path) -> None:
+    from matplotlib import cbook
+    from playwright.sync_api import sync_playwright
+
+    photo = tmp_path / "grace_hopper.jpg"
+    photo.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
+    edited = "img.panda-edited"
+    lab = photo_lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, timeout=STEP_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1700, "height": 1300})
+            page.set_default_timeout(STEP_MS)
+            page.goto(f"{lab.url}/lab/tree/photo.ipynb?token={lab.token}", wait_until="domcontentloaded")
+            page.wait_for_selector(".jp-Notebook", state="visible")
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                timeout=SERVER_START_S * 1000,
+            )
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".panda-photo-source", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+
+            # upload the photo as a user would: the upload button's file input
+            upload = page.locator(".panda-photo-upload")
+            upload.wait_for(state="visible")
+            inputs = page.locator(".panda-photo-upload input[type=file]")
+            if inputs.count():
+                inputs.first.set_input_files(str(photo))
+            else:  # the widget keeps its <input> outside the DOM: answer the file chooser it opens
+                with page.expect_file_chooser() as chooser:
+                    upload.click()
+                chooser.value.set_files(str(photo))
+            page.wait_for_selector("img.panda-photo-target", state="visible")
+            page.locator(".panda-photo-status", has_text="dB PSNR").wait_for(state="visible",
+                                                                             timeout=INVERSION_S * 1000)
+            page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
+            log_errors = page.locator(".panda-log").all_inner_texts()
+            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+
+            # the edit tab now shows the photo: move an α slider, the edited photo changes on screen
+            page.get_by_role("tab", name="edit").click()
+            page.wait_for_selector(edited, state="visible")
+            page.wait_for_function(f"() => document.querySelector('{edited}').naturalWidth === 256")
+            before = _current_src(page, edited)
+            before_png = page.locator(edited).screenshot()
+            _drag(page, ".panda-alpha .noUi-handle", 90)
+            page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
+                                   timeout=IMAGE_CHANGE_S * 1000)
+            page.wait_for_timeout(300)
+            assert page.locator(edited).screenshot() != before_png, "the edited photo did not change on screen"
+            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+            assert tracebacks.count() == 0, tracebacks.all_inner_texts()
+            log_errors = page.locator(".panda-log").all_inner_texts()
+            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+
+            page.get_by_role("tab", name="photo", exact=True).click()
+            page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
+            shot = PHOTO_SHOT.with_name(f".{PHOTO_SHOT.name}.tmp.png")
+            PHOTO_SHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.locator(".panda-explorer").screenshot(path=str(shot))
+            os.replace(shot, PHOTO_SHOT)
+        except Exception:
+            print(lab.log_tail())
+            raise
+        finally:
+            browser.close()

@@ -9,12 +9,12 @@ from PIL import Image
 
 from panda_viz.cli import main
 
-FIGURES = ["parts.png", "saliency.png", "edits.png", "removal.png", "named_edits.png"]
+FIGURES = ["parts.png", "saliency.png", "edits.png", "removal.png", "named_edits.png", "real_photo.png"]
 
 
 def test_demo_writes_its_figures_and_says_so(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--n-samples", "48", "--n-parts", "4", "--seed", "1"]) == 0
+    assert main(["demo", "--out", str(out), "--n-samples", "48", "--n-parts", "4", "--seed", "1", "--photo-steps", "3"]) == 0
     printed = capsys.readouterr().out
     for name in FIGURES:
         path = out / name
@@ -22,12 +22,13 @@ def test_demo_writes_its_figures_and_says_so(tmp_path, capsys):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 400 and image.height > 200
     assert sorted(p.name for p in out.iterdir()) == sorted(FIGURES)  # no temporary files left
-    steps = re.findall(r"^\[(\d)/8\] (.+) \((\d+\.\d) s\)$", printed, re.M)
-    assert [int(s[0]) for s in steps] == list(range(1, 9))
+    steps = re.findall(r"^\[(\d)/9\] (.+) \((\d+\.\d) s\)$", printed, re.M)
+    assert [int(s[0]) for s in steps] == list(range(1, 10))
     assert "fitted PandA at main.5 (256×8×8) on 48 samples, 4 parts" in printed
     assert re.search(r"proposed background appearance: \d+", printed)
     assert len(re.findall(r"edit: part \d+ × appearance \d+, α = [+-]\d", printed)) == 4
     assert "named edits: white_lips, " in printed and "plain_background" in printed
+    assert re.search(r"photo reconstruction: \d+\.\d dB PSNR \(stages: latents", printed)
     assert re.search(r"^done in \d+\.\d s$", printed, re.M)
 
 

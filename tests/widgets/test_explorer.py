@@ -18,7 +18,7 @@ def app(dcgan, model):
 
 
 def test_the_explorer_is_one_widget_with_every_component(app, model):
-    assert app.tabs.titles == ("parts", "saliency", "edit", "removal", "directions", "fit")
+    assert app.tabs.titles == ("parts", "saliency", "edit", "removal", "directions", "fit", "photo")
     assert list(app.tabs.children[:5]) == [app.parts, app.saliency, app.edit, app.removal, app.directions]
     assert "panda-explorer" in app._dom_classes
     assert "main.5" in app.header.value and "4 parts" in app.header.value
