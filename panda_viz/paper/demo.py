@@ -206,13 +206,19 @@ def _central_parts(parts: torch.Tensor, n: int) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # no autograd for the demo's passes (invert turns it on for its own steps); a context,
+    # not torch.set_grad_enabled(False), which would leave the caller's process without grad
+    with torch.no_grad():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import panda_viz
     from ..decomposition import fit_generator
     from ..edit_zoo import load_edit_zoo
     from ..editing import EditTerm, edit_images, propose_background_appearance, rank_appearances, remove
     from ..saliency import background_removal, saliency_thresholds
 
-    torch.set_grad_enabled(False)
     steps = _Steps(9)
     out = Path(args.out)
     G = steps(f"loaded generator {GENERATOR}", lambda: panda_viz.load_generator(GENERATOR))

@@ -79,12 +79,16 @@ OTHER_PRODUCERS: dict[str, tuple[str, str]] = {
     "demo/removal.png": ("the demo: object removal with the background appearance, and background removal",
                          "`panda-viz demo`"),
     "demo/named_edits.png": ("the demo: the named edits of the edit zoo, by name", "`panda-viz demo`"),
+    "demo/real_photo.png": ("the demo: a real photo inverted with panda_viz.invert, its reconstruction, the "
+                            "named edits and a removal on it", "`panda-viz demo`"),
     "table2/table2_edits.png": ("Table 2 (the command's run): one selected edit per method and region",
                                 "`panda-viz table2`"),
     "widgets/explorer.png": ("the Explorer's edit tab in JupyterLab, an edit in a painted region (screenshot)",
                              "`tests/browser/test_explorer_browser.py`"),
     "widgets/directions.png": ("the Explorer's directions tab: ReSeFa for the painted region (screenshot)",
                                "`tests/browser/test_explorer_browser.py`"),
+    "widgets/explorer_photo.png": ("the Explorer on an uploaded photo: its inversion edited in the edit tab "
+                                   "(screenshot)", "`tests/browser/test_explorer_browser.py`"),
 }
 
 INDEX_NAME = "README.md"
@@ -324,7 +328,7 @@ def figure_index(root: Path) -> str:
         "write the top-level figures (re-run them all with `panda-viz figures`, which also rewrites",
         "this file; `panda-viz figures fig3` re-runs one, `panda-viz figures --index-only` only",
         "rewrites this file); the sub-folders are written by the commands and the test named below",
-        "(declared in `panda_viz.figures.OTHER_PRODUCERS`). Every image comes from the embedded",
+        "(declared in `panda_viz.paper.figures.OTHER_PRODUCERS`). Every image comes from the embedded",
         "DigiFace-1M DCGAN unless its notebook's parameters cell names another generator.",
         "",
         "| figure | what it shows | written by |",

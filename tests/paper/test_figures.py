@@ -60,7 +60,7 @@ def test_declared_producers_write_where_the_index_says():
     assert cli.build_parser().parse_args(["table2"]).out == Path("figures/table2")
     assert "table2_edits.png" in Path(evaluation.__file__).read_text()
     browser = (ROOT / "tests" / "browser" / "test_explorer_browser.py").read_text()
-    for name in ("explorer.png", "directions.png"):
+    for name in ("explorer.png", "directions.png", "explorer_photo.png"):
         assert f'REPO / "figures" / "widgets" / "{name}"' in browser
         assert f"widgets/{name}" in declared
     assert all(producer.startswith("`") for _, producer in figures.OTHER_PRODUCERS.values())
