@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import panda_viz
-from panda_viz.exceptions import WeightsNotInstalledError
+from panda_viz.exceptions import InvalidFileError, WeightsNotInstalledError
 from panda_viz.generators.biggan import (
     BIGGAN_MODELS,
     BigGANGenerator,
@@ -158,5 +158,5 @@ def test_missing_weights_and_bad_options(tmp_path, folder):
     other.mkdir()
     (other / "config.json").write_text(folder.joinpath("config.json").read_text().replace('"channel_width": 4', '"channel_width": 8'))
     (other / "pytorch_model.bin").write_bytes(folder.joinpath("pytorch_model.bin").read_bytes())
-    with pytest.raises(RuntimeError, match="size mismatch"):
+    with pytest.raises(InvalidFileError, match=r"weights of the wrong shape for the BigGAN that config.json describes: generator.gen_z.bias \(1024,\) \(expected \(2048,\)\)"):
         load_biggan(path=other)
