@@ -29,10 +29,13 @@ allocated for it) or the caller's ``error`` class (a malformed stream).
 from __future__ import annotations
 
 import codecs
-import math
 import collections
+import gc
+import math
 import struct
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +52,7 @@ __all__ = [
     "check_int",
     "check_shape",
     "data_handlers",
+    "gc_paused",
     "SCALAR_TYPES",
 ]
 
@@ -64,8 +68,10 @@ class PickleLimits:
 
     Attributes
     ----------
-    max_containers : int
-        Lists, tuples, dicts, sets and handler results created while reading.
+    max_container_bytes : int
+        Bytes of the lists, tuples, dicts, sets, marks and handler results created while
+        reading, as ``sys.getsizeof`` gives them when created (a 1-byte opcode can create a
+        216-byte set; an official StyleGAN3 snapshot creates about 2 MB of them).
     max_memo : int
         Memo entries (``PUT``/``MEMOIZE``).
     max_int_bytes : int
@@ -77,10 +83,10 @@ class PickleLimits:
         Nesting depth of the result.
     """
 
-    max_containers: int = 2_000_000
-    max_memo: int = 2_000_000
+    max_container_bytes: int = 128 * 2**20
+    max_memo: int = 500_000
     max_int_bytes: int = 256
-    max_values: int = 2_000_000
+    max_values: int = 1_000_000
     max_depth: int = 100
 
 
@@ -196,8 +202,7 @@ class RestrictedUnpickler:
         path: Any = None,
         what: str = "pickle",
     ) -> None:
-        self.raw = data  # bytes, bytearray or mmap: searched for the text opcodes' line ends
-        self.data = memoryview(data)
+        self.raw = data  # bytes, bytearray or mmap: indexed, sliced and searched for line ends
         self.handlers = handlers
         self.where = where
         self.error = error
@@ -206,17 +211,10 @@ class RestrictedUnpickler:
         self.position = start
         self.path = path
         self.what = what
-        self.containers = 0
+        self.container_bytes = 0
         self._opcode_at = start
-        self._opcode = ""
 
     # ------------------------------------------------------------------ errors
-    def fail(self, message: str) -> InvalidFileError:
-        """The caller's error class, naming the file, the offset and the opcode."""
-        return self.error(
-            f"{self.where} is not a readable {self.what}: {message} (at byte {self._opcode_at}, opcode {self._opcode})", self.path
-        )
-
     def unsafe(self, message: str) -> UnsafePickleError:
         """``message`` completes "refusing …": ``"to load global os.system: …"``."""
         return UnsafePickleError(f"{self.where}: refusing {message}; nothing from the file was run", self.path)
@@ -224,29 +222,35 @@ class RestrictedUnpickler:
     def limit(self, message: str) -> FileLimitError:
         return FileLimitError(f"{self.where}: {message}; nothing was allocated for it", self.path)
 
-    def count(self, n: int = 1) -> None:
-        """Charge ``n`` created containers against :attr:`PickleLimits.max_containers`."""
-        self.containers += n
-        if self.containers > self.limits.max_containers:
-            raise self.limit(f"the pickle creates more than {self.limits.max_containers:,} containers")
+    def count(self, created: Any = None) -> None:
+        """Charge a created container against :attr:`PickleLimits.max_container_bytes`."""
+        self.container_bytes += sys.getsizeof(created)
+        if self.container_bytes > self.limits.max_container_bytes:
+            raise self.limit(
+                f"the pickle creates more than {self.limits.max_container_bytes / 2**20:,.0f} MB of containers"
+            )
 
     # ------------------------------------------------------------------ reading
-    def _read(self, n: int) -> memoryview:
-        end = self.position + n
-        if n < 0 or end > len(self.data):
-            raise self.error(
-                f"{self.where} ends early: the pickle declares {n:,} more bytes at byte {self.position} "
-                f"but the file has {len(self.data) - self.position:,} left (truncated or corrupt)", self.path,
-            )
-        chunk = self.data[self.position:end]
+    def _truncated(self, n: int) -> InvalidFileError:
+        return self.error(
+            f"{self.where} ends early: the pickle declares {n:,} more bytes at byte {self.position} "
+            f"but the file has {len(self.raw) - self.position:,} left (truncated or corrupt)", self.path,
+        )
+
+    def _read(self, n: int) -> bytes:
+        """The next ``n`` bytes, after checking that the file has them."""
+        start = self.position
+        end = start + n
+        if n < 0 or end > len(self.raw):
+            raise self._truncated(n)
         self.position = end
-        return chunk
+        return self.raw[start:end]
 
     def _readline(self) -> bytes:
         stop = self.raw.find(b"\n", self.position)
         if stop < 0:
             raise self.error(f"{self.where} ends early: a text opcode has no end of line (truncated or corrupt)", self.path)
-        line = bytes(self.data[self.position:stop])
+        line = bytes(self.raw[self.position:stop])
         self.position = stop + 1
         return line
 
@@ -260,285 +264,411 @@ class RestrictedUnpickler:
 
     # ------------------------------------------------------------------ the machine
     def load(self) -> Any:
-        """Run the stream to its ``STOP`` and return the top of the stack (not yet finished)."""
-        stack: list[Any] = []
-        marks: list[list[Any]] = []
-        memo: dict[int, Any] = {}
-        limits = self.limits
-        unpack = struct.unpack
+        """Run the stream to its ``STOP`` and return the top of the stack (not yet finished).
 
-        def pop_mark() -> list[Any]:
-            nonlocal stack
-            if not marks:
-                raise self.fail("a MARK-based opcode without a MARK")
-            items = stack
-            stack = marks.pop()
-            return items
+        One small function per opcode, found in a dict: every opcode costs the same, so no
+        choice of opcodes makes a stream slow to read (about a microsecond each).
+        """
+        state = _MachineState()
+        dispatch = _dispatch_table(self, state)
+        raw = self.raw
+        size = len(raw)
+        with gc_paused():
+            while True:
+                position = self.position
+                if position >= size:
+                    raise self._truncated(1)
+                code = raw[position]
+                self._opcode_at = position
+                self.position = position + 1
+                operation = dispatch.get(code)
+                if operation is None:
+                    raise self.fail(f"unknown opcode {bytes([code])!r}: not a pickle, or a corrupt one")
+                if operation():  # STOP returns True
+                    return state.result
 
-        def push_new(value: Any) -> None:
-            self.count()
-            stack.append(value)
+    def fail(self, message: str) -> InvalidFileError:
+        """The caller's error class, naming the file, the offset and the opcode."""
+        code = self.raw[self._opcode_at] if self._opcode_at < len(self.raw) else None
+        opcode = repr(bytes([code])) if code is not None else "none"
+        return self.error(
+            f"{self.where} is not a readable {self.what}: {message} (at byte {self._opcode_at}, opcode {opcode})", self.path
+        )
 
-        def top() -> Any:
-            if not stack:
-                raise self.fail("the stack is empty")
-            return stack[-1]
 
-        def pop() -> Any:
-            if not stack:
-                raise self.fail("the stack is empty")
-            return stack.pop()
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a stream builds many containers.
 
-        def check_key(key: Any) -> Any:
-            if type(key) in SCALAR_TYPES:
-                return key
-            if type(key) is tuple and all(type(k) in SCALAR_TYPES for k in key):
-                return key
-            raise self.fail(f"a dict key or set item must be a str, number, bytes or None; got {describe(key)}")
+    Each container created can trigger a collection that walks the young ones; with a
+    crafted stream of a million one-byte container opcodes that tripled the reading time.
+    The collector's previous state is restored on exit (also on an exception); nothing the
+    reader creates holds a cycle it needs collected meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
-        def memo_put(index: int, value: Any) -> None:
-            if index not in memo and len(memo) >= limits.max_memo:
-                raise self.limit(f"the pickle stores more than {limits.max_memo:,} memo entries")
-            memo[index] = value
 
-        def memo_get(index: int) -> Any:
-            try:
-                return memo[index]
-            except KeyError:
-                raise self.fail(f"memo entry {index} is used before it is stored") from None
+_EMPTY_LIST_BYTES = sys.getsizeof([])
+_TUPLE_BYTES = {n: sys.getsizeof((None,) * n) for n in (1, 2, 3)}
 
-        def set_items(target: Any, items: list[Any]) -> None:
-            if not isinstance(target, dict) or isinstance(target, Placeholder):
-                raise self.fail(f"SETITEM(S) on {describe(target)}: only dicts take items")
-            if len(items) % 2:
-                raise self.fail("SETITEMS with an odd number of stack items")
-            for i in range(0, len(items), 2):
-                target[check_key(items[i])] = items[i + 1]
 
-        def decode(raw: memoryview | bytes, encoding: str) -> str:
-            try:
-                return str(raw, encoding, "surrogatepass" if encoding == "utf-8" else "strict")
-            except UnicodeDecodeError as error:
-                raise self.fail(f"a string is not valid {encoding}: {error.reason}") from None
+class _MachineState:
+    """The stack, the mark stack and the memo of one :meth:`RestrictedUnpickler.load`."""
 
-        def resolve(module: str, name: str) -> Handler:
-            key = (_PYTHON2_MODULES.get(module, module), name)
-            handler = self.handlers.get(key)
-            if handler is None:
-                raise self.unsafe(
-                    f"to load global {_clip(module)}.{_clip(name)}: this file needs only tensor data and containers, and "
-                    f"this reader resolves nothing else (allowed: {', '.join(sorted(f'{m}.{n}' for m, n in self.handlers))})"
-                )
-            return handler
+    __slots__ = ("stack", "marks", "memo", "result")
 
-        while True:
-            self._opcode_at = self.position
-            code = self._read(1)[0]
-            self._opcode = f"{bytes([code])!r}"
-            if code == 0x80:  # PROTO
-                version = self._read(1)[0]
-                if version > 5:
-                    raise self.fail(f"unsupported pickle protocol {version} (0-5 are read)")
-            elif code == 0x95:  # FRAME: a hint; the length must fit in the file
-                (length,) = unpack("<Q", self._read(8))
-                if length > len(self.data) - self.position:
-                    raise self.fail(f"a frame declares {length:,} bytes but {len(self.data) - self.position:,} remain (truncated or corrupt)")
-            elif code == 0x2E:  # STOP
-                return pop()
-            # ---- constants
-            elif code == 0x4E:  # NONE
-                stack.append(None)
-            elif code == 0x88:
-                stack.append(True)
-            elif code == 0x89:
-                stack.append(False)
-            elif code == 0x4B:  # BININT1
-                stack.append(self._read(1)[0])
-            elif code == 0x4D:  # BININT2
-                stack.append(unpack("<H", self._read(2))[0])
-            elif code == 0x4A:  # BININT
-                stack.append(unpack("<i", self._read(4))[0])
-            elif code in (0x8A, 0x8B):  # LONG1, LONG4
-                n = self._read(1)[0] if code == 0x8A else unpack("<i", self._read(4))[0]
-                if n < 0:
-                    raise self.fail("a negative integer length")
-                if n > limits.max_int_bytes:
-                    raise self.limit(f"an integer of {n:,} bytes (at most {limits.max_int_bytes})")
-                stack.append(int.from_bytes(self._read(n), "little", signed=True))
-            elif code == 0x49:  # INT (text)
-                line = self._readline()
-                stack.append(False if line == b"00" else True if line == b"01" else self._int_text(line))
-            elif code == 0x4C:  # LONG (text)
-                line = self._readline()
-                stack.append(self._int_text(line[:-1] if line.endswith(b"L") else line))
-            elif code == 0x46:  # FLOAT (text)
-                line = self._readline()
-                try:
-                    stack.append(float(line))
-                except ValueError:
-                    raise self.fail(f"{describe(line.decode('latin-1'))} is not a float") from None
-            elif code == 0x47:  # BINFLOAT
-                stack.append(unpack(">d", self._read(8))[0])
-            # ---- strings and bytes
-            elif code in (0x58, 0x8C, 0x8D):  # BINUNICODE, SHORT_BINUNICODE, BINUNICODE8
-                fmt, size = {0x58: ("<I", 4), 0x8C: ("<B", 1), 0x8D: ("<Q", 8)}[code]
-                (n,) = unpack(fmt, self._read(size))
-                stack.append(decode(self._read(n), "utf-8"))
-            elif code == 0x56:  # UNICODE (text, raw-unicode-escape)
-                stack.append(decode(self._readline(), "raw-unicode-escape"))
-            elif code in (0x42, 0x43, 0x8E):  # BINBYTES, SHORT_BINBYTES, BINBYTES8
-                fmt, size = {0x42: ("<I", 4), 0x43: ("<B", 1), 0x8E: ("<Q", 8)}[code]
-                (n,) = unpack(fmt, self._read(size))
-                stack.append(bytes(self._read(n)))
-            elif code == 0x96:  # BYTEARRAY8
-                (n,) = unpack("<Q", self._read(8))
-                push_new(bytearray(self._read(n)))
-            elif code in (0x54, 0x55):  # BINSTRING, SHORT_BINSTRING: Python 2 str, read as ASCII
-                n = unpack("<i", self._read(4))[0] if code == 0x54 else self._read(1)[0]
-                stack.append(decode(self._read(n), "ascii"))
-            elif code == 0x53:  # STRING (text, quoted)
-                line = self._readline()
-                if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
-                    raise self.fail("a STRING opcode whose argument is not quoted")
-                try:
-                    raw = codecs.escape_decode(line[1:-1])[0]
-                except ValueError as error:
-                    raise self.fail(f"a STRING opcode with a bad escape: {error}") from None
-                stack.append(decode(raw, "ascii"))
-            # ---- containers
-            elif code == 0x5D:  # EMPTY_LIST
-                push_new([])
-            elif code == 0x29:  # EMPTY_TUPLE
-                stack.append(())
-            elif code == 0x7D:  # EMPTY_DICT
-                push_new({})
-            elif code == 0x8F:  # EMPTY_SET
-                push_new(set())
-            elif code == 0x28:  # MARK
-                marks.append(stack)
-                stack = []
-            elif code == 0x31:  # POP_MARK
-                pop_mark()
-            elif code == 0x6C:  # LIST
-                items = pop_mark()
-                push_new(list(items))
-            elif code == 0x74:  # TUPLE
-                items = pop_mark()
-                push_new(tuple(items))
-            elif code in (0x85, 0x86, 0x87):  # TUPLE1-3
-                n = code - 0x84
-                if len(stack) < n:
-                    raise self.fail("the stack is too short for a TUPLE opcode")
-                items = tuple(stack[-n:])
-                del stack[-n:]
-                push_new(items)
-            elif code == 0x64:  # DICT
-                items = pop_mark()
-                target: dict = {}
-                set_items(target, items)
-                push_new(target)
-            elif code == 0x61:  # APPEND
-                value = pop()
-                target = top()
-                if type(target) is not list:
-                    raise self.fail(f"APPEND to {describe(target)}: only lists take appends")
-                target.append(value)
-            elif code == 0x65:  # APPENDS
-                items = pop_mark()
-                target = top()
-                if type(target) is not list:
-                    raise self.fail(f"APPENDS to {describe(target)}: only lists take appends")
-                target.extend(items)
-            elif code == 0x73:  # SETITEM
-                value = pop()
-                key = pop()
-                set_items(top(), [key, value])
-            elif code == 0x75:  # SETITEMS
-                items = pop_mark()
-                set_items(top(), items)
-            elif code == 0x90:  # ADDITEMS
-                items = pop_mark()
-                target = top()
-                if type(target) is not set:
-                    raise self.fail(f"ADDITEMS to {describe(target)}: only sets take items")
-                target.update(check_key(item) for item in items)
-            elif code == 0x91:  # FROZENSET
-                items = pop_mark()
-                push_new(frozenset(check_key(item) for item in items))
-            # ---- stack and memo
-            elif code == 0x30:  # POP
-                if stack:
-                    stack.pop()
-                else:
-                    pop_mark()
-            elif code == 0x32:  # DUP
-                stack.append(top())
-            elif code == 0x67:  # GET
-                stack.append(memo_get(self._int_text(self._readline())))
-            elif code == 0x68:  # BINGET
-                stack.append(memo_get(self._read(1)[0]))
-            elif code == 0x6A:  # LONG_BINGET
-                stack.append(memo_get(unpack("<I", self._read(4))[0]))
-            elif code == 0x70:  # PUT
-                memo_put(self._int_text(self._readline()), top())
-            elif code == 0x71:  # BINPUT
-                memo_put(self._read(1)[0], top())
-            elif code == 0x72:  # LONG_BINPUT
-                memo_put(unpack("<I", self._read(4))[0], top())
-            elif code == 0x94:  # MEMOIZE
-                memo_put(len(memo), top())
-            # ---- globals and calls
-            elif code == 0x63:  # GLOBAL
-                module = decode(self._readline(), "utf-8")
-                name = decode(self._readline(), "utf-8")
-                stack.append(resolve(module, name))
-            elif code == 0x93:  # STACK_GLOBAL
-                name = pop()
-                module = pop()
-                if type(module) is not str or type(name) is not str:
-                    raise self.fail("STACK_GLOBAL needs a module and a name as str")
-                stack.append(resolve(module, name))
-            elif code == 0x52:  # REDUCE
-                args = pop()
-                function = pop()
-                if not isinstance(function, Handler):
-                    raise self.unsafe(f"a REDUCE that calls {describe(function)}, which is not an allowed global")
-                if type(args) is not tuple:
-                    raise self.fail(f"REDUCE with arguments {describe(args)}, not a tuple")
-                push_new(function.call(self, args))
-            elif code in (0x81, 0x92):  # NEWOBJ, NEWOBJ_EX
-                kwargs = pop() if code == 0x92 else {}
-                args = pop()
-                cls = pop()
-                if not isinstance(cls, Handler):
-                    raise self.unsafe(f"a NEWOBJ of {describe(cls)}, which is not an allowed global")
-                if type(args) is not tuple or kwargs:
-                    raise self.fail("NEWOBJ with arguments that are not a tuple, or with keyword arguments")
-                push_new(cls.new(self, args))
-            elif code == 0x62:  # BUILD
-                state = pop()
-                target = top()
-                if isinstance(target, Placeholder):
-                    target.build(self, state)
-                elif type(target) is collections.OrderedDict:
-                    _build_ordered_dict(self, target, state)
-                elif type(target) is PlainDict:
-                    target.build(self, state)
-                else:
-                    raise self.fail(f"BUILD on {describe(target)} is not allowed")
-            elif code in (0x69, 0x6F):  # INST, OBJ
-                raise self.unsafe("INST/OBJ opcodes (they instantiate classes)")
-            elif code in (0x82, 0x83, 0x84):  # EXT1, EXT2, EXT4
-                raise self.unsafe("EXT opcodes (the copyreg extension registry)")
-            elif code in (0x97, 0x98):  # NEXT_BUFFER, READONLY_BUFFER
-                raise self.unsafe("out-of-band buffers (NEXT_BUFFER/READONLY_BUFFER)")
-            elif code in (0x50, 0x51):  # PERSID, BINPERSID
-                pid = decode(self._readline(), "ascii") if code == 0x50 else pop()
-                if self.persistent is None:
-                    raise self.unsafe(f"persistent id {describe(pid)}: not part of this format")
-                stack.append(self.persistent(self, pid))
-            else:
-                raise self.fail(f"unknown opcode {bytes([code])!r}: not a pickle, or a corrupt one")
+    def __init__(self) -> None:
+        self.stack: list[Any] = []
+        self.marks: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+        self.result: Any = None
+
+
+def _dispatch_table(reader: RestrictedUnpickler, st: _MachineState) -> dict[int, Callable[[], bool | None]]:
+    """``opcode -> operation`` for one load; each operation works on ``st`` and ``reader``."""
+    limits = reader.limits
+    read = reader._read
+    readline = reader._readline
+    int_text = reader._int_text
+    unpack = struct.unpack
+    fail = reader.fail
+
+    def stack_pop() -> Any:
+        if not st.stack:
+            raise fail("the stack is empty")
+        return st.stack.pop()
+
+    def stack_top() -> Any:
+        if not st.stack:
+            raise fail("the stack is empty")
+        return st.stack[-1]
+
+    def pop_mark() -> list[Any]:
+        if not st.marks:
+            raise fail("a MARK-based opcode without a MARK")
+        items = st.stack
+        st.stack = st.marks.pop()
+        return items
+
+    cap = limits.max_container_bytes
+
+    def charge(nbytes: int) -> None:
+        reader.container_bytes += nbytes
+        if reader.container_bytes > cap:
+            raise reader.limit(f"the pickle creates more than {cap / 2**20:,.0f} MB of containers")
+
+    def push_new(value: Any) -> None:
+        charge(sys.getsizeof(value))
+        st.stack.append(value)
+
+    def check_key(key: Any) -> Any:
+        if type(key) in SCALAR_TYPES:
+            return key
+        if type(key) is tuple and all(type(k) in SCALAR_TYPES for k in key):
+            return key
+        raise fail(f"a dict key or set item must be a str, number, bytes or None; got {describe(key)}")
+
+    def memo_put(index: int) -> None:
+        memo = st.memo
+        if index not in memo and len(memo) >= limits.max_memo:
+            raise reader.limit(f"the pickle stores more than {limits.max_memo:,} memo entries")
+        memo[index] = stack_top()
+
+    def memo_get(index: int) -> None:
+        try:
+            st.stack.append(st.memo[index])
+        except KeyError:
+            raise fail(f"memo entry {index} is used before it is stored") from None
+
+    def set_items(target: Any, items: list[Any]) -> None:
+        if not isinstance(target, dict):
+            raise fail(f"SETITEM(S) on {describe(target)}: only dicts take items")
+        if len(items) % 2:
+            raise fail("SETITEMS with an odd number of stack items")
+        for i in range(0, len(items), 2):
+            target[check_key(items[i])] = items[i + 1]
+
+    def decode(raw: bytes, encoding: str) -> str:
+        try:
+            return str(raw, encoding, "surrogatepass" if encoding == "utf-8" else "strict")
+        except UnicodeDecodeError as error:
+            raise fail(f"a string is not valid {encoding}: {error.reason}") from None
+
+    def resolve(module: str, name: str) -> Handler:
+        handler = reader.handlers.get((_PYTHON2_MODULES.get(module, module), name))
+        if handler is None:
+            raise reader.unsafe(
+                f"to load global {_clip(module)}.{_clip(name)}: this file needs only tensor data and containers, and "
+                f"this reader resolves nothing else (allowed: {', '.join(sorted(f'{m}.{n}' for m, n in reader.handlers))})"
+            )
+        return handler
+
+    def sized(fmt: str, width: int) -> int:
+        return unpack(fmt, read(width))[0]
+
+    # ---- framing and control
+    def proto() -> None:
+        version = read(1)[0]
+        if version > 5:
+            raise fail(f"unsupported pickle protocol {version} (0-5 are read)")
+
+    def frame() -> None:  # a hint; the length must fit in the file
+        length = sized("<Q", 8)
+        if length > len(reader.raw) - reader.position:
+            raise fail(f"a frame declares {length:,} bytes but {len(reader.raw) - reader.position:,} remain (truncated or corrupt)")
+
+    def stop() -> bool:
+        st.result = stack_pop()
+        return True
+
+    # ---- constants
+    def long_binary(n: int) -> None:
+        if n < 0:
+            raise fail("a negative integer length")
+        if n > limits.max_int_bytes:
+            raise reader.limit(f"an integer of {n:,} bytes (at most {limits.max_int_bytes})")
+        st.stack.append(int.from_bytes(read(n), "little", signed=True))
+
+    def int_line() -> None:
+        line = readline()
+        st.stack.append(False if line == b"00" else True if line == b"01" else int_text(line))
+
+    def long_line() -> None:
+        line = readline()
+        st.stack.append(int_text(line[:-1] if line.endswith(b"L") else line))
+
+    def float_line() -> None:
+        line = readline()
+        try:
+            st.stack.append(float(line))
+        except ValueError:
+            raise fail(f"{describe(line.decode('latin-1'))} is not a float") from None
+
+    def string_line() -> None:  # STRING: a quoted Python 2 str, read as ASCII
+        line = readline()
+        if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
+            raise fail("a STRING opcode whose argument is not quoted")
+        try:
+            value = codecs.escape_decode(line[1:-1])[0]
+        except ValueError as error:
+            raise fail(f"a STRING opcode with a bad escape: {error}") from None
+        st.stack.append(decode(value, "ascii"))
+
+    # ---- containers
+    def mark() -> None:
+        charge(_EMPTY_LIST_BYTES)  # the new stack segment
+        st.marks.append(st.stack)
+        st.stack = []
+
+    def tuple1() -> None:
+        stack = st.stack
+        if not stack:
+            raise fail("the stack is too short for TUPLE1")
+        charge(_TUPLE_BYTES[1])
+        stack[-1] = (stack[-1],)
+
+    def tuple_n(n: int) -> None:
+        stack = st.stack
+        if len(stack) < n:
+            raise fail(f"the stack is too short for TUPLE{n}")
+        charge(_TUPLE_BYTES[n])
+        items = tuple(stack[-n:])
+        del stack[-n:]
+        stack.append(items)
+
+    def new_empty(make: Callable[[], Any], nbytes: int) -> Callable[[], None]:
+        def operation() -> None:
+            charge(nbytes)
+            st.stack.append(make())
+
+        return operation
+
+    def dict_from_mark() -> None:
+        items = pop_mark()
+        target: dict = {}
+        set_items(target, items)
+        push_new(target)
+
+    def append() -> None:
+        value = stack_pop()
+        target = stack_top()
+        if type(target) is not list:
+            raise fail(f"APPEND to {describe(target)}: only lists take appends")
+        target.append(value)
+
+    def appends() -> None:
+        items = pop_mark()
+        target = stack_top()
+        if type(target) is not list:
+            raise fail(f"APPENDS to {describe(target)}: only lists take appends")
+        target.extend(items)
+
+    def setitem() -> None:
+        value = stack_pop()
+        key = stack_pop()
+        set_items(stack_top(), [key, value])
+
+    def setitems() -> None:
+        items = pop_mark()
+        set_items(stack_top(), items)
+
+    def additems() -> None:
+        items = pop_mark()
+        target = stack_top()
+        if type(target) is not set:
+            raise fail(f"ADDITEMS to {describe(target)}: only sets take items")
+        target.update(check_key(item) for item in items)
+
+    def pop() -> None:
+        if st.stack:
+            st.stack.pop()
+        else:
+            pop_mark()
+
+    # ---- globals and calls
+    def global_line() -> None:
+        module = decode(readline(), "utf-8")
+        name = decode(readline(), "utf-8")
+        st.stack.append(resolve(module, name))
+
+    def stack_global() -> None:
+        name = stack_pop()
+        module = stack_pop()
+        if type(module) is not str or type(name) is not str:
+            raise fail("STACK_GLOBAL needs a module and a name as str")
+        st.stack.append(resolve(module, name))
+
+    def reduce() -> None:
+        args = stack_pop()
+        function = stack_pop()
+        if not isinstance(function, Handler):
+            raise reader.unsafe(f"a REDUCE that calls {describe(function)}, which is not an allowed global")
+        if type(args) is not tuple:
+            raise fail(f"REDUCE with arguments {describe(args)}, not a tuple")
+        push_new(function.call(reader, args))
+
+    def newobj(with_kwargs: bool) -> None:
+        kwargs = stack_pop() if with_kwargs else {}
+        args = stack_pop()
+        cls = stack_pop()
+        if not isinstance(cls, Handler):
+            raise reader.unsafe(f"a NEWOBJ of {describe(cls)}, which is not an allowed global")
+        if type(args) is not tuple or kwargs:
+            raise fail("NEWOBJ with arguments that are not a tuple, or with keyword arguments")
+        push_new(cls.new(reader, args))
+
+    def build() -> None:
+        value = stack_pop()
+        target = stack_top()
+        if isinstance(target, Placeholder):
+            target.build(reader, value)
+        elif type(target) is collections.OrderedDict:
+            _build_ordered_dict(reader, target, value)
+        elif type(target) is PlainDict:
+            target.build(reader, value)
+        else:
+            raise fail(f"BUILD on {describe(target)} is not allowed")
+
+    def persistent(text: bool) -> None:
+        pid = decode(readline(), "ascii") if text else stack_pop()
+        if reader.persistent is None:
+            raise reader.unsafe(f"persistent id {describe(pid)}: not part of this format")
+        st.stack.append(reader.persistent(reader, pid))
+
+    def refuse(message: str) -> Callable[[], None]:
+        def operation() -> None:
+            raise reader.unsafe(message)
+
+        return operation
+
+    def push(make: Callable[[], Any]) -> Callable[[], None]:
+        def operation() -> None:
+            st.stack.append(make())
+
+        return operation
+
+    def push_container(make: Callable[[], Any]) -> Callable[[], None]:
+        def operation() -> None:
+            push_new(make())
+
+        return operation
+
+    return {
+        0x80: proto,
+        0x95: frame,
+        0x2E: stop,
+        0x4E: push(lambda: None),  # NONE
+        0x88: push(lambda: True),  # NEWTRUE
+        0x89: push(lambda: False),  # NEWFALSE
+        0x4B: push(lambda: read(1)[0]),  # BININT1
+        0x4D: push(lambda: sized("<H", 2)),  # BININT2
+        0x4A: push(lambda: sized("<i", 4)),  # BININT
+        0x8A: lambda: long_binary(read(1)[0]),  # LONG1
+        0x8B: lambda: long_binary(sized("<i", 4)),  # LONG4
+        0x49: int_line,  # INT
+        0x4C: long_line,  # LONG
+        0x46: float_line,  # FLOAT
+        0x47: push(lambda: sized(">d", 8)),  # BINFLOAT
+        0x58: push(lambda: decode(read(sized("<I", 4)), "utf-8")),  # BINUNICODE
+        0x8C: push(lambda: decode(read(read(1)[0]), "utf-8")),  # SHORT_BINUNICODE
+        0x8D: push(lambda: decode(read(sized("<Q", 8)), "utf-8")),  # BINUNICODE8
+        0x56: push(lambda: decode(readline(), "raw-unicode-escape")),  # UNICODE
+        0x42: push(lambda: bytes(read(sized("<I", 4)))),  # BINBYTES
+        0x43: push(lambda: bytes(read(read(1)[0]))),  # SHORT_BINBYTES
+        0x8E: push(lambda: bytes(read(sized("<Q", 8)))),  # BINBYTES8
+        0x96: push_container(lambda: bytearray(read(sized("<Q", 8)))),  # BYTEARRAY8
+        0x54: push(lambda: decode(read(sized("<i", 4)), "ascii")),  # BINSTRING (Python 2 str)
+        0x55: push(lambda: decode(read(read(1)[0]), "ascii")),  # SHORT_BINSTRING
+        0x53: string_line,  # STRING
+        0x5D: new_empty(list, _EMPTY_LIST_BYTES),  # EMPTY_LIST
+        0x29: push(tuple),  # EMPTY_TUPLE (a singleton)
+        0x7D: new_empty(dict, sys.getsizeof({})),  # EMPTY_DICT
+        0x8F: new_empty(set, sys.getsizeof(set())),  # EMPTY_SET
+        0x28: mark,
+        0x31: pop_mark,  # POP_MARK
+        0x6C: lambda: push_new(list(pop_mark())),  # LIST
+        0x74: lambda: push_new(tuple(pop_mark())),  # TUPLE
+        0x85: tuple1,
+        0x86: lambda: tuple_n(2),
+        0x87: lambda: tuple_n(3),
+        0x64: dict_from_mark,  # DICT
+        0x61: append,
+        0x65: appends,
+        0x73: setitem,
+        0x75: setitems,
+        0x90: additems,
+        0x91: lambda: push_new(frozenset(check_key(item) for item in pop_mark())),  # FROZENSET
+        0x30: pop,
+        0x32: lambda: st.stack.append(stack_top()),  # DUP
+        0x67: lambda: memo_get(int_text(readline())),  # GET
+        0x68: lambda: memo_get(read(1)[0]),  # BINGET
+        0x6A: lambda: memo_get(sized("<I", 4)),  # LONG_BINGET
+        0x70: lambda: memo_put(int_text(readline())),  # PUT
+        0x71: lambda: memo_put(read(1)[0]),  # BINPUT
+        0x72: lambda: memo_put(sized("<I", 4)),  # LONG_BINPUT
+        0x94: lambda: memo_put(len(st.memo)),  # MEMOIZE
+        0x63: global_line,  # GLOBAL
+        0x93: stack_global,
+        0x52: reduce,
+        0x81: lambda: newobj(False),  # NEWOBJ
+        0x92: lambda: newobj(True),  # NEWOBJ_EX
+        0x62: build,
+        0x69: refuse("INST/OBJ opcodes (they instantiate classes)"),
+        0x6F: refuse("INST/OBJ opcodes (they instantiate classes)"),
+        0x82: refuse("EXT opcodes (the copyreg extension registry)"),
+        0x83: refuse("EXT opcodes (the copyreg extension registry)"),
+        0x84: refuse("EXT opcodes (the copyreg extension registry)"),
+        0x97: refuse("out-of-band buffers (NEXT_BUFFER/READONLY_BUFFER)"),
+        0x98: refuse("out-of-band buffers (NEXT_BUFFER/READONLY_BUFFER)"),
+        0x50: lambda: persistent(True),  # PERSID
+        0x51: lambda: persistent(False),  # BINPERSID
+    }
 
 
 def _build_ordered_dict(reader: RestrictedUnpickler, target: collections.OrderedDict, state: Any) -> None:
@@ -591,6 +721,12 @@ class Finisher:
             )
 
     def __call__(self, value: Any, depth: int = 0) -> Any:
+        if depth == 0:
+            with gc_paused():
+                return self._convert(value, 0)
+        return self._convert(value, depth)
+
+    def _convert(self, value: Any, depth: int) -> Any:
         if depth > self.limits.max_depth:
             raise FileLimitError(
                 f"{self.where}: the data nests deeper than {self.limits.max_depth} levels (or refers to itself)", self.path
@@ -725,7 +861,7 @@ class NumpyDtypeHandler(Handler):
         import numpy as np
 
         code = args[0] if args else None
-        if type(code) is not str or len(code) > 4:
+        if type(code) is not str or len(code) > 16:
             raise reader.fail(f"a NumPy dtype code must be a short str such as 'f8'; got {describe(code)}")
         try:
             dtype = np.dtype(code)
