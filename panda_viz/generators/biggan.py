@@ -58,6 +58,7 @@ __all__ = [
     "imagenet_class_index",
     "load_biggan",
     "read_biggan_config",
+    "expected_weights",
     "CONFIG_LIMITS",
 ]
 
@@ -372,9 +373,10 @@ def load_biggan(
     """
     if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not 0 < truncation <= 1:
         raise InvalidInputError(f"truncation must be in (0, 1]; got {truncation!r}")
-    package = _package()
     weights, config_path = _locate(name, path, cache_dir)
-    config = package.BigGANConfig.from_dict(read_biggan_config(config_path))
+    checked = read_biggan_config(config_path)  # before the (slow) package import
+    package = _package()
+    config = package.BigGANConfig.from_dict(checked)
     state_dict = load_torch_file(weights)
     if not isinstance(state_dict, dict):
         raise InvalidFileError(f"{str(weights)!r} holds {describe(state_dict)}, expected a BigGAN state dict", weights)
@@ -387,8 +389,7 @@ def load_biggan(
             f"{where}: the config describes {expected_layers} generator layers (with attention), the weights hold "
             f"{counted} (generator.layers.0 …)", weights,
         )
-    with torch.device("meta"):
-        expected = package.BigGAN(config).state_dict()
+    expected = expected_weights(checked)
     what = f"the BigGAN that {config_path.name} describes"
     check_weights(expected, state_dict, where=where, what=what, path=weights)
     tensors = converted_weights(expected, state_dict, where=where, path=weights)
@@ -396,6 +397,58 @@ def load_biggan(
     module.load_state_dict(tensors, strict=True)
     label = name if name is not None and path is None else Path(weights).parent.name
     return BigGANGenerator(module, truncation=truncation, classes=classes, name=label, device=device)
+
+
+def expected_weights(config: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The state dict a checked config's ``BigGAN`` has, as ``meta`` tensors (names, shapes).
+
+    Written from pytorch-pretrained-biggan's model (``BigGAN``, ``Generator``, ``GenBlock``,
+    ``SelfAttn``, ``BigGANBatchNorm``, spectral-normed layers with ``weight_orig``,
+    ``weight_u``, ``weight_v``), because building it on the ``meta`` device runs its random
+    initialisation through torch's Python references (seconds); a test checks both agree.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    z, ch, n_stats = config["z_dim"], config["channel_width"], config.get("n_stats", 51)
+    condition = 2 * z
+
+    def spectral(prefix: str, out: int, inp: int, kernel: int | None = None, bias: bool = True) -> None:
+        if bias:
+            shapes[f"{prefix}.bias"] = (out,)
+        shapes[f"{prefix}.weight_orig"] = (out, inp) if kernel is None else (out, inp, kernel, kernel)
+        shapes[f"{prefix}.weight_u"] = (out,)
+        shapes[f"{prefix}.weight_v"] = (inp * (kernel or 1) ** 2,)
+
+    def batch_norm(prefix: str, features: int, conditional: bool = True) -> None:
+        shapes[f"{prefix}.running_means"] = (n_stats, features)
+        shapes[f"{prefix}.running_vars"] = (n_stats, features)
+        if conditional:
+            spectral(f"{prefix}.scale", features, condition, bias=False)
+            spectral(f"{prefix}.offset", features, condition, bias=False)
+        else:
+            shapes[f"{prefix}.weight"] = (features,)
+            shapes[f"{prefix}.bias"] = (features,)
+
+    shapes["embeddings.weight"] = (z, config["num_classes"])
+    spectral("generator.gen_z", 4 * 4 * 16 * ch, condition)
+    index = 0
+    for i, (_, inp, out) in enumerate(config["layers"]):
+        inp, out = ch * inp, ch * out
+        if i == config["attention_layer_position"]:
+            prefix = f"generator.layers.{index}"
+            for name, o, n in (("theta", inp // 8, inp), ("phi", inp // 8, inp), ("g", inp // 2, inp), ("o_conv", inp, inp // 2)):
+                spectral(f"{prefix}.snconv1x1_{name}", o, n, 1, bias=False)
+            shapes[f"{prefix}.gamma"] = (1,)
+            index += 1
+        prefix = f"generator.layers.{index}"
+        middle = inp // 4
+        for k, (features, o, n, kernel) in enumerate(((inp, middle, inp, 1), (middle, middle, middle, 3),
+                                                        (middle, middle, middle, 3), (middle, out, middle, 1))):
+            batch_norm(f"{prefix}.bn_{k}", features)
+            spectral(f"{prefix}.conv_{k}", o, n, kernel)
+        index += 1
+    batch_norm("generator.bn", ch, conditional=False)
+    spectral("generator.conv_to_rgb", ch, ch, 3)
+    return {name: torch.empty(shape, device="meta") for name, shape in shapes.items()}
 
 
 def _count_layers(state_dict: dict) -> int:
