@@ -48,7 +48,7 @@ from .base import Generator
 from .registry import NotThisFormat, register, register_file_format
 from .safe_pickle import describe
 from .torch_files import load_torch_file
-from .weights import check_weights, converted_weights
+from .weights import check_weights, converted_weights, few
 
 __all__ = [
     "BigGANGenerator",
@@ -284,6 +284,27 @@ def _int_field(config: dict, key: str, low: int, high: int, where: str) -> int:
     return value
 
 
+def _check_layer_chain(layers: list[list], channel_width: int, output_dim: int, where: str) -> None:
+    """The layers must fit together as the package's Generator chains them (else the first
+    forward pass fails): 16 × channel_width channels in, each block's input the previous
+    block's output, a block keeps or halves its channels, 1 × channel_width out, and
+    ``output_dim`` = 4 × 2 ** (upsampling blocks)."""
+    expected_in = 16
+    for i, (_, inp, out) in enumerate(layers):
+        if inp != expected_in:
+            raise InvalidFileError(f"{where}: layers[{i}] takes {inp} × channel_width channels; the previous block gives {expected_in}")
+        if out != inp and 2 * out != inp:
+            raise InvalidFileError(f"{where}: layers[{i}] goes from {inp} to {out} × channel_width channels; a block keeps or halves them")
+        if channel_width * inp < 4:
+            raise InvalidFileError(f"{where}: layers[{i}] has {channel_width * inp} channels; a block needs at least 4")
+        expected_in = out
+    if expected_in != 1:
+        raise InvalidFileError(f"{where}: the last block gives {expected_in} × channel_width channels; the output layers take 1 ×")
+    upsampling = sum(1 for up, _, _ in layers if up)
+    if output_dim != 4 * 2**upsampling:
+        raise InvalidFileError(f"{where}: 'output_dim' is {output_dim}, but {upsampling} upsampling blocks make {4 * 2**upsampling} px images")
+
+
 def read_biggan_config(path: str | os.PathLike) -> dict[str, Any]:
     """A BigGAN ``config.json``, checked by type and range against :data:`CONFIG_LIMITS`.
 
@@ -334,7 +355,14 @@ def read_biggan_config(path: str | os.PathLike) -> dict[str, Any]:
                     f"{where}: layers[{i}] must be [upsample (bool), in, out (ints in [1, {high}])]; got {describe(layer)}"
                 )
         out["layers"] = [list(layer) for layer in layers]
+        _check_layer_chain(out["layers"], out["channel_width"], out["output_dim"], where)
         out["attention_layer_position"] = _int_field(config, "attention_layer_position", -1, len(layers), where)
+        position = out["attention_layer_position"]
+        if 0 <= position < len(layers) and out["channel_width"] * layers[position][1] < 8:
+            raise InvalidFileError(
+                f"{where}: the attention layer before layers[{position}] needs at least 8 channels "
+                f"(channel_width × {layers[position][1]} = {out['channel_width'] * layers[position][1]})"
+            )
         if "n_stats" in config:
             out["n_stats"] = _int_field(config, "n_stats", 2, CONFIG_LIMITS["n_stats"], where)
         if "eps" in config:
@@ -393,6 +421,9 @@ def load_biggan(
     what = f"the BigGAN that {config_path.name} describes"
     check_weights(expected, state_dict, where=where, what=what, path=weights)
     tensors = converted_weights(expected, state_dict, where=where, path=weights)
+    negative = [name for name, tensor in tensors.items() if name.endswith("running_vars") and bool((tensor < 0).any())]
+    if negative:
+        raise InvalidFileError(f"{where}: batch-norm variances must be >= 0 (they are square-rooted); negative in {few(negative)}", weights)
     module = package.BigGAN(config)  # now that every weight is known to fit, for real
     module.load_state_dict(tensors, strict=True)
     label = name if name is not None and path is None else Path(weights).parent.name

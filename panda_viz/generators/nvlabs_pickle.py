@@ -30,7 +30,8 @@ Examples
 
 from __future__ import annotations
 
-import collections
+import io
+import mmap
 import os
 import re
 from dataclasses import dataclass, field
@@ -254,18 +255,32 @@ class SafeUnpickler:
         self.where = where or str(getattr(file, "name", "<stream>"))
 
     def load(self) -> Any:
-        """The pickled object, network objects as :class:`PersistentRecord`."""
+        """The pickled object, network objects as :class:`PersistentRecord`.
+
+        A file on disk is memory-mapped (a sparse file of gigabytes costs nothing until the
+        reader gets there); other streams are read whole.
+        """
+        try:
+            fileno = self.file.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            fileno = None
+        if fileno is not None:
+            if os.fstat(fileno).st_size == 0:
+                raise NetworkPickleError(f"{self.where} is empty (0 bytes): not a network pickle", self.path)
+            with mmap.mmap(fileno, 0, access=mmap.ACCESS_READ) as data:
+                return self._read(data)
         data = self.file.read()
         if not isinstance(data, (bytes, bytearray)):
             raise NetworkPickleError(f"{self.where}: expected a binary file; read {describe(data)}", self.path)
         if not data:
             raise NetworkPickleError(f"{self.where} is empty (0 bytes): not a network pickle", self.path)
+        return self._read(data)
+
+    def _read(self, data: Any) -> Any:
         reader = RestrictedUnpickler(data, ALLOWED_GLOBALS, where=self.where, error=NetworkPickleError,
                                      limits=self.limits, path=self.path)
         result = reader.load()
-        finisher = finisher_for(self.where, error=NetworkPickleError, path=self.path, limits=self.limits)
-        finisher.leaf_types = (*finisher.leaf_types, PersistentRecord)
-        return finisher(result)
+        return finisher_for(self.where, error=NetworkPickleError, path=self.path, limits=self.limits)(result)
 
 
 def load_network_pickle(source: str | os.PathLike | IO[bytes], *, limits: PickleLimits = PickleLimits()) -> Any:

@@ -21,6 +21,7 @@ the pickle itself at most :data:`MAX_PICKLE_BYTES`.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import struct
 import zipfile
@@ -260,8 +261,9 @@ def load_torch_file(path: str | os.PathLike, *, error: type[InvalidFileError] = 
                 f"{where} is not a torch.save file: it starts with {head!r}, neither a zip archive "
                 "(torch >= 1.6) nor a pickle (the legacy format)", path,
             )
-        handle.seek(0)
-        return read_legacy(handle.read(), where, path=path, error=error, limits=limits)
+        # memory-mapped: a sparse file of gigabytes costs nothing until the reader gets there
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as raw:
+            return read_legacy(raw, where, path=path, error=error, limits=limits)
 
 
 def _load_zip(handle: Any, where: str, path: Path, error: type[InvalidFileError], limits: PickleLimits) -> Any:
@@ -340,7 +342,7 @@ def read_legacy(raw: Any, where: str, *, path: Any = None, error: type[InvalidFi
 
     Parameters
     ----------
-    raw : bytes or bytearray
+    raw : bytes, bytearray or mmap
         The whole file (or the bytes of ``torch.storage._load_from_bytes``).
     where : str
         For messages.
@@ -390,23 +392,21 @@ def read_legacy(raw: Any, where: str, *, path: Any = None, error: type[InvalidFi
         raise error(f"{where}: the storage key list is {describe(keys)}, not a list of names", path)
     if set(keys) != set(storages) or len(keys) != len(storages):
         raise error(f"{where}: the storage key list names {len(keys)} storages, the data uses {len(storages)}", path)
-    view = memoryview(raw)
     for key in keys:
         storage = storages[key]
-        if position + 8 > len(view):
+        if position + 8 > len(raw):
             raise error(f"{where} ends early: storage {key!r} is missing (truncated)", path)
-        (count,) = struct.unpack("<q", view[position:position + 8])
+        (count,) = struct.unpack("<q", raw[position:position + 8])
         position += 8
         if count != storage.numel:
             raise error(f"{where}: storage {key!r} is declared with {storage.numel:,} elements but its data says {count:,}", path)
         end = position + storage.nbytes
-        if end > len(view):
+        if end > len(raw):
             raise error(
-                f"{where} ends early: storage {key!r} declares {storage.nbytes:,} bytes, {len(view) - position:,} remain (truncated)", path
+                f"{where} ends early: storage {key!r} declares {storage.nbytes:,} bytes, {len(raw) - position:,} remain (truncated)", path
             )
-        storage.fill(view[position:end])
+        storage.fill(raw[position:end])
         position = end
-    view.release()
     if not finish:
         return result
     return finisher_for(where, error=error, path=path, limits=limits)(result)

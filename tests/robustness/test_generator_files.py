@@ -400,8 +400,8 @@ def test_configurations_are_compared_with_the_weights_before_anything_is_built(t
 
 def test_biggan_configs_are_checked_before_building(tmp_path):
     pytest.importorskip("pytorch_pretrained_biggan")
-    base = {"output_dim": 32, "z_dim": 8, "class_embed_dim": 8, "channel_width": 4, "num_classes": 1000,
-            "layers": [[True, 16, 8]], "attention_layer_position": 8, "n_stats": 51, "eps": 1e-4}
+    base = {"output_dim": 8, "z_dim": 8, "class_embed_dim": 8, "channel_width": 4, "num_classes": 1000,
+            "layers": [[True, 16, 1]], "attention_layer_position": 8, "n_stats": 51, "eps": 1e-4}
     cases = {
         "many_layers": {**base, "layers": [[True, 2, 2]] * 80_000},
         "wide": {**base, "channel_width": 10**6},
@@ -625,7 +625,8 @@ def test_truncated_and_corrupt_files_at_every_length_give_clear_errors(tmp_path)
 def test_biggan_folder_errors(tmp_path):
     biggan = pytest.importorskip("pytorch_pretrained_biggan")
     config = biggan.BigGANConfig(output_dim=32, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=1000,
-                                 layers=[[True, 16, 8], [False, 8, 8]], attention_layer_position=1, n_stats=51)
+                                 layers=[[True, 16, 8], [False, 8, 8], [True, 8, 4], [True, 4, 2], [False, 2, 1]],
+                                 attention_layer_position=1, n_stats=51)
     with torch.device("meta"):
         shapes = biggan.BigGAN(config).state_dict()
     weights = {k: torch.full(v.shape, 0.1) for k, v in shapes.items()}
@@ -637,7 +638,13 @@ def test_biggan_folder_errors(tmp_path):
     for change, error, message in [
         ({"z_dim": "8"}, InvalidFileError, r"config\.json: 'z_dim' must be an int in \[1, 4096\]; got '8'"),
         ({"layers": []}, InvalidFileError, r"'layers' must be a non-empty list of \[upsample, in, out\]"),
-        ({"layers": [[True, 16, 8]]}, InvalidFileError, r"the config describes 1 generator layers \(with attention\), the weights hold 3"),
+        ({"layers": [[True, 16, 8], [True, 8, 4], [True, 4, 2], [False, 2, 1]]}, InvalidFileError,
+         r"the config describes 5 generator layers \(with attention\), the weights hold 6"),
+        ({"layers": [[True, 16, 8], [False, 8, 8], [True, 8, 4], [True, 4, 2], [False, 2, 2]]}, InvalidFileError,
+         r"the last block gives 2 × channel_width channels; the output layers take 1 ×"),
+        ({"layers": [[True, 16, 8], [False, 4, 4], [True, 4, 2], [True, 2, 1], [False, 1, 1]]}, InvalidFileError,
+         r"layers\[1\] takes 4 × channel_width channels; the previous block gives 8"),
+        ({"output_dim": 64}, InvalidFileError, r"'output_dim' is 64, but 3 upsampling blocks make 32 px images"),
         ({"eps": -1}, InvalidFileError, r"'eps' must be a number in \(0, 1\); got -1"),
         ({"n_stats": 10**9}, FileLimitError, r"'n_stats' must be an int in \[2, 1024\]"),
     ]:
