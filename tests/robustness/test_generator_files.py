@@ -209,9 +209,11 @@ def test_torch_files_refuse_code_and_foreign_persistent_ids(tmp_path):
     bin_file = tmp_path / "biggan" / "pytorch_model.bin"
     bin_file.parent.mkdir()
     bin_file.write_bytes(zip_checkpoint(pickle.dumps(_Calls(builtins.exec, f"open({str(marker)!r}, 'w')"), protocol=2)))
-    (bin_file.parent / "config.json").write_text(json.dumps({"z_dim": 8, "num_classes": 10, "layers": [[True, 2, 1]]}))
+    config = {"output_dim": 8, "z_dim": 8, "class_embed_dim": 8, "channel_width": 4, "num_classes": 10,
+              "layers": [[True, 16, 8], [False, 8, 4], [False, 4, 2], [False, 2, 1]], "attention_layer_position": -1}
+    (bin_file.parent / "config.json").write_text(json.dumps(config))
     pytest.importorskip("pytorch_pretrained_biggan")
-    with pytest.raises(InvalidFileError):
+    with pytest.raises(UnsafePickleError, match=r"pytorch_model\.bin: refusing to load global (builtins|__builtin__)\.exec"):
         panda_viz.load_generator(bin_file)
     assert not marker.exists()
 
