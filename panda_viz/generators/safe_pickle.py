@@ -930,6 +930,24 @@ class NumpyScalarHandler(Handler):
         return np.frombuffer(args[1], dtype=dtype)[0]
 
 
+class NumpyFromBufferHandler(Handler):
+    """``numpy.core.numeric._frombuffer(data, dtype, shape, order)``: arrays in protocol 5."""
+
+    def call(self, reader: RestrictedUnpickler, args: tuple) -> Any:
+        import numpy as np
+
+        if len(args) != 4 or type(args[0]) not in (bytes, bytearray) or not isinstance(args[1], _PendingDtype):
+            raise reader.unsafe(f"numpy _frombuffer other than (bytes, numeric dtype, shape, order); got {describe(args)}")
+        shape = check_shape(reader, args[2], "a NumPy array's shape")
+        if args[3] not in ("C", "F"):
+            raise reader.fail(f"a NumPy array's order must be 'C' or 'F'; got {describe(args[3])}")
+        dtype = args[1].dtype
+        expected = math.prod(shape) * dtype.itemsize
+        if len(args[0]) != expected:
+            raise reader.fail(f"a NumPy array declares shape {shape} of {dtype} ({expected:,} bytes) but holds {len(args[0]):,} bytes")
+        return np.frombuffer(args[0], dtype=dtype).reshape(shape, order=args[3]).copy()
+
+
 def data_handlers() -> dict[tuple[str, str], Handler]:
     """Handlers for the globals plain data needs: OrderedDict, set, frozenset, bytes in
     protocols 0-2 (``_codecs.encode``) and numeric NumPy dtypes, arrays and scalars."""
@@ -944,4 +962,6 @@ def data_handlers() -> dict[tuple[str, str], Handler]:
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         handlers[(module, "_reconstruct")] = NumpyReconstructHandler(f"{module}._reconstruct")
         handlers[(module, "scalar")] = NumpyScalarHandler(f"{module}.scalar")
+    for module in ("numpy.core.numeric", "numpy._core.numeric"):
+        handlers[(module, "_frombuffer")] = NumpyFromBufferHandler(f"{module}._frombuffer")
     return handlers

@@ -79,6 +79,20 @@ def test_network_pickles_of_every_protocol_load_the_same_generator(tmp_path):
         assert not marker.exists()
 
 
+def test_numpy_values_of_every_protocol_read_as_pickle_wrote_them(tmp_path):
+    values = {"size": np.array([36, 36]), "rate": np.float64(16.0), "flags": np.array([[True], [False]]),
+              "fortran": np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3)), "set": {"a", "b"}, "bytes": b"\x00\xff"}
+    for protocol in range(6):
+        path = tmp_path / f"values{protocol}.pkl"
+        path.write_bytes(pickle.dumps(values, protocol=protocol))
+        loaded = load_network_pickle(path)
+        assert set(loaded) == set(values) and loaded["set"] == {"a", "b"} and loaded["bytes"] == b"\x00\xff"
+        assert type(loaded["rate"]) is np.float64 and loaded["rate"] == 16.0
+        for key in ("size", "flags", "fortran"):
+            np.testing.assert_array_equal(loaded[key], values[key])
+            assert loaded[key].dtype == values[key].dtype
+
+
 def test_legacy_and_zip_state_dicts_and_float16_weights_load(tmp_path):
     module, kwargs = tiny_stylegan2()
     z = torch.randn(2, 8, generator=torch.Generator().manual_seed(2))
