@@ -217,10 +217,14 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 
 def binomial_filter(taps: Sequence[float] = (1, 3, 3, 1)) -> torch.Tensor:
-    """The 2-D outer product of ``taps`` normalised to unit sum (StyleGAN2's resampling filter)."""
-    f = torch.as_tensor(list(taps), dtype=torch.float32)
-    f = torch.outer(f, f) if f.numel() < 8 else f
-    return f / f.sum()
+    """The 2-D outer product of ``taps`` normalised to unit sum (StyleGAN2's resampling filter).
+
+    Computed in NumPy (float32, as before in torch): on the ``meta`` device torch.outer would
+    first import torch's Python references, seconds for a few numbers.
+    """
+    f = np.asarray(list(taps), dtype=np.float32)
+    f = np.outer(f, f) if f.size < 8 else f
+    return torch.tensor(f / f.sum(dtype=np.float32))
 
 
 def lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, *, radial: bool = False) -> torch.Tensor | None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ..exceptions import WeightsNotInstalledError
 from .base import Generator
-from .registry import _torch_load_cpu, register
+from .registry import register
+from .torch_files import load_torch_file
 
 __all__ = ["dcgan_digiface", "DCGAN_DIGIFACE_INSTALL", "dcgan_digiface_weights_path"]
 
@@ -52,5 +53,5 @@ def dcgan_digiface(*, device: str = "cpu") -> Generator:
 
     module = DCGAN(ngpu=0, nc=3, nz=100, ngf=64)
     # The tensors were saved on a GPU: map them to the CPU, and read no code.
-    module.load_state_dict(_torch_load_cpu(weights)["netG_state_dict"])
+    module.load_state_dict(load_torch_file(weights)["netG_state_dict"])
     return Generator(module, LATENT_SHAPE, name="dcgan-digiface", device=device)

@@ -34,19 +34,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError
 from .base import Generator
 from .registry import NotThisFormat, register_file_format
+from .safe_pickle import describe
+from .torch_files import load_torch_file
+from .weights import load_into_meta_module
 
 __all__ = [
     "ARCHITECTURES",
+    "LIMITS",
     "load_genforce",
     "genforce_state_dict",
     "detect_architecture",
     "official_layer_name",
+    "count_indexed",
+    "tensor_shape",
+    "check_size",
 ]
 
 #: The genforce generator families this module reads.
 ARCHITECTURES = ("pggan", "stylegan", "stylegan2")
+
+#: Upper bounds on what the shapes of a checkpoint may describe (far above every model-zoo
+#: file: 1024 px is 9 resolutions, 512 channels, 8 mapping layers).
+LIMITS = {
+    "resolutions": 12,  # 4 px · 2**11 = 8192 px
+    "channels": 16_384,  # feature maps, z and w
+    "mapping_layers": 64,
+    "image_channels": 16,
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,21 +190,66 @@ def leaky(x: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x, 0.2)
 
 
-def check_lod(state_dict: Mapping[str, torch.Tensor], key: str) -> None:
-    """Refuse a checkpoint saved mid progressive growing (``lod`` ≠ 0)."""
-    if key in state_dict and float(state_dict[key]) != 0.0:
-        raise ValueError(
-            f"genforce checkpoint has {key} = {float(state_dict[key])} (saved during progressive "
+def check_lod(state_dict: Mapping[str, torch.Tensor], key: str, where: str = "genforce checkpoint") -> None:
+    """Refuse a checkpoint saved mid progressive growing (``lod`` ≠ 0), or a malformed ``lod``."""
+    if key not in state_dict:
+        return
+    value = state_dict[key]
+    if not isinstance(value, torch.Tensor) or value.numel() != 1 or not value.dtype.is_floating_point:
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else describe(value)
+        raise InvalidFileError(f"{where}: {key!r} must be one floating-point number (the level of detail); got {shape}")
+    lod = float(value.reshape(()))
+    if lod != 0.0:
+        raise InvalidFileError(
+            f"{where}: genforce checkpoint has {key} = {lod} (saved during progressive "
             "growing); only finished generators (lod = 0) are supported"
         )
 
 
-def count_indexed(state_dict: Mapping[str, torch.Tensor], prefix: str) -> int:
-    """How many consecutive ``{prefix}0.``, ``{prefix}1.`` … keys the state dict has."""
+def count_indexed(state_dict: Mapping[str, Any], prefix: str) -> int:
+    """How many consecutive ``{prefix}0.``, ``{prefix}1.`` … keys the state dict has.
+
+    One pass over the keys (a checkpoint with thousands of indices costs no more than
+    reading them); callers compare the count with :data:`LIMITS`.
+    """
+    found = set()
+    start = len(prefix)
+    for key in state_dict:
+        if isinstance(key, str) and key.startswith(prefix):
+            head, dot, _ = key[start:].partition(".")
+            if dot and head.isascii() and head.isdigit() and len(head) <= 9:
+                found.add(int(head))
     n = 0
-    while any(k.startswith(f"{prefix}{n}.") for k in state_dict):
+    while n in found:
         n += 1
     return n
+
+
+def tensor_shape(state_dict: Mapping[str, Any], key: str, ndim: int, where: str) -> tuple[int, ...]:
+    """The shape of ``state_dict[key]``, which must be a tensor with ``ndim`` dimensions.
+
+    Raises
+    ------
+    InvalidFileError
+        Naming the file (``where``) and the key: missing, not a tensor, or another rank.
+    """
+    if key not in state_dict:
+        raise InvalidFileError(f"{where}: the weight {key!r} is missing")
+    value = state_dict[key]
+    if not isinstance(value, torch.Tensor):
+        raise InvalidFileError(f"{where}: {key!r} holds {describe(value)}, expected a tensor")
+    if value.ndim != ndim:
+        raise InvalidFileError(f"{where}: {key!r} has shape {tuple(value.shape)}; expected {ndim} dimensions")
+    return tuple(value.shape)
+
+
+def check_size(value: int, limit: str, what: str, where: str, *, low: int = 1) -> int:
+    """``value`` if in ``[low, LIMITS[limit]]``; :class:`FileLimitError` above, InvalidFileError below."""
+    if value > LIMITS[limit]:
+        raise FileLimitError(f"{where}: {what} is {value:,}; at most {LIMITS[limit]:,} are read")
+    if value < low:
+        raise InvalidFileError(f"{where}: {what} is {value}; expected at least {low}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -199,22 +261,14 @@ def detect_architecture(state_dict: Mapping[str, Any]) -> str | None:
     Returns None when the keys are not those of a genforce generator (an NVlabs state dict
     has ``mapping.fc0.weight`` and ``synthesis.b4.const`` instead).
     """
-    keys = set(state_dict)
+    keys = state_dict.keys()
     if "synthesis.early_layer.const" in keys or "synthesis.early_layer.weight" in keys:
         return "stylegan2"
     if "truncation.w_avg" in keys and ("synthesis.layer0.const" in keys or "synthesis.layer0.weight" in keys):
         return "stylegan"
-    if "layer0.weight" in keys and "output0.weight" in keys and not any(k.startswith("synthesis.") for k in keys):
+    if "layer0.weight" in keys and "output0.weight" in keys and not any(isinstance(k, str) and k.startswith("synthesis.") for k in keys):
         return "pggan"
     return None
-
-
-def _read_checkpoint(path: Path) -> Any:
-    """``torch.load`` (tensors and containers only), memory-mapped where the file allows."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # legacy (non-zip) serialisation cannot be memory-mapped
-        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def genforce_state_dict(checkpoint: Any) -> tuple[dict[str, torch.Tensor], str] | None:
@@ -243,45 +297,55 @@ def official_layer_name(architecture: str, layer: int) -> str:
     resolutions ``2**2 … 2**(L-1)``, ending with ``(synthesis.)layer{2L-5}``.
     """
     if isinstance(layer, bool) or not isinstance(layer, int):
-        raise TypeError(f"an official layer number is an int; got {type(layer).__name__}")
+        raise InvalidTypeError(f"an official layer number is an int; got {type(layer).__name__}")
     if architecture == "stylegan2":
         if layer < 1:
-            raise ValueError(f"official StyleGAN2 layers start at 1 (synthesis.layer0); got {layer}")
+            raise InvalidInputError(f"official StyleGAN2 layers start at 1 (synthesis.layer0); got {layer}")
         return f"synthesis.layer{layer - 1}"
     if architecture in ("stylegan", "pggan"):
         if layer < 3:
-            raise ValueError(f"official {architecture} layers start at 3 (4×4 features); got {layer}")
+            raise InvalidInputError(f"official {architecture} layers start at 3 (4×4 features); got {layer}")
         return f"{'synthesis.' if architecture == 'stylegan' else ''}layer{2 * layer - 5}"
-    raise ValueError(f"unknown genforce architecture {architecture!r}; expected one of {ARCHITECTURES}")
+    raise InvalidInputError(f"unknown genforce architecture {architecture!r}; expected one of {ARCHITECTURES}")
 
 
 # ---------------------------------------------------------------------------------------
 # the loader
 # ---------------------------------------------------------------------------------------
-def _build(architecture: str, state_dict: dict[str, torch.Tensor], options: dict[str, Any]) -> nn.Module:
+def _build(architecture: str, state_dict: dict[str, torch.Tensor], options: dict[str, Any], path: Path, entry: str) -> nn.Module:
+    """The generator the state dict's shapes describe, built on ``meta``, checked, then loaded."""
     if architecture == "pggan":
         from .genforce_pggan import PGGANGenerator as cls
     elif architecture == "stylegan":
         from .genforce_stylegan import StyleGANGenerator as cls
     else:
         from .genforce_stylegan2 import StyleGAN2Generator as cls
-    module = cls.from_state_dict(state_dict, **options)
-    result = module.load_state_dict(state_dict, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
-            f"genforce {architecture} checkpoint does not match the architecture inferred from it: "
-            f"missing {result.missing_keys[:8]}, unexpected {result.unexpected_keys[:8]}"
-        )
-    return module
+    where = f"{path} ({entry!r})"
+    with torch.device("meta"):
+        module = cls.from_state_dict(state_dict, where=where, **options)
+    return load_into_meta_module(
+        module, state_dict, where=where, what=f"the genforce {architecture} generator its shapes describe", path=path
+    )
 
 
-def _check_truncation(truncation_psi: Any, truncation_layers: Any) -> tuple[float, int | None]:
+def _check_options(truncation_psi: Any, truncation_layers: Any, architecture: Any, resolution: Any,
+                   fused_scale: Any, mapping_lr_mul: Any) -> tuple[float, int | None]:
     if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, (int, float)):
-        raise TypeError(f"truncation_psi must be a number; got {type(truncation_psi).__name__}")
+        raise InvalidTypeError(f"truncation_psi must be a number; got {type(truncation_psi).__name__}")
+    if not math.isfinite(truncation_psi):
+        raise InvalidInputError(f"truncation_psi must be finite (1 = no truncation); got {truncation_psi!r}")
     if truncation_layers is not None and (
         isinstance(truncation_layers, bool) or not isinstance(truncation_layers, int) or truncation_layers < 0
     ):
-        raise ValueError(f"truncation_layers must be None (all layers) or an int >= 0; got {truncation_layers!r}")
+        raise InvalidInputError(f"truncation_layers must be None (all layers) or an int >= 0; got {truncation_layers!r}")
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise InvalidInputError(f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)}")
+    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
+        raise InvalidInputError(f"resolution must be None or a positive int; got {resolution!r}")
+    if fused_scale not in (None, True, False, "auto"):
+        raise InvalidInputError(f"Invalid fused_scale: got {fused_scale!r} instead of one of {{True, False, 'auto'}}")
+    if isinstance(mapping_lr_mul, bool) or not isinstance(mapping_lr_mul, (int, float)) or not (0 < mapping_lr_mul < math.inf):
+        raise InvalidInputError(f"mapping_lr_mul must be a finite number > 0; got {mapping_lr_mul!r}")
     return float(truncation_psi), truncation_layers
 
 
@@ -344,41 +408,58 @@ def load_genforce(
     ------
     NotThisFormat
         The file is not a genforce checkpoint (another ``.pth`` loader is tried next).
-    ValueError
-        A genforce checkpoint of another architecture or resolution than asked for.
+    InvalidInputError
+        A genforce checkpoint of another architecture or resolution than asked for; a bad option.
+    InvalidFileError
+        An empty, truncated or corrupt file; a missing, mis-typed or mis-shaped weight
+        (named); a ``lod`` that is not 0.
+    UnsafePickleError
+        The file's pickle names a global outside the allow-list (nothing ran).
+    FileLimitError
+        Shapes or counts past :data:`LIMITS`, or a file past the reader's limits.
+    NonFiniteError
+        Weights with NaN or infinite values (named).
+
+    Notes
+    -----
+    The file is read by :func:`~panda_viz.generators.torch_files.load_torch_file` (no
+    code runs); the architecture's sizes are read from the weights' shapes (checked
+    against :data:`LIMITS`), the network is built on ``meta`` and compared tensor by
+    tensor with the file before any memory is allocated for it.
     """
     path = Path(path)
     if "config" in other:
         raise NotThisFormat("config= is for NVlabs state dicts; genforce checkpoints need none")
-    found = genforce_state_dict(_read_checkpoint(path))
+    psi, trunc_layers = _check_options(truncation_psi, truncation_layers, architecture, resolution, fused_scale, mapping_lr_mul)
+    checkpoint = load_torch_file(path)
+    found = genforce_state_dict(checkpoint)
     if found is None:
+        holds = f"a dict with keys {', '.join(describe(k) for k in list(checkpoint)[:5])}" if isinstance(checkpoint, Mapping) else describe(checkpoint)
         raise NotThisFormat(
             "not a genforce checkpoint (expected {'generator_smooth'/'generator': state dict} "
-            "with genforce keys such as 'synthesis.early_layer.const' or 'truncation.w_avg')"
+            f"with genforce keys such as 'synthesis.early_layer.const' or 'truncation.w_avg'; it holds {holds})"
         )
     if other:
-        raise TypeError(f"unexpected options for a genforce checkpoint: {', '.join(sorted(other))}")
+        raise InvalidTypeError(f"unexpected options for a genforce checkpoint: {', '.join(sorted(other))}")
     state_dict, entry = found
     found_arch = detect_architecture(state_dict)
-    if architecture is not None:
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)}")
-        if architecture != found_arch:
-            raise ValueError(
-                f"{str(path)!r} holds a genforce {found_arch} generator ({entry!r}), not the "
-                f"{architecture} asked for; pass architecture={found_arch!r} or omit it"
-            )
-    psi, trunc_layers = _check_truncation(truncation_psi, truncation_layers)
+    if architecture is not None and architecture != found_arch:
+        raise InvalidInputError(
+            f"{str(path)!r} holds a genforce {found_arch} generator ({entry!r}), not the "
+            f"{architecture} asked for; pass architecture={found_arch!r} or omit it"
+        )
     options: dict[str, Any] = {}
     if fused_scale is not None:
         if found_arch == "stylegan2":
-            raise ValueError("fused_scale= applies to PGGAN and StyleGAN checkpoints, not StyleGAN2")
+            raise InvalidInputError("fused_scale= applies to PGGAN and StyleGAN checkpoints, not StyleGAN2")
+        if found_arch == "pggan" and fused_scale == "auto":
+            raise InvalidInputError("PGGAN fused_scale must be True or False; got 'auto'")
         options["fused_scale"] = fused_scale
     if found_arch != "pggan":
         options["mapping_lr_mul"] = mapping_lr_mul
-    module = _build(found_arch, state_dict, options)
+    module = _build(found_arch, state_dict, options, path, entry)
     if resolution is not None and int(resolution) != module.resolution:
-        raise ValueError(
+        raise InvalidInputError(
             f"{str(path)!r} holds a {module.resolution}×{module.resolution} genforce {found_arch} "
             f"generator, not the {resolution}×{resolution} asked for"
         )

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .genforce import check_lod, count_indexed, leaky, pixel_norm
+from ..exceptions import InvalidFileError, InvalidInputError
+from .genforce import check_lod, check_size, count_indexed, leaky, pixel_norm, tensor_shape
 
 __all__ = ["PGGANGenerator", "PGGANConvBlock"]
 
@@ -111,20 +112,36 @@ class PGGANGenerator(nn.Module):
             )
 
     @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], *, fused_scale: bool = False) -> PGGANGenerator:
-        """The generator whose shapes match ``state_dict`` (weights not loaded yet)."""
+    def from_state_dict(
+        cls, state_dict: Mapping[str, torch.Tensor], *, fused_scale: bool = False, where: str = "genforce PGGAN state dict"
+    ) -> PGGANGenerator:
+        """The generator whose shapes match ``state_dict`` (weights not loaded yet; build it
+        on the ``meta`` device to allocate nothing before comparing).
+
+        Raises
+        ------
+        InvalidFileError
+            A missing or mis-shaped weight (named), inconsistent layer counts, ``lod`` ≠ 0.
+        FileLimitError
+            More resolutions or wider layers than :data:`~panda_viz.generators.genforce.LIMITS`.
+        """
         if not isinstance(fused_scale, bool):
-            raise ValueError(f"PGGAN fused_scale must be True or False; got {fused_scale!r}")
-        check_lod(state_dict, "lod")
+            raise InvalidInputError(f"PGGAN fused_scale must be True or False; got {fused_scale!r}")
+        check_lod(state_dict, "lod", where)
         num_blocks = count_indexed(state_dict, "output")
-        if num_blocks < 1 or count_indexed(state_dict, "layer") != 2 * num_blocks:
-            raise ValueError(
-                f"genforce PGGAN state dict with {count_indexed(state_dict, 'layer')} layers and "
+        num_layers = count_indexed(state_dict, "layer")
+        check_size(num_layers // 2, "resolutions", "the number of resolutions (layers / 2)", where, low=0)
+        check_size(num_blocks, "resolutions", "the number of resolutions (outputs)", where)
+        if num_layers != 2 * num_blocks:
+            raise InvalidFileError(
+                f"{where}: genforce PGGAN state dict with {num_layers} layers and "
                 f"{num_blocks} outputs; expected two layers per output"
             )
-        widths = [int(state_dict[f"layer{2 * b + 1}.weight"].shape[0]) for b in range(num_blocks)]
-        z_dim = int(state_dict["layer0.weight"].shape[1])
-        image_channels = int(state_dict[f"output{num_blocks - 1}.weight"].shape[0])
+        widths = [check_size(tensor_shape(state_dict, f"layer{2 * b + 1}.weight", 4, where)[0], "channels",
+                             f"the width of layer{2 * b + 1}", where) for b in range(num_blocks)]
+        z_dim = check_size(tensor_shape(state_dict, "layer0.weight", 4, where)[1], "channels", "z_dim (layer0's input)", where)
+        image_channels = check_size(tensor_shape(state_dict, f"output{num_blocks - 1}.weight", 4, where)[0],
+                                    "image_channels", "the image channels", where)
         return cls(z_dim, widths, image_channels=image_channels, fused_scale=fused_scale)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

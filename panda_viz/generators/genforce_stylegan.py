@@ -16,7 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .genforce import Holder, MappingModule, StyleBasedGenerator, TruncationModule, check_lod, count_indexed, leaky
+from ..exceptions import InvalidFileError, InvalidInputError
+from .genforce import (
+    Holder,
+    MappingModule,
+    StyleBasedGenerator,
+    TruncationModule,
+    check_lod,
+    check_size,
+    count_indexed,
+    leaky,
+    tensor_shape,
+)
 
 __all__ = ["StyleGANGenerator", "StyleGANSynthesis", "StyleGANConvBlock"]
 
@@ -201,34 +212,58 @@ class StyleGANGenerator(StyleBasedGenerator):
         *,
         fused_scale: bool | str = "auto",
         mapping_lr_mul: float = 0.01,
+        where: str = "genforce StyleGAN state dict",
     ) -> StyleGANGenerator:
-        """The generator whose shapes match ``state_dict`` (weights not loaded yet)."""
+        """The generator whose shapes match ``state_dict`` (weights not loaded yet; build it
+        on the ``meta`` device to allocate nothing before comparing).
+
+        Raises
+        ------
+        InvalidFileError
+            A missing or mis-shaped weight (named), inconsistent layer counts, ``lod`` ≠ 0,
+            an unsupported variant.
+        FileLimitError
+            More resolutions, mapping layers or channels than
+            :data:`~panda_viz.generators.genforce.LIMITS`.
+        """
         if fused_scale not in (True, False, "auto"):
-            raise ValueError(f"Invalid fused_scale: got {fused_scale!r} instead of one of {{True, False, 'auto'}}")
+            raise InvalidInputError(f"Invalid fused_scale: got {fused_scale!r} instead of one of {{True, False, 'auto'}}")
         if "mapping.label_weight" in state_dict:
-            raise ValueError("conditional genforce StyleGAN generators (label_size > 0) are not supported")
+            raise InvalidFileError(f"{where}: conditional genforce StyleGAN generators (label_size > 0) are not supported")
         if "synthesis.layer0.const" not in state_dict:
-            raise ValueError("genforce StyleGAN without a constant input (const_input=False) is not supported")
-        check_lod(state_dict, "synthesis.lod")
-        n_dense = count_indexed(state_dict, "mapping.dense")
-        mapping_widths = [int(state_dict[f"mapping.dense{i}.weight"].shape[0]) for i in range(n_dense)]
-        z_dim = int(state_dict["mapping.dense0.weight"].shape[1])
+            raise InvalidFileError(f"{where}: genforce StyleGAN without a constant input (const_input=False) is not supported")
+        check_lod(state_dict, "synthesis.lod", where)
+        n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
         num_blocks = count_indexed(state_dict, "synthesis.output")
         num_layers = count_indexed(state_dict, "synthesis.layer")
-        w_avg = state_dict["truncation.w_avg"]
-        if num_layers != 2 * num_blocks or n_dense < 1:
-            raise ValueError(
-                f"genforce StyleGAN state dict with {num_layers} synthesis layers, {num_blocks} outputs "
+        check_size(num_layers // 2, "resolutions", "the number of resolutions (synthesis layers / 2)", where, low=0)
+        check_size(num_blocks, "resolutions", "the number of resolutions (outputs)", where)
+        if num_layers != 2 * num_blocks:
+            raise InvalidFileError(
+                f"{where}: genforce StyleGAN state dict with {num_layers} synthesis layers, {num_blocks} outputs "
                 f"and {n_dense} mapping layers; expected two layers per output"
             )
-        if w_avg.shape != (mapping_widths[-1],):
-            raise ValueError(
-                f"truncation.w_avg of shape {tuple(w_avg.shape)}; only repeat_w=True models "
+        mapping_widths = [check_size(tensor_shape(state_dict, f"mapping.dense{i}.weight", 2, where)[0], "channels",
+                                     f"the width of mapping.dense{i}", where) for i in range(n_dense)]
+        z_dim = check_size(tensor_shape(state_dict, "mapping.dense0.weight", 2, where)[1], "channels", "z_dim", where)
+        w_avg = tensor_shape(state_dict, "truncation.w_avg", 1, where)
+        if w_avg != (mapping_widths[-1],):
+            raise InvalidFileError(
+                f"{where}: truncation.w_avg of shape {w_avg}; only repeat_w=True models "
                 f"(w_avg of shape ({mapping_widths[-1]},)) are supported"
             )
-        widths = [int(state_dict[f"synthesis.layer{2 * b + 1}.bias"].shape[0]) for b in range(num_blocks)]
-        noise_shapes = [tuple(state_dict[f"synthesis.layer{i}.apply_noise.noise"].shape) for i in range(num_layers)]
-        image_channels = int(state_dict[f"synthesis.output{num_blocks - 1}.weight"].shape[0])
+        widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b + 1}.bias", 1, where)[0], "channels",
+                             f"the width of synthesis.layer{2 * b + 1}", where) for b in range(num_blocks)]
+        noise_shapes = [tensor_shape(state_dict, f"synthesis.layer{i}.apply_noise.noise", 4, where) for i in range(num_layers)]
+        for i, shape in enumerate(noise_shapes):
+            resolution = 4 * 2 ** (i // 2)
+            if shape not in ((1, 1, resolution, resolution), (1, widths[i // 2], 1, 1)):
+                raise InvalidFileError(
+                    f"{where}: synthesis.layer{i}.apply_noise.noise has shape {shape}; expected (1, 1, {resolution}, "
+                    f"{resolution}) or (1, {widths[i // 2]}, 1, 1)"
+                )
+        image_channels = check_size(tensor_shape(state_dict, f"synthesis.output{num_blocks - 1}.weight", 4, where)[0],
+                                    "image_channels", "the image channels", where)
         return cls(
             z_dim,
             mapping_widths,

@@ -19,7 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .genforce import Holder, MappingModule, StyleBasedGenerator, TruncationModule, count_indexed, leaky
+from ..exceptions import InvalidFileError
+from .genforce import (
+    Holder,
+    MappingModule,
+    StyleBasedGenerator,
+    TruncationModule,
+    check_size,
+    count_indexed,
+    leaky,
+    tensor_shape,
+)
 
 __all__ = ["StyleGAN2Generator", "StyleGAN2Synthesis", "ModulatedConvBlock"]
 
@@ -203,35 +213,51 @@ class StyleGAN2Generator(StyleBasedGenerator):
         self.num_layers = self.synthesis.num_layers
 
     @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], *, mapping_lr_mul: float = 0.01) -> StyleGAN2Generator:
-        """The generator whose shapes match ``state_dict`` (weights not loaded yet)."""
+    def from_state_dict(
+        cls, state_dict: Mapping[str, torch.Tensor], *, mapping_lr_mul: float = 0.01, where: str = "genforce StyleGAN2 state dict"
+    ) -> StyleGAN2Generator:
+        """The generator whose shapes match ``state_dict`` (weights not loaded yet; build it
+        on the ``meta`` device to allocate nothing before comparing).
+
+        Raises
+        ------
+        InvalidFileError
+            A missing or mis-shaped weight (named), inconsistent layer counts, an
+            unsupported variant.
+        FileLimitError
+            More resolutions, mapping layers or channels than
+            :data:`~panda_viz.generators.genforce.LIMITS`.
+        """
         if "mapping.label_weight" in state_dict:
-            raise ValueError("conditional genforce StyleGAN2 generators (label_size > 0) are not supported")
+            raise InvalidFileError(f"{where}: conditional genforce StyleGAN2 generators (label_size > 0) are not supported")
         if "synthesis.early_layer.const" not in state_dict:
-            raise ValueError("genforce StyleGAN2 without a constant input (const_input=False) is not supported")
-        if any(k.startswith("synthesis.skip_layer") for k in state_dict):
-            raise ValueError("genforce StyleGAN2 'resnet' synthesis is not supported (model-zoo files are 'skip')")
-        n_dense = count_indexed(state_dict, "mapping.dense")
-        mapping_widths = [int(state_dict[f"mapping.dense{i}.weight"].shape[0]) for i in range(n_dense)]
-        z_dim = int(state_dict["mapping.dense0.weight"].shape[1])
+            raise InvalidFileError(f"{where}: genforce StyleGAN2 without a constant input (const_input=False) is not supported")
+        if any(isinstance(k, str) and k.startswith("synthesis.skip_layer") for k in state_dict):
+            raise InvalidFileError(f"{where}: genforce StyleGAN2 'resnet' synthesis is not supported (model-zoo files are 'skip')")
+        n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
         num_layers = count_indexed(state_dict, "synthesis.layer")  # 2 * blocks - 1
-        if n_dense < 1 or num_layers % 2 != 1:
-            raise ValueError(
-                f"genforce StyleGAN2 state dict with {num_layers} synthesis layers and {n_dense} mapping "
+        check_size((num_layers + 1) // 2, "resolutions", "the number of resolutions ((synthesis layers + 1) / 2)", where)
+        if num_layers % 2 != 1:
+            raise InvalidFileError(
+                f"{where}: genforce StyleGAN2 state dict with {num_layers} synthesis layers and {n_dense} mapping "
                 "layers; expected an odd number of layers (two per resolution after the first)"
             )
+        mapping_widths = [check_size(tensor_shape(state_dict, f"mapping.dense{i}.weight", 2, where)[0], "channels",
+                                     f"the width of mapping.dense{i}", where) for i in range(n_dense)]
+        z_dim = check_size(tensor_shape(state_dict, "mapping.dense0.weight", 2, where)[1], "channels", "z_dim", where)
         num_blocks = (num_layers + 1) // 2
         n_outputs = count_indexed(state_dict, "synthesis.output")
         synthesis_architecture = "skip" if n_outputs == num_blocks else "origin"
-        w_avg = state_dict["truncation.w_avg"]
-        if w_avg.shape != (mapping_widths[-1],):
-            raise ValueError(
-                f"truncation.w_avg of shape {tuple(w_avg.shape)}; only repeat_w=True models "
+        w_avg = tensor_shape(state_dict, "truncation.w_avg", 1, where)
+        if w_avg != (mapping_widths[-1],):
+            raise InvalidFileError(
+                f"{where}: truncation.w_avg of shape {w_avg}; only repeat_w=True models "
                 f"(w_avg of shape ({mapping_widths[-1]},)) are supported"
             )
-        widths = [int(state_dict[f"synthesis.layer{2 * b}.bias"].shape[0]) for b in range(num_blocks)]
+        widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b}.bias", 1, where)[0], "channels",
+                             f"the width of synthesis.layer{2 * b}", where) for b in range(num_blocks)]
         last = f"synthesis.output{num_blocks - 1}.weight"
-        image_channels = int(state_dict[last].shape[0]) if last in state_dict else 3
+        image_channels = check_size(tensor_shape(state_dict, last, 4, where)[0], "image_channels", "the image channels", where)
         return cls(
             z_dim,
             mapping_widths,

@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,17 +30,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError, NetworkPickleError
 from .base import Generator
-from .nvlabs_pickle import (
-    NetworkPickleError,
-    PersistentRecord,
-    load_network_pickle,
-    plain,
-    record_state_dict,
-)
-from .registry import NotThisFormat, _torch_load_cpu, register_file_format
+from .nvlabs_config import check_init_kwargs
+from .nvlabs_pickle import PersistentRecord, load_network_pickle, plain, record_state_dict
+from .registry import NotThisFormat, register_file_format
+from .safe_pickle import describe
 from .stylegan2 import StyleGAN2
 from .stylegan3 import StyleGAN3
+from .torch_files import load_torch_file
+from .weights import few, load_into_meta_module
 
 __all__ = [
     "ARCHITECTURES",
@@ -54,47 +54,77 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {"stylegan2": StyleGAN2, "stylegan3"
 LATENT_SPACES = ("z", "w", "w+")
 NOISE_MODES = ("const", "random", "none")
 _POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
+#: The largest ``config=`` JSON file read (a configuration is a few hundred bytes).
+MAX_CONFIG_BYTES = 1 << 20
 
 
-def build_network(architecture: str, init_kwargs: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+def build_network(
+    architecture: str,
+    init_kwargs: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    where: str = "the configuration",
+    path: str | os.PathLike | None = None,
+) -> nn.Module:
     """Construct ``architecture`` from the official constructor kwargs and load ``state_dict``.
+
+    The kwargs are checked (:func:`~panda_viz.generators.nvlabs_config.check_init_kwargs`),
+    the network is built on the ``meta`` device (no memory), its parameters and buffers are
+    compared with ``state_dict`` by name and shape, and only then is it given the weights.
+
+    Parameters
+    ----------
+    architecture : {"stylegan2", "stylegan3"}
+    init_kwargs : mapping
+    state_dict : mapping
+        Name -> tensor.
+    where : str
+        The file (and entry) for messages.
+    path : path, optional
+        The weights' file: materialised weights may take at most a few times its size.
 
     Raises
     ------
     NetworkPickleError
-        Unknown architecture, unsupported constructor options, or weights whose names or
-        shapes differ from what the configuration builds.
+        Unknown architecture, unsupported or invalid constructor options, or weights whose
+        names or shapes differ from what the configuration builds.
+    NonFiniteError
+        Weights with NaN or infinite values.
     """
     if architecture not in ARCHITECTURES:
-        raise NetworkPickleError(f"unsupported architecture {architecture!r}; supported: {', '.join(ARCHITECTURES)}")
-    kwargs = plain(dict(init_kwargs))
+        raise NetworkPickleError(f"{where}: unsupported architecture {architecture!r}; supported: {', '.join(ARCHITECTURES)}", path)
+    kwargs = check_init_kwargs(architecture, init_kwargs, where)
     try:
-        module = ARCHITECTURES[architecture](**kwargs)
-    except TypeError as error:
-        raise NetworkPickleError(
-            f"{architecture} generator options not supported here: {error} (options given: {sorted(kwargs)})"
-        ) from None
-    except ValueError as error:
-        raise NetworkPickleError(f"{architecture} generator: {error}") from None
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    if missing or unexpected:
-        raise NetworkPickleError(
-            f"the weights do not match a {architecture} generator built from its configuration: "
-            f"missing {_few(missing)}; unexpected {_few(unexpected)}"
-        )
-    wrong = [f"{k} {tuple(state_dict[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items() if state_dict[k].shape != v.shape]
-    if wrong:
-        raise NetworkPickleError(f"weights of the wrong shape for this {architecture} configuration: {_few(wrong)}")
-    module.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state_dict.items()})
-    return module.eval().requires_grad_(False)
+        with torch.device("meta"):
+            module = ARCHITECTURES[architecture](**kwargs)
+    except (ValueError, TypeError) as error:
+        raise NetworkPickleError(f"{where}: a {architecture} generator cannot be built from this configuration: {error}", path) from None
+    return load_into_meta_module(
+        module, state_dict, where=where, what=f"a {architecture} generator built from its configuration",
+        error=NetworkPickleError, path=path,
+    )
 
 
-def _few(items: list[str], n: int = 6) -> str:
-    if not items:
-        return "none"
-    return ", ".join(items[:n]) + (f", … ({len(items)} in all)" if len(items) > n else "")
+def check_generator_options(
+    *, truncation_psi: Any, truncation_cutoff: Any, noise_mode: Any, latent_space: Any, class_index: Any
+) -> float:
+    """Check :func:`nvlabs_generator`'s options that do not depend on the network; returns psi.
+
+    Raises
+    ------
+    InvalidInputError, InvalidTypeError
+        Naming the option, what it must be and what was given.
+    """
+    if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, (int, float)) or not math.isfinite(truncation_psi):
+        raise InvalidInputError(f"truncation_psi must be a finite number (1 = no truncation); got {truncation_psi!r}")
+    if latent_space not in LATENT_SPACES:
+        raise InvalidInputError(f"Invalid latent_space: got {latent_space!r} instead of one of {set(LATENT_SPACES)}")
+    if noise_mode not in NOISE_MODES:
+        raise InvalidInputError(f"Invalid noise_mode: got {noise_mode!r} instead of one of {set(NOISE_MODES)}")
+    for name, value in (("truncation_cutoff", truncation_cutoff), ("class_index", class_index)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InvalidInputError(f"{name} must be None or an int >= 0; got {value!r}")
+    return float(truncation_psi)
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -139,29 +169,28 @@ def nvlabs_generator(
         (``synthesis.L0_36_512`` …); ``downstream_needs_latents`` is true.
     """
     if not isinstance(module, (StyleGAN2, StyleGAN3)):
-        raise TypeError(f"expected a StyleGAN2 or StyleGAN3 module; got {type(module).__name__}")
-    if latent_space not in LATENT_SPACES:
-        raise ValueError(f"Invalid latent_space: got {latent_space!r} instead of one of {set(LATENT_SPACES)}")
-    if noise_mode not in NOISE_MODES:
-        raise ValueError(f"Invalid noise_mode: got {noise_mode!r} instead of one of {set(NOISE_MODES)}")
-    psi = float(truncation_psi)
+        raise InvalidTypeError(f"expected a StyleGAN2 or StyleGAN3 module; got {type(module).__name__}")
+    psi = check_generator_options(
+        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        latent_space=latent_space, class_index=class_index,
+    )
     num_ws = module.num_ws
     if truncation_cutoff is not None:
-        if isinstance(truncation_cutoff, bool) or not isinstance(truncation_cutoff, int) or not 0 <= truncation_cutoff <= num_ws:
-            raise ValueError(f"truncation_cutoff must be an int in [0, {num_ws}] or None; got {truncation_cutoff!r}")
+        if not 0 <= truncation_cutoff <= num_ws:
+            raise InvalidInputError(f"truncation_cutoff must be an int in [0, {num_ws}] or None; got {truncation_cutoff!r}")
         if latent_space == "w" and truncation_cutoff < num_ws:
-            raise ValueError(
+            raise InvalidInputError(
                 "truncation_cutoff truncates only some of the ws, which a single w cannot hold: "
                 "use latent_space='z' or 'w+'"
             )
     if module.c_dim > 0:
-        if class_index is None or isinstance(class_index, bool) or not isinstance(class_index, int) or not 0 <= class_index < module.c_dim:
-            raise ValueError(
+        if class_index is None or not 0 <= class_index < module.c_dim:
+            raise InvalidInputError(
                 f"this generator is class-conditional with {module.c_dim} classes: pass class_index= "
                 f"an int in [0, {module.c_dim - 1}]; got {class_index!r}"
             )
     elif class_index is not None:
-        raise ValueError(f"class_index={class_index!r} given, but this generator is unconditional (c_dim=0)")
+        raise InvalidInputError(f"class_index={class_index!r} given, but this generator is unconditional (c_dim=0)")
 
     def labels(n: int, device: torch.device) -> torch.Tensor | None:
         if module.c_dim == 0:
@@ -221,7 +250,7 @@ def nvlabs_generator(
 
 
 # --------------------------------------------------------------------------- pickles
-def _architecture_of(record: PersistentRecord) -> str:
+def _architecture_of(record: PersistentRecord, where: str) -> str:
     synthesis = record.children.get("synthesis")
     state = synthesis.state if isinstance(synthesis, PersistentRecord) else {}
     classes = set(record.module_classes) | (set(synthesis.module_classes) if isinstance(synthesis, PersistentRecord) else set())
@@ -231,43 +260,52 @@ def _architecture_of(record: PersistentRecord) -> str:
         return "stylegan2"
     found = f"class {record.class_name!r}"
     if isinstance(synthesis, PersistentRecord):
-        found += f" with a synthesis of class {synthesis.class_name!r} (attributes: {_few(sorted(k for k in state if not k.startswith('_')))})"
+        found += f" with a synthesis of class {synthesis.class_name!r} (attributes: {few(sorted(k for k in state if not k.startswith('_')))})"
     else:
-        found += f" with sub-modules {_few(sorted(record.children))}"
+        found += f" with sub-modules {few(sorted(record.children))}"
     if classes:
-        found += f"; its module defines {_few(sorted(classes))}"
+        found += f"; its module defines {few(sorted(classes))}"
     raise NetworkPickleError(
-        f"unsupported generator architecture: found {found}; supported: StyleGAN2 "
+        f"{where}: unsupported generator architecture: found {found}; supported: StyleGAN2 "
         "(synthesis blocks b4 … bN) and StyleGAN3 (synthesis layers L0_… )"
     )
 
 
-def _init_kwargs(record: PersistentRecord) -> dict[str, Any]:
+def _init_kwargs(record: PersistentRecord, where: str) -> dict[str, Any]:
     kwargs = plain(dict(record.state.get("_init_kwargs") or {}))
     args = plain(list(record.state.get("_init_args") or ()))
     if len(args) > len(_POSITIONAL):
-        raise NetworkPickleError(f"the generator was built with {len(args)} positional arguments; expected at most {len(_POSITIONAL)}")
+        raise NetworkPickleError(f"{where}: the generator was built with {len(args)} positional arguments; expected at most {len(_POSITIONAL)}")
     kwargs.update(zip(_POSITIONAL, args))
     missing = [k for k in _POSITIONAL if k not in kwargs]
     if missing:
-        raise NetworkPickleError(f"the pickled generator keeps no constructor arguments {missing}; found {sorted(kwargs)}")
+        raise NetworkPickleError(f"{where}: the pickled generator keeps no constructor arguments {missing}; found {sorted(kwargs)}")
     return kwargs
 
 
 def network_from_pickle(path: str | os.PathLike, network: str = "G_ema") -> nn.Module:
-    """The StyleGAN2/StyleGAN3 module of ``network`` in an official pickle, weights loaded."""
+    """The StyleGAN2/StyleGAN3 module of ``network`` in an official pickle, weights loaded.
+
+    Raises
+    ------
+    UnsafePickleError, FileLimitError, NetworkPickleError, NonFiniteError
+        See :func:`~panda_viz.generators.nvlabs_pickle.load_network_pickle` and :func:`build_network`.
+    """
+    if not isinstance(network, str):
+        raise InvalidTypeError(f"network must be the name of an entry such as 'G_ema'; got {type(network).__name__}")
     data = load_network_pickle(path)
     if not isinstance(data, dict):
-        raise NetworkPickleError(f"{str(path)!r} holds a {type(data).__name__}; a network pickle holds a dict with 'G_ema'")
+        raise NetworkPickleError(f"{str(path)!r} holds a {type(data).__name__}; a network pickle holds a dict with 'G_ema'", path)
     if network not in data:
         raise NetworkPickleError(
-            f"{str(path)!r} has no {network!r}; keys found: {', '.join(map(repr, data)) or 'none'}"
+            f"{str(path)!r} has no {network!r}; keys found: {', '.join(describe(key) for key in list(data)[:20]) or 'none'}", path
         )
     record = data[network]
     if not isinstance(record, PersistentRecord):
-        raise NetworkPickleError(f"{network!r} in {str(path)!r} is a {type(record).__name__}, not a pickled network")
-    architecture = _architecture_of(record)
-    return build_network(architecture, _init_kwargs(record), record_state_dict(record))
+        raise NetworkPickleError(f"{network!r} in {str(path)!r} is a {type(record).__name__}, not a pickled network", path)
+    where = f"{path} ({network})"
+    architecture = _architecture_of(record, where)
+    return build_network(architecture, _init_kwargs(record, where), record_state_dict(record), where=where, path=path)
 
 
 @register_file_format(".pkl")
@@ -290,6 +328,10 @@ def load_nvlabs_pickle(
     (``"G_ema"``, the averaged generator, by default). Other options as in
     :func:`nvlabs_generator`.
     """
+    check_generator_options(
+        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        latent_space=latent_space, class_index=class_index,
+    )
     module = network_from_pickle(path, network)
     return nvlabs_generator(
         module, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
@@ -298,24 +340,37 @@ def load_nvlabs_pickle(
 
 
 # --------------------------------------------------------------------------- state dicts
-def _read_config(config: Any) -> tuple[dict[str, Any], str | None]:
+def _read_config(config: Any) -> tuple[dict[str, Any], str | None, str]:
+    """The constructor kwargs of ``config=``, an architecture hint, and where they came from."""
+    where = "config="
     if isinstance(config, (str, os.PathLike)):
         path = Path(config)
+        where = f"config file {str(path)!r}"
         if not path.is_file():
             raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise FileLimitError(f"{where} has {size:,} bytes; a generator configuration has at most {MAX_CONFIG_BYTES:,}", path)
         try:
-            config = json.loads(path.read_text())
+            config = json.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise InvalidFileError(f"{where} is not UTF-8 text ({error.reason} at byte {error.start})", path) from None
         except json.JSONDecodeError as error:
-            raise ValueError(f"config file {str(path)!r} is not valid JSON: {error}") from None
+            raise InvalidFileError(f"{where} is not valid JSON: {error}", path) from None
+        except RecursionError:
+            raise FileLimitError(f"{where} nests too deeply to be a generator configuration", path) from None
     if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a dict of constructor kwargs or a path to a JSON file; got {type(config).__name__}")
+        raise InvalidTypeError(f"config must be a dict of constructor kwargs or a path to a JSON file; got {type(config).__name__}")
     config = dict(config)
     hint = None
     if "init_kwargs" in config:
-        text = str(config.get("class", "")).lower()
+        kind = config.get("class", "")
+        text = kind.lower() if isinstance(kind, str) else ""
         hint = "stylegan3" if "stylegan3" in text else "stylegan2" if "stylegan2" in text else None
+        if not isinstance(config["init_kwargs"], Mapping):
+            raise NetworkPickleError(f"{where}: 'init_kwargs' must be a dict of constructor kwargs; got {describe(config['init_kwargs'])}")
         config = dict(config["init_kwargs"])
-    return config, hint
+    return config, hint, where
 
 
 def _is_nvlabs_state_dict(sd: Any) -> bool:
@@ -358,21 +413,28 @@ def load_nvlabs_state_dict(
     """
     if config is None:
         raise NotThisFormat("NVlabs state dicts need config= (the generator's constructor kwargs)")
-    kwargs, hint = _read_config(config)
-    sd = _torch_load_cpu(Path(path))
+    check_generator_options(
+        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+        latent_space=latent_space, class_index=class_index,
+    )
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise InvalidInputError(f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)}")
+    kwargs, hint, where = _read_config(config)
+    path = Path(path)
+    sd = load_torch_file(path, error=NetworkPickleError)
     if isinstance(sd, Mapping) and "G_ema" in sd and isinstance(sd["G_ema"], Mapping):
         sd = sd["G_ema"]
     if not _is_nvlabs_state_dict(sd):
-        keys = list(sd)[:5] if isinstance(sd, Mapping) else type(sd).__name__
+        keys = [describe(k) for k in list(sd)[:5]] if isinstance(sd, Mapping) else describe(sd)
         raise NotThisFormat(f"not an NVlabs G_ema state dict (no mapping.fc0.* and synthesis.* keys; found {keys})")
     if architecture is None:
         architecture = "stylegan3" if "synthesis.input.freqs" in sd else "stylegan2" if "synthesis.b4.const" in sd else hint
     if architecture not in ARCHITECTURES:
-        raise ValueError(
-            f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)} "
-            "(the weights have neither synthesis.input.freqs nor synthesis.b4.const)"
+        raise NetworkPickleError(
+            f"{path}: cannot tell StyleGAN2 from StyleGAN3 (the weights have neither synthesis.input.freqs nor "
+            f"synthesis.b4.const, and {where} names no class): pass architecture='stylegan2' or 'stylegan3'", path,
         )
-    module = build_network(architecture, kwargs, sd)
+    module = build_network(architecture, kwargs, sd, where=f"{path} with {where}", path=path)
     return nvlabs_generator(
         module, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
         latent_space=latent_space, class_index=class_index, name=name or Path(path).stem, device=device,

@@ -1,15 +1,30 @@
-"""Named generators and checkpoint-file formats, and :func:`load_generator` over both."""
+"""Named generators and checkpoint-file formats, and :func:`load_generator` over both.
+
+Every file loader runs inside :func:`file_errors`: whatever a crafted file makes go wrong
+deep inside (a ``KeyError``, an ``IndexError``, a torch ``RuntimeError``, a
+``RecursionError`` …) leaves the loader as an :class:`~panda_viz.exceptions.InvalidFileError`
+(or :class:`~panda_viz.exceptions.FileLimitError`) that names the file and the loader.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from ..exceptions import NotThisFormat
+from ..exceptions import (
+    FileLimitError,
+    InvalidFileError,
+    InvalidInputError,
+    InvalidTypeError,
+    NotThisFormat,
+    PandaVizError,
+)
 from .base import Generator
 
 __all__ = [
@@ -17,6 +32,7 @@ __all__ = [
     "register_file_format",
     "available_generators",
     "load_generator",
+    "file_errors",
     "NotThisFormat",
 ]
 
@@ -34,7 +50,7 @@ def register(name: str) -> Callable[[Callable[..., Generator]], Callable[..., Ge
     ...     return Generator(MyNet().load_state_dict(...), latent_shape=(128,), name="my-gan")
     """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"a generator name must be a non-empty str; got {name!r}")
+        raise InvalidInputError(f"a generator name must be a non-empty str; got {name!r}")
 
     def decorate(factory: Callable[..., Generator]) -> Callable[..., Generator]:
         _NAMED[name] = factory
@@ -49,14 +65,43 @@ def register_file_format(*suffixes: str) -> Callable[[Callable[..., Generator]],
     Several loaders may share a suffix (``.pth`` holds genforce checkpoints and plain state
     dicts alike): they are tried in registration order, and one that does not recognise
     the file raises :class:`NotThisFormat` before doing any expensive work it can avoid.
+    The registered (and returned) function runs the loader inside :func:`file_errors`.
     """
 
     def decorate(loader: Callable[..., Generator]) -> Callable[..., Generator]:
+        @functools.wraps(loader)
+        def guarded(path: Any, *args: Any, **options: Any) -> Generator:
+            with file_errors(path, loader.__name__):
+                return loader(path, *args, **options)
+
         for suffix in suffixes:
-            _FILE_FORMATS.setdefault(suffix.lower(), []).append(loader)
-        return loader
+            _FILE_FORMATS.setdefault(suffix.lower(), []).append(guarded)
+        return guarded
 
     return decorate
+
+
+@contextmanager
+def file_errors(path: Any, loader: str) -> Iterator[None]:
+    """Re-raise low-level failures inside a file loader as errors that name the file.
+
+    :class:`~panda_viz.exceptions.PandaVizError` (the loaders' own, clear errors),
+    ``OSError`` (the file system), ``ImportError`` and ``MemoryError`` pass unchanged; a
+    ``RecursionError`` becomes :class:`~panda_viz.exceptions.FileLimitError`; anything else
+    (``KeyError``, ``IndexError``, ``AttributeError``, ``EOFError``, ``UnicodeDecodeError``,
+    torch's ``RuntimeError`` …) becomes :class:`~panda_viz.exceptions.InvalidFileError`.
+    """
+    try:
+        yield
+    except (PandaVizError, OSError, ImportError, MemoryError):
+        raise
+    except RecursionError:
+        raise FileLimitError(f"{path}: its data nests too deeply for {loader}", path if isinstance(path, (str, os.PathLike)) else None) from None
+    except Exception as error:  # noqa: BLE001  (the boundary: every failure names the file)
+        raise InvalidFileError(
+            f"{path} could not be read by {loader}: {type(error).__name__}: {str(error)[:500]}",
+            path if isinstance(path, (str, os.PathLike)) else None,
+        ) from error
 
 
 def available_generators() -> list[str]:
@@ -92,20 +137,22 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
         return source.to(options["device"]) if "device" in options else source
     if isinstance(source, nn.Module):
         if "latent_shape" not in options:
-            raise TypeError("wrapping a torch.nn.Module needs latent_shape=(...), the shape of one latent")
+            raise InvalidTypeError("wrapping a torch.nn.Module needs latent_shape=(...), the shape of one latent")
         return Generator(source, **options)
     if isinstance(source, (str, Path)):
         if isinstance(source, str) and source in _NAMED:
             return _NAMED[source](**options)
         path = Path(source)
         if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
-            if not path.is_file():
+            if not path.exists():
                 raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+            if not path.is_file():
+                raise InvalidFileError(f"checkpoint {str(path)!r} is not a file (a folder? BigGAN folders load with load_generator('biggan', path=...))", path)
             loaders = _FILE_FORMATS.get(path.suffix.lower())
             if not loaders:
-                raise ValueError(
+                raise InvalidFileError(
                     f"no loader for checkpoint files ending in {path.suffix!r}; "
-                    f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}"
+                    f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}", path,
                 )
             reasons = []
             for loader in loaders:
@@ -113,17 +160,12 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
                     return loader(path, **options)
                 except NotThisFormat as reason:
                     reasons.append(f"{loader.__name__}: {reason}")
-            raise ValueError(f"{str(path)!r} matches no known checkpoint format; " + "; ".join(reasons))
-        raise ValueError(
+            raise InvalidFileError(f"{str(path)!r} matches no known checkpoint format; " + "; ".join(reasons), path)
+        raise InvalidInputError(
             f"unknown generator {str(source)!r}; registered: {', '.join(available_generators())} "
             "(or pass a checkpoint path, a torch.nn.Module or a Generator)"
         )
-    raise TypeError(
+    raise InvalidTypeError(
         "expected a registered generator name, a checkpoint path, a torch.nn.Module or a "
         f"Generator; got {type(source).__name__}"
     )
-
-
-def _torch_load_cpu(path: Path) -> Any:
-    """``torch.load`` restricted to tensors and plain containers, mapped to the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=True)

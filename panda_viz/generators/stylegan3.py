@@ -25,9 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..exceptions import InvalidInputError
 from ._nvlabs_ops import FullyConnectedLayer, filtered_lrelu, lowpass_filter, normalize_2nd_moment
 
-__all__ = ["StyleGAN3", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer"]
+__all__ = ["StyleGAN3", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer", "MAX_RESAMPLING"]
+
+#: The largest up- or down-sampling factor of a layer (official configurations use 1 to 4).
+MAX_RESAMPLING = 16
 
 
 def modulated_conv2d(
@@ -121,7 +125,8 @@ class SynthesisInput(nn.Module):
         self.sampling_rate, self.bandwidth = sampling_rate, bandwidth
         self.weight = nn.Parameter(torch.zeros(channels, channels))
         self.affine = FullyConnectedLayer(w_dim, 4)
-        self.register_buffer("transform", torch.eye(3, 3))
+        # the identity, written out: torch.eye on the meta device imports torch's Python references (seconds)
+        self.register_buffer("transform", torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))
         self.register_buffer("freqs", torch.zeros(channels, 2))
         self.register_buffer("phases", torch.zeros(channels))
 
@@ -210,12 +215,17 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("magnitude_ema", torch.ones([]))
 
         self.up_factor = int(np.rint(self.tmp_sampling_rate / in_sampling_rate))
+        self.down_factor = int(np.rint(self.tmp_sampling_rate / out_sampling_rate))
+        if not (1 <= self.up_factor <= MAX_RESAMPLING and 1 <= self.down_factor <= MAX_RESAMPLING):
+            raise InvalidInputError(
+                f"a layer from sampling rate {in_sampling_rate:g} to {out_sampling_rate:g} would resample by "
+                f"{self.up_factor}/{self.down_factor}; at most {MAX_RESAMPLING} (check the cutoffs and lrelu_upsampling)"
+            )
         self.up_taps = filter_size * self.up_factor if self.up_factor > 1 and not is_torgb else 1
         self.register_buffer(
             "up_filter",
             lowpass_filter(self.up_taps, in_cutoff, in_half_width * 2, self.tmp_sampling_rate),
         )
-        self.down_factor = int(np.rint(self.tmp_sampling_rate / out_sampling_rate))
         self.down_taps = filter_size * self.down_factor if self.down_factor > 1 and not is_torgb else 1
         self.down_radial = use_radial_filters and not is_critically_sampled
         self.register_buffer(
@@ -293,6 +303,11 @@ class SynthesisNetwork(nn.Module):
         sizes[-2:] = img_resolution
         channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
         channels[-1] = img_channels
+        if not (np.isfinite(sampling_rates).all() and sampling_rates.min() >= 1 and channels.min() >= 1):
+            raise InvalidInputError(
+                f"this configuration gives layers with sampling rates {sampling_rates.tolist()} and channels "
+                f"{channels.tolist()}; each must be at least 1 (check first_cutoff, first_stopband, channel_base)"
+            )
 
         self.input = SynthesisInput(
             w_dim=w_dim, channels=int(channels[0]), size=int(sizes[0]),

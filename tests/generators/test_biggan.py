@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import panda_viz
-from panda_viz.exceptions import WeightsNotInstalledError
+from panda_viz.exceptions import InvalidFileError, WeightsNotInstalledError
 from panda_viz.generators.biggan import (
     BIGGAN_MODELS,
     BigGANGenerator,
@@ -158,5 +158,18 @@ def test_missing_weights_and_bad_options(tmp_path, folder):
     other.mkdir()
     (other / "config.json").write_text(folder.joinpath("config.json").read_text().replace('"channel_width": 4', '"channel_width": 8'))
     (other / "pytorch_model.bin").write_bytes(folder.joinpath("pytorch_model.bin").read_bytes())
-    with pytest.raises(RuntimeError, match="size mismatch"):
+    with pytest.raises(InvalidFileError, match=r"weights of the wrong shape for the BigGAN that config.json describes: generator.gen_z.bias \(1024,\) \(expected \(2048,\)\)"):
         load_biggan(path=other)
+
+
+@pytest.mark.parametrize("attention", [1, 8])
+def test_expected_weights_are_those_of_the_package_model(attention):
+    """The shapes the loader checks a file against, before building, are the package's."""
+    from panda_viz.generators.biggan import expected_weights
+
+    config = dict(output_dim=32, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=10,
+                  layers=[list(layer) for layer in LAYERS], attention_layer_position=attention, n_stats=7)
+    with torch.device("meta"):
+        model = biggan_package.BigGAN(biggan_package.BigGANConfig(**config))
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    assert {name: tuple(t.shape) for name, t in expected_weights(config).items()} == expected
