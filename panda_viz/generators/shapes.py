@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,8 +176,37 @@ def meta_twin_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
+# the per-module hook tables of torch.nn.Module (those that exist in the installed torch)
+_HOOK_TABLES = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+                "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
+
+
+@contextmanager
+def _others_hooks_suspended(module: nn.Module) -> Iterator[None]:
+    """Hooks registered on ``module`` by anyone else do not fire during the profile.
+
+    The profile may be computed lazily, in the middle of a caller's hooked pass (a
+    ``capture`` or ``stop_after``, or a baseline's probe): their hooks must see only the
+    caller's real tensors, never the profile's meta tensors or its batch-1 latents. The
+    tables are restored, with anything registered meanwhile, in ``finally``.
+    """
+    saved = []
+    try:
+        for sub in module.modules():
+            for table in _HOOK_TABLES:
+                current = getattr(sub, table, None)
+                if isinstance(current, dict) and current:
+                    saved.append((sub, table, current))
+                    setattr(sub, table, OrderedDict())
+        yield
+    finally:
+        for sub, table, current in saved:
+            current.update(getattr(sub, table))  # keep hooks registered during the profile
+            setattr(sub, table, current)
+
+
 def _traced_pass(module: nn.Module, run: Callable[[], Any]) -> _Pass:
-    """Run ``run()`` under no_grad with shape-recording hooks on every sub-module."""
+    """Run ``run()`` under no_grad with shape-recording hooks on every sub-module (only those)."""
     layers: dict[str, tuple[int, int, int]] = {}
     layer_peaks: dict[str, float] = {}
     counter = _LiveBytes()
@@ -196,18 +227,19 @@ def _traced_pass(module: nn.Module, run: Callable[[], Any]) -> _Pass:
         return hook
 
     handles = []
-    try:
-        for name, sub in module.named_modules():
-            if name:
-                handles.append(sub.register_forward_hook(make_hook(name)))
-        with torch.no_grad(), counter:
-            images = first_tensor(run())
-            peak = counter.peak
-            image_shape = tuple(int(s) for s in images.shape[1:])
-            del images
-    finally:
-        for handle in handles:
-            handle.remove()
+    with _others_hooks_suspended(module):
+        try:
+            for name, sub in module.named_modules():
+                if name:
+                    handles.append(sub.register_forward_hook(make_hook(name)))
+            with torch.no_grad(), counter:
+                images = first_tensor(run())
+                peak = counter.peak
+                image_shape = tuple(int(s) for s in images.shape[1:])
+                del images
+        finally:
+            for handle in handles:
+                handle.remove()
     return _Pass(layers, image_shape, peak, layer_peaks)
 
 

@@ -268,3 +268,17 @@ def test_shapes_of_1024_pixel_generators_cost_a_few_mb():
         assert report["mb"] < 16, (name, report)  # a real pass would add 600 MB (StyleGAN2) or 5 GB
         assert report["per_sample_gb"] > 0.3, (name, report)  # what the real pass would hold
     assert outcome.result["stylegan2"]["n_layers"] == 36 and outcome.result["stylegan3"]["n_layers"] == 17
+
+
+def test_the_profile_never_fires_hooks_registered_by_others():
+    """Computed lazily inside a caller's hooked pass, the profile leaves the caller's hooks
+    to the caller's tensors: no meta tensors, no extra calls (a baseline's probe saw them)."""
+    generator = panda_viz.load_generator("dcgan-digiface")  # no profile computed yet
+    seen = []
+    handle = generator.module.main[0].register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].device.type))
+    try:
+        generator.synthesize(generator.sample_latents(2, seed=0))  # first use: the profile, then the pass
+    finally:
+        handle.remove()
+    assert seen == ["cpu"]
+    assert len(generator.module.main[0]._forward_pre_hooks) == 0
