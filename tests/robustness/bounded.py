@@ -64,7 +64,11 @@ except BaseException as exc:  # MemoryError and RecursionError too
     report.update(error_type=type(exc).__name__, error_message=str(exc)[:4000],
                   error_mro=[c.__name__ for c in type(exc).__mro__])
 report["seconds"] = time.perf_counter() - t0
-report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: the peak of this process's own memory map. ru_maxrss would not do: Linux carries
+# the forking parent's high-water mark across exec into it, so a child of a big test
+# session reported the session's size, not its own
+with open("/proc/self/status") as status:
+    report["peak_rss_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 try:
     json.dumps(RESULT)
     report["result"] = RESULT

@@ -17,3 +17,12 @@ def test_reports_the_error_and_its_classes():
 def test_an_allocation_past_the_limit_fails_inside_the_child():
     outcome = run_bounded("import numpy as np\nx = np.ones(4_000_000_000, dtype=np.uint8)", memory_mb=300)
     assert outcome.error_type == "MemoryError"
+
+
+def test_the_peak_is_the_childs_own_not_the_parents():
+    """A big parent (a long test session) must not inflate the child's reported peak."""
+    ballast = bytearray(600 * 2**20)  # the parent grows by 600 MB before it forks the child
+    ballast[:: 4096] = b"x" * len(ballast[:: 4096])
+    outcome = run_bounded("RESULT = 0")
+    assert outcome.peak_rss_mb < 550, outcome.peak_rss_mb
+    del ballast
