@@ -8,7 +8,8 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import editing, render
-from ._common import DEFAULT_SCALE, Samples, central_part, check_index, check_model
+from ..factors import check_compatible
+from ._common import DEFAULT_SCALE, Samples, central_part, check_index
 from .panel import Panel
 from .roi import RoiPainter
 
@@ -80,7 +81,7 @@ class RemovalPanel(Panel):
 
         ``part`` defaults to the part strongest at the centre of the layer (usually on the object).
         """
-        layer = check_model(self.generator, model)
+        layer = check_compatible(self.generator, model)
         n_parts, n_app = int(model.parts_.shape[0]), int(model.appearances_.shape[1])
         part = check_index(central_part(model) if part is None else part, n_parts, "part")
         z = self.generator.sample_latents(self.n_background_samples, seed=0)

@@ -216,7 +216,7 @@ def test_a_model_of_another_layer_is_reported_in_the_log(dcgan, model_main8):
     from panda_viz.widgets import Explorer
 
     app = Explorer(dcgan, model_main8, layer="main.5")
-    assert "fitted at layer 'main.8' but the widget shows layer 'main.5'" in app.log_area.last_error
+    assert "fitted at layer 'main.8'; got layer='main.5'" in app.log_area.last_error
     assert app.model is None
 
 
@@ -226,18 +226,21 @@ def test_a_model_of_another_generator_is_reported_in_the_log(dcgan, model):
     other = copy(model)
     other.generator_ = "stylegan2-ffhq"
     overlay = PartsOverlay(dcgan, other)
-    assert "fitted on generator 'stylegan2-ffhq', not on 'dcgan-digiface'" in overlay.log_area.last_error
+    assert "fitted on generator 'stylegan2-ffhq'; got generator 'dcgan-digiface'" in overlay.log_area.last_error
     wrong_shape = copy(model)
     wrong_shape.generator_, wrong_shape.feature_shape_ = None, (512, 8, 8)
     view = SaliencyView(dcgan, wrong_shape, n_threshold_samples=8)
-    assert "features of shape (512, 8, 8) but layer 'main.5'" in view.log_area.last_error
+    assert "the model records feature_shape_ = (512, 8, 8)" in view.log_area.last_error
 
 
 def test_an_unfitted_model_is_reported_in_the_log(dcgan):
     from panda_viz.decomposition import PandA
 
     panel = EditPanel(dcgan, PandA(n_parts=4))
-    assert panel.log_area.last_error == "model: a fitted PandA model (with parts_) expected; got PandA"
+    assert panel.log_area.last_error == (
+        "model: expected a fitted PandA model (with 'parts_'); got PandA without it "
+        "(call fit first, or build one with PandA.from_factors)"
+    )
 
 
 # ---------------------------------------------------------------------- named edits
