@@ -2,8 +2,23 @@
 
 A local edit adds α a_j p̂_kᵀ to a sample's feature maps Z_i at the model's layer and runs
 the rest of the generator (paper, Sec. 3.3): a_j is an appearance (a column of A), p̂_k a
-part min-max normalised to [0, 1] (as in the official code), α the strength. Several
-(part, appearance, α) terms add up, and a user-drawn mask can stand in for a part.
+part min-max normalised to [0, 1] (:func:`part_maps`, as in the official code), α the
+strength. Several (part, appearance, α) terms add up, and a user-drawn mask can stand in
+for a part.
+
+Names pair up: a pure function ``…_edit`` returns the feature edit (a delta to add to Z at
+the layer), and its wrapper ``…_images`` takes a generator and latents and returns images:
+
+========================  ==========================  =========================================
+feature edit (delta)      images                      what
+========================  ==========================  =========================================
+:func:`local_edit`        :func:`edit_images`         Σ α a_j p̂_kᵀ (paper, Sec. 3.3)
+:func:`removal_edit`      :func:`remove_images`       context-aware removal (Sec. 4.1.1, Fig. 3)
+========================  ==========================  =========================================
+
+Pixel-level background removal by thresholded saliency pairs the same way in
+:mod:`panda_viz.saliency`: :func:`~panda_viz.saliency.localize` (the mask) and
+:func:`~panda_viz.saliency.fill_images` (images with the masked pixels filled).
 
 Every function takes a fitted model (:class:`panda_viz.factors.FittedFactors`, such as
 :class:`panda_viz.PandA`), checked by :mod:`panda_viz.factors`.
@@ -25,12 +40,12 @@ from .saliency import localize, saliency_maps, saliency_thresholds
 
 __all__ = [
     "EditTerm",
-    "part_masks",
+    "part_maps",
     "local_edit",
     "edit_images",
     "propose_background_appearance",
     "removal_edit",
-    "remove",
+    "remove_images",
     "AppearanceRanking",
     "default_alpha",
     "rank_appearances",
@@ -123,8 +138,8 @@ def _normalize(maps: torch.Tensor) -> torch.Tensor:
     return (maps - lo) / (hi - lo).clamp_min(torch.finfo(maps.dtype).tiny)
 
 
-def part_masks(model_or_parts: Any) -> torch.Tensor:
-    """Parts min-max normalised to [0, 1], each on its own (the official code's p̂_k).
+def part_maps(model_or_parts: Any) -> torch.Tensor:
+    """Parts min-max normalised to [0, 1], each on its own (the official code's p̂_k): soft maps, not binary masks.
 
     Parameters
     ----------
@@ -437,7 +452,7 @@ def _finite_delta(delta: torch.Tensor) -> torch.Tensor:
     return delta
 
 
-def remove(
+def remove_images(
     generator: Any,
     latents: torch.Tensor,
     model: Any,
@@ -510,7 +525,7 @@ def rank_appearances(
     part: PartIndex,
     *,
     alpha: float | None = None,
-    appearances: int | Sequence[int] | None = None,
+    candidates: int | Sequence[int] | None = None,
     both_signs: bool = True,
     parts: torch.Tensor | None = None,
     layer: str | None = None,
@@ -537,8 +552,9 @@ def rank_appearances(
     part : int or tuple of int
     alpha : float, optional
         |α|; default :func:`default_alpha` of the samples' features.
-    appearances : int or sequence of int, optional
-        Candidates (default: all); an int n means the first n.
+    candidates : int or sequence of int, optional
+        The appearances to rank (default: all): an int n means the first n (as in
+        :func:`propose_background_appearance`), a sequence the indices themselves.
     both_signs : bool
     parts : Tensor, optional
         Parts instead of ``model.parts_``.
@@ -556,12 +572,12 @@ def rank_appearances(
     latents = generator.check_latents(latents)
     Z = generator.features(latents, layer)
     n_app = check_fitted(model).appearances_.shape[1]
-    if _is_int(appearances):
-        if not 1 <= int(appearances) <= n_app:
-            raise ValueError(f"appearances as an int means the first n; n must be in 1 … {n_app}; got {appearances}")
-        candidates = torch.arange(int(appearances))
+    if _is_int(candidates):
+        if not 1 <= int(candidates) <= n_app:
+            raise InvalidInputError(f"candidates as an int means the first n; n must be in 1 … {n_app}; got {candidates}")
+        candidates = torch.arange(int(candidates))
     else:
-        candidates = appearance_indices(model, appearances)
+        candidates = appearance_indices(model, candidates)
     P = _parts_tensor(model if parts is None else parts)
     p = _part_map(P, part).to(Z.device, Z.dtype)  # (H, W) or (N, H, W)
     scale = default_alpha(Z) if alpha is None else abs(float(alpha))

@@ -6,6 +6,10 @@ position (paper, Sec. 4.1.2). Thresholding row k at μ_k, the mean of concept k 
 samples and all S positions, classifies each position as "concept k or not"
 (m̃_ikj = [m_ikj ≥ μ_k]); with the "background" concept that mask removes the background.
 
+:func:`localize` gives the mask and :func:`fill_images`, its wrapper, images with the masked
+pixels filled (the pairing :func:`panda_viz.editing.local_edit` / ``edit_images`` follows:
+a pure function, then a wrapper taking a generator and latents and returning images).
+
 Every function takes a fitted model (:class:`panda_viz.factors.FittedFactors`, such as
 :class:`panda_viz.PandA`), checked by :mod:`panda_viz.factors`.
 """
@@ -21,7 +25,7 @@ import torch.nn.functional as F
 from . import distributed
 from .factors import Appearances, appearance_indices, check_compatible, check_features, check_fitted
 
-__all__ = ["saliency_maps", "saliency_thresholds", "localize", "background_removal"]
+__all__ = ["saliency_maps", "saliency_thresholds", "localize", "fill_images"]
 
 
 # --------------------------------------------------------------------------- saliency
@@ -152,7 +156,7 @@ def localize(
     return m >= mu[None, :, None, None]
 
 
-def background_removal(
+def fill_images(
     generator: Any,
     latents: torch.Tensor,
     model: Any,

@@ -42,7 +42,7 @@ def set_slider(slider: widgets.FloatSlider, value: float) -> None:
 def central_part(model: Any) -> int:
     """The part strongest at the centre of the layer (usually on the object): a panel's default part."""
     H, W = model.parts_.shape[1:]
-    return int(editing.part_masks(model)[:, H // 2, W // 2].argmax())
+    return int(editing.part_maps(model)[:, H // 2, W // 2].argmax())
 
 
 class ImagePane(widgets.VBox):

@@ -174,7 +174,7 @@ class EditPanel(Panel):
         if part not in self._rankings:
             z = self.generator.sample_latents(self.n_rank_samples, seed=0)
             n = min(self.n_rank_candidates, int(self.model.appearances_.shape[1]))
-            self._rankings[part] = editing.rank_appearances(self.generator, z, self.model, part, appearances=n,
+            self._rankings[part] = editing.rank_appearances(self.generator, z, self.model, part, candidates=n,
                                                             alpha=self._alpha_scale, layer=self.layer)
         return self._rankings[part]
 

@@ -19,7 +19,7 @@ __all__ = ["RemovalPanel"]
 class RemovalPanel(Panel):
     """Remove what is in a part (or a painted region) with the "background" appearance.
 
-    The removal itself is :func:`panda_viz.editing.remove` (paper, Sec. 4.1.1 and Fig. 3);
+    The removal itself is :func:`panda_viz.editing.remove_images` (paper, Sec. 4.1.1 and Fig. 3);
     the background appearance defaults to
     :func:`panda_viz.editing.propose_background_appearance` on ``n_background_samples``
     samples, and can be changed.
@@ -119,6 +119,6 @@ class RemovalPanel(Panel):
             n = int(self.model.parts_.shape[0])
             visible = [k == region for k in range(n)]
             shown = render.overlay_parts(original, self.model.parts_, opacity=0.7, visible=visible)
-        images = editing.remove(self.generator, self.samples.latents(self.seed.value), self.model, region,
+        images = editing.remove_images(self.generator, self.samples.latents(self.seed.value), self.model, region,
                                 self.background.value, method=self.method.value, layer=self.layer)
         return original, shown, render.to_uint8(images)[0]
