@@ -34,7 +34,7 @@ from matplotlib import cbook
 from PIL import Image, ImageOps
 
 import panda_viz
-from panda_viz.editing import part_masks
+from panda_viz.editing import part_maps
 from panda_viz.metrics import roir
 
 FACE_BOX = (80, 30, 450, 400)
@@ -59,7 +59,7 @@ def edit_masks(G, zoo) -> dict[str, tuple]:
         edit = zoo[name]
         model = zoo.load_model(name, G)
         parts = (edit.part,) if isinstance(edit.part, int) else edit.part
-        p = part_masks(model)[list(parts)].sum(0, keepdim=True)
+        p = part_maps(model)[list(parts)].sum(0, keepdim=True)
         mask = F.interpolate(p[None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
         out[name] = (model, mask)
     return out

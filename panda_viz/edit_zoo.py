@@ -39,6 +39,7 @@ import torch
 
 from ._files import atomic_path
 from .exceptions import FileLimitError, IncompatibleFactorsError, InvalidFileError, InvalidInputError, InvalidTypeError
+from .factors import check_fitted
 
 __all__ = ["NamedEdit", "EditZoo", "load_edit_zoo", "available_edit_zoos", "apply_named_edit", "MAX_ZOO_BYTES"]
 
@@ -341,6 +342,7 @@ class EditZoo(Mapping):
         An edit whose factor files are missing, or do not load for ``generator``, is left out:
         it cannot be applied with ``model``. Factor files are resolved as in :meth:`factor_paths`.
         """
+        check_fitted(model)
         parts, appearances = (t.detach().to("cpu", torch.float32) for t in (model.parts_, model.appearances_))
         names = []
         for name in self.edits:
@@ -534,8 +536,7 @@ def apply_named_edit(
         zoo = load_edit_zoo(zoo)
     edit = zoo[name]
     layer = _resolve_edit_layer(generator, edit)
-    fitted_at = getattr(model, "layer_", None)
-    n_parts = int(getattr(model, "parts_").shape[0]) if hasattr(model, "parts_") else None
+    fitted_at, n_parts = getattr(check_fitted(model), "layer_", None), int(model.parts_.shape[0])
     if (fitted_at is not None and fitted_at != layer) or n_parts != edit.n_parts:
         raise IncompatibleFactorsError(
             f"edit {name!r} of zoo {zoo.name!r} indexes factors at layer {edit.layer!r} ({layer}) with "

@@ -2,12 +2,26 @@
 
 A local edit adds α a_j p̂_kᵀ to a sample's feature maps Z_i at the model's layer and runs
 the rest of the generator (paper, Sec. 3.3): a_j is an appearance (a column of A), p̂_k a
-part min-max normalised to [0, 1] (as in the official code), α the strength. Several
-(part, appearance, α) terms add up, and a user-drawn mask can stand in for a part.
+part min-max normalised to [0, 1] (:func:`part_maps`, as in the official code), α the
+strength. Several (part, appearance, α) terms add up, and a user-drawn mask can stand in
+for a part.
 
-Every function takes a fitted model: any object with ``parts_`` (n_parts, H, W),
-``appearances_`` (C, n_appearances) and ``feature_shape_`` (C, H, W), optionally
-``layer_`` and ``generator_`` (names), such as :class:`panda_viz.PandA`.
+Names pair up: a pure function ``…_edit`` returns the feature edit (a delta to add to Z at
+the layer), and its wrapper ``…_images`` takes a generator and latents and returns images:
+
+========================  ==========================  =========================================
+feature edit (delta)      images                      what
+========================  ==========================  =========================================
+:func:`local_edit`        :func:`edit_images`         Σ α a_j p̂_kᵀ (paper, Sec. 3.3)
+:func:`removal_edit`      :func:`remove_images`       context-aware removal (Sec. 4.1.1, Fig. 3)
+========================  ==========================  =========================================
+
+Pixel-level background removal by thresholded saliency pairs the same way in
+:mod:`panda_viz.saliency`: :func:`~panda_viz.saliency.localize` (the mask) and
+:func:`~panda_viz.saliency.fill_images` (images with the masked pixels filled).
+
+Every function takes a fitted model (:class:`panda_viz.factors.FittedFactors`, such as
+:class:`panda_viz.PandA`), checked by :mod:`panda_viz.factors`.
 """
 
 from __future__ import annotations
@@ -21,25 +35,17 @@ import torch
 import torch.nn.functional as F
 
 from .exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
-from .saliency import (
-    _appearance_indices,
-    _appearance_matrix,
-    _check_features,
-    _feature_shape,
-    _fitted,
-    localize,
-    saliency_maps,
-    saliency_thresholds,
-)
+from .factors import appearance_indices, check_compatible, check_features, check_fitted, feature_shape
+from .saliency import localize, saliency_maps, saliency_thresholds
 
 __all__ = [
     "EditTerm",
-    "part_masks",
+    "part_maps",
     "local_edit",
     "edit_images",
     "propose_background_appearance",
     "removal_edit",
-    "remove",
+    "remove_images",
     "AppearanceRanking",
     "default_alpha",
     "rank_appearances",
@@ -120,7 +126,7 @@ def _parts_tensor(model_or_parts: Any) -> torch.Tensor:
     if isinstance(model_or_parts, (torch.Tensor, np.ndarray)):
         parts = torch.as_tensor(model_or_parts)
     else:
-        parts = _fitted(model_or_parts, "parts_")
+        parts = torch.as_tensor(check_fitted(model_or_parts).parts_)
     if parts.ndim not in (3, 4):
         raise ValueError(f"parts of shape (n_parts, H, W) or (N, n_parts, H, W) expected; got {tuple(parts.shape)}")
     return parts if parts.dtype.is_floating_point else parts.float()
@@ -132,8 +138,8 @@ def _normalize(maps: torch.Tensor) -> torch.Tensor:
     return (maps - lo) / (hi - lo).clamp_min(torch.finfo(maps.dtype).tiny)
 
 
-def part_masks(model_or_parts: Any) -> torch.Tensor:
-    """Parts min-max normalised to [0, 1], each on its own (the official code's p̂_k).
+def part_maps(model_or_parts: Any) -> torch.Tensor:
+    """Parts min-max normalised to [0, 1], each on its own (the official code's p̂_k): soft maps, not binary masks.
 
     Parameters
     ----------
@@ -216,14 +222,14 @@ def local_edit(
     Tensor (C, H, W), or (N, C, H, W) when the mask or the parts are per sample; float32,
     on the appearances' device. Pass it to ``G.synthesize(z, edits={layer: delta})``.
     """
-    C, H, W = _feature_shape(model)
-    A = _appearance_matrix(model)
+    C, H, W = feature_shape(model)
+    A = check_fitted(model).appearances_
     A = A if A.dtype.is_floating_point else A.float()
     terms = _as_terms(terms)
     P = _parts_tensor(model if parts is None else parts).to(A.device, A.dtype)
     if tuple(P.shape[-2:]) != (H, W):
         raise ValueError(f"parts of spatial size ({H}, {W}) expected (the model's features {C}×{H}×{W}); got {tuple(P.shape)}")
-    _appearance_indices(model, [t.appearance for t in terms])
+    appearance_indices(model, [t.appearance for t in terms])
     uses_mask = [t for t in terms if t.part is None]
     if uses_mask and mask is None:
         raise ValueError(f"term {uses_mask[0]} has part=None, which needs a mask; got mask=None")
@@ -243,29 +249,6 @@ def local_edit(
                 f"the edit term {term.label()} overflows {A.dtype} (|α| × |a_j| is not finite); use a smaller |alpha|"
             )
     return delta
-
-
-def _resolve_layer(generator: Any, model: Any, layer: str | None) -> str:
-    """The layer to edit: the model's, checked against ``layer`` and the generator."""
-    fitted_at = getattr(model, "layer_", None)
-    if layer is None:
-        if fitted_at is None:
-            raise ValueError("the model does not record the layer it was fitted at; pass layer=… (e.g. 'main.5')")
-        layer = fitted_at
-    elif fitted_at is not None and layer != fitted_at:
-        raise ValueError(f"the factors were fitted at layer {fitted_at!r}; got layer={layer!r}")
-    fitted_on = getattr(model, "generator_", None)
-    name = getattr(generator, "name", None)
-    if fitted_on is not None and name is not None and fitted_on != name:
-        raise ValueError(f"the factors were fitted on generator {fitted_on!r}; got generator {name!r}")
-    shape = generator._check_layer(layer)
-    expected = _feature_shape(model)
-    if tuple(shape) != tuple(expected):
-        raise ValueError(
-            f"the factors expect features of shape {'×'.join(map(str, expected))}; "
-            f"layer {layer!r} of {name!r} has {'×'.join(map(str, shape))}"
-        )
-    return layer
 
 
 def _image_size(generator: Any) -> tuple[int, int]:
@@ -300,7 +283,7 @@ def edit_images(
     -------
     Tensor (N, 3, H_img, W_img) in [-1, 1]. All alphas 0 give exactly ``G.synthesize(latents)``.
     """
-    layer = _resolve_layer(generator, model, layer)
+    layer = check_compatible(generator, model, layer)
     image_size = _image_size(generator) if mask is not None else None
     delta = local_edit(model, terms, mask=mask, parts=parts, image_size=image_size)
     n = len(generator.check_latents(latents))
@@ -355,10 +338,10 @@ def propose_background_appearance(
     -------
     int, or (int, Tensor (K,)) with ``return_scores``
     """
-    n = _appearance_matrix(model).shape[1]
+    n = check_fitted(model).appearances_.shape[1]
     if _is_int(candidates) and int(candidates) < 1:
         raise ValueError(f"candidates must be a positive int or a sequence of indices; got {candidates!r}")
-    index = torch.arange(min(int(candidates), n)) if _is_int(candidates) else _appearance_indices(model, candidates)
+    index = torch.arange(min(int(candidates), n)) if _is_int(candidates) else appearance_indices(model, candidates)
     masks = localize(model, Z, index, thresholds=thresholds).float()
     frame, centre = _frame_and_centre(*masks.shape[-2:])
     scores = masks[..., frame.to(masks.device)].mean(dim=(0, 2)) - masks[..., centre.to(masks.device)].mean(dim=(0, 2))
@@ -425,9 +408,9 @@ def removal_edit(
     """
     if method not in ("add", "replace"):
         raise ValueError(f"Invalid method: got {method!r} instead of one of {{'add', 'replace'}}")
-    Z = _check_features(model, Z)
-    b = int(_appearance_indices(model, appearance)[0])
-    C, H, W = _feature_shape(model)
+    Z = check_features(model, Z)
+    b = int(appearance_indices(model, appearance)[0])
+    C, H, W = feature_shape(model)
     r = _region_map(model, region, (H, W), parts, image_size).to(Z.device, Z.dtype)
     r = r.expand(len(Z), H, W) if r.ndim == 2 else r
     if len(r) != len(Z):
@@ -437,7 +420,7 @@ def removal_edit(
         if alpha is None:
             alpha = m.flatten(1).amax(1) - (m * r).sum((1, 2)) / r.sum((1, 2))
         alpha = _check_alpha(alpha, Z)
-        a = _appearance_matrix(model).to(Z.device, Z.dtype)[:, b]
+        a = check_fitted(model).appearances_.to(Z.device, Z.dtype)[:, b]
         return _finite_delta(alpha * a[None, :, None, None] * r[:, None])
     mu = saliency_thresholds(model, Z, [b])[0] if thresholds is None else torch.as_tensor(thresholds).reshape(())
     background = (m >= mu.to(m.device, m.dtype)).to(Z.dtype)  # (N, H, W)
@@ -469,7 +452,7 @@ def _finite_delta(delta: torch.Tensor) -> torch.Tensor:
     return delta
 
 
-def remove(
+def remove_images(
     generator: Any,
     latents: torch.Tensor,
     model: Any,
@@ -487,7 +470,7 @@ def remove(
     features (pass it explicitly, from many samples, for a stable choice). Other
     arguments as in :func:`removal_edit`. Returns images (N, 3, H, W) in [-1, 1].
     """
-    layer = _resolve_layer(generator, model, layer)
+    layer = check_compatible(generator, model, layer)
     Z = generator.features(latents, layer, batch_size=batch_size)
     if appearance is None:
         appearance = propose_background_appearance(model, Z)
@@ -542,7 +525,7 @@ def rank_appearances(
     part: PartIndex,
     *,
     alpha: float | None = None,
-    appearances: int | Sequence[int] | None = None,
+    candidates: int | Sequence[int] | None = None,
     both_signs: bool = True,
     parts: torch.Tensor | None = None,
     layer: str | None = None,
@@ -569,8 +552,9 @@ def rank_appearances(
     part : int or tuple of int
     alpha : float, optional
         |α|; default :func:`default_alpha` of the samples' features.
-    appearances : int or sequence of int, optional
-        Candidates (default: all); an int n means the first n.
+    candidates : int or sequence of int, optional
+        The appearances to rank (default: all): an int n means the first n (as in
+        :func:`propose_background_appearance`), a sequence the indices themselves.
     both_signs : bool
     parts : Tensor, optional
         Parts instead of ``model.parts_``.
@@ -584,20 +568,20 @@ def rank_appearances(
     AppearanceRanking
         ``appearances`` a permutation of the candidates, ``scores`` descending.
     """
-    layer = _resolve_layer(generator, model, layer)
+    layer = check_compatible(generator, model, layer)
     latents = generator.check_latents(latents)
     Z = generator.features(latents, layer)
-    n_app = _appearance_matrix(model).shape[1]
-    if _is_int(appearances):
-        if not 1 <= int(appearances) <= n_app:
-            raise ValueError(f"appearances as an int means the first n; n must be in 1 … {n_app}; got {appearances}")
-        candidates = torch.arange(int(appearances))
+    n_app = check_fitted(model).appearances_.shape[1]
+    if _is_int(candidates):
+        if not 1 <= int(candidates) <= n_app:
+            raise InvalidInputError(f"candidates as an int means the first n; n must be in 1 … {n_app}; got {candidates}")
+        candidates = torch.arange(int(candidates))
     else:
-        candidates = _appearance_indices(model, appearances)
+        candidates = appearance_indices(model, candidates)
     P = _parts_tensor(model if parts is None else parts)
     p = _part_map(P, part).to(Z.device, Z.dtype)  # (H, W) or (N, H, W)
     scale = default_alpha(Z) if alpha is None else abs(float(alpha))
-    A = _appearance_matrix(model).to(Z.device, Z.dtype)
+    A = check_fitted(model).appearances_.to(Z.device, Z.dtype)
     base = generator.synthesize_from(layer, Z, latents)
     w = F.interpolate(p.expand(len(Z), *p.shape[-2:])[:, None], size=base.shape[-2:], mode="bilinear",
                       align_corners=False)[:, 0].clamp(0, 1)

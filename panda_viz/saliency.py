@@ -6,9 +6,12 @@ position (paper, Sec. 4.1.2). Thresholding row k at μ_k, the mean of concept k 
 samples and all S positions, classifies each position as "concept k or not"
 (m̃_ikj = [m_ikj ≥ μ_k]); with the "background" concept that mask removes the background.
 
-Every function takes a fitted model: any object with ``appearances_`` (C, K) and
-``feature_shape_`` (C, H, W) (optionally ``parts_``, ``layer_``, ``generator_``), such as
-:class:`panda_viz.PandA`.
+:func:`localize` gives the mask and :func:`fill_images`, its wrapper, images with the masked
+pixels filled (the pairing :func:`panda_viz.editing.local_edit` / ``edit_images`` follows:
+a pure function, then a wrapper taking a generator and latents and returning images).
+
+Every function takes a fitted model (:class:`panda_viz.factors.FittedFactors`, such as
+:class:`panda_viz.PandA`), checked by :mod:`panda_viz.factors`.
 """
 
 from __future__ import annotations
@@ -20,65 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from . import distributed
+from .factors import Appearances, appearance_indices, check_compatible, check_features, check_fitted
 
-__all__ = ["saliency_maps", "saliency_thresholds", "localize", "background_removal"]
-
-Appearances = int | Sequence[int] | torch.Tensor | None
-
-
-# --------------------------------------------------------------------------- model access
-def _fitted(model: Any, attribute: str) -> torch.Tensor:
-    value = getattr(model, attribute, None)
-    if value is None:
-        raise ValueError(
-            f"expected a fitted PandA model (with {attribute!r}); got {type(model).__name__} without it "
-            "(call fit first)"
-        )
-    return torch.as_tensor(value)
-
-
-def _feature_shape(model: Any) -> tuple[int, int, int]:
-    shape = getattr(model, "feature_shape_", None)
-    if shape is None:
-        appearances = _fitted(model, "appearances_")
-        parts = _fitted(model, "parts_")
-        return (appearances.shape[0], *parts.shape[-2:])
-    return tuple(int(s) for s in shape)
-
-
-def _appearance_matrix(model: Any) -> torch.Tensor:
-    appearances = _fitted(model, "appearances_")
-    if appearances.ndim != 2:
-        raise ValueError(f"appearances_ of shape (C, n_appearances) expected; got {tuple(appearances.shape)}")
-    return appearances
-
-
-def _appearance_indices(model: Any, appearances: Appearances) -> torch.Tensor:
-    """Validate appearance indices against the model; returns a 1-D LongTensor."""
-    n = _appearance_matrix(model).shape[1]
-    if appearances is None:
-        return torch.arange(n)
-    index = torch.as_tensor(appearances)
-    if index.ndim == 0:
-        index = index.reshape(1)
-    if index.ndim != 1 or index.numel() == 0 or index.dtype.is_floating_point or index.dtype == torch.bool:
-        raise ValueError(f"appearances must be an int or a non-empty sequence of ints; got {appearances!r}")
-    bad = [int(i) for i in index if not 0 <= int(i) < n]
-    if bad:
-        raise IndexError(f"appearance index {bad[0]} out of range: the model has {n} appearances (0 … {n - 1})")
-    return index.long()
-
-
-def _check_features(model: Any, Z: torch.Tensor, name: str = "Z") -> torch.Tensor:
-    """Z (N, C, H, W) matching the model's feature shape, as a float tensor."""
-    shape = _feature_shape(model)
-    if not isinstance(Z, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, {', '.join(map(str, shape))}); got {type(Z).__name__}")
-    if Z.ndim != 4 or tuple(Z.shape[1:]) != shape or len(Z) == 0:
-        layer = getattr(model, "layer_", None)
-        where = f" (the factors were fitted at layer {layer!r})" if layer else ""
-        raise ValueError(f"{name} of shape (N, {', '.join(map(str, shape))}) expected{where}; got {tuple(Z.shape)}")
-    return Z if Z.dtype.is_floating_point else Z.float()
+__all__ = ["saliency_maps", "saliency_thresholds", "localize", "fill_images"]
 
 
 # --------------------------------------------------------------------------- saliency
@@ -104,9 +51,9 @@ def saliency_maps(
     Tensor (N, K, H, W), or (N, K, *size)
         On Z's device, in Z's dtype.
     """
-    Z = _check_features(model, Z)
-    index = _appearance_indices(model, appearances)
-    A = _appearance_matrix(model).to(Z.device, Z.dtype)[:, index.to(Z.device)]
+    Z = check_features(model, Z)
+    index = appearance_indices(model, appearances)
+    A = check_fitted(model).appearances_.to(Z.device, Z.dtype)[:, index.to(Z.device)]
     m = torch.einsum("ck,nchw->nkhw", A, Z)
     out_size = _size(size, tuple(m.shape[-2:]))
     if out_size != tuple(m.shape[-2:]):
@@ -203,13 +150,13 @@ def localize(
     -------
     Tensor (N, K, height, width), bool
     """
-    index = _appearance_indices(model, appearances)
+    index = appearance_indices(model, appearances)
     m = saliency_maps(model, Z, index, size=size)
     mu = _thresholds(model, Z, index, thresholds).to(m.device, m.dtype)
     return m >= mu[None, :, None, None]
 
 
-def background_removal(
+def fill_images(
     generator: Any,
     latents: torch.Tensor,
     model: Any,
@@ -244,9 +191,7 @@ def background_removal(
     -------
     Tensor (N, 3, H, W) in [-1, 1]
     """
-    from .editing import _resolve_layer
-
-    layer = _resolve_layer(generator, model, layer)
+    layer = check_compatible(generator, model, layer)
     Z = generator.features(latents, layer)
     images = generator.synthesize(latents)
     mask = localize(model, Z, [appearance], thresholds=thresholds, size=tuple(images.shape[-2:]))

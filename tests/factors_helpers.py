@@ -44,7 +44,7 @@ def make_factors(Z: torch.Tensor) -> HandFactors:
     """Three box parts on the 8 × 8 layer: centre (rows/cols 2-5), top-left corner, right column."""
     _, _, H, W = Z.shape
     parts = torch.stack([
-        box(H, W, slice(2, 6), slice(2, 6)) * 0.7,  # scaled: part_masks must normalise it
+        box(H, W, slice(2, 6), slice(2, 6)) * 0.7,  # scaled: part_maps must normalise it
         box(H, W, slice(0, 2), slice(0, 2)),
         box(H, W, slice(0, H), slice(W - 2, W)),
     ])

@@ -12,10 +12,10 @@ from panda_viz.editing import (
     EditTerm,
     edit_images,
     local_edit,
-    part_masks,
+    part_maps,
     propose_background_appearance,
     rank_appearances,
-    remove,
+    remove_images,
     removal_edit,
 )
 from panda_viz.saliency import localize
@@ -46,11 +46,11 @@ CENTRE64 = box(64, 64, slice(16, 48), slice(16, 48)).bool()
 
 # ------------------------------------------------------------------------ parts and terms
 def test_part_masks_normalise_each_part_to_unit_range(model):
-    p = part_masks(model)
+    p = part_maps(model)
     assert p.shape == (3, 8, 8)
     assert torch.equal(p.amax((1, 2)), torch.ones(3)) and torch.equal(p.amin((1, 2)), torch.zeros(3))
     assert torch.equal(p[0], box(8, 8, slice(2, 6), slice(2, 6)))
-    per_sample = part_masks(torch.rand(5, 3, 8, 8) * 4 + 1)
+    per_sample = part_maps(torch.rand(5, 3, 8, 8) * 4 + 1)
     assert per_sample.shape == (5, 3, 8, 8)
     assert torch.allclose(per_sample.amax((2, 3)), torch.ones(5, 3))
 
@@ -58,16 +58,16 @@ def test_part_masks_normalise_each_part_to_unit_range(model):
 def test_local_edit_is_the_sum_of_rank_one_terms(model):
     A = model.appearances_
     delta = local_edit(model, [EditTerm(0, 3, 2.0), (1, 7, -1.5)])
-    expected = 2.0 * A[:, 3, None, None] * part_masks(model)[0] - 1.5 * A[:, 7, None, None] * part_masks(model)[1]
+    expected = 2.0 * A[:, 3, None, None] * part_maps(model)[0] - 1.5 * A[:, 7, None, None] * part_maps(model)[1]
     assert delta.shape == (256, 8, 8)
     assert torch.allclose(delta, expected, atol=1e-6)
     single = local_edit(model, (0, 3, 2.0))
-    assert torch.allclose(single, 2.0 * A[:, 3, None, None] * part_masks(model)[0])
+    assert torch.allclose(single, 2.0 * A[:, 3, None, None] * part_maps(model)[0])
 
 
 def test_a_tuple_of_parts_edits_their_union(model):
     delta = local_edit(model, EditTerm((1, 2), 0, 1.0))
-    union = part_masks((model.parts_[1] + model.parts_[2])[None])[0]
+    union = part_maps((model.parts_[1] + model.parts_[2])[None])[0]
     assert torch.allclose(delta, model.appearances_[:, 0, None, None] * union, atol=1e-6)
     assert EditTerm([1, 2], 0, 1).part == (1, 2)
 
@@ -161,7 +161,7 @@ def test_removal_add_is_the_papers_rank_one_edit(model, Z):
     b = propose_background_appearance(model, Z)
     delta = removal_edit(model, Z[:5], 0, b)
     m = torch.einsum("c,nchw->nhw", model.appearances_[:, b], Z[:5])
-    r = part_masks(model)[0]
+    r = part_maps(model)[0]
     alpha = m.flatten(1).amax(1) - (m * r).sum((1, 2)) / r.sum()
     assert torch.allclose(delta, alpha[:, None, None, None] * model.appearances_[:, b, None, None] * r, atol=1e-5)
     fixed = removal_edit(model, Z[:5], 0, b, alpha=3.0)
@@ -183,17 +183,17 @@ def test_removal_changes_the_region_more_than_the_outside(dcgan, model, z, Z):
     original = dcgan.synthesize(z)
     b = propose_background_appearance(model, Z)
     for method in ("add", "replace"):
-        removed = remove(dcgan, z, model, 0, b, method=method)
+        removed = remove_images(dcgan, z, model, 0, b, method=method)
         inside, outside = _inside_outside(original, removed, CENTRE64)
         assert inside > 3 * outside, method
-    by_mask = remove(dcgan, z, model, CENTRE64, b)
-    assert torch.allclose(by_mask, remove(dcgan, z, model, 0, b), atol=1e-5)
+    by_mask = remove_images(dcgan, z, model, CENTRE64, b)
+    assert torch.allclose(by_mask, remove_images(dcgan, z, model, 0, b), atol=1e-5)
 
 
 # ------------------------------------------------------------------------ ranking
 def test_ranking_is_a_permutation_with_descending_scores(dcgan, model, z):
     z2 = z[:2]
-    ranking = rank_appearances(dcgan, z2, model, 0, appearances=12, alpha=6.0)
+    ranking = rank_appearances(dcgan, z2, model, 0, candidates=12, alpha=6.0)
     assert sorted(ranking.appearances.tolist()) == list(range(12))
     assert torch.all(ranking.scores[:-1] >= ranking.scores[1:])
     assert set(ranking.signs.tolist()) <= {-1.0, 1.0} and ranking.alpha == 6.0
@@ -202,7 +202,7 @@ def test_ranking_is_a_permutation_with_descending_scores(dcgan, model, z):
     before = dcgan.synthesize(z2)
     after = edit_images(dcgan, z2, model, EditTerm(0, j, 6.0 * sign))
     d = (after - before).pow(2).mean(1)
-    w = F.interpolate(part_masks(model)[0][None, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+    w = F.interpolate(part_maps(model)[0][None, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
     direct = ((d * w).sum((1, 2)) / w.sum() - (d * (1 - w)).sum((1, 2)) / (1 - w).sum()).mean()
     assert ranking.scores[0].item() == pytest.approx(direct.item(), rel=1e-3, abs=1e-6)
     terms = ranking.terms(0, top=2)
@@ -210,7 +210,7 @@ def test_ranking_is_a_permutation_with_descending_scores(dcgan, model, z):
 
 
 def test_ranking_subset_and_single_sign(dcgan, model, z):
-    ranking = rank_appearances(dcgan, z[:1], model, 2, appearances=[5, 1, 9], both_signs=False)
+    ranking = rank_appearances(dcgan, z[:1], model, 2, candidates=[5, 1, 9], both_signs=False)
     assert sorted(ranking.appearances.tolist()) == [1, 5, 9]
     assert torch.all(ranking.signs == 1) and ranking.alpha > 0
 
@@ -310,9 +310,9 @@ def test_bad_removal_arguments(model, Z):
 
 def test_bad_ranking_arguments(dcgan, model, z):
     with pytest.raises(ValueError, match=r"n must be in 1 … 256; got 0"):
-        rank_appearances(dcgan, z, model, 0, appearances=0)
+        rank_appearances(dcgan, z, model, 0, candidates=0)
     with pytest.raises(IndexError, match="part index 5 out of range"):
-        rank_appearances(dcgan, z, model, 5, appearances=2)
+        rank_appearances(dcgan, z, model, 5, candidates=2)
 
 
 # ------------------------------------------------------------------------ a real fit
@@ -326,9 +326,9 @@ def fitted(dcgan):
 def test_real_fit_edits_stay_in_their_part(dcgan, fitted, z):
     """With real factors: the top-ranked edit of each part changes the image mostly inside it."""
     before = dcgan.synthesize(z)
-    masks = part_masks(fitted)
+    masks = part_maps(fitted)
     for k in range(fitted.n_parts_):
-        ranking = rank_appearances(dcgan, z[:2], fitted, k, appearances=8)
+        ranking = rank_appearances(dcgan, z[:2], fitted, k, candidates=8)
         after = edit_images(dcgan, z, fitted, ranking.terms(k, top=1))
         w = F.interpolate(masks[k][None, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
         d = (after - before).pow(2).mean(1)

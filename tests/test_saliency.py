@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from factors_helpers import LAYER, HandFactors, make_factors
-from panda_viz.saliency import background_removal, localize, saliency_maps, saliency_thresholds
+from panda_viz.saliency import fill_images, localize, saliency_maps, saliency_thresholds
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_threshold_above_the_max_gives_empty_masks(model, Z):
 def test_background_removal_fills_only_the_concept(dcgan, model):
     z = dcgan.sample_latents(3, seed=11)
     images = dcgan.synthesize(z)
-    out = background_removal(dcgan, z, model, 2, fill=1.0)
+    out = fill_images(dcgan, z, model, 2, fill=1.0)
     mask = localize(model, dcgan.features(z, LAYER), [2], size=64)[:, 0]
     assert out.shape == images.shape
     assert torch.equal(out.permute(1, 0, 2, 3)[:, mask], torch.ones(3, int(mask.sum())))
@@ -133,14 +133,14 @@ def test_bad_size_and_fill(model, Z, dcgan):
     with pytest.raises(ValueError, match=r"size must be an int or \(height, width\)"):
         localize(model, Z, 0, size=(0, 4))
     with pytest.raises(ValueError, match="fill must be one value or 3"):
-        background_removal(dcgan, dcgan.sample_latents(1, seed=0), model, 0, fill=(1.0, 1.0))
+        fill_images(dcgan, dcgan.sample_latents(1, seed=0), model, 0, fill=(1.0, 1.0))
 
 
 def test_background_removal_refuses_another_layer(dcgan, Z):
     other = make_factors(Z)
     other.layer_ = "main.8"
     with pytest.raises(ValueError, match="the factors were fitted at layer 'main.8'; got layer='main.5'"):
-        background_removal(dcgan, dcgan.sample_latents(1, seed=0), other, 0, layer="main.5")
+        fill_images(dcgan, dcgan.sample_latents(1, seed=0), other, 0, layer="main.5")
     unlabelled = HandFactors(parts_=other.parts_, appearances_=other.appearances_, layer_=None)
     with pytest.raises(ValueError, match="does not record the layer"):
-        background_removal(dcgan, dcgan.sample_latents(1, seed=0), unlabelled, 0)
+        fill_images(dcgan, dcgan.sample_latents(1, seed=0), unlabelled, 0)

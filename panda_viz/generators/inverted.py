@@ -16,8 +16,8 @@ Inversion in the same argument, and this module says how such a pass runs
    untouched parameter and buffer with the caller's module and holds the tuned ones
    (:func:`tuned_module`). The caller's module is never modified.
 
-So every function built on those entry points (``edit_images``, ``remove``,
-``background_removal``, ``rank_appearances``, ``EditZoo.apply``, the widgets …) works on
+So every function built on those entry points (``edit_images``, ``remove_images``,
+``fill_images``, ``rank_appearances``, ``EditZoo.apply``, the widgets …) works on
 a photo unchanged. Reading or editing a layer *before* the inversion layer is refused: the
 photo's content is only known from that layer on.
 

@@ -216,8 +216,8 @@ def _run(args: argparse.Namespace) -> int:
     import panda_viz
     from ..decomposition import fit_generator
     from ..edit_zoo import load_edit_zoo
-    from ..editing import EditTerm, edit_images, propose_background_appearance, rank_appearances, remove
-    from ..saliency import background_removal, saliency_thresholds
+    from ..editing import EditTerm, edit_images, propose_background_appearance, rank_appearances, remove_images
+    from ..saliency import fill_images, saliency_thresholds
 
     steps = _Steps(9)
     out = Path(args.out)
@@ -258,7 +258,7 @@ def _run(args: argparse.Namespace) -> int:
     def edits():
         rows = []
         for k in _central_parts(model.parts_, 2):
-            ranking = rank_appearances(G, z_show[:N_RANK_SAMPLES], model, k, appearances=min(N_CANDIDATES, C))
+            ranking = rank_appearances(G, z_show[:N_RANK_SAMPLES], model, k, candidates=min(N_CANDIDATES, C))
             rows += [(term, len(rows) % N_SHOW) for term in ranking.terms(k, top=2)]
             rows = [(term, r % N_SHOW) for r, (term, _) in enumerate(rows)]
         multiples = [-2.0, -1.0, 0.0, 1.0, 2.0]
@@ -277,9 +277,9 @@ def _run(args: argparse.Namespace) -> int:
     def removal():
         region = _central_parts(model.parts_, 1)[0]
         rows_ = {
-            f"remove part {region}\n(add α a_{background})": remove(G, z_show, model, region, background),
-            f"remove part {region}\n(replace)": remove(G, z_show, model, region, background, method="replace"),
-            f"background removal\n(appearance {background})": background_removal(
+            f"remove part {region}\n(add α a_{background})": remove_images(G, z_show, model, region, background),
+            f"remove part {region}\n(replace)": remove_images(G, z_show, model, region, background, method="replace"),
+            f"background removal\n(appearance {background})": fill_images(
                 G, z_show, model, background, thresholds=thresholds[background]
             ),
         }
@@ -315,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         zoo_background = propose_background_appearance(model_zoo, G.features(G.sample_latents(256, seed=0), zoo_layer))
         part = zoo["dark_eyes_and_nose"].part
         row[f"remove part {part}\n(background {zoo_background})"] = render.to_uint8(
-            remove(G, inversion, model_zoo, part, zoo_background))[0]
+            remove_images(G, inversion, model_zoo, part, zoo_background))[0]
         return _photo_figure(row), inversion
 
     figures["real_photo.png"], inversion = steps("inverted a real photo and edited it", photo)

@@ -191,9 +191,9 @@ def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_C
 
 
 def _panda_candidates(G, model, layer, Z_sel, mask, n: int, batch_size: int) -> list[_Candidate]:
-    from ..editing import default_alpha, local_edit, part_masks
+    from ..editing import default_alpha, local_edit, part_maps
 
-    maps = part_masks(model)  # (K, h, w) in [0, 1]
+    maps = part_maps(model)  # (K, h, w) in [0, 1]
     up = F.interpolate(maps[:, None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False)[:, 0]
     m = mask.float()
     cosine = (up * m).flatten(1).sum(1) / (up.flatten(1).norm(dim=1) * m.norm()).clamp_min(1e-12)

@@ -20,7 +20,7 @@ import torch
 
 from .. import editing, render
 
-__all__ = ["ImagePane", "LogArea", "Samples", "check_model", "check_index", "check_seed", "part_label",
+__all__ = ["ImagePane", "LogArea", "Samples", "check_index", "check_seed", "part_label",
            "row_layout", "set_slider", "central_part", "DEFAULT_SCALE"]
 
 #: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
@@ -42,7 +42,7 @@ def set_slider(slider: widgets.FloatSlider, value: float) -> None:
 def central_part(model: Any) -> int:
     """The part strongest at the centre of the layer (usually on the object): a panel's default part."""
     H, W = model.parts_.shape[1:]
-    return int(editing.part_masks(model)[:, H // 2, W // 2].argmax())
+    return int(editing.part_maps(model)[:, H // 2, W // 2].argmax())
 
 
 class ImagePane(widgets.VBox):
@@ -231,55 +231,6 @@ def check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
         raise ValueError(f"seed must be a non-negative int; got {seed!r}")
     return int(seed)
-
-
-def _generator_name(generator: Any) -> str | None:
-    if generator is None:
-        return None
-    if isinstance(generator, str):
-        return generator
-    return getattr(generator, "name", None)
-
-
-def check_model(generator: Any, model: Any, layer: str | None = None) -> str:
-    """Check that ``model`` is a fitted PandA model usable with ``generator``.
-
-    Returns the model's layer. Raises ``ValueError`` saying what was expected and what was
-    got when the model is not fitted, was fitted at another layer than ``layer`` or on
-    another generator, or its feature shape does not match the generator's layer.
-    """
-    if model is None or getattr(model, "parts_", None) is None:
-        raise ValueError(f"a fitted PandA model (with parts_) expected; got {type(model).__name__}")
-    model_layer = getattr(model, "layer_", None)
-    if layer is not None and model_layer is not None and model_layer != layer:
-        raise ValueError(
-            f"the model was fitted at layer {model_layer!r} but the widget shows layer {layer!r}: "
-            f"fit a model at {layer!r} or pass layer={model_layer!r}"
-        )
-    layer = layer or model_layer
-    if layer is None:
-        raise ValueError("the model does not say which layer it was fitted at (layer_ is None): pass layer=")
-    model_gen = _generator_name(getattr(model, "generator_", None))
-    this_gen = _generator_name(generator)
-    if model_gen is not None and this_gen is not None and model_gen != this_gen:
-        raise ValueError(f"the model was fitted on generator {model_gen!r}, not on {this_gen!r}")
-    layers = generator.layers
-    if layer not in layers:
-        listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in layers.items())
-        raise ValueError(f"layer {layer!r} not found in generator {this_gen!r}; layers: {listing}")
-    shape = getattr(model, "feature_shape_", None)
-    if shape is not None and tuple(shape) != tuple(layers[layer]):
-        raise ValueError(
-            f"the model was fitted on features of shape {tuple(shape)} but layer {layer!r} of "
-            f"{this_gen!r} has shape {tuple(layers[layer])}: it comes from another generator"
-        )
-    n_channels = layers[layer][0]
-    appearances = getattr(model, "appearances_", None)
-    if appearances is not None and appearances.shape[0] != n_channels:
-        raise ValueError(
-            f"the model's appearances have {appearances.shape[0]} channels but layer {layer!r} has {n_channels}"
-        )
-    return layer
 
 
 def part_label(k: int, n: int) -> str:

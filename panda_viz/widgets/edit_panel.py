@@ -15,7 +15,8 @@ from .. import editing, render
 from ..edit_zoo import EditZoo, NamedEdit
 from ..exceptions import InvalidInputError
 from ..io import save_factors
-from ._common import DEFAULT_SCALE, Samples, central_part, check_index, check_model, set_slider
+from ..factors import check_compatible
+from ._common import DEFAULT_SCALE, Samples, central_part, check_index, set_slider
 from .panel import PARTS, BackgroundJob, Panel
 from .roi import RoiPainter
 
@@ -157,7 +158,7 @@ class EditPanel(Panel):
     def set_model(self, model: Any) -> None:
         """Use another fitted model: one term, α = 0, on the part strongest at the centre of the
         layer (usually on the object) with that part's best-ranked appearance."""
-        self.layer = check_model(self.generator, model)
+        self.layer = check_compatible(self.generator, model)
         self.model = model
         self._rankings.clear()
         Z = self.samples.features(0, self.layer)
@@ -173,7 +174,7 @@ class EditPanel(Panel):
         if part not in self._rankings:
             z = self.generator.sample_latents(self.n_rank_samples, seed=0)
             n = min(self.n_rank_candidates, int(self.model.appearances_.shape[1]))
-            self._rankings[part] = editing.rank_appearances(self.generator, z, self.model, part, appearances=n,
+            self._rankings[part] = editing.rank_appearances(self.generator, z, self.model, part, candidates=n,
                                                             alpha=self._alpha_scale, layer=self.layer)
         return self._rankings[part]
 

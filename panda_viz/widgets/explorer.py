@@ -8,7 +8,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ._common import DEFAULT_SCALE, LogArea, Samples, check_model, check_seed
+from ..factors import check_compatible
+from ._common import DEFAULT_SCALE, LogArea, Samples, check_seed
 from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .panel import BackgroundJob
@@ -112,7 +113,7 @@ class Explorer(widgets.VBox):
     # ------------------------------------------------------------------ model
     def set_model(self, model: Any) -> None:
         """Show ``model`` in every tab (checked against the generator and ``layer``)."""
-        layer = check_model(self.generator, model, self.layer)
+        layer = check_compatible(self.generator, model, self.layer)
         self.model, self.layer = model, layer
         seed = self.seed.value
         shared = {"samples": self.samples, "scale": self._scale}

@@ -8,7 +8,8 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import render
-from ._common import DEFAULT_SCALE, Samples, check_index, check_model, part_label
+from ..factors import check_compatible
+from ._common import DEFAULT_SCALE, Samples, check_index, part_label
 from .panel import Panel
 
 __all__ = ["PartsOverlay"]
@@ -60,7 +61,7 @@ class PartsOverlay(Panel):
     # ---------------------------------------------------------------- setters
     def set_model(self, model: Any) -> None:
         """Show another fitted model's parts (toggles are rebuilt, all on)."""
-        check_model(self.generator, model)
+        check_compatible(self.generator, model)
         self.model = model
         n = int(model.parts_.shape[0])
         self.toggles = []

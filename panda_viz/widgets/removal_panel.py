@@ -8,7 +8,8 @@ import ipywidgets as widgets
 import numpy as np
 
 from .. import editing, render
-from ._common import DEFAULT_SCALE, Samples, central_part, check_index, check_model
+from ..factors import check_compatible
+from ._common import DEFAULT_SCALE, Samples, central_part, check_index
 from .panel import Panel
 from .roi import RoiPainter
 
@@ -18,7 +19,7 @@ __all__ = ["RemovalPanel"]
 class RemovalPanel(Panel):
     """Remove what is in a part (or a painted region) with the "background" appearance.
 
-    The removal itself is :func:`panda_viz.editing.remove` (paper, Sec. 4.1.1 and Fig. 3);
+    The removal itself is :func:`panda_viz.editing.remove_images` (paper, Sec. 4.1.1 and Fig. 3);
     the background appearance defaults to
     :func:`panda_viz.editing.propose_background_appearance` on ``n_background_samples``
     samples, and can be changed.
@@ -80,7 +81,7 @@ class RemovalPanel(Panel):
 
         ``part`` defaults to the part strongest at the centre of the layer (usually on the object).
         """
-        layer = check_model(self.generator, model)
+        layer = check_compatible(self.generator, model)
         n_parts, n_app = int(model.parts_.shape[0]), int(model.appearances_.shape[1])
         part = check_index(central_part(model) if part is None else part, n_parts, "part")
         z = self.generator.sample_latents(self.n_background_samples, seed=0)
@@ -118,6 +119,6 @@ class RemovalPanel(Panel):
             n = int(self.model.parts_.shape[0])
             visible = [k == region for k in range(n)]
             shown = render.overlay_parts(original, self.model.parts_, opacity=0.7, visible=visible)
-        images = editing.remove(self.generator, self.samples.latents(self.seed.value), self.model, region,
+        images = editing.remove_images(self.generator, self.samples.latents(self.seed.value), self.model, region,
                                 self.background.value, method=self.method.value, layer=self.layer)
         return original, shown, render.to_uint8(images)[0]

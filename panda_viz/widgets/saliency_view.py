@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from .. import render, saliency
-from ._common import DEFAULT_SCALE, Samples, check_index, check_model, set_slider
+from ..factors import check_compatible
+from ._common import DEFAULT_SCALE, Samples, check_index, set_slider
 from .panel import Panel
 
 __all__ = ["SaliencyView"]
@@ -83,7 +84,7 @@ class SaliencyView(Panel):
     # ---------------------------------------------------------------- setters
     def set_model(self, model: Any, *, appearance: int = 0) -> None:
         """Use another fitted model; computes its thresholds μ (one pass over N samples)."""
-        layer = check_model(self.generator, model)
+        layer = check_compatible(self.generator, model)
         n = int(model.appearances_.shape[1])
         appearance = check_index(appearance, n, "appearance")
         z = self.generator.sample_latents(self.n_threshold_samples, seed=0)

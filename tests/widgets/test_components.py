@@ -135,7 +135,7 @@ def test_moving_alpha_edits_the_part_as_the_editing_module_does(edit, dcgan, mod
 
 def test_appearances_are_offered_in_ranked_order(edit, dcgan, model):
     ranking = editing.rank_appearances(dcgan, dcgan.sample_latents(4, seed=0), model, edit.rows[0].part.value,
-                                       appearances=8, alpha=edit._alpha_scale)
+                                       candidates=8, alpha=edit._alpha_scale)
     assert [v for _, v in edit.rows[0].appearance.options] == ranking.appearances.tolist()
 
 
@@ -200,10 +200,10 @@ def test_removal_of_a_part_matches_the_editing_module(dcgan, model):
     z = dcgan.sample_latents(32, seed=0)
     proposed = editing.propose_background_appearance(model, dcgan.features(z, "main.5"))
     assert panel.background.value == proposed
-    expected = editing.remove(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed)
+    expected = editing.remove_images(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed)
     assert np.array_equal(panel.removed.array, render.to_uint8(expected)[0])
     panel.method.set_state({"index": 1})  # "replace"
-    expected = editing.remove(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed, method="replace")
+    expected = editing.remove_images(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed, method="replace")
     assert np.array_equal(panel.removed.array, render.to_uint8(expected)[0])
     panel.region.set_state({"index": 1})  # "painted region"
     assert "the painted region is empty" in panel.log_area.last_error
@@ -216,7 +216,7 @@ def test_a_model_of_another_layer_is_reported_in_the_log(dcgan, model_main8):
     from panda_viz.widgets import Explorer
 
     app = Explorer(dcgan, model_main8, layer="main.5")
-    assert "fitted at layer 'main.8' but the widget shows layer 'main.5'" in app.log_area.last_error
+    assert "fitted at layer 'main.8'; got layer='main.5'" in app.log_area.last_error
     assert app.model is None
 
 
@@ -226,18 +226,21 @@ def test_a_model_of_another_generator_is_reported_in_the_log(dcgan, model):
     other = copy(model)
     other.generator_ = "stylegan2-ffhq"
     overlay = PartsOverlay(dcgan, other)
-    assert "fitted on generator 'stylegan2-ffhq', not on 'dcgan-digiface'" in overlay.log_area.last_error
+    assert "fitted on generator 'stylegan2-ffhq'; got generator 'dcgan-digiface'" in overlay.log_area.last_error
     wrong_shape = copy(model)
     wrong_shape.generator_, wrong_shape.feature_shape_ = None, (512, 8, 8)
     view = SaliencyView(dcgan, wrong_shape, n_threshold_samples=8)
-    assert "features of shape (512, 8, 8) but layer 'main.5'" in view.log_area.last_error
+    assert "the model records feature_shape_ = (512, 8, 8)" in view.log_area.last_error
 
 
 def test_an_unfitted_model_is_reported_in_the_log(dcgan):
     from panda_viz.decomposition import PandA
 
     panel = EditPanel(dcgan, PandA(n_parts=4))
-    assert panel.log_area.last_error == "model: a fitted PandA model (with parts_) expected; got PandA"
+    assert panel.log_area.last_error == (
+        "model: expected a fitted PandA model (with 'parts_'); got PandA without it "
+        "(call fit first, or build one with PandA.from_factors)"
+    )
 
 
 # ---------------------------------------------------------------------- named edits
