@@ -258,7 +258,7 @@ def _resolve_layer(generator: Any, model: Any, layer: str | None) -> str:
     name = getattr(generator, "name", None)
     if fitted_on is not None and name is not None and fitted_on != name:
         raise ValueError(f"the factors were fitted on generator {fitted_on!r}; got generator {name!r}")
-    shape = generator._check_layer(layer)
+    shape = generator.check_layer(layer)
     expected = _feature_shape(model)
     if tuple(shape) != tuple(expected):
         raise ValueError(

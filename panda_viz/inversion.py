@@ -142,7 +142,7 @@ def _resolve_layer(generator: Any, layer: Any) -> str | None:
         return default_inversion_layer(generator)
     if not isinstance(layer, str):
         raise InvalidTypeError(f"layer must be 'auto', None or a layer name; got {type(layer).__name__}")
-    generator._check_layer(layer)
+    generator.check_layer(layer)
     return layer
 
 

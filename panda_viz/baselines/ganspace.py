@@ -234,7 +234,7 @@ def ganspace(
     on_w = layer is None and getattr(generator, "latent_space", None) in ("w", "w+")
     if not on_w:
         layer = default_ganspace_layer(generator) if layer is None else layer
-        feature_dim = math.prod(generator._check_layer(layer))
+        feature_dim = math.prod(generator.check_layer(layer))
     else:
         feature_dim = math.prod(generator.latent_shape)
     if estimator not in ESTIMATORS:

@@ -58,7 +58,7 @@ def fit_generator(
         check_int("n_samples", n_samples, low=1)
         check_int("batch_size", batch_size, low=1, allow_none=True)
         check_int("seed", seed, low=0)
-        generator._check_layer(layer)
+        generator.check_layer(layer)
         if model is not None and params:
             raise InvalidTypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
         if model is None:

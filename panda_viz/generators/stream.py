@@ -76,7 +76,7 @@ class FeatureStream:
         progress: bool | None = None,
         shard: bool | None = None,
     ) -> None:
-        generator._check_layer(layer)
+        generator.check_layer(layer)
         if batch_size is None:  # as many as fit in the memory budget (the same on every rank)
             batch_size = generator.batch_size_for(layer)
         for name, value, low in (("n_samples", n_samples, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
