@@ -9,7 +9,7 @@ Explorer's directions tab and :mod:`panda_viz.paper.evaluation` treat all method
     images = G.synthesize(apply_direction(z, result[0], 3.0))
 """
 
-from ._directions import Directions, apply_direction
+from ._directions import Directions, apply_direction, fix_signs
 from .ganspace import default_ganspace_layer, ganspace
 from .resefa import generalized_eigh, image_jacobians, region_grams, resefa
 from .sefa import latent_projection, sefa
@@ -17,6 +17,7 @@ from .sefa import latent_projection, sefa
 __all__ = [
     "Directions",
     "apply_direction",
+    "fix_signs",
     "sefa",
     "latent_projection",
     "resefa",

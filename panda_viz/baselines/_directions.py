@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Directions", "apply_direction"]
+__all__ = ["Directions", "apply_direction", "fix_signs"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +106,23 @@ def apply_direction(latents: Any, direction: torch.Tensor, alpha: float | torch.
     elif alpha.ndim != 0:
         raise ValueError(f"alpha must be a number or a tensor of shape ({len(latents)},); got {tuple(alpha.shape)}")
     return latents + alpha * direction
+
+
+def fix_signs(vectors: torch.Tensor) -> torch.Tensor:
+    """Flip each row so its entry of largest magnitude is positive.
+
+    Eigenvectors and singular vectors have no sign; this makes every baseline's directions
+    deterministic (scikit-learn's ``svd_flip(u_based_decision=False)`` convention).
+
+    Parameters
+    ----------
+    vectors : Tensor (k, d)
+        One vector a row.
+
+    Returns
+    -------
+    Tensor (k, d)
+        The same rows, some negated; an all-zero row stays zero.
+    """
+    idx = vectors.abs().argmax(dim=1, keepdim=True)
+    return vectors * torch.sign(vectors.gather(1, idx))

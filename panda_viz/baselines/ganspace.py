@@ -35,7 +35,7 @@ import torch
 from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
-from ._directions import Directions
+from ._directions import Directions, fix_signs
 
 __all__ = ["ganspace", "default_ganspace_layer", "GANSPACE_SAMPLES", "GANSPACE_COMPONENTS", "GANSPACE_MIN_REGRESSION"]
 
@@ -71,12 +71,6 @@ def default_ganspace_layer(generator: Generator) -> str:
 
 
 # ----------------------------------------------------------------------------- PCA
-def _svd_flip_rows(vt: torch.Tensor) -> torch.Tensor:
-    """scikit-learn's ``svd_flip(u_based_decision=False)``: each row's largest-magnitude entry positive."""
-    idx = vt.abs().argmax(dim=1, keepdim=True)
-    return vt * torch.sign(vt.gather(1, idx))
-
-
 def _top_svd(M: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k singular values (k,) and right singular vectors (k, D) of M (m, D), float64.
 
@@ -123,7 +117,7 @@ class _IncrementalPCA:
             correction = math.sqrt(self.n_seen / total * n) * (self.mean - batch_mean)
             stacked = torch.cat([self.singular_values[:, None] * self.components, X - batch_mean, correction[None]])
         s, vt = _top_svd(stacked, self.k)
-        self.components, self.singular_values = _svd_flip_rows(vt), s
+        self.components, self.singular_values = fix_signs(vt), s
         self.mean, self.n_seen = new_mean, total
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -142,7 +136,7 @@ def _exact_pca(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, tor
     mean = X.mean(0)
     Xc = X - mean
     _, vt = _top_svd(Xc, k)
-    vt = _svd_flip_rows(vt)
+    vt = fix_signs(vt)
     stdev = (Xc @ vt.T).std(dim=0, correction=0)
     order = torch.argsort(stdev, descending=True, stable=True)
     return vt[order], stdev[order], mean

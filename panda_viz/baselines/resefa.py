@@ -43,8 +43,7 @@ import torch
 from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
-from ._directions import Directions
-from .sefa import _fix_signs
+from ._directions import Directions, fix_signs
 
 __all__ = ["resefa", "image_jacobians", "region_grams", "generalized_eigh", "MASK_MODES"]
 
@@ -336,7 +335,7 @@ def resefa(
         )
     fg, bg, rows = region_grams(jacobians, mask, mask_mode=mask_mode)
     values, vectors, a = generalized_eigh(fg, bg, regularization=regularization)
-    vectors = _fix_signs(vectors[:k])
+    vectors = fix_signs(vectors[:k])
     return Directions(
         directions=vectors.to(torch.float32).reshape(k, *generator.latent_shape),
         scores=values[:k].to(torch.float32),

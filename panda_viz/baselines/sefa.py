@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from ..generators.base import Generator
-from ._directions import Directions
+from ._directions import Directions, fix_signs
 
 __all__ = ["sefa", "latent_projection"]
 
@@ -208,16 +208,10 @@ def sefa(
         A = A / A.norm(dim=1, keepdim=True).clamp_min(torch.finfo(A.dtype).tiny)
     values, vectors = torch.linalg.eigh(A.T @ A)
     values, vectors = values.flip(0)[:k], vectors.flip(1)[:, :k].T
-    vectors = _fix_signs(vectors)
+    vectors = fix_signs(vectors)
     return Directions(
         directions=vectors.to(torch.float32).reshape(k, *latent_shape),
         scores=values.to(torch.float32),
         method="sefa",
         info={"layers": list(names), "normalize": normalize, "A_shape": tuple(A.shape)},
     )
-
-
-def _fix_signs(vectors: torch.Tensor) -> torch.Tensor:
-    """Flip rows so each one's entry of largest magnitude is positive (eigenvectors have no sign)."""
-    idx = vectors.abs().argmax(dim=1, keepdim=True)
-    return vectors * torch.sign(vectors.gather(1, idx))
