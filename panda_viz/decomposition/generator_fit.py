@@ -77,4 +77,4 @@ def fit_generator(
 
     # the same checks on every rank; a failure on any of them fails all of them
     model, stream = distributed.agree(check, "fit_generator's argument checks")
-    return model.fit(stream, layer=layer, generator=getattr(generator, "name", None))
+    return model.fit(stream, layer=layer, generator_name=getattr(generator, "name", None))

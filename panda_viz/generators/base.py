@@ -255,18 +255,32 @@ class Generator:
 
     # ----------------------------------------------------------------- latents
     def sample_latents(
-        self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None
+        self, n: int, seed: int | None = None, *, rng: torch.Generator | None = None
     ) -> torch.Tensor:
         """Draw ``n`` latents (n, *latent_shape), reproducible from ``seed``.
 
         Sampling happens on the CPU with its own ``torch.Generator`` (no global seed is
         touched), so a seed gives the same latents on every device.
+
+        Parameters
+        ----------
+        n : int
+            How many latents.
+        seed : int, optional
+            Seed of a fresh CPU ``torch.Generator``; random when neither it nor ``rng`` is given.
+        rng : torch.Generator, optional
+            A CPU generator to draw from instead (advanced by the draw); ``seed`` is then ignored.
+
+        Returns
+        -------
+        Tensor (n, *latent_shape)
+            On the generator's device.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise ValueError(f"n must be a positive int; got {n!r}")
-        if generator is None:
-            generator = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
-        return self._sampler(n, generator).to(self.device)
+        if rng is None:
+            rng = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
+        return self._sampler(n, rng).to(self.device)
 
     def check_latents(self, latents: Latents) -> Latents:
         """Validate latents, accepting (N, *latent_shape) or flat (N, prod(latent_shape)).

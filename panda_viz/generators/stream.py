@@ -115,7 +115,7 @@ class FeatureStream:
             return
         rng = torch.Generator().manual_seed(self.seed)
         for chunk_start in range(0, n, chunk):
-            latents = self.generator.sample_latents(min(chunk, n - chunk_start), generator=rng)
+            latents = self.generator.sample_latents(min(chunk, n - chunk_start), rng=rng)
             lo, hi = max(self.start, chunk_start), min(self.stop, chunk_start + len(latents))
             if lo < hi:
                 yield latents[lo - chunk_start : hi - chunk_start]

@@ -96,7 +96,7 @@ def test_sample_latents_reproducible(dcgan):
     a, b = dcgan.sample_latents(3, seed=7), dcgan.sample_latents(3, seed=7)
     assert torch.equal(a, b) and a.shape == (3, 100, 1, 1)
     assert not torch.equal(a, dcgan.sample_latents(3, seed=8))
-    assert torch.equal(dcgan.sample_latents(3, generator=torch.Generator().manual_seed(7)), a)
+    assert torch.equal(dcgan.sample_latents(3, rng=torch.Generator().manual_seed(7)), a)
 
 
 def test_flat_latents_accepted(dcgan, dcgan_latents):
