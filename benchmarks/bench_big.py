@@ -84,7 +84,7 @@ elif step == "edit":
     C, H, W = G.layers[layer]
     model = PandA(n_parts=2)  # factors of the right shape; an edit costs the same whatever they are
     Z = torch.rand(4, C, H, W)
-    model.fit(Z, layer=layer, generator=G.name)
+    model.fit(Z, layer=layer, generator_name=G.name)
     mask = np.zeros(G.image_shape[-2:], dtype=bool)
     mask[: mask.shape[0] // 2] = True
     x = panda_viz.edit_images(G, G.sample_latents(1, seed=0), model, [(None, 0, 5.0)], mask=mask)

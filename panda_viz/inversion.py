@@ -142,7 +142,7 @@ def _resolve_layer(generator: Any, layer: Any) -> str | None:
         return default_inversion_layer(generator)
     if not isinstance(layer, str):
         raise InvalidTypeError(f"layer must be 'auto', None or a layer name; got {type(layer).__name__}")
-    generator._check_layer(layer)
+    generator.check_layer(layer)
     return layer
 
 
@@ -160,7 +160,7 @@ def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_
 
     # 1. latents, from n_starts random starts per image
     started = time.perf_counter()
-    starts = generator.sample_latents(n * n_starts, generator=rng).to(dtype=dtype)
+    starts = generator.sample_latents(n * n_starts, rng=rng).to(dtype=dtype)
     repeated = target.repeat_interleave(n_starts, dim=0)
     latents = starts
     if steps["latents"]:

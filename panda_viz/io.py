@@ -286,7 +286,7 @@ def _read_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) 
     return metadata
 
 
-def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator: str | None = None):
+def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator_name: str | None = None):
     """Read factors written by :func:`save_factors`; returns a fitted :class:`~panda_viz.PandA`.
 
     Reading runs no code and is bounded: only the four members of the format are read,
@@ -297,7 +297,7 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
     Parameters
     ----------
     path : str or Path
-    layer, generator : str, optional
+    layer, generator_name : str, optional
         When given, the file must have been fitted at this layer / on this generator
         (guards against applying factors from another layer).
 
@@ -337,7 +337,7 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
                         "NaN/inf values")
     if (parts < 0).any():
         _fail(path, f"member 'parts.npy': parts must be non-negative; found {int((parts < 0).sum())} negative entries")
-    for key, wanted in (("layer", layer), ("generator", generator)):
+    for key, wanted in (("layer", layer), ("generator", generator_name)):
         if wanted is not None and metadata[key] != wanted:
             raise InvalidFileError(f"{path}: factors were fitted at {key} {metadata[key]!r}, not {wanted!r}", path)
 

@@ -368,7 +368,7 @@ def load_official_factors(
     module_name = official_layer(generator, layer) if isinstance(layer, int) and not isinstance(layer, bool) else layer
     if not isinstance(module_name, str):
         raise InvalidTypeError(f"layer must be a module name (str) or an official layer number (int); got {layer!r}")
-    C, H, W = generator._check_layer(module_name)
+    C, H, W = generator.check_layer(module_name)
 
     # headers first: nothing is allocated for a file until its shape fits the layer
     us_header = read_npy_header(parts_path, "parts (Us)")

@@ -17,7 +17,7 @@ from panda_viz import PandA, load_factors, save_factors
 def fitted():
     g = torch.Generator().manual_seed(0)
     Z = torch.relu(torch.randn(20, 6, 3, 4, generator=g))
-    return PandA(3, random_state=0).fit(Z, layer="main.5", generator="dcgan-digiface"), Z
+    return PandA(3, random_state=0).fit(Z, layer="main.5", generator_name="dcgan-digiface"), Z
 
 
 def test_round_trip(fitted, tmp_path):

@@ -228,7 +228,7 @@ def ganspace(
     on_w = layer is None and getattr(generator, "latent_space", None) in ("w", "w+")
     if not on_w:
         layer = default_ganspace_layer(generator) if layer is None else layer
-        feature_dim = math.prod(generator._check_layer(layer))
+        feature_dim = math.prod(generator.check_layer(layer))
     else:
         feature_dim = math.prod(generator.latent_shape)
     if estimator not in ESTIMATORS:
@@ -252,7 +252,7 @@ def ganspace(
     chunk = max(GANSPACE_MIN_CHUNK, 3 * k)
     n_pca = -(-n_samples // chunk) * chunk  # GANSpace fits whole chunks
     rng = torch.Generator().manual_seed(seed)
-    z = generator.sample_latents(n_pca, generator=rng)
+    z = generator.sample_latents(n_pca, rng=rng)
 
     def features(latents: torch.Tensor) -> torch.Tensor:
         if on_w:
@@ -275,7 +275,7 @@ def ganspace(
         regressed = components  # samples_are_latents: the components are the directions
         n_regression = 0
     else:
-        z_reg = generator.sample_latents(n_regression, generator=reg_rng if reg_rng is not None else rng)
+        z_reg = generator.sample_latents(n_regression, rng=reg_rng if reg_rng is not None else rng)
         coords = torch.cat([
             ((features(z_reg[s : s + chunk]) - mean) @ components.T) / stdev
             for s in _progress(range(0, n_regression, chunk), total=-(-n_regression // chunk), enabled=progress,

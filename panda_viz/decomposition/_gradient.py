@@ -103,7 +103,7 @@ def fit_gradient(
     dtype = grams.dtype
     device = grams.device
     A = _init.initial_appearances(grams, R, init, rng).to(dtype)
-    P = _init.random_parts(1, S, K, generator=rng, device=device, dtype=dtype)[0]
+    P = _init.random_parts(1, S, K, rng=rng, device=device, dtype=dtype)[0]
     b = grams.n_samples if batch_size is None else min(batch_size, grams.n_samples)
     if learning_rate is not None:
         lr = learning_rate

@@ -27,9 +27,9 @@ def channel_basis(scatter: torch.Tensor, rank: int) -> torch.Tensor:
     return U * torch.where(peak < 0, -1.0, 1.0).to(U.dtype)
 
 
-def random_parts(n_restarts: int, S: int, n_parts: int, *, generator: torch.Generator, dtype=torch.float64, device=None):
+def random_parts(n_restarts: int, S: int, n_parts: int, *, rng: torch.Generator, dtype=torch.float64, device=None):
     """P ~ U(0, 0.01) as in Algorithm 1, ``n_restarts`` draws stacked: (n_restarts, S, n_parts)."""
-    P = torch.rand((n_restarts, S, n_parts), generator=generator, dtype=torch.float64) * 0.01
+    P = torch.rand((n_restarts, S, n_parts), generator=rng, dtype=torch.float64) * 0.01
     return P.to(device=device, dtype=dtype)
 
 

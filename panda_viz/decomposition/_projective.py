@@ -387,7 +387,7 @@ def fit_projective(
         return P_best, float(res.objective[best])
 
     A = _init.initial_appearances(grams, R, init, rng)
-    P0 = _init.random_parts(n_restarts, S, K, generator=rng, device=device)
+    P0 = _init.random_parts(n_restarts, S, K, rng=rng, device=device)
     if R == C:
         # A A^T = I: Eq. 3 depends on the data through M alone
         P, obj = solve(grams.spatial, None, P0)

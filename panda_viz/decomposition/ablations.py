@@ -88,7 +88,7 @@ def unconstrained_panda(
     energy = float((z**2).sum())
     A = channel_basis(torch.einsum("ncs,nds->cd", z, z), C).clone().requires_grad_(True)
     rng = torch.Generator().manual_seed(int(random_state))
-    P = random_parts(1, H * W, n_parts, generator=rng, device=z.device)[0].clone().requires_grad_(True)
+    P = random_parts(1, H * W, n_parts, rng=rng, device=z.device)[0].clone().requires_grad_(True)
     optimiser = torch.optim.Adam([A, P], lr=learning_rate)
     history = []
     for _ in range(max_iter):

@@ -280,7 +280,10 @@ class PandA:
     feature_shape_ : tuple (C, H, W)
     n_samples_ : int
     layer_, generator_ : str or None
-        Given to :meth:`fit` (recorded in saved factors).
+        The layer's module name and the generator's name given to :meth:`fit` as ``layer``
+        and ``generator_name`` (recorded in saved factors under ``"layer"`` / ``"generator"``).
+        ``generator_`` is the recorded name; an argument called ``generator`` is always a
+        :class:`~panda_viz.generators.Generator`.
     solver_, appearance_basis_ : str
         What was used (pgd/adam always leave A free: ``appearance_basis_ = 'free'``).
     learning_rate_ : float or None
@@ -341,14 +344,14 @@ class PandA:
         return f"PandA({changed})"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, Z, *, layer: str | None = None, generator: str | None = None) -> PandA:
+    def fit(self, Z, *, layer: str | None = None, generator_name: str | None = None) -> PandA:
         """Fit on feature maps (N, C, H, W) or an iterable of batches; returns ``self``.
 
-        ``layer`` and ``generator`` (names) are recorded as ``layer_`` / ``generator_``
+        ``layer`` and ``generator_name`` (names) are recorded as ``layer_`` / ``generator_``
         and saved with the factors.
         """
         result = panda(Z, **self.get_params())
-        self._set_result(result, layer=layer, generator=generator)
+        self._set_result(result, layer=layer, generator_name=generator_name)
         return self
 
     @classmethod
@@ -457,10 +460,10 @@ class PandA:
             stop_reason=stop_reason,
             timings={},
         )
-        model._set_result(result, layer=layer, generator=generator_name)
+        model._set_result(result, layer=layer, generator_name=generator_name)
         return model
 
-    def _set_result(self, result: PandAResult, *, layer: str | None, generator: str | None) -> None:
+    def _set_result(self, result: PandAResult, *, layer: str | None, generator_name: str | None) -> None:
         self.parts_ = result.parts
         self.appearances_ = result.appearances
         self.loss_history_ = result.loss_history
@@ -475,7 +478,7 @@ class PandA:
         self.stop_reason_ = result.stop_reason
         self.timings_ = dict(result.timings)
         self.layer_ = layer
-        self.generator_ = generator
+        self.generator_ = generator_name
 
     # -------------------------------------------------------------- applying
     def _check_fitted(self) -> None:

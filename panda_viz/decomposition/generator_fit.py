@@ -58,7 +58,7 @@ def fit_generator(
         check_int("n_samples", n_samples, low=1)
         check_int("batch_size", batch_size, low=1, allow_none=True)
         check_int("seed", seed, low=0)
-        generator._check_layer(layer)
+        generator.check_layer(layer)
         if model is not None and params:
             raise InvalidTypeError(f"pass either model= or estimator parameters, not both; got model and {sorted(params)}")
         if model is None:
@@ -77,4 +77,4 @@ def fit_generator(
 
     # the same checks on every rank; a failure on any of them fails all of them
     model, stream = distributed.agree(check, "fit_generator's argument checks")
-    return model.fit(stream, layer=layer, generator=getattr(generator, "name", None))
+    return model.fit(stream, layer=layer, generator_name=getattr(generator, "name", None))

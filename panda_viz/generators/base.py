@@ -222,32 +222,65 @@ class Generator:
             Between 1 and ``at_most``; 1 when even one sample needs more than the budget.
         """
         if layer is not None:
-            self._check_layer(layer)
+            self.check_layer(layer)
         return self.forward_profile.batch_size(self.memory_budget, layer, at_most=at_most)
 
-    def _check_layer(self, layer: str) -> tuple[int, int, int]:
+    def check_layer(self, layer: str) -> tuple[int, int, int]:
+        """Check that ``layer`` names one of :attr:`layers` and return its feature shape.
+
+        Parameters
+        ----------
+        layer : str
+            Module name, a key of :attr:`layers`.
+
+        Returns
+        -------
+        tuple of int
+            ``(C, H, W)`` of the features this layer outputs.
+
+        Raises
+        ------
+        InvalidTypeError
+            ``layer`` is not a string (a ``TypeError``).
+        InvalidInputError
+            ``layer`` is not one of :attr:`layers`; the message lists them with their shapes.
+        """
         if not isinstance(layer, str):
-            raise TypeError(f"layer must be a module name (str); got {type(layer).__name__}")
+            raise InvalidTypeError(f"layer must be a module name (str); got {type(layer).__name__}")
         layers = self.layers
         if layer not in layers:
             listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in layers.items())
-            raise ValueError(f"layer {layer!r} not found; layers: {listing}")
+            raise InvalidInputError(f"layer {layer!r} not found; layers: {listing}")
         return layers[layer]
 
     # ----------------------------------------------------------------- latents
     def sample_latents(
-        self, n: int, seed: int | None = None, *, generator: torch.Generator | None = None
+        self, n: int, seed: int | None = None, *, rng: torch.Generator | None = None
     ) -> torch.Tensor:
         """Draw ``n`` latents (n, *latent_shape), reproducible from ``seed``.
 
         Sampling happens on the CPU with its own ``torch.Generator`` (no global seed is
         touched), so a seed gives the same latents on every device.
+
+        Parameters
+        ----------
+        n : int
+            How many latents.
+        seed : int, optional
+            Seed of a fresh CPU ``torch.Generator``; random when neither it nor ``rng`` is given.
+        rng : torch.Generator, optional
+            A CPU generator to draw from instead (advanced by the draw); ``seed`` is then ignored.
+
+        Returns
+        -------
+        Tensor (n, *latent_shape)
+            On the generator's device.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
             raise ValueError(f"n must be a positive int; got {n!r}")
-        if generator is None:
-            generator = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
-        return self._sampler(n, generator).to(self.device)
+        if rng is None:
+            rng = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
+        return self._sampler(n, rng).to(self.device)
 
     def check_latents(self, latents: Latents) -> Latents:
         """Validate latents, accepting (N, *latent_shape) or flat (N, prod(latent_shape)).
@@ -356,7 +389,7 @@ class Generator:
         The streaming form of :meth:`features`, for fitting on more samples than fit in
         memory: ``PandA().fit(G.iter_features(z, "main.8"))``. Arguments as there.
         """
-        self._check_layer(layer)
+        self.check_layer(layer)
         latents = self.check_latents(latents)
         for part in self._batches(len(latents), batch_size, progress, f"features {layer}", layer):
             replacements = self._edit_replacements(edits, part, len(latents))
@@ -419,7 +452,7 @@ class Generator:
         after the layer and need it. ``latents`` may be an Inversion: the rest of the pass
         then uses its tuned parameters (``layer`` at or after its inversion layer).
         """
-        shape = self._check_layer(layer)
+        shape = self.check_layer(layer)
         if not isinstance(features, torch.Tensor) or features.ndim != 4 or tuple(features.shape[1:]) != shape:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise ValueError(f"features of shape (N, {', '.join(map(str, shape))}) expected at layer {layer!r}; got {got}")
@@ -466,7 +499,7 @@ class Generator:
         if not isinstance(edits, Mapping):
             raise TypeError(f"edits must map layer names to deltas or functions; got {type(edits).__name__}")
         return {
-            layer: self._edit_function(layer, self._check_layer(layer), edit, part, n)
+            layer: self._edit_function(layer, self.check_layer(layer), edit, part, n)
             for layer, edit in edits.items()
         }
 

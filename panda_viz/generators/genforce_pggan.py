@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..exceptions import InvalidFileError, InvalidInputError
-from .genforce import check_lod, check_size, count_indexed, leaky, pixel_norm, tensor_shape
+from .genforce_blocks import check_lod, check_size, count_indexed, leaky, pixel_norm, tensor_shape
 
 __all__ = ["PGGANGenerator", "PGGANConvBlock"]
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..exceptions import InvalidFileError
-from .genforce import (
+from .genforce_blocks import (
     Holder,
     MappingModule,
     StyleBasedGenerator,

@@ -261,7 +261,7 @@ class Inversion:
                 f"{tuple(generator.latent_shape)}"
             )
         if self.layer is not None:
-            shape = generator._check_layer(self.layer)
+            shape = generator.check_layer(self.layer)
             if tuple(self.features.shape[1:]) != tuple(shape):
                 raise InvalidInputError(
                     f"the inversion's features at layer {self.layer!r} have shape {tuple(self.features.shape[1:])}; "

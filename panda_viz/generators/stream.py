@@ -76,7 +76,7 @@ class FeatureStream:
         progress: bool | None = None,
         shard: bool | None = None,
     ) -> None:
-        generator._check_layer(layer)
+        generator.check_layer(layer)
         if batch_size is None:  # as many as fit in the memory budget (the same on every rank)
             batch_size = generator.batch_size_for(layer)
         for name, value, low in (("n_samples", n_samples, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
@@ -115,7 +115,7 @@ class FeatureStream:
             return
         rng = torch.Generator().manual_seed(self.seed)
         for chunk_start in range(0, n, chunk):
-            latents = self.generator.sample_latents(min(chunk, n - chunk_start), generator=rng)
+            latents = self.generator.sample_latents(min(chunk, n - chunk_start), rng=rng)
             lo, hi = max(self.start, chunk_start), min(self.stop, chunk_start + len(latents))
             if lo < hi:
                 yield latents[lo - chunk_start : hi - chunk_start]

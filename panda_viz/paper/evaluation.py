@@ -295,7 +295,7 @@ def table2(
     if not target_change > 0:
         raise ValueError(f"target_change must be positive; got {target_change!r}")
     G = load_generator(generator)
-    G._check_layer(layer)
+    G.check_layer(layer)
     size = G.image_shape[-1]
     masks = {r: m for r, m in face_masks(size=size).items() if r in regions}
     settings = dict(generator=G.name, layer=layer, n_eval=n_eval, n_select=n_select, n_candidates=n_candidates,

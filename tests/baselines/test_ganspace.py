@@ -44,8 +44,8 @@ def test_planted_map_equals_ganspace_by_hand(planted):
     result = ganspace(G, n_samples=2000, k=4, estimator="pca", n_regression=500, progress=False)
     assert result.info["layer"] == "1" and result.info["n_samples"] == 2000 and result.info["n_regression"] == 500
     rng = torch.Generator().manual_seed(0)  # seed=0: the PCA latents, then (random_state=None) fresh ones
-    z_pca = G.sample_latents(2000, generator=rng).flatten(1).double().numpy()
-    z_reg = G.sample_latents(500, generator=rng).flatten(1).double().numpy()
+    z_pca = G.sample_latents(2000, rng=rng).flatten(1).double().numpy()
+    z_reg = G.sample_latents(500, rng=rng).flatten(1).double().numpy()
     expected, stdev = ganspace_by_hand(z_pca, z_reg, W.numpy())
     np.testing.assert_allclose(result.directions.flatten(1).double().numpy(), expected, atol=1e-6)
     np.testing.assert_allclose(result.scores.double().numpy(), stdev**2, rtol=1e-6)

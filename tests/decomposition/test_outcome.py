@@ -121,7 +121,7 @@ def test_auto_is_not_a_solver(small_Z):
 
 # ------------------------------------------------------------------------ from_factors
 def test_from_factors_gives_a_fitted_model(small_Z):
-    fitted = PandA(3, random_state=0).fit(small_Z, layer="main.5", generator="g")
+    fitted = PandA(3, random_state=0).fit(small_Z, layer="main.5", generator_name="g")
     model = PandA.from_factors(
         fitted.parts_,
         fitted.appearances_,

@@ -55,7 +55,7 @@ def test_projective_steps_never_increase_objective(small_Z):
     z = small_Z.double().flatten(2)
     M = torch.einsum("ncs,nct->st", z, z)
     E = float(torch.trace(M))
-    P0 = random_parts(3, M.shape[0], 3, generator=torch.Generator().manual_seed(0))
+    P0 = random_parts(3, M.shape[0], 3, rng=torch.Generator().manual_seed(0))
     seen = []
     res = solve_parts(M[None], None, P0, E, max_iter=200, tol=0.0, callback=lambda it, rel: seen.append(rel.copy()))
     hist = torch.tensor(np.array(res.history))  # (iters + 1, restarts)

@@ -8,6 +8,7 @@ from torch import nn
 
 import panda_viz
 from panda_viz.generators import Generator, hooks, load_generator
+from panda_viz.exceptions import InvalidInputError, InvalidTypeError
 
 
 def _no_hooks(module: nn.Module) -> bool:
@@ -95,7 +96,7 @@ def test_sample_latents_reproducible(dcgan):
     a, b = dcgan.sample_latents(3, seed=7), dcgan.sample_latents(3, seed=7)
     assert torch.equal(a, b) and a.shape == (3, 100, 1, 1)
     assert not torch.equal(a, dcgan.sample_latents(3, seed=8))
-    assert torch.equal(dcgan.sample_latents(3, generator=torch.Generator().manual_seed(7)), a)
+    assert torch.equal(dcgan.sample_latents(3, rng=torch.Generator().manual_seed(7)), a)
 
 
 def test_flat_latents_accepted(dcgan, dcgan_latents):
@@ -163,6 +164,14 @@ def test_missing_checkpoint_file(tmp_path):
 def test_unknown_layer_lists_layers_with_shapes(dcgan, dcgan_latents):
     with pytest.raises(ValueError, match=r"layer 'main.55' not found; layers: main.0 \(512×4×4\), .*main.5 \(256×8×8\)"):
         dcgan.features(dcgan_latents, "main.55")
+
+
+def test_check_layer_returns_the_feature_shape(dcgan):
+    assert dcgan.check_layer("main.5") == dcgan.layers["main.5"] == (256, 8, 8)
+    with pytest.raises(InvalidInputError, match=r"layer 'main.55' not found; layers: main.0 \(512×4×4\)"):
+        dcgan.check_layer("main.55")
+    with pytest.raises(InvalidTypeError, match="layer must be a module name \\(str\\); got int"):
+        dcgan.check_layer(5)
 
 
 @pytest.mark.parametrize("bad", [torch.zeros(2, 50), torch.zeros(100), torch.zeros(2, 100, 2, 1), torch.zeros(0, 100, 1, 1)])

@@ -28,7 +28,7 @@ from .bounded import REPO
 @pytest.fixture(scope="module")
 def fitted(dcgan):
     z = dcgan.sample_latents(16, seed=0)
-    return PandA(4, random_state=0).fit(dcgan.features(z, "main.5"), layer="main.5", generator=dcgan.name)
+    return PandA(4, random_state=0).fit(dcgan.features(z, "main.5"), layer="main.5", generator_name=dcgan.name)
 
 
 # ------------------------------------------------------------------------------ latents

@@ -32,7 +32,7 @@ from .bounded import REPO, run_bounded
 def model():
     g = torch.Generator().manual_seed(0)
     Z = torch.relu(torch.randn(20, 6, 3, 4, generator=g))
-    return PandA(3, random_state=0).fit(Z, layer="main.5", generator="dcgan-digiface")
+    return PandA(3, random_state=0).fit(Z, layer="main.5", generator_name="dcgan-digiface")
 
 
 @pytest.fixture()

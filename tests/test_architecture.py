@@ -1,0 +1,144 @@
+"""The import graph of panda_viz: no module reaches into another's private names, no cycles.
+
+An AST scan of every module under ``panda_viz/`` (nothing is imported or executed). Both
+module-level and function-level ``from … import`` statements count: a deferred import
+still ties two modules together.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "panda_viz"
+
+# No exemptions: a pair listed here would be allowed a cycle and private imports. Keep it empty.
+KNOWN_PAIRS: set[frozenset[str]] = set()
+
+
+def _modules() -> dict[str, Path]:
+    modules = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+MODULES = _modules()
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _target(module: str, node: ast.ImportFrom) -> str | None:
+    """The absolute module a ``from … import`` reads from (None outside panda_viz)."""
+    if node.level == 0:
+        name = node.module or ""
+    else:
+        base = module.split(".")
+        if MODULES[module].name != "__init__.py":
+            base = base[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        name = ".".join(base + ([node.module] if node.module else []))
+    return name if name == "panda_viz" or name.startswith("panda_viz.") else None
+
+
+def _scan() -> tuple[dict[str, set[str]], list[str]]:
+    """Edges module → imported module, and the private names imported across modules."""
+    edges: dict[str, set[str]] = {m: set() for m in MODULES}
+    private = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                edges[module].update(a.name for a in node.names if a.name in MODULES)
+            elif isinstance(node, ast.ImportFrom) and (target := _target(module, node)) is not None:
+                for alias in node.names:
+                    submodule = f"{target}.{alias.name}"
+                    if submodule in MODULES:  # `from . import hooks`: the module itself
+                        edges[module].add(submodule)
+                        continue
+                    edges[module].add(target)
+                    if _is_private(alias.name) and target != module:
+                        private.append(f"{module} imports {alias.name} from {target}")
+    return edges, private
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
+    """Strongly connected components of more than one module (Tarjan).
+
+    A module importing its own package (``from .. import x`` in a package's ``__init__``
+    chain) is how packages re-export: edges from a module to a package containing it are
+    left out.
+    """
+    graph = {m: {t for t in ts if t != m and not m.startswith(t + ".")} for m, ts in edges.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(frozenset(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_scan_sees_the_package():
+    assert "panda_viz.generators.base" in MODULES and "panda_viz.decomposition.estimator" in MODULES
+    edges, _ = _scan()
+    assert "panda_viz.generators.base" in edges["panda_viz.generators.genforce"]
+    assert "panda_viz.generators.hooks" in edges["panda_viz.generators.base"]
+
+
+def test_no_module_imports_another_modules_private_names():
+    _, private = _scan()
+    private = [line for line in private if frozenset(line.split()[::4]) not in KNOWN_PAIRS]
+    assert private == [], "private names imported across modules:\n" + "\n".join(private)
+
+
+def test_no_import_cycles_between_modules():
+    edges, _ = _scan()
+    cycles = [sorted(c) for c in _cycles(edges) if c not in KNOWN_PAIRS]
+    assert cycles == [], f"import cycles: {cycles}"
+
+
+@pytest.mark.parametrize(
+    "edges, expected",
+    [
+        ({"a": {"b"}, "b": {"a"}, "c": {"a"}}, [frozenset({"a", "b"})]),
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, []),
+        ({"p.m": {"p"}, "p": {"p.m"}}, []),  # a package re-exporting its module
+    ],
+)
+def test_cycle_finder(edges, expected):
+    assert _cycles(edges) == expected
+
+
+def test_private_name_rule():
+    assert _is_private("_fix_signs") and not _is_private("__version__") and not _is_private("fix_signs")
