@@ -128,31 +128,13 @@ def fit_to_files(
 
 
 # ------------------------------------------------------------------------------ command
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
-
-
 def add_device_arguments(parser: argparse.ArgumentParser) -> None:
     """``--device`` and ``--timeout``, shared with ``panda-viz render``."""
+    from .cli import positive_float
+
     parser.add_argument("--device", default="auto",
                         help="where the generator runs: auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda, cuda:1 …")
-    parser.add_argument("--timeout", type=float, default=distributed.DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=positive_float, default=distributed.DEFAULT_TIMEOUT,
                         help=f"seconds a rank waits for the others before failing (default {distributed.DEFAULT_TIMEOUT:g})")
 
 
@@ -167,15 +149,17 @@ def resolve_device(text: str) -> torch.device:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .cli import positive_int, seed
+
     parser.add_argument("generator", help="a registered generator name (e.g. dcgan-digiface) or a checkpoint file")
     parser.add_argument("--layer", required=True, help="the layer to factorise, a module name (e.g. main.5)")
-    parser.add_argument("--samples", type=positive_int, required=True, help="number of seeded samples N")
-    parser.add_argument("--parts", type=positive_int, required=True, help="number of parts R_S")
-    parser.add_argument("--appearances", type=positive_int, default=None, help="number of appearances R_C (default: C)")
+    parser.add_argument("--samples", type=positive_int(), required=True, help="number of seeded samples N")
+    parser.add_argument("--parts", type=positive_int(), required=True, help="number of parts R_S")
+    parser.add_argument("--appearances", type=positive_int(), default=None, help="number of appearances R_C (default: C)")
     parser.add_argument("--basis", choices=("orthonormal", "free"), default="orthonormal", help="appearance basis (default orthonormal)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the latents and of the fit (default 0)")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="samples per forward pass (default 128)")
-    parser.add_argument("--max-iter", type=positive_int, default=None, help="parts iterations per solve (default 1000)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the latents and of the fit (default 0)")
+    parser.add_argument("--batch-size", type=positive_int(), default=128, help="samples per forward pass (default 128)")
+    parser.add_argument("--max-iter", type=positive_int(), default=None, help="parts iterations per solve (default 1000)")
     parser.add_argument("--tol", type=float, default=1e-6, help="stopping tolerance (default 1e-6)")
     parser.add_argument("--out", type=Path, required=True, help="the factors file to write (.npz); the report goes beside it")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -178,7 +178,8 @@ def render_edits(
 
 # ------------------------------------------------------------------------------ command
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .batch_fit import positive_int, add_device_arguments
+    from .batch_fit import add_device_arguments
+    from .cli import positive_int
 
     parser.add_argument("generator", help="a registered generator name (e.g. dcgan-digiface) or a checkpoint file")
     parser.add_argument("--edit", action="append", default=[], metavar="NAME",
@@ -192,7 +193,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--original", action="store_true", help="also write the unedited images (folder 'original')")
     parser.add_argument("--seeds", required=True, help="seeds A:B (A … B-1); seed s is G.sample_latents(1, seed=s)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--batch-size", type=positive_int, default=16, help="images per forward pass (default 16)")
+    parser.add_argument("--batch-size", type=positive_int(), default=16, help="images per forward pass (default 16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_device_arguments(parser)
 

@@ -1,8 +1,8 @@
 """Saved inversions: an :class:`~panda_viz.generators.inverted.Inversion` in a file that runs no code when read.
 
-Format (as :mod:`panda_viz.io` does for factors): an ``.npz`` archive read with
-``np.load(allow_pickle=False)`` holding float arrays ``latents`` (N, *latent_shape),
-``target`` and ``reconstruction`` (N, 3, H, W), ``psnr`` (N,), optionally ``features``
+Format (as :mod:`panda_viz.io` does for factors): an ``.npz`` archive, read member by
+member through :mod:`panda_viz.npz` (only the arrays the metadata names, each header
+checked before its data), holding float arrays ``latents`` (N, *latent_shape), ``target`` and ``reconstruction`` (N, 3, H, W), ``psnr`` (N,), optionally ``features``
 (N, C, H, W) and ``anchor`` (N, *latent_shape), one array ``tuned.<parameter name>`` per
 tuned parameter, ``stage_psnr.<stage>`` (N,) per stage run, and ``metadata``, a JSON
 string (format, version, generator, layer, shapes, the tuned parameters' names and
@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from ._files import atomic_path
+from . import npz
 from ._version import __version__
 from .exceptions import InvalidFileError, InvalidInputError, InvalidTypeError
 from .generators.inverted import STAGES, Inversion
@@ -31,6 +31,19 @@ __all__ = ["save_inversion", "load_inversion", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "panda_viz.inversion"
 FORMAT_VERSION = 1
+WHAT = "inversion file"
+#: Largest array an inversion file may declare (inflated), and its metadata (JSON, 4 bytes a character).
+MAX_ARRAY_BYTES = 2 << 30
+MAX_METADATA_BYTES = 16 << 20
+#: Members at most (one a tuned parameter: a 1024-px StyleGAN's later layers have a few hundred).
+MAX_MEMBERS = 4096
+_FIXED_ARRAYS = ("metadata", "latents", "target", "reconstruction", "psnr", "features", "anchor")
+
+
+def _known_array(name: str) -> bool:
+    return name in _FIXED_ARRAYS or name.startswith(("tuned.", "stage_psnr."))
+
+
 _META_KEYS = ("format", "format_version", "generator", "layer", "n_images", "latent_shape", "image_shape",
               "feature_shape", "tuned", "history", "stage_seconds", "settings", "package_version")
 
@@ -145,56 +158,57 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no inversion file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
-        _fail(path, f"cannot be read as an .npz archive ({type(error).__name__}: {error})")
-    if "metadata" not in arrays:
-        _fail(path, f"no metadata array; found {sorted(arrays)}")
-    try:
-        metadata = json.loads(str(arrays.pop("metadata")[()]))
-    except (json.JSONDecodeError, TypeError, ValueError) as error:
-        _fail(path, f"its metadata is not JSON ({error})")
-    if not isinstance(metadata, dict):
-        _fail(path, f"its metadata must be a JSON object; got {type(metadata).__name__}")
-    missing = [key for key in _META_KEYS if key not in metadata]
-    if missing:
-        _fail(path, f"metadata lacks keys {missing}")
-    if metadata["format"] != FORMAT:
-        _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
-    _check_metadata(path, metadata)
-    if metadata["format_version"] > FORMAT_VERSION:
-        _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
+    with npz.open_archive(path, what=WHAT) as archive:
+        members = npz.archive_members(path, archive, what=WHAT, accepts=_known_array, max_members=MAX_MEMBERS,
+                                      expected="latents, images, features, tuned.* and stage_psnr.* arrays and metadata")
+        if "metadata" not in members:
+            _fail(path, f"no metadata array; found {sorted(members)}")
+        text = npz.read_member(path, archive, members.pop("metadata"), what=WHAT, max_bytes=MAX_METADATA_BYTES,
+                               kinds="U", ndim=0)
+        try:
+            metadata = json.loads(str(text[()]))
+        except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as error:
+            _fail(path, f"its metadata is not JSON ({type(error).__name__}: {str(error)[:200]})")
+        if not isinstance(metadata, dict):
+            _fail(path, f"its metadata must be a JSON object; got {type(metadata).__name__}")
+        missing = [key for key in _META_KEYS if key not in metadata]
+        if missing:
+            _fail(path, f"metadata lacks keys {missing}")
+        if metadata["format"] != FORMAT:
+            _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
+        _check_metadata(path, metadata)
+        if metadata["format_version"] > FORMAT_VERSION:
+            _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
 
-    n = metadata["n_images"]
-    expected = {
-        "latents": (n, *metadata["latent_shape"]),
-        "target": (n, *metadata["image_shape"]),
-        "reconstruction": (n, *metadata["image_shape"]),
-        "psnr": (n,),
-    }
-    if metadata["feature_shape"] is not None:
-        expected["features"] = (n, *metadata["feature_shape"])
-    if "anchor" in arrays:
-        expected["anchor"] = expected["latents"]
-    for name, shape in metadata["tuned"].items():
-        expected[f"tuned.{name}"] = tuple(shape)
-    for key in arrays:
-        if key.startswith("stage_psnr."):
-            if key.partition(".")[2] not in STAGES:
-                _fail(path, f"array {key!r}: unknown stage (stages: {STAGES})")
-            expected[key] = (n,)
-    missing = [name for name in expected if name not in arrays]
-    unknown = [name for name in arrays if name not in expected]
-    if missing or unknown:
-        _fail(path, f"arrays {missing} are missing and {unknown} unexpected (the metadata decides which belong)")
-    for name, shape in expected.items():
-        array = arrays[name]
-        if array.shape != shape:
-            _fail(path, f"array {name!r} has shape {array.shape}; the metadata says {shape}")
-        if array.dtype.kind != "f" or not np.isfinite(array).all():
-            _fail(path, f"array {name!r} must hold finite floats; got dtype {array.dtype} or non-finite values")
+        n = metadata["n_images"]
+        expected = {
+            "latents": (n, *metadata["latent_shape"]),
+            "target": (n, *metadata["image_shape"]),
+            "reconstruction": (n, *metadata["image_shape"]),
+            "psnr": (n,),
+        }
+        if metadata["feature_shape"] is not None:
+            expected["features"] = (n, *metadata["feature_shape"])
+        if "anchor" in members:
+            expected["anchor"] = expected["latents"]
+        for name, shape in metadata["tuned"].items():
+            expected[f"tuned.{name}"] = tuple(shape)
+        for key in members:
+            if key.startswith("stage_psnr."):
+                if key.partition(".")[2] not in STAGES:
+                    _fail(path, f"array {key!r}: unknown stage (stages: {STAGES})")
+                expected[key] = (n,)
+        missing = [name for name in expected if name not in members]
+        unknown = [name for name in members if name not in expected]
+        if missing or unknown:
+            _fail(path, f"arrays {missing} are missing and {unknown} unexpected (the metadata decides which belong)")
+        # each member's header (dtype, shape) is checked against the metadata before its data is read
+        arrays = {name: npz.read_member(path, archive, members[name], what=WHAT, max_bytes=MAX_ARRAY_BYTES,
+                                        kinds="f", shape=shape)
+                  for name, shape in expected.items()}
+    for name, array in arrays.items():
+        if not np.isfinite(array).all():
+            _fail(path, f"array {name!r} must hold finite floats; found {int((~np.isfinite(array)).sum())} NaN/inf values")
 
     def tensor(name: str) -> torch.Tensor | None:
         return torch.from_numpy(arrays[name].astype(np.float32)) if name in arrays else None

@@ -18,13 +18,13 @@ import json
 import math
 import os
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ._files import atomic_path
+from . import npz
 from ._version import __version__
 from .exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError
 
@@ -53,10 +53,6 @@ MAX_ARRAY_BYTES = 2 << 30
 #: Largest metadata (a JSON string, 4 bytes a character) and loss history.
 MAX_METADATA_BYTES = 4 << 20
 MAX_HISTORY_BYTES = 64 << 20
-#: A compressed member may inflate at most this much (real factors compress about 1.1×;
-#: a zip bomb reaches 1000×); members stored uncompressed, as ``np.savez`` writes, are 1×.
-MAX_INFLATION = 64
-_NPY_MAGIC = b"\x93NUMPY"
 
 
 def _model_arrays(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,86 +181,25 @@ def _check_metadata_values(path: Path, metadata: dict) -> None:
 
 
 # ------------------------------------------------------------------------ bounded reading
+WHAT = "factor file"
+
+
 def _open_archive(path: Path) -> zipfile.ZipFile:
-    with open(path, "rb") as f:
-        head = f.read(len(_NPY_MAGIC))
-    if head == _NPY_MAGIC:
-        _fail(path, "it is a single .npy array, not an .npz archive of parts, appearances and metadata "
-                    "(the official PandA Us-/Uc- .npy pairs load with panda_viz.load_official_factors)")
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
-        _fail(path, f"cannot be read as an .npz archive ({type(error).__name__}: {error})")
+    return npz.open_archive(path, what=WHAT, npy_hint=" of parts, appearances and metadata (the official PandA "
+                            "Us-/Uc- .npy pairs load with panda_viz.load_official_factors)")
 
 
 def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    infos = archive.infolist()
-    expected = {f"{name}.npy" for name in _ARRAYS}
-    if len(infos) > 4 * len(expected):
-        _fail(path, f"the archive holds {len(infos)} members; a factor file holds {len(expected)}", FileLimitError)
-    names = [info.filename for info in infos]
-    unknown = sorted(set(names) - expected)
-    if unknown:
-        _fail(path, f"unexpected archive members {unknown[:5]}; a factor file holds only {sorted(expected)} "
-                    "(nothing else is read from it)")
-    if len(set(names)) != len(names):
-        _fail(path, "the archive holds a member twice")
-    members = {info.filename[:-4]: info for info in infos}
+    members = npz.archive_members(path, archive, what=WHAT, accepts=lambda name: name in _ARRAYS,
+                                  max_members=4 * len(_ARRAYS), expected=str(sorted(f"{n}.npy" for n in _ARRAYS)))
     missing = [name for name in _ARRAYS if name not in members]
     if missing:
         _fail(path, f"missing arrays {missing}; found {sorted(members)}")
     return members
 
 
-def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, max_bytes: int, kinds: str,
-                 ndim: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """One ``.npy`` member, its header checked before its data is decompressed.
-
-    ``kinds``: allowed dtype kinds ('f' float, 'U' unicode); ``shape``: the exact shape
-    the metadata implies (None: any of ``ndim`` dimensions).
-    """
-    member = info.filename
-    where = f"member {member!r}"
-    if info.flag_bits & 0x1:
-        _fail(path, f"{where} is encrypted")
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        _fail(path, f"{where} uses zip compression method {info.compress_type}; .npz files are stored or deflated")
-    if info.file_size > max_bytes:
-        _fail(path, f"{where} declares {info.file_size:,} bytes; the limit is {max_bytes:,}", FileLimitError)
-    if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > MAX_INFLATION * info.compress_size + (1 << 20):
-        _fail(path, f"{where} would inflate {info.compress_size:,} bytes to {info.file_size:,} "
-                    f"(more than {MAX_INFLATION}×): refused as a zip bomb", FileLimitError)
-    try:
-        with archive.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                declared, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                declared, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                _fail(path, f"{where} is .npy format version {version}; expected 1.0 or 2.0")
-            if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
-                _fail(path, f"{where} has dtype {dtype}; expected {'floats' if kinds == 'f' else 'a unicode string'}")
-            if dtype.kind == "f" and dtype.itemsize not in (2, 4, 8):
-                _fail(path, f"{where} has dtype {dtype}; expected float16, float32 or float64")
-            if shape is not None and tuple(declared) != tuple(shape):
-                _fail(path, f"{where}: {member[:-4]} have shape {tuple(declared)}; the metadata says {tuple(shape)}")
-            if len(declared) != ndim:
-                _fail(path, f"{where} declares shape {tuple(declared)}; expected {ndim} dimensions")
-            nbytes = math.prod(declared) * dtype.itemsize
-            header = f.tell()
-            if header + nbytes != info.file_size:
-                _fail(path, f"{where} declares shape {tuple(declared)} of {dtype} ({nbytes:,} bytes) but holds "
-                            f"{info.file_size - header:,} bytes of data")
-            data = f.read(nbytes)
-    except InvalidFileError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, RuntimeError) as error:
-        _fail(path, f"{where} is truncated or corrupt ({type(error).__name__}: {error})")
-    if len(data) != nbytes:
-        _fail(path, f"{where} is truncated: {len(data):,} of {nbytes:,} bytes")
-    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran else "C")
-    return array.astype(dtype.newbyteorder("="), copy=True)
+def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, **checks) -> np.ndarray:
+    return npz.read_member(path, archive, info, what=WHAT, **checks)
 
 
 def _read_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict:

@@ -11,7 +11,7 @@ from matplotlib import cbook
 
 import panda_viz
 from panda_viz.baselines import apply_direction
-from panda_viz.exceptions import InvalidFileError, InvalidInputError, InvalidTypeError
+from panda_viz.exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError
 from panda_viz.inversion_io import load_inversion, save_inversion
 
 PHOTO = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -75,10 +75,10 @@ def _rewrite(path, **changes):
     "changes, match",
     [
         ({"latents": None}, r"arrays \['latents'\] are missing"),
-        ({"extra": np.zeros(2)}, r"\['extra'\] unexpected"),
-        ({"features": np.zeros((2, 256, 8, 7), np.float32)}, r"array 'features' has shape \(2, 256, 8, 7\); the metadata says \(2, 256, 8, 8\)"),
+        ({"extra": np.zeros(2)}, r"unexpected archive members \['extra.npy'\]"),
+        ({"features": np.zeros((2, 256, 8, 7), np.float32)}, r"member 'features.npy': features have shape \(2, 256, 8, 7\); the metadata says \(2, 256, 8, 8\)"),
         ({"psnr": np.array([np.nan, 1.0], np.float32)}, "'psnr' must hold finite floats"),
-        ({"latents": np.zeros((2, 100, 1, 1), np.int64)}, "'latents' must hold finite floats"),
+        ({"latents": np.zeros((2, 100, 1, 1), np.int64)}, "member 'latents.npy' has dtype int64; expected floats"),
         ({"meta_format": "panda_viz.factors"}, "format 'panda_viz.factors', expected 'panda_viz.inversion'"),
         ({"meta_format_version": 99}, "format version 99 is newer"),
         ({"meta_n_images": 0}, "metadata n_images must be an int >= 1"),
@@ -128,3 +128,20 @@ def test_save_refuses_what_is_not_an_inversion(inversion, tmp_path):
     with pytest.raises(InvalidInputError, match="target, reconstruction and psnr"):
         save_inversion(bare, tmp_path / "x.npz")
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_an_inflating_member_is_refused_before_it_is_read(tmp_path):
+    """A deflated member that declares far more than it can be (256 MB of metadata in a
+    few hundred kB: a zip bomb) is refused from its declared sizes; nothing is inflated."""
+    import zipfile
+
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("metadata.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<U1", "fortran_order": False, "shape": (2**26,)})
+            chunk = bytes(2**20)
+            for _ in range(256):
+                member.write(chunk)
+    assert path.stat().st_size < 2**20
+    with pytest.raises(FileLimitError, match=r"member 'metadata.npy' declares [\d,]+ bytes; the limit is"):
+        load_inversion(path)
