@@ -163,22 +163,9 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
                                       expected="latents, images, features, tuned.* and stage_psnr.* arrays and metadata")
         if "metadata" not in members:
             _fail(path, f"no metadata array; found {sorted(members)}")
-        text = npz.read_member(path, archive, members.pop("metadata"), what=WHAT, max_bytes=MAX_METADATA_BYTES,
-                               kinds="U", ndim=0)
-        try:
-            metadata = json.loads(str(text[()]))
-        except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as error:
-            _fail(path, f"its metadata is not JSON ({type(error).__name__}: {str(error)[:200]})")
-        if not isinstance(metadata, dict):
-            _fail(path, f"its metadata must be a JSON object; got {type(metadata).__name__}")
-        missing = [key for key in _META_KEYS if key not in metadata]
-        if missing:
-            _fail(path, f"metadata lacks keys {missing}")
-        if metadata["format"] != FORMAT:
-            _fail(path, f"format {metadata['format']!r}, expected {FORMAT!r}")
-        _check_metadata(path, metadata)
-        if metadata["format_version"] > FORMAT_VERSION:
-            _fail(path, f"format version {metadata['format_version']} is newer than this panda_viz reads ({FORMAT_VERSION})")
+        metadata = npz.read_metadata(path, archive, members.pop("metadata"), what=WHAT, max_bytes=MAX_METADATA_BYTES,
+                                     format=FORMAT, version=FORMAT_VERSION, keys=_META_KEYS,
+                                     check=lambda m: _check_metadata(path, m))
 
         n = metadata["n_images"]
         expected = {

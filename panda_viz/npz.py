@@ -20,17 +20,18 @@ the file, the format and the member.
 
 from __future__ import annotations
 
+import json
 import math
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .exceptions import FileLimitError, InvalidFileError
 
-__all__ = ["MAX_INFLATION", "NPY_MAGIC", "open_archive", "archive_members", "read_member"]
+__all__ = ["MAX_INFLATION", "NPY_MAGIC", "open_archive", "archive_members", "read_member", "read_metadata"]
 
 #: How much a deflated member may grow when inflated (real factors compress about 1.1×; a zip
 #: bomb reaches 1000×); members stored uncompressed, as ``np.savez`` writes, are 1×.
@@ -152,3 +153,29 @@ def read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, 
         _fail(path, what, f"{where} is truncated: {len(data):,} of {nbytes:,} bytes")
     array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran else "C")
     return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, what: str, max_bytes: int,
+                  format: str, version: int, keys: Sequence[str], check: Callable[[dict], None]) -> dict:
+    """A format's ``metadata`` member: a JSON object with ``keys``, its ``format`` and a
+    ``format_version`` this package reads.
+
+    ``check(metadata)`` validates the values (raising :class:`InvalidFileError`) after the
+    keys and the format name are known good and before the version is compared.
+    """
+    text = read_member(path, archive, info, what=what, max_bytes=max_bytes, kinds="U", ndim=0)
+    try:
+        metadata = json.loads(str(text[()]))
+    except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as error:
+        _fail(path, what, f"its metadata is not JSON ({type(error).__name__}: {str(error)[:200]})")
+    if not isinstance(metadata, dict):
+        _fail(path, what, f"its metadata must be a JSON object; got {type(metadata).__name__}")
+    missing = [key for key in keys if key not in metadata]
+    if missing:
+        _fail(path, what, f"metadata lacks keys {missing}")
+    if metadata["format"] != format:
+        _fail(path, what, f"format {metadata['format']!r}, expected {format!r}")
+    check(metadata)
+    if metadata["format_version"] > version:
+        _fail(path, what, f"format version {metadata['format_version']} is newer than this panda_viz reads ({version})")
+    return metadata
