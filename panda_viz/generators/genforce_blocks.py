@@ -20,6 +20,7 @@ from torch import nn
 
 from ..exceptions import FileLimitError, InvalidFileError
 from .safe_pickle import describe
+from .weights import count_indexed  # shared with the BigGAN loader
 
 __all__ = [
     "LIMITS",
@@ -181,25 +182,6 @@ def check_lod(state_dict: Mapping[str, torch.Tensor], key: str, where: str = "ge
             f"{where}: genforce checkpoint has {key} = {lod} (saved during progressive "
             "growing); only finished generators (lod = 0) are supported"
         )
-
-
-def count_indexed(state_dict: Mapping[str, Any], prefix: str) -> int:
-    """How many consecutive ``{prefix}0.``, ``{prefix}1.`` … keys the state dict has.
-
-    One pass over the keys (a checkpoint with thousands of indices costs no more than
-    reading them); callers compare the count with :data:`LIMITS`.
-    """
-    found = set()
-    start = len(prefix)
-    for key in state_dict:
-        if isinstance(key, str) and key.startswith(prefix):
-            head, dot, _ = key[start:].partition(".")
-            if dot and head.isascii() and head.isdigit() and len(head) <= 9:
-                found.add(int(head))
-    n = 0
-    while n in found:
-        n += 1
-    return n
 
 
 def tensor_shape(state_dict: Mapping[str, Any], key: str, ndim: int, where: str) -> tuple[int, ...]:
