@@ -15,19 +15,25 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: Seeds go to torch.Generator.manual_seed, which takes at most 64 bits.
 MAX_SEED = 2**63 - 1
+
+
+def _convert(text: str, kind: Callable[[str], Any], expected: str) -> Any:
+    """``kind(text)``, or an argparse error "expected <expected>; got '<text>'" where it fails."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
 
 
 def positive_int(limit: int | None = None) -> Callable[[str], int]:
     """An argparse type: a whole number in [1, limit]."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+        value = _convert(text, int, "a positive integer")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
         if limit is not None and value > limit:
@@ -39,10 +45,7 @@ def positive_int(limit: int | None = None) -> Callable[[str], int]:
 
 def seed(text: str) -> int:
     """An argparse type: a seed, a whole number in [0, 2**63 - 1] (``1e23`` and ``-1`` are refused)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}]; got {text!r}") from None
+    value = _convert(text, int, f"a whole number in [0, {MAX_SEED}]")
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}]; got {value}")
     return value
@@ -50,10 +53,7 @@ def seed(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+    value = _convert(text, float, "a positive number")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
     return value

@@ -297,6 +297,16 @@ def solve_parts(
 
 
 # ------------------------------------------------------------------------- the driver
+def _settle(history: list[float], objective: float, new: float, tol: float) -> tuple[bool, float]:
+    """Record an alternation's objective ``new``; whether the alternations have settled
+    (improved by less than ``10 tol``) and the objective to carry on with (the lower one
+    once settled)."""
+    history.append(new)
+    if objective - new < tol * 10:
+        return True, min(objective, new)
+    return False, new
+
+
 def fit_projective(
     source: FeatureSource,
     grams: Grams,
@@ -399,11 +409,9 @@ def fit_projective(
             B, Cm = _free.pass_parts_statistics(source, P, chunk=CHUNK, reduce=reduce)
             (A,) = reduce.broadcast(_free.eigen_step(2 * B - Cm, R), what="appearance step")
             new = 1 - float(torch.trace(A.T @ (2 * B - Cm) @ A)) / E
-            history.append(new)
-            if obj - new < tol * 10:
-                obj = min(obj, new)
+            settled, obj = _settle(history, obj, new, tol)
+            if settled:
                 break
-            obj = new
         else:
             alternations_capped = True
     if appearance_basis == "free":
@@ -419,11 +427,9 @@ def fit_projective(
             L = L_new
             M1, M2 = _free.pass_appearance_grams(source, L, w, chunk=CHUNK, reduce=reduce)
             P, new = solve(M1, M2, P[None])
-            history.append(new)
-            if obj - new < tol * 10:
-                obj = min(obj, new)
+            settled, obj = _settle(history, obj, new, tol)
+            if settled:
                 break
-            obj = new
         else:
             alternations_capped = True
         A = L

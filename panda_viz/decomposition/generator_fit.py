@@ -32,14 +32,9 @@ def fit_generator(
 
     Parameters
     ----------
-    generator : panda_viz.Generator
-    layer : str
-        A key of ``generator.layers``.
-    n_samples : int
-        Latents drawn from ``seed`` (up to 8192 at once: ``generator.sample_latents(n, seed=seed)``;
-        more are drawn in chunks from one torch.Generator seeded with ``seed``).
-    batch_size : int or None
-        Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
+    generator, layer, n_samples, seed, batch_size
+        The samples, as in :class:`panda_viz.generators.FeatureStream` (latents drawn from
+        ``seed``, run in forward passes of ``batch_size``).
     progress : bool or None
         Progress bars of the feature extraction and, unless ``verbose`` is given, of the
         fit (``None``: for 1000 samples or more; ``False``: none at all).

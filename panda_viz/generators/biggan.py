@@ -484,16 +484,9 @@ def expected_weights(config: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def _count_layers(state_dict: dict) -> int:
     """How many consecutive ``generator.layers.N.`` indices the weights have (one pass)."""
-    found = set()
-    for key in state_dict:
-        if isinstance(key, str) and key.startswith("generator.layers."):
-            head, dot, _ = key[len("generator.layers."):].partition(".")
-            if dot and head.isascii() and head.isdigit() and len(head) <= 9:
-                found.add(int(head))
-    n = 0
-    while n in found:
-        n += 1
-    return n
+    from .weights import count_indexed
+
+    return count_indexed(state_dict, "generator.layers.")
 
 
 def _named(name: str):

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..exceptions import FileLimitError, InvalidFileError
 from .safe_pickle import describe
+from .weights import count_indexed  # shared with the BigGAN loader
 
 __all__ = [
     "LIMITS",
@@ -31,6 +32,7 @@ __all__ = [
     "StyleBasedGenerator",
     "leaky",
     "check_lod",
+    "count_blocks",
     "count_indexed",
     "tensor_shape",
     "check_size",
@@ -183,23 +185,40 @@ def check_lod(state_dict: Mapping[str, torch.Tensor], key: str, where: str = "ge
         )
 
 
-def count_indexed(state_dict: Mapping[str, Any], prefix: str) -> int:
-    """How many consecutive ``{prefix}0.``, ``{prefix}1.`` … keys the state dict has.
+def count_blocks(state_dict: Mapping[str, Any], prefix: str, model: str, where: str, *,
+                 others: tuple[str, ...] = ()) -> int:
+    """The number of resolutions of a PGGAN-style synthesis: ``{prefix}output{b}`` per block,
+    two ``{prefix}layer{i}`` per block.
 
-    One pass over the keys (a checkpoint with thousands of indices costs no more than
-    reading them); callers compare the count with :data:`LIMITS`.
+    Parameters
+    ----------
+    prefix : str
+        ``""`` (PGGAN) or ``"synthesis."`` (StyleGAN); the layers are named "synthesis
+        layers" in messages when it is given.
+    model : str
+        The family, for messages ("PGGAN", "StyleGAN").
+    others : tuple of str
+        Further counts the mismatch message lists (e.g. ``("8 mapping layers",)``).
+
+    Raises
+    ------
+    InvalidFileError
+        No layers, no outputs, or not two layers per output.
+    FileLimitError
+        More resolutions than ``LIMITS["resolutions"]``.
     """
-    found = set()
-    start = len(prefix)
-    for key in state_dict:
-        if isinstance(key, str) and key.startswith(prefix):
-            head, dot, _ = key[start:].partition(".")
-            if dot and head.isascii() and head.isdigit() and len(head) <= 9:
-                found.add(int(head))
-    n = 0
-    while n in found:
-        n += 1
-    return n
+    num_blocks = count_indexed(state_dict, f"{prefix}output")
+    num_layers = count_indexed(state_dict, f"{prefix}layer")
+    layers = f"{prefix.rstrip('.')} layers".lstrip()
+    check_size(num_layers // 2, "resolutions", f"the number of resolutions ({layers} / 2)", where, low=0)
+    check_size(num_blocks, "resolutions", "the number of resolutions (outputs)", where)
+    if num_layers != 2 * num_blocks:
+        counts = [f"{num_layers} {layers}", f"{num_blocks} outputs", *others]
+        raise InvalidFileError(
+            f"{where}: genforce {model} state dict with {', '.join(counts[:-1])} and {counts[-1]}; "
+            "expected two layers per output"
+        )
+    return num_blocks
 
 
 def tensor_shape(state_dict: Mapping[str, Any], key: str, ndim: int, where: str) -> tuple[int, ...]:

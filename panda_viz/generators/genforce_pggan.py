@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..exceptions import InvalidFileError, InvalidInputError
-from .genforce_blocks import check_lod, check_size, count_indexed, leaky, pixel_norm, tensor_shape
+from .genforce_blocks import check_lod, check_size, count_blocks, leaky, pixel_norm, tensor_shape
 
 __all__ = ["PGGANGenerator", "PGGANConvBlock"]
 
@@ -128,15 +128,7 @@ class PGGANGenerator(nn.Module):
         if not isinstance(fused_scale, bool):
             raise InvalidInputError(f"PGGAN fused_scale must be True or False; got {fused_scale!r}")
         check_lod(state_dict, "lod", where)
-        num_blocks = count_indexed(state_dict, "output")
-        num_layers = count_indexed(state_dict, "layer")
-        check_size(num_layers // 2, "resolutions", "the number of resolutions (layers / 2)", where, low=0)
-        check_size(num_blocks, "resolutions", "the number of resolutions (outputs)", where)
-        if num_layers != 2 * num_blocks:
-            raise InvalidFileError(
-                f"{where}: genforce PGGAN state dict with {num_layers} layers and "
-                f"{num_blocks} outputs; expected two layers per output"
-            )
+        num_blocks = count_blocks(state_dict, "", "PGGAN", where)
         widths = [check_size(tensor_shape(state_dict, f"layer{2 * b + 1}.weight", 4, where)[0], "channels",
                              f"the width of layer{2 * b + 1}", where) for b in range(num_blocks)]
         z_dim = check_size(tensor_shape(state_dict, "layer0.weight", 4, where)[1], "channels", "z_dim (layer0's input)", where)

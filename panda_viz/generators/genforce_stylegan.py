@@ -24,6 +24,7 @@ from .genforce_blocks import (
     TruncationModule,
     check_lod,
     check_size,
+    count_blocks,
     count_indexed,
     leaky,
     tensor_shape,
@@ -234,15 +235,7 @@ class StyleGANGenerator(StyleBasedGenerator):
             raise InvalidFileError(f"{where}: genforce StyleGAN without a constant input (const_input=False) is not supported")
         check_lod(state_dict, "synthesis.lod", where)
         n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
-        num_blocks = count_indexed(state_dict, "synthesis.output")
-        num_layers = count_indexed(state_dict, "synthesis.layer")
-        check_size(num_layers // 2, "resolutions", "the number of resolutions (synthesis layers / 2)", where, low=0)
-        check_size(num_blocks, "resolutions", "the number of resolutions (outputs)", where)
-        if num_layers != 2 * num_blocks:
-            raise InvalidFileError(
-                f"{where}: genforce StyleGAN state dict with {num_layers} synthesis layers, {num_blocks} outputs "
-                f"and {n_dense} mapping layers; expected two layers per output"
-            )
+        num_blocks = count_blocks(state_dict, "synthesis.", "StyleGAN", where, others=(f"{n_dense} mapping layers",))
         mapping_widths = [check_size(tensor_shape(state_dict, f"mapping.dense{i}.weight", 2, where)[0], "channels",
                                      f"the width of mapping.dense{i}", where) for i in range(n_dense)]
         z_dim = check_size(tensor_shape(state_dict, "mapping.dense0.weight", 2, where)[1], "channels", "z_dim", where)
@@ -254,7 +247,7 @@ class StyleGANGenerator(StyleBasedGenerator):
             )
         widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b + 1}.bias", 1, where)[0], "channels",
                              f"the width of synthesis.layer{2 * b + 1}", where) for b in range(num_blocks)]
-        noise_shapes = [tensor_shape(state_dict, f"synthesis.layer{i}.apply_noise.noise", 4, where) for i in range(num_layers)]
+        noise_shapes = [tensor_shape(state_dict, f"synthesis.layer{i}.apply_noise.noise", 4, where) for i in range(2 * num_blocks)]
         for i, shape in enumerate(noise_shapes):
             resolution = 4 * 2 ** (i // 2)
             if shape not in ((1, 1, resolution, resolution), (1, widths[i // 2], 1, 1)):

@@ -200,6 +200,16 @@ def finisher_for(where: str, *, error: type[InvalidFileError] = InvalidFileError
     return Finisher(where, (torch.Tensor, np.ndarray, np.generic, np.dtype), limits=limits, error=error, path=path)
 
 
+def _declared_storage(reader: RestrictedUnpickler, storages: dict[str, Storage], key: str, kind: _StorageType,
+                      numel: int) -> Storage | None:
+    """The storage already declared under ``key`` (which must agree in type and size), or None."""
+    if key not in storages:
+        return None
+    if storages[key].dtype != kind.dtype or storages[key].numel != numel:
+        raise reader.fail(f"storage {key!r} is declared twice with different types or sizes")
+    return storages[key]
+
+
 def _storage_id(reader: RestrictedUnpickler, pid: Any, *, legacy: bool) -> tuple[_StorageType, str, int]:
     """Check a persistent id ``('storage', type, key, location, numel[, view])``."""
     if type(pid) is not tuple or len(pid) not in (5, 6) or pid[0] != "storage":
@@ -318,10 +328,9 @@ def _load_zip(handle: Any, where: str, path: Path, error: type[InvalidFileError]
 
         def persistent_load(reader: RestrictedUnpickler, pid: Any) -> Storage:
             kind, key, numel = _storage_id(reader, pid, legacy=False)
-            if key in storages:
-                if storages[key].dtype != kind.dtype or storages[key].numel != numel:
-                    raise reader.fail(f"storage {key!r} is declared twice with different types or sizes")
-                return storages[key]
+            known = _declared_storage(reader, storages, key, kind, numel)
+            if known is not None:
+                return known
             record = members.get(f"{prefix}data/{key}")
             if record is None:
                 raise reader.fail(f"storage {key!r} has no record {prefix}data/{key} in the archive")
@@ -376,10 +385,9 @@ def read_legacy(raw: Any, where: str, *, path: Any = None, error: type[InvalidFi
 
     def persistent_load(reader: RestrictedUnpickler, pid: Any) -> Storage:
         kind, key, numel = _storage_id(reader, pid, legacy=True)
-        if key in storages:
-            if storages[key].dtype != kind.dtype or storages[key].numel != numel:
-                raise reader.fail(f"storage {key!r} is declared twice with different types or sizes")
-            return storages[key]
+        known = _declared_storage(reader, storages, key, kind, numel)
+        if known is not None:
+            return known
         storages[key] = Storage(kind.dtype, numel, key)
         return storages[key]
 

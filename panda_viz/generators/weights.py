@@ -27,7 +27,7 @@ from torch import nn
 from ..exceptions import FileLimitError, InvalidFileError, NonFiniteError
 from .safe_pickle import describe
 
-__all__ = ["few", "check_weights", "load_into_meta_module", "converted_weights", "MAX_AMPLIFICATION"]
+__all__ = ["few", "count_indexed", "check_weights", "load_into_meta_module", "converted_weights", "MAX_AMPLIFICATION"]
 
 #: Materialised weights may take at most this many times the file's size (plus 64 MB):
 #: float16 files become float32, and tensors may share storage (tied weights) a few times.
@@ -39,6 +39,26 @@ def few(items: list[str], n: int = 6) -> str:
     if not items:
         return "none"
     return ", ".join(items[:n]) + (f", … ({len(items)} in all)" if len(items) > n else "")
+
+
+def count_indexed(state_dict: Mapping[str, Any], prefix: str) -> int:
+    """How many consecutive ``{prefix}0.``, ``{prefix}1.`` … keys the state dict has.
+
+    One pass over the keys (a checkpoint with thousands of indices costs no more than
+    reading them); callers compare the count with their limits (the genforce loaders with
+    :data:`~panda_viz.generators.genforce.LIMITS`).
+    """
+    found = set()
+    start = len(prefix)
+    for key in state_dict:
+        if isinstance(key, str) and key.startswith(prefix):
+            head, dot, _ = key[start:].partition(".")
+            if dot and head.isascii() and head.isdigit() and len(head) <= 9:
+                found.add(int(head))
+    n = 0
+    while n in found:
+        n += 1
+    return n
 
 
 def check_weights(
