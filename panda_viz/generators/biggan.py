@@ -43,6 +43,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from .._files import read_json_file
 from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError, WeightsNotInstalledError
 from .base import Generator
 from .registry import NotThisFormat, register, register_file_format
@@ -321,17 +322,7 @@ def read_biggan_config(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     where = str(path)
-    size = path.stat().st_size
-    if size > CONFIG_LIMITS["bytes"]:
-        raise FileLimitError(f"{where} has {size:,} bytes; a BigGAN config.json has at most {CONFIG_LIMITS['bytes']:,}", path)
-    try:
-        config = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise InvalidFileError(f"{where} is not UTF-8 text ({error.reason} at byte {error.start})", path) from None
-    except json.JSONDecodeError as error:
-        raise InvalidFileError(f"{where} is not valid JSON: {error}", path) from None
-    except RecursionError:
-        raise FileLimitError(f"{where} nests too deeply to be a BigGAN config", path) from None
+    config = read_json_file(path, where=where, what="a BigGAN config.json", max_bytes=CONFIG_LIMITS["bytes"])
     if not isinstance(config, dict):
         raise InvalidFileError(f"{where} holds {describe(config)}, not a BigGAN config object", path)
     required = ("output_dim", "z_dim", "class_embed_dim", "channel_width", "num_classes", "layers", "attention_layer_position")

@@ -20,7 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._files import read_json_file
 from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError, NetworkPickleError
 from .base import Generator
 from .nvlabs_config import check_init_kwargs
@@ -348,17 +348,7 @@ def _read_config(config: Any) -> tuple[dict[str, Any], str | None, str]:
         where = f"config file {str(path)!r}"
         if not path.is_file():
             raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise FileLimitError(f"{where} has {size:,} bytes; a generator configuration has at most {MAX_CONFIG_BYTES:,}", path)
-        try:
-            config = json.loads(path.read_bytes().decode("utf-8"))
-        except UnicodeDecodeError as error:
-            raise InvalidFileError(f"{where} is not UTF-8 text ({error.reason} at byte {error.start})", path) from None
-        except json.JSONDecodeError as error:
-            raise InvalidFileError(f"{where} is not valid JSON: {error}", path) from None
-        except RecursionError:
-            raise FileLimitError(f"{where} nests too deeply to be a generator configuration", path) from None
+        config = read_json_file(path, where=where, what="a generator configuration", max_bytes=MAX_CONFIG_BYTES)
     if not isinstance(config, Mapping):
         raise InvalidTypeError(f"config must be a dict of constructor kwargs or a path to a JSON file; got {type(config).__name__}")
     config = dict(config)
