@@ -147,7 +147,7 @@ def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
     demo = run(panda_viz_command, "demo", "--out", "demo", "--n-samples", "48", "--n-parts", "4")
     assert demo.returncode == 0, demo.stderr
     assert sorted(p.name for p in (work / "demo").iterdir()) == sorted(
-        ["parts.png", "saliency.png", "edits.png", "removal.png", "named_edits.png"])
+        ["parts.png", "saliency.png", "edits.png", "removal.png", "named_edits.png", "real_photo.png"])
 
     port = _free_port()
     lab = subprocess.Popen([panda_viz_command, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port)],
