@@ -18,15 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,9 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
 SCREENSHOT = REPO / "figures" / "widgets" / "explorer.png"
 DIRECTIONS_SHOT = REPO / "figures" / "widgets" / "directions.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 SERVER_START_S = 90     # JupyterLab up and answering
 NOTEBOOK_RUN_S = 240    # all cells run, the Explorer shown (includes a small PandA fit)
@@ -51,144 +39,19 @@ TAB_IMAGES = {"parts": "img.panda-parts-overlay", "saliency": "img.panda-salienc
               "edit": "img.panda-edited"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _strip_outputs(source: Path, target: Path) -> None:
-    notebook = json.loads(source.read_text())
-    for cell in notebook["cells"]:
-        if cell["cell_type"] == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    notebook.setdefault("metadata", {})["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    target.write_text(json.dumps(notebook))
-
-
-class Lab:
-    """A JupyterLab server in a temporary root, with a known token; stop() always cleans up."""
-
-    def __init__(self, root: Path, home: Path) -> None:
-        self.root, self.port, self.token = root, _free_port(), secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            # state of this run only: no user settings, workspaces or config leak in or out
-            "JUPYTER_CONFIG_DIR": str(home / "config"),
-            "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-            "IPYTHONDIR": str(home / "ipython"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        # no "get notified about Jupyter news?" toast over the app, no update checks
-        notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-        notification.parent.mkdir(parents=True)
-        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-        self.log_path = home / "jupyterlab.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser",
-             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-             f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={self.token}",
-             "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             "--LabApp.extension_manager=readonly",
-             *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI containers run as root
-            cwd=root, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def api(self, path: str, method: str = "GET", timeout: float = 5) -> bytes:
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.read()
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_START_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                self.api("/api/status")
-                return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.5)
-        raise TimeoutError(f"JupyterLab did not answer within {SERVER_START_S}s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 4000) -> str:
-        self._log.flush()
-        return self.log_path.read_bytes()[-n:].decode(errors="replace")
-
-    def stop(self) -> None:
-        """Shut the server and its kernels down: politely, then SIGTERM, then SIGKILL."""
-        if self.process.poll() is None:
-            try:
-                self.api("/api/shutdown", method="POST")
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            for sig in (None, signal.SIGTERM, signal.SIGKILL):
-                if sig is not None:
-                    try:
-                        os.killpg(self.process.pid, sig)  # its own session: the server and its kernels
-                    except ProcessLookupError:
-                        break
-                try:
-                    self.process.wait(timeout=15)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        self._log.close()
-
-
 @pytest.fixture
-def chromium_path() -> Path:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; CI must run the browser test")
-        pytest.skip(message)
-    return CHROMIUM
+def lab(lab_for):
+    """JupyterLab serving an output-free copy of the Explorer notebook (tests/browser/conftest.py)."""
+    return lab_for(NOTEBOOK)
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
-    root, home = tmp_path / "root", tmp_path / "home"
-    root.mkdir()
-    home.mkdir()
-    _strip_outputs(NOTEBOOK, root / "explore.ipynb")
-    server = Lab(root, home)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
-
-
-def _current_src(page, selector: str) -> str:
-    return page.eval_on_selector(selector, "img => img.src")
-
-
-def _drag(page, handle_selector: str, dx: float) -> None:
-    """Drag the first visible slider handle ``dx`` pixels to the right and release it."""
-    handle = page.locator(f"{handle_selector} >> visible=true").first
-    handle.scroll_into_view_if_needed()
-    box = handle.bounding_box()
-    assert box is not None, f"the slider handle {handle_selector} is not laid out"
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + dx, y, steps=8)
-    page.mouse.up()
-
-
-def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_path: Path, tmp_path: Path) -> None:
+def test_alpha_slider_changes_the_edited_image_in_chromium(lab, chromium_path: Path, chromium_args: list[str], current_src,
+                                                          drag, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     edited = "img.panda-edited"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, timeout=STEP_MS)
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args, timeout=STEP_MS)
         try:
             page = browser.new_page(viewport={"width": 1700, "height": 1300})
             page.set_default_timeout(STEP_MS)
@@ -213,11 +76,11 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
                 page.wait_for_function(f"() => document.querySelector('{image}').naturalWidth === 256")
                 page.locator(".panda-explorer").screenshot(path=str(tmp_path / f"tab-{tab}.png"))
             page.locator(".panda-explorer").scroll_into_view_if_needed()
-            before = _current_src(page, edited)
+            before = current_src(page, edited)
             before_png = page.locator(edited).screenshot()
 
             # drag the first α slider's handle to the right and release it
-            _drag(page, ".panda-alpha .noUi-handle", 90)
+            drag(page, ".panda-alpha .noUi-handle", 90)
 
             page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
                                    timeout=IMAGE_CHANGE_S * 1000)
@@ -230,7 +93,7 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
             assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
 
             # paint a region with the mouse (ipyevents on the image) and edit there instead
-            before = _current_src(page, edited)
+            before = current_src(page, edited)
             page.locator(".panda-explorer button:visible", has_text="painted region").click()
             roi = page.locator("img.panda-roi:visible")
             roi.wait_for(state="visible")
@@ -257,8 +120,8 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab: Lab, chromium_pa
             page.get_by_role("tab", name="directions").click()
             directed = "img.panda-direction-edited"
             page.locator(".panda-explorer button:visible", has_text="ReSeFa").click()
-            before = _current_src(page, directed)
-            _drag(page, ".panda-direction-alpha .noUi-handle", 60)
+            before = current_src(page, directed)
+            drag(page, ".panda-direction-alpha .noUi-handle", 60)
             page.wait_for_function(f"src => document.querySelector('{directed}').src !== src", arg=before,
                                    timeout=IMAGE_CHANGE_S * 1000)
             page.locator(".panda-direction-readout", has_text="ROIR for the painted region").wait_for(state="visible")
@@ -290,24 +153,18 @@ PHOTO_CELLS = [
 
 
 @pytest.fixture
-def photo_lab(tmp_path: Path) -> Iterator[Lab]:
-    root, home = tmp_path / "root", tmp_path / "home"
-    root.mkdir()
-    home.mkdir()
+def photo_lab(lab_for, tmp_path: Path):
+    """JupyterLab serving a two-cell notebook: the Explorer opened on its photo tab."""
     cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
               "execution_count": None} for i, source in enumerate(PHOTO_CELLS)]
-    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}
-    (root / "photo.ipynb").write_text(json.dumps(notebook))
-    server = Lab(root, home)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
+    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
+    path = tmp_path / "photo.ipynb"
+    path.write_text(json.dumps(notebook))
+    return lab_for(path)
 
 
-def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab: Lab, chromium_path: Path,
+def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, chromium_path: Path, chromium_args: list[str],
+                                                               current_src, drag,
                                                                tmp_path: Path) -> None:
     from matplotlib import cbook
     from playwright.sync_api import sync_playwright
@@ -317,7 +174,7 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab: Lab, ch
     edited = "img.panda-edited"
     lab = photo_lab
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS, timeout=STEP_MS)
+        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args, timeout=STEP_MS)
         try:
             page = browser.new_page(viewport={"width": 1700, "height": 1300})
             page.set_default_timeout(STEP_MS)
@@ -355,9 +212,9 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab: Lab, ch
             page.get_by_role("tab", name="edit").click()
             page.wait_for_selector(edited, state="visible")
             page.wait_for_function(f"() => document.querySelector('{edited}').naturalWidth === 256")
-            before = _current_src(page, edited)
+            before = current_src(page, edited)
             before_png = page.locator(edited).screenshot()
-            _drag(page, ".panda-alpha .noUi-handle", 90)
+            drag(page, ".panda-alpha .noUi-handle", 90)
             page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
                                    timeout=IMAGE_CHANGE_S * 1000)
             page.wait_for_timeout(300)
