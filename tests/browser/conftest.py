@@ -189,3 +189,25 @@ def drag() -> Callable:
 def chromium_args() -> list[str]:
     """Command-line flags for a headless, offline, quiet Chromium."""
     return list(CHROMIUM_ARGS)
+
+
+# the open notebook's kernel, once JupyterLab has started it
+_KERNEL_IDLE = ("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'")
+
+
+def _run_notebook(page, lab: Lab, name: str, *, kernel_start_s: float) -> None:
+    """Open notebook ``name`` of ``lab`` in ``page``, wait for its kernel, run all its cells."""
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}", wait_until="domcontentloaded")
+    page.wait_for_selector(".jp-Notebook", state="visible")
+    page.wait_for_function(_KERNEL_IDLE, timeout=kernel_start_s * 1000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+@pytest.fixture
+def run_notebook() -> Callable:
+    """``run_notebook(page, lab, name, kernel_start_s=…)``: open a notebook, wait for its kernel, run all cells."""
+    return _run_notebook

@@ -46,7 +46,7 @@ def lab(lab_for):
 
 
 def test_alpha_slider_changes_the_edited_image_in_chromium(lab, chromium_path: Path, chromium_args: list[str], current_src,
-                                                          drag, tmp_path: Path) -> None:
+                                                          drag, run_notebook, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     edited = "img.panda-edited"
@@ -55,18 +55,8 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab, chromium_path: P
         try:
             page = browser.new_page(viewport={"width": 1700, "height": 1300})
             page.set_default_timeout(STEP_MS)
-            page.goto(f"{lab.url}/lab/tree/explore.ipynb?token={lab.token}", wait_until="domcontentloaded")
-            page.wait_for_selector(".jp-Notebook", state="visible")
-            # wait until the notebook's kernel is up, then run every cell as a user would
-            page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=SERVER_START_S * 1000,
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # open the notebook, wait until its kernel is up, then run every cell as a user would
+            run_notebook(page, lab, "explore.ipynb", kernel_start_s=SERVER_START_S)
             page.wait_for_selector(".panda-explorer", state="attached", timeout=NOTEBOOK_RUN_S * 1000)
             page.wait_for_selector("img.panda-parts-overlay", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
             # every tab shows its images: PNGs the kernel pushed, decoded by the browser at 4× (256 px)
@@ -164,7 +154,7 @@ def photo_lab(lab_for, tmp_path: Path):
 
 
 def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, chromium_path: Path, chromium_args: list[str],
-                                                               current_src, drag,
+                                                               current_src, drag, run_notebook,
                                                                tmp_path: Path) -> None:
     from matplotlib import cbook
     from playwright.sync_api import sync_playwright
@@ -178,17 +168,7 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, chromiu
         try:
             page = browser.new_page(viewport={"width": 1700, "height": 1300})
             page.set_default_timeout(STEP_MS)
-            page.goto(f"{lab.url}/lab/tree/photo.ipynb?token={lab.token}", wait_until="domcontentloaded")
-            page.wait_for_selector(".jp-Notebook", state="visible")
-            page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=SERVER_START_S * 1000,
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            run_notebook(page, lab, "photo.ipynb", kernel_start_s=SERVER_START_S)
             page.wait_for_selector(".panda-photo-source", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
 
             # upload the photo as a user would: the upload button's file input

@@ -24,7 +24,7 @@ RECONSTRUCTED = "img.panda-rank-reconstructed"
 
 
 def test_moving_the_spatial_rank_redraws_the_reconstructed_face(lab_for, chromium_path, chromium_args, drag,
-                                                                current_src, tmp_path: Path) -> None:
+                                                                current_src, run_notebook, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     lab = lab_for(NOTEBOOK)
@@ -33,17 +33,7 @@ def test_moving_the_spatial_rank_redraws_the_reconstructed_face(lab_for, chromiu
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1200})
             page.set_default_timeout(STEP_MS)
-            page.goto(f"{lab.url}/lab/tree/{NOTEBOOK.name}?token={lab.token}", wait_until="domcontentloaded")
-            page.wait_for_selector(".jp-Notebook", state="visible")
-            page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
-                timeout=SERVER_START_S * 1000,
-            )
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            run_notebook(page, lab, NOTEBOOK.name, kernel_start_s=SERVER_START_S)
             page.wait_for_selector(RECONSTRUCTED, state="visible", timeout=NOTEBOOK_RUN_S * 1000)
             page.wait_for_function(f"() => document.querySelector('{RECONSTRUCTED}').naturalWidth === 256")
             status = page.locator(".panda-rank-status")
