@@ -16,7 +16,13 @@ from torch import nn
 
 from ..exceptions import StopForward
 
-__all__ = ["StopForward", "capture", "replace", "stop_after", "first_tensor"]
+#: The per-module tables where ``torch.nn.Module`` keeps registered hooks (those present in
+#: the installed torch are used): code that must run a module without anyone's hooks swaps
+#: or clears them, here named once.
+MODULE_HOOK_TABLES = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
+                      "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_backward_hooks")
+
+__all__ = ["StopForward", "capture", "replace", "stop_after", "first_tensor", "MODULE_HOOK_TABLES"]
 
 
 def first_tensor(output: Any) -> torch.Tensor:

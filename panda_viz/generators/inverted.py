@@ -334,8 +334,7 @@ def tuned_module(module: nn.Module, tuned: Mapping[str, torch.Tensor], *, traina
     twin = copy.deepcopy(module, memo)
     for sub in twin.modules():
         # hooks are global state of the caller's module (maybe another thread's, active now): not ours
-        for attribute in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_forward_hooks_with_kwargs",
-                          "_forward_pre_hooks_with_kwargs", "_forward_hooks_always_called"):
+        for attribute in hooks.MODULE_HOOK_TABLES:
             hooks_dict = getattr(sub, attribute, None)
             if hasattr(hooks_dict, "clear"):
                 hooks_dict.clear()

@@ -34,7 +34,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.overrides import TorchFunctionMode
 
-from .hooks import first_tensor
+from .hooks import MODULE_HOOK_TABLES, first_tensor
 
 __all__ = ["ForwardProfile", "profile_forward", "meta_twin_state"]
 
@@ -176,11 +176,6 @@ def meta_twin_state(module: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-# the per-module hook tables of torch.nn.Module (those that exist in the installed torch)
-_HOOK_TABLES = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks",
-                "_forward_hooks_with_kwargs", "_forward_hooks_always_called")
-
-
 @contextmanager
 def _others_hooks_suspended(module: nn.Module) -> Iterator[None]:
     """Hooks registered on ``module`` by anyone else do not fire during the profile.
@@ -193,7 +188,7 @@ def _others_hooks_suspended(module: nn.Module) -> Iterator[None]:
     saved = []
     try:
         for sub in module.modules():
-            for table in _HOOK_TABLES:
+            for table in MODULE_HOOK_TABLES:
                 current = getattr(sub, table, None)
                 if isinstance(current, dict) and current:
                     saved.append((sub, table, current))
