@@ -49,7 +49,7 @@ from .base import Generator
 from .registry import NotThisFormat, register, register_file_format
 from .safe_pickle import describe
 from .torch_files import load_torch_file
-from .weights import check_weights, converted_weights, few
+from .weights import check_weights, converted_weights, count_indexed, few
 
 __all__ = [
     "BigGANGenerator",
@@ -475,8 +475,6 @@ def expected_weights(config: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 def _count_layers(state_dict: dict) -> int:
     """How many consecutive ``generator.layers.N.`` indices the weights have (one pass)."""
-    from .weights import count_indexed
-
     return count_indexed(state_dict, "generator.layers.")
 
 
