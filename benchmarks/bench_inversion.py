@@ -27,7 +27,6 @@ import datetime
 import os
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib import cbook

@@ -45,7 +45,7 @@ Box = tuple[float, float, float, float]
 # --------------------------------------------------------------------------- one image
 def _from_pil(image: Any, where: str) -> torch.Tensor:
     """A PIL image as (3, H, W) float32 in [0, 1], upright and composited over white."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     try:
         image = ImageOps.exif_transpose(image)

@@ -307,7 +307,6 @@ def invert(
     rng = _rng(random_state)
     dtype = next((p.dtype for p in generator.module.parameters()), torch.float32)
     target = load_images(images, tuple(generator.image_shape[1:]), box=box, device=generator.device, dtype=dtype)
-    n = len(target)
     settings = {
         "box": box if box is None or isinstance(box, (list, tuple)) else list(box),
         "layer": layer, "n_starts": n_starts, "latent_steps": steps["latents"], "feature_steps": steps["features"],

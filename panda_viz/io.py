@@ -26,7 +26,7 @@ import torch
 from ._files import atomic_path
 from . import npz
 from ._version import __version__
-from .exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError
+from .exceptions import InvalidFileError, InvalidInputError, InvalidTypeError
 
 __all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION", "MAX_ARRAY_BYTES"]
 

@@ -6,7 +6,6 @@ otherwise; masks are (H, W), (1, H, W) or (N, H, W) in [0, 1], replicated over c
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Callable

@@ -26,6 +26,7 @@ from torch import nn
 
 __all__ = [
     "bias_act",
+    "modulated_conv2d",
     "upfirdn2d",
     "upsample2d",
     "filtered_lrelu",
@@ -179,6 +180,64 @@ def conv2d_up2(
         wt = wt.reshape(groups * in_per_group, out_ch // groups, kh, kw)
     x = F.conv_transpose2d(x, wt, stride=up, groups=groups)
     return upfirdn2d(x, f, padding=(p0, p1, p0, p1), gain=up * up)
+
+
+def modulated_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    *,
+    demodulate: bool = True,
+    prenormalize: bool = False,
+    input_gain: torch.Tensor | None = None,
+    up: int = 1,
+    padding: int = 0,
+    resample_filter: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The modulated convolution of StyleGAN2 and StyleGAN3, one grouped convolution for the batch.
+
+    Each sample's kernel is ``weight`` (O, I, k, k) scaled per input channel by its style
+    (N, I) and, with ``demodulate``, renormalised to unit norm per output channel.
+
+    Parameters
+    ----------
+    x : Tensor (N, I, H, W)
+    weight : Tensor (O, I, k, k)
+    styles : Tensor (N, I)
+    demodulate : bool
+    prenormalize : bool
+        StyleGAN3: with ``demodulate``, scale ``weight`` and ``styles`` to unit mean square
+        first (the official code does so to keep fp16 in range; the result differs in rounding).
+    input_gain : Tensor (I,) or (N, I), optional
+        StyleGAN3: a last per-input-channel scale of the kernels.
+    up : {1, 2}
+        StyleGAN2's upsampling layers: ``x`` is upsampled by two with ``resample_filter``
+        first (computed as in :func:`conv2d_up2`).
+    padding : int
+
+    Returns
+    -------
+    Tensor (N, O, H', W')
+    """
+    n = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    if demodulate and prenormalize:
+        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+        styles = styles * styles.square().mean().rsqrt()
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
+    if input_gain is not None:
+        w = w * input_gain.expand(n, in_ch).reshape(n, 1, in_ch, 1, 1)
+    x = x.reshape(1, n * in_ch, *x.shape[2:])
+    w = w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype)
+    if up == 1:
+        x = F.conv2d(x, w, padding=padding, groups=n)
+    elif up == 2:
+        x = conv2d_up2(x, w, resample_filter, padding=padding, groups=n)
+    else:
+        raise ValueError(f"up must be 1 or 2; got {up}")
+    return x.reshape(n, out_ch, *x.shape[2:])
 
 
 def filtered_lrelu(

@@ -12,7 +12,7 @@ import secrets
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import Any, Union
+from typing import Union
 
 import torch
 from torch import nn

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError
+from ..exceptions import InvalidInputError, InvalidTypeError
 from .base import Generator
 from .genforce_blocks import LIMITS
 from .registry import NotThisFormat, register_file_format

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..exceptions import InvalidFileError, InvalidInputError
+from ..exceptions import InvalidInputError
 from .genforce_blocks import check_lod, check_size, count_blocks, leaky, pixel_norm, tensor_shape
 
 __all__ = ["PGGANGenerator", "PGGANConvBlock"]

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .._files import read_json_file
-from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError, NetworkPickleError
+from ..exceptions import InvalidInputError, InvalidTypeError, NetworkPickleError
 from .base import Generator
 from .nvlabs_config import check_init_kwargs
 from .nvlabs_pickle import PersistentRecord, load_network_pickle, plain, record_state_dict

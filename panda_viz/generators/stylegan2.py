@@ -23,135 +23,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ._nvlabs_ops import (
-    FullyConnectedLayer,
-    bias_act,
-    binomial_filter,
-    conv2d_up2,
-    normalize_2nd_moment,
-    upsample2d,
-)
+from ._nvlabs_ops import FullyConnectedLayer, bias_act, binomial_filter, modulated_conv2d, upsample2d
+from .nvlabs_mapping import MappedGenerator, MappingNetwork, check_synthesis_input
 
 __all__ = ["StyleGAN2", "MappingNetwork", "SynthesisNetwork", "SynthesisBlock", "SynthesisLayer", "ToRGBLayer"]
-
-NOISE_MODES = ("const", "random", "none")
-
-
-def modulated_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    styles: torch.Tensor,
-    *,
-    demodulate: bool = True,
-    up: int = 1,
-    padding: int = 0,
-    resample_filter: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """StyleGAN2's modulated convolution, one grouped convolution for the whole batch.
-
-    Each sample's weight is ``weight`` (O, I, k, k) scaled per input channel by its style
-    (N, I) and, with ``demodulate``, renormalised to unit norm per output channel. With
-    ``up=2`` the input is upsampled by two with ``resample_filter`` first (and the kernel is
-    applied as a convolution, as the official code does for upsampling layers).
-    """
-    n = x.shape[0]
-    out_ch, in_ch, kh, kw = weight.shape
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
-    x = x.reshape(1, n * in_ch, *x.shape[2:])
-    w = w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype)
-    if up == 1:
-        x = F.conv2d(x, w, padding=padding, groups=n)
-    elif up == 2:
-        x = conv2d_up2(x, w, resample_filter, padding=padding, groups=n)
-    else:
-        raise ValueError(f"up must be 1 or 2; got {up}")
-    return x.reshape(n, out_ch, *x.shape[2:])
-
-
-class MappingNetwork(nn.Module):
-    """z (and an optional class label c) -> w, broadcast to ``num_ws`` copies, with truncation."""
-
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        num_ws: int,
-        num_layers: int = 8,
-        embed_features: int | None = None,
-        layer_features: int | None = None,
-        activation: str = "lrelu",
-        lr_multiplier: float = 0.01,
-        w_avg_beta: float | None = 0.998,
-        freeze_layers: int = 0,
-        freeze_embed: bool = False,
-    ) -> None:
-        super().__init__()
-        del freeze_layers, freeze_embed  # training options: frozen layers are buffers of the same name
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
-        self.num_layers = num_layers
-        embed_features = (w_dim if embed_features is None else embed_features) if c_dim else 0
-        layer_features = w_dim if layer_features is None else layer_features
-        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
-        if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, embed_features)
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation, lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{idx}", layer)
-        if w_avg_beta is not None:
-            self.register_buffer("w_avg", torch.zeros(w_dim))
-        else:
-            self.w_avg = None
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-    ) -> torch.Tensor:
-        """ws (N, num_ws, w_dim); the first ``truncation_cutoff`` (all by default) are
-        pulled towards ``w_avg`` by ``truncation_psi``."""
-        x = None
-        if self.z_dim > 0:
-            x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None:
-                raise ValueError(f"this generator is class-conditional (c_dim={self.c_dim}): pass a label")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1) if x is not None else y
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
-            if self.w_avg is None:
-                raise ValueError("this generator keeps no w_avg, so it cannot be truncated")
-            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
-            x[:, :cutoff] = self.w_avg.lerp(x[:, :cutoff], truncation_psi)
-        return x
-
-    def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
-
 
 class SynthesisLayer(nn.Module):
     """Modulated 3×3 convolution (optionally upsampling ×2), noise, bias, leaky ReLU, clamp."""
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        kernel_size: int = 3,
-        up: int = 1,
-        use_noise: bool = True,
-        activation: str = "lrelu",
+        in_channels: int, out_channels: int, w_dim: int, resolution: int,
+        kernel_size: int = 3, up: int = 1, use_noise: bool = True, activation: str = "lrelu",
         resample_filter: list[float] = (1, 3, 3, 1),
         conv_clamp: float | None = None,
     ) -> None:
@@ -215,18 +100,11 @@ class SynthesisBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
-        w_dim: int,
-        resolution: int,
-        img_channels: int,
-        is_last: bool,
+        in_channels: int, out_channels: int, w_dim: int, resolution: int, img_channels: int, is_last: bool,
         architecture: str = "skip",
         resample_filter: list[float] = (1, 3, 3, 1),
         conv_clamp: float | None = 256,
-        use_fp16: bool = False,
-        fp16_channels_last: bool = False,
-        fused_modconv_default: Any = True,
+        use_fp16: bool = False, fp16_channels_last: bool = False, fused_modconv_default: Any = True,
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -285,12 +163,8 @@ class SynthesisNetwork(nn.Module):
 
     def __init__(
         self,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        num_fp16_res: int = 4,
+        w_dim: int, img_resolution: int, img_channels: int,
+        channel_base: int = 32768, channel_max: int = 512, num_fp16_res: int = 4,
         **block_kwargs: Any,
     ) -> None:
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
@@ -314,11 +188,7 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", block)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}; got {noise_mode!r}")
-        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws of shape (N, {self.num_ws}, {self.w_dim}) expected; got {tuple(ws.shape)}")
-        ws = ws.to(torch.float32)
+        ws = check_synthesis_input(ws, noise_mode, num_ws=self.num_ws, w_dim=self.w_dim)
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:
@@ -331,51 +201,19 @@ class SynthesisNetwork(nn.Module):
         return f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, img_channels={self.img_channels}"
 
 
-class StyleGAN2(nn.Module):
+class StyleGAN2(MappedGenerator):
     """The StyleGAN2 generator: ``synthesis`` and ``mapping``, as in NVlabs' ``Generator``.
 
     Parameters are the official constructor's keyword arguments (``G_ema._init_kwargs`` of a
-    network pickle); StyleGAN2-ADA-PyTorch's ``synthesis_kwargs={...}`` form is accepted too.
-
-    Parameters
-    ----------
-    z_dim, c_dim, w_dim : int
-        Latent, label and intermediate latent sizes.
-    img_resolution, img_channels : int
-        Output images are (img_channels, img_resolution, img_resolution).
-    mapping_kwargs : dict
-        Options of :class:`MappingNetwork` (``num_layers``, ``lr_multiplier``, …).
-    **synthesis_kwargs
-        Options of :class:`SynthesisNetwork` and its blocks (``channel_base``,
-        ``channel_max``, ``num_fp16_res``, ``conv_clamp``, ``architecture``, …).
+    network pickle), as in :class:`~panda_viz.generators.nvlabs_mapping.MappedGenerator`:
+    ``mapping_kwargs`` are options of :class:`MappingNetwork` (``num_layers``,
+    ``lr_multiplier``, …), the other keyword arguments options of :class:`SynthesisNetwork`
+    and its blocks (``channel_base``, ``channel_max``, ``num_fp16_res``, ``conv_clamp``,
+    ``architecture``, …). StyleGAN2-ADA-PyTorch's ``synthesis_kwargs={...}`` form is
+    accepted too.
     """
 
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        mapping_kwargs: Mapping[str, Any] | None = None,
-        synthesis_kwargs: Mapping[str, Any] | None = None,
-        **more_synthesis_kwargs: Any,
-    ) -> None:
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        kwargs = {**dict(synthesis_kwargs or {}), **more_synthesis_kwargs}
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **dict(mapping_kwargs or {}))
+    synthesis_class = SynthesisNetwork
 
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "const",
-    ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode)
+    def __init__(self, *args: Any, synthesis_kwargs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **dict(synthesis_kwargs or {}), **kwargs)

@@ -17,7 +17,6 @@ whose early layers compute a 16×16 image plus 10 samples of margin on each side
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -26,89 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..exceptions import InvalidInputError
-from ._nvlabs_ops import FullyConnectedLayer, filtered_lrelu, lowpass_filter, normalize_2nd_moment
+from ._nvlabs_ops import FullyConnectedLayer, filtered_lrelu, lowpass_filter, modulated_conv2d
+from .nvlabs_mapping import MappedGenerator, MappingNetwork, check_synthesis_input
 
 __all__ = ["StyleGAN3", "MappingNetwork", "SynthesisNetwork", "SynthesisInput", "SynthesisLayer", "MAX_RESAMPLING"]
 
 #: The largest up- or down-sampling factor of a layer (official configurations use 1 to 4).
 MAX_RESAMPLING = 16
-
-
-def modulated_conv2d(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    styles: torch.Tensor,
-    *,
-    demodulate: bool = True,
-    padding: int = 0,
-    input_gain: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """StyleGAN3's modulated convolution: weights and styles pre-normalised, then modulated,
-    demodulated and scaled by ``input_gain``, as one grouped convolution."""
-    n = x.shape[0]
-    out_ch, in_ch, kh, kw = weight.shape
-    if demodulate:
-        weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
-        styles = styles * styles.square().mean().rsqrt()
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
-    if input_gain is not None:
-        w = w * input_gain.expand(n, in_ch).reshape(n, 1, in_ch, 1, 1)
-    x = x.reshape(1, n * in_ch, *x.shape[2:])
-    x = F.conv2d(x, w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype), padding=padding, groups=n)
-    return x.reshape(n, out_ch, *x.shape[2:])
-
-
-class MappingNetwork(nn.Module):
-    """z (and an optional class label c) -> ws (N, num_ws, w_dim), with truncation."""
-
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        num_ws: int,
-        num_layers: int = 2,
-        lr_multiplier: float = 0.01,
-        w_avg_beta: float = 0.998,
-        freeze_layers: int = 0,
-        freeze_embed: bool = False,
-    ) -> None:
-        super().__init__()
-        del w_avg_beta, freeze_layers, freeze_embed  # training options
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
-        self.num_layers = num_layers
-        self.embed = FullyConnectedLayer(c_dim, w_dim) if c_dim > 0 else None
-        features = [z_dim + (w_dim if c_dim > 0 else 0)] + [w_dim] * num_layers
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu", lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{idx}", layer)
-        self.register_buffer("w_avg", torch.zeros(w_dim))
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-    ) -> torch.Tensor:
-        x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None:
-                raise ValueError(f"this generator is class-conditional (c_dim={self.c_dim}): pass a label")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1)
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
-            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
-            x[:, :cutoff] = self.w_avg.lerp(x[:, :cutoff], truncation_psi)
-        return x
-
-    def extra_repr(self) -> str:
-        return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
 
 
 class SynthesisInput(nn.Module):
@@ -174,24 +97,13 @@ class SynthesisLayer(nn.Module):
 
     def __init__(
         self,
-        w_dim: int,
-        is_torgb: bool,
-        is_critically_sampled: bool,
-        use_fp16: bool,
-        in_channels: int,
-        out_channels: int,
-        in_size: int,
-        out_size: int,
-        in_sampling_rate: float,
-        out_sampling_rate: float,
-        in_cutoff: float,
-        out_cutoff: float,
-        in_half_width: float,
-        out_half_width: float,
-        conv_kernel: int = 3,
-        filter_size: int = 6,
-        lrelu_upsampling: int = 2,
-        use_radial_filters: bool = False,
+        w_dim: int, is_torgb: bool, is_critically_sampled: bool, use_fp16: bool,
+        in_channels: int, out_channels: int,
+        in_size: int, out_size: int,
+        in_sampling_rate: float, out_sampling_rate: float,
+        in_cutoff: float, out_cutoff: float,
+        in_half_width: float, out_half_width: float,
+        conv_kernel: int = 3, filter_size: int = 6, lrelu_upsampling: int = 2, use_radial_filters: bool = False,
         conv_clamp: float | None = 256,
         magnitude_ema_beta: float = 0.999,
     ) -> None:
@@ -248,7 +160,7 @@ class SynthesisLayer(nn.Module):
             styles = styles / math.sqrt(self.in_channels * self.conv_kernel**2)
         x = modulated_conv2d(
             x.to(torch.float32), self.weight, styles,
-            padding=self.conv_kernel - 1, demodulate=not self.is_torgb, input_gain=input_gain,
+            padding=self.conv_kernel - 1, demodulate=not self.is_torgb, prenormalize=True, input_gain=input_gain,
         )
         return filtered_lrelu(
             x, self.up_filter, self.down_filter, self.bias,
@@ -270,19 +182,11 @@ class SynthesisNetwork(nn.Module):
 
     def __init__(
         self,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        num_layers: int = 14,
-        num_critical: int = 2,
-        first_cutoff: float = 2,
-        first_stopband: float = 2**2.1,
-        last_stopband_rel: float = 2**0.3,
-        margin_size: int = 10,
-        output_scale: float = 0.25,
-        num_fp16_res: int = 4,
+        w_dim: int, img_resolution: int, img_channels: int,
+        channel_base: int = 32768, channel_max: int = 512,
+        num_layers: int = 14, num_critical: int = 2,
+        first_cutoff: float = 2, first_stopband: float = 2**2.1, last_stopband_rel: float = 2**0.3,
+        margin_size: int = 10, output_scale: float = 0.25, num_fp16_res: int = 4,
         **layer_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -333,11 +237,7 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         """Images (N, img_channels, R, R); ``noise_mode`` is accepted for symmetry with
         StyleGAN2 (StyleGAN3 has no noise inputs)."""
-        if noise_mode not in ("const", "random", "none"):
-            raise ValueError(f"noise_mode must be one of ('const', 'random', 'none'); got {noise_mode!r}")
-        if ws.ndim != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
-            raise ValueError(f"ws of shape (N, {self.num_ws}, {self.w_dim}) expected; got {tuple(ws.shape)}")
-        ws = ws.to(torch.float32).unbind(dim=1)
+        ws = check_synthesis_input(ws, noise_mode, num_ws=self.num_ws, w_dim=self.w_dim).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
             x = getattr(self, name)(x, w)
@@ -352,48 +252,16 @@ class SynthesisNetwork(nn.Module):
         )
 
 
-class StyleGAN3(nn.Module):
+class StyleGAN3(MappedGenerator):
     """The StyleGAN3 generator (configs T and R): ``synthesis`` and ``mapping``.
 
-    Parameters are the official constructor's keyword arguments (``G_ema._init_kwargs``).
-
-    Parameters
-    ----------
-    z_dim, c_dim, w_dim : int
-        Latent, label and intermediate latent sizes.
-    img_resolution, img_channels : int
-        Output images are (img_channels, img_resolution, img_resolution).
-    mapping_kwargs : dict
-        Options of :class:`MappingNetwork`.
-    **synthesis_kwargs
-        Options of :class:`SynthesisNetwork` and its layers (``channel_base``,
-        ``channel_max``, ``num_layers``, ``conv_kernel``, ``use_radial_filters``, …).
+    Parameters are the official constructor's keyword arguments (``G_ema._init_kwargs``), as
+    in :class:`~panda_viz.generators.nvlabs_mapping.MappedGenerator`: ``mapping_kwargs``
+    are options of :class:`MappingNetwork` (two layers unless they say otherwise, as in the
+    official StyleGAN3), the other keyword arguments options of :class:`SynthesisNetwork`
+    and its layers (``channel_base``, ``channel_max``, ``num_layers``, ``conv_kernel``,
+    ``use_radial_filters``, …).
     """
 
-    def __init__(
-        self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        mapping_kwargs: Mapping[str, Any] | None = None,
-        **synthesis_kwargs: Any,
-    ) -> None:
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **dict(mapping_kwargs or {}))
-
-    def forward(
-        self,
-        z: torch.Tensor,
-        c: torch.Tensor | None = None,
-        truncation_psi: float = 1.0,
-        truncation_cutoff: int | None = None,
-        noise_mode: str = "const",
-    ) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode)
+    synthesis_class = SynthesisNetwork
+    mapping_defaults = {"num_layers": 2}
