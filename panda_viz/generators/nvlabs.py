@@ -33,6 +33,7 @@ from .._files import read_json_file
 from ..exceptions import InvalidInputError, InvalidTypeError, NetworkPickleError
 from .base import Generator
 from .nvlabs_config import check_init_kwargs
+from .nvlabs_mapping import NOISE_MODES
 from .nvlabs_pickle import PersistentRecord, load_network_pickle, plain, record_state_dict
 from .registry import NotThisFormat, register_file_format
 from .safe_pickle import describe
@@ -43,6 +44,7 @@ from .weights import few, load_into_meta_module
 
 __all__ = [
     "ARCHITECTURES",
+    "GENERATOR_OPTIONS",
     "LATENT_SPACES",
     "build_network",
     "nvlabs_generator",
@@ -52,7 +54,11 @@ __all__ = [
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"stylegan2": StyleGAN2, "stylegan3": StyleGAN3}
 LATENT_SPACES = ("z", "w", "w+")
-NOISE_MODES = ("const", "random", "none")
+#: The options of :func:`nvlabs_generator`, which both loaders pass on, with their defaults.
+GENERATOR_OPTIONS: dict[str, Any] = {
+    "truncation_psi": 1.0, "truncation_cutoff": None, "noise_mode": "const", "latent_space": "z",
+    "class_index": None, "name": None, "device": "cpu",
+}
 _POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 #: The largest ``config=`` JSON file read (a configuration is a few hundred bytes).
 MAX_CONFIG_BYTES = 1 << 20
@@ -105,26 +111,43 @@ def build_network(
     )
 
 
-def check_generator_options(
-    *, truncation_psi: Any, truncation_cutoff: Any, noise_mode: Any, latent_space: Any, class_index: Any
-) -> float:
-    """Check :func:`nvlabs_generator`'s options that do not depend on the network; returns psi.
+def check_generator_options(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """:func:`nvlabs_generator`'s ``options``, checked where they do not depend on the network.
+
+    Parameters
+    ----------
+    options : mapping
+        Some of :data:`GENERATOR_OPTIONS`' names.
+    where : str
+        The function the options were given to, for the error messages.
+
+    Returns
+    -------
+    dict
+        Every option, the defaults filled in, ``truncation_psi`` a float.
 
     Raises
     ------
     InvalidInputError, InvalidTypeError
-        Naming the option, what it must be and what was given.
+        Naming the option, what it must be and what was given (an option of another name
+        is refused with the accepted names).
     """
-    if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, (int, float)) or not math.isfinite(truncation_psi):
-        raise InvalidInputError(f"truncation_psi must be a finite number (1 = no truncation); got {truncation_psi!r}")
-    if latent_space not in LATENT_SPACES:
-        raise InvalidInputError(f"Invalid latent_space: got {latent_space!r} instead of one of {set(LATENT_SPACES)}")
-    if noise_mode not in NOISE_MODES:
-        raise InvalidInputError(f"Invalid noise_mode: got {noise_mode!r} instead of one of {set(NOISE_MODES)}")
-    for name, value in (("truncation_cutoff", truncation_cutoff), ("class_index", class_index)):
+    unknown = sorted(set(options) - set(GENERATOR_OPTIONS))
+    if unknown:
+        raise InvalidTypeError(f"{where}: unexpected options {unknown}; accepted: {', '.join(GENERATOR_OPTIONS)}")
+    options = {**GENERATOR_OPTIONS, **options}
+    psi = options["truncation_psi"]
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not math.isfinite(psi):
+        raise InvalidInputError(f"truncation_psi must be a finite number (1 = no truncation); got {psi!r}")
+    if options["latent_space"] not in LATENT_SPACES:
+        raise InvalidInputError(f"Invalid latent_space: got {options['latent_space']!r} instead of one of {set(LATENT_SPACES)}")
+    if options["noise_mode"] not in NOISE_MODES:
+        raise InvalidInputError(f"Invalid noise_mode: got {options['noise_mode']!r} instead of one of {set(NOISE_MODES)}")
+    for name in ("truncation_cutoff", "class_index"):
+        value = options[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidInputError(f"{name} must be None or an int >= 0; got {value!r}")
-    return float(truncation_psi)
+    return {**options, "truncation_psi": float(psi)}
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -171,9 +194,9 @@ def nvlabs_generator(
     if not isinstance(module, (StyleGAN2, StyleGAN3)):
         raise InvalidTypeError(f"expected a StyleGAN2 or StyleGAN3 module; got {type(module).__name__}")
     psi = check_generator_options(
-        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
-        latent_space=latent_space, class_index=class_index,
-    )
+        dict(truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
+             latent_space=latent_space, class_index=class_index), "nvlabs_generator",
+    )["truncation_psi"]
     num_ws = module.num_ws
     if truncation_cutoff is not None:
         if not 0 <= truncation_cutoff <= num_ws:
@@ -309,34 +332,18 @@ def network_from_pickle(path: str | os.PathLike, network: str = "G_ema") -> nn.M
 
 
 @register_file_format(".pkl")
-def load_nvlabs_pickle(
-    path: str | os.PathLike,
-    *,
-    network: str = "G_ema",
-    truncation_psi: float = 1.0,
-    truncation_cutoff: int | None = None,
-    noise_mode: str = "const",
-    latent_space: str = "z",
-    class_index: int | None = None,
-    name: str | None = None,
-    device: str | torch.device = "cpu",
-) -> Generator:
+def load_nvlabs_pickle(path: str | os.PathLike, *, network: str = "G_ema", **options: Any) -> Generator:
     """A Generator from an official StyleGAN2-ADA-PyTorch / StyleGAN3 network pickle.
 
     The pickle is read by :func:`~panda_viz.generators.nvlabs_pickle.load_network_pickle`
     (an allow-list unpickler: no code from the file runs). ``network`` picks the entry
-    (``"G_ema"``, the averaged generator, by default). Other options as in
-    :func:`nvlabs_generator`.
+    (``"G_ema"``, the averaged generator, by default). ``options`` are those of
+    :func:`nvlabs_generator` (``truncation_psi``, ``latent_space``, …; the name is the
+    file's stem unless given), checked before the file is read.
     """
-    check_generator_options(
-        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
-        latent_space=latent_space, class_index=class_index,
-    )
+    options = check_generator_options(options, "load_nvlabs_pickle")
     module = network_from_pickle(path, network)
-    return nvlabs_generator(
-        module, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
-        latent_space=latent_space, class_index=class_index, name=name or Path(path).stem, device=device,
-    )
+    return nvlabs_generator(module, **{**options, "name": options["name"] or Path(path).stem})
 
 
 # --------------------------------------------------------------------------- state dicts
@@ -377,13 +384,7 @@ def load_nvlabs_state_dict(
     *,
     config: Mapping[str, Any] | str | os.PathLike | None = None,
     architecture: str | None = None,
-    truncation_psi: float = 1.0,
-    truncation_cutoff: int | None = None,
-    noise_mode: str = "const",
-    latent_space: str = "z",
-    class_index: int | None = None,
-    name: str | None = None,
-    device: str | torch.device = "cpu",
+    **options: Any,
 ) -> Generator:
     """A Generator from a saved ``G_ema.state_dict()`` and its constructor kwargs.
 
@@ -399,14 +400,12 @@ def load_nvlabs_state_dict(
     architecture : {"stylegan2", "stylegan3"}, optional
         Read from the weights' names when not given.
     **options
-        As in :func:`nvlabs_generator`.
+        As in :func:`nvlabs_generator` (the name is the file's stem unless given); checked
+        before the file is read.
     """
     if config is None:
         raise NotThisFormat("NVlabs state dicts need config= (the generator's constructor kwargs)")
-    check_generator_options(
-        truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
-        latent_space=latent_space, class_index=class_index,
-    )
+    options = check_generator_options(options, "load_nvlabs_state_dict")
     if architecture is not None and architecture not in ARCHITECTURES:
         raise InvalidInputError(f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)}")
     kwargs, hint, where = _read_config(config)
@@ -425,7 +424,4 @@ def load_nvlabs_state_dict(
             f"synthesis.b4.const, and {where} names no class): pass architecture='stylegan2' or 'stylegan3'", path,
         )
     module = build_network(architecture, kwargs, sd, where=f"{path} with {where}", path=path)
-    return nvlabs_generator(
-        module, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, noise_mode=noise_mode,
-        latent_space=latent_space, class_index=class_index, name=name or Path(path).stem, device=device,
-    )
+    return nvlabs_generator(module, **{**options, "name": options["name"] or Path(path).stem})

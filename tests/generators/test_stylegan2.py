@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -10,8 +11,9 @@ import torch.nn.functional as F
 
 import panda_viz
 from panda_viz.generators import hooks
+from panda_viz.exceptions import InvalidTypeError
 from panda_viz.generators._nvlabs_ops import binomial_filter, conv2d_up2, upfirdn2d
-from panda_viz.generators.nvlabs import nvlabs_generator
+from panda_viz.generators.nvlabs import GENERATOR_OPTIONS, load_nvlabs_pickle, load_nvlabs_state_dict, nvlabs_generator
 from panda_viz.generators.nvlabs_pickle import NetworkPickleError
 from panda_viz.generators.stylegan2 import StyleGAN2
 
@@ -134,6 +136,30 @@ def test_invalid_options_are_rejected(G):
         nvlabs_generator(G.module, class_index=1)
     with pytest.raises(ValueError, match=r"latents of shape \(N, 64\) expected"):
         G.synthesize(torch.zeros(2, 8, 64))
+
+
+def test_loader_options_are_nvlabs_generators_keywords_with_its_defaults():
+    keywords = {
+        name: p.default for name, p in inspect.signature(nvlabs_generator).parameters.items() if p.kind is p.KEYWORD_ONLY
+    }
+    assert keywords == GENERATOR_OPTIONS
+
+
+@pytest.mark.parametrize("loader", [load_nvlabs_pickle, load_nvlabs_state_dict])
+def test_loaders_refuse_bad_options_before_reading_the_file(tmp_path, loader):
+    missing = tmp_path / "never_read.pkl"  # does not exist: an option error must come first
+    own = {"config": {}} if loader is load_nvlabs_state_dict else {"network": "G_ema"}
+    with pytest.raises(InvalidTypeError, match=rf"{loader.__name__}: unexpected options \['truncation'\]; accepted: truncation_psi"):
+        loader(missing, truncation=0.7, **own)
+    with pytest.raises(ValueError, match="Invalid latent_space: got 'x'"):
+        loader(missing, latent_space="x", **own)
+
+
+def test_state_dict_loader_passes_its_options_on(config, vectors):
+    G = panda_viz.load_generator(
+        VECTORS / "G_ema_state_dict.pt", config=VECTORS / "config.json", truncation_psi=0.7, name="mine", latent_space="w+"
+    )
+    assert (G.name, G.truncation_psi, G.latent_space, G.latent_shape) == ("mine", 0.7, "w+", (8, 64))
 
 
 def test_state_dict_loader_declines_without_config_and_checks_shapes(tmp_path, config):
