@@ -34,6 +34,7 @@ __all__ = [
     "check_lod",
     "count_blocks",
     "count_indexed",
+    "mapping_widths",
     "tensor_shape",
     "check_size",
 ]
@@ -106,6 +107,7 @@ class MappingModule(nn.Module):
 
     def __init__(self, widths: list[int], *, gain: float, lr_mul: float, act_scale: float) -> None:
         super().__init__()
+        self.widths = list(widths)  # z_dim, then each layer's output width (the last is w_dim)
         self.num_layers = len(widths) - 1
         for i in range(self.num_layers):
             self.add_module(
@@ -143,9 +145,27 @@ class TruncationModule(nn.Module):
 
 
 class StyleBasedGenerator(nn.Module):
-    """Shared forward of the style-based genforce generators: mapping, truncation, synthesis."""
+    """A style-based genforce generator: ``mapping``, ``truncation`` and a family's ``synthesis``.
+
+    Parameters
+    ----------
+    mapping : MappingModule
+        z (N, z_dim) → w (N, w_dim).
+    synthesis : nn.Module
+        Per-layer latents wp (N, num_layers, w_dim) → images; has ``num_layers`` and
+        ``resolution``.
+    """
 
     architecture: str
+
+    def __init__(self, mapping: MappingModule, synthesis: nn.Module) -> None:
+        super().__init__()
+        self.z_dim, self.w_dim = mapping.widths[0], mapping.widths[-1]
+        self.mapping = mapping
+        self.synthesis = synthesis
+        self.truncation = TruncationModule(self.w_dim, synthesis.num_layers)
+        self.resolution = synthesis.resolution
+        self.num_layers = synthesis.num_layers
 
     def mapping_and_truncation(
         self, z: torch.Tensor, trunc_psi: float = 1.0, trunc_layers: int | None = None
@@ -219,6 +239,35 @@ def count_blocks(state_dict: Mapping[str, Any], prefix: str, model: str, where: 
             "expected two layers per output"
         )
     return num_blocks
+
+
+def mapping_widths(state_dict: Mapping[str, Any], where: str) -> list[int]:
+    """z_dim and the output widths of ``mapping.dense0 …`` of a style-based genforce generator.
+
+    Returns
+    -------
+    list of int
+        ``[z_dim, width of dense0, …, w_dim]``, as :class:`MappingModule` takes them.
+
+    Raises
+    ------
+    InvalidFileError
+        A missing or mis-shaped layer, or a ``truncation.w_avg`` that is not one w
+        (only ``repeat_w=True`` models are supported).
+    FileLimitError
+        More layers or channels than :data:`LIMITS`.
+    """
+    n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
+    widths = [check_size(tensor_shape(state_dict, f"mapping.dense{i}.weight", 2, where)[0], "channels",
+                         f"the width of mapping.dense{i}", where) for i in range(n_dense)]
+    z_dim = check_size(tensor_shape(state_dict, "mapping.dense0.weight", 2, where)[1], "channels", "z_dim", where)
+    w_avg = tensor_shape(state_dict, "truncation.w_avg", 1, where)
+    if w_avg != (widths[-1],):
+        raise InvalidFileError(
+            f"{where}: truncation.w_avg of shape {w_avg}; only repeat_w=True models "
+            f"(w_avg of shape ({widths[-1]},)) are supported"
+        )
+    return [z_dim, *widths]
 
 
 def tensor_shape(state_dict: Mapping[str, Any], key: str, ndim: int, where: str) -> tuple[int, ...]:

@@ -21,12 +21,12 @@ from .genforce_blocks import (
     Holder,
     MappingModule,
     StyleBasedGenerator,
-    TruncationModule,
     check_lod,
     check_size,
     count_blocks,
     count_indexed,
     leaky,
+    mapping_widths,
     tensor_shape,
 )
 
@@ -194,17 +194,12 @@ class StyleGANGenerator(StyleBasedGenerator):
         mapping_lr_mul: float = 0.01,
         noise_shapes: list[tuple[int, ...]] | None = None,
     ) -> None:
-        super().__init__()
-        w_dim = mapping_widths[-1]
-        self.z_dim = z_dim
-        self.w_dim = w_dim
-        self.mapping = MappingModule([z_dim, *mapping_widths], gain=_GAIN, lr_mul=mapping_lr_mul, act_scale=1.0)
-        self.synthesis = StyleGANSynthesis(
-            widths, w_dim, image_channels=image_channels, fused_scale=fused_scale, noise_shapes=noise_shapes
+        super().__init__(
+            MappingModule([z_dim, *mapping_widths], gain=_GAIN, lr_mul=mapping_lr_mul, act_scale=1.0),
+            StyleGANSynthesis(
+                widths, mapping_widths[-1], image_channels=image_channels, fused_scale=fused_scale, noise_shapes=noise_shapes
+            ),
         )
-        self.truncation = TruncationModule(w_dim, self.synthesis.num_layers)
-        self.resolution = self.synthesis.resolution
-        self.num_layers = self.synthesis.num_layers
 
     @classmethod
     def from_state_dict(
@@ -236,15 +231,7 @@ class StyleGANGenerator(StyleBasedGenerator):
         check_lod(state_dict, "synthesis.lod", where)
         n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
         num_blocks = count_blocks(state_dict, "synthesis.", "StyleGAN", where, others=(f"{n_dense} mapping layers",))
-        mapping_widths = [check_size(tensor_shape(state_dict, f"mapping.dense{i}.weight", 2, where)[0], "channels",
-                                     f"the width of mapping.dense{i}", where) for i in range(n_dense)]
-        z_dim = check_size(tensor_shape(state_dict, "mapping.dense0.weight", 2, where)[1], "channels", "z_dim", where)
-        w_avg = tensor_shape(state_dict, "truncation.w_avg", 1, where)
-        if w_avg != (mapping_widths[-1],):
-            raise InvalidFileError(
-                f"{where}: truncation.w_avg of shape {w_avg}; only repeat_w=True models "
-                f"(w_avg of shape ({mapping_widths[-1]},)) are supported"
-            )
+        z_dim, *widths_of_mapping = mapping_widths(state_dict, where)
         widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b + 1}.bias", 1, where)[0], "channels",
                              f"the width of synthesis.layer{2 * b + 1}", where) for b in range(num_blocks)]
         noise_shapes = [tensor_shape(state_dict, f"synthesis.layer{i}.apply_noise.noise", 4, where) for i in range(2 * num_blocks)]
@@ -258,11 +245,6 @@ class StyleGANGenerator(StyleBasedGenerator):
         image_channels = check_size(tensor_shape(state_dict, f"synthesis.output{num_blocks - 1}.weight", 4, where)[0],
                                     "image_channels", "the image channels", where)
         return cls(
-            z_dim,
-            mapping_widths,
-            widths,
-            image_channels=image_channels,
-            fused_scale=fused_scale,
-            mapping_lr_mul=mapping_lr_mul,
-            noise_shapes=noise_shapes,
+            z_dim, widths_of_mapping, widths, image_channels=image_channels, fused_scale=fused_scale,
+            mapping_lr_mul=mapping_lr_mul, noise_shapes=noise_shapes,
         )

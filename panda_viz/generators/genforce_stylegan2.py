@@ -24,10 +24,10 @@ from .genforce_blocks import (
     Holder,
     MappingModule,
     StyleBasedGenerator,
-    TruncationModule,
     check_size,
     count_indexed,
     leaky,
+    mapping_widths,
     tensor_shape,
 )
 
@@ -202,15 +202,10 @@ class StyleGAN2Generator(StyleBasedGenerator):
         synthesis_architecture: str = "skip",
         mapping_lr_mul: float = 0.01,
     ) -> None:
-        super().__init__()
-        w_dim = mapping_widths[-1]
-        self.z_dim = z_dim
-        self.w_dim = w_dim
-        self.mapping = MappingModule([z_dim, *mapping_widths], gain=1.0, lr_mul=mapping_lr_mul, act_scale=_ACT_SCALE)
-        self.synthesis = StyleGAN2Synthesis(widths, w_dim, image_channels=image_channels, architecture=synthesis_architecture)
-        self.truncation = TruncationModule(w_dim, self.synthesis.num_layers)
-        self.resolution = self.synthesis.resolution
-        self.num_layers = self.synthesis.num_layers
+        super().__init__(
+            MappingModule([z_dim, *mapping_widths], gain=1.0, lr_mul=mapping_lr_mul, act_scale=_ACT_SCALE),
+            StyleGAN2Synthesis(widths, mapping_widths[-1], image_channels=image_channels, architecture=synthesis_architecture),
+        )
 
     @classmethod
     def from_state_dict(
@@ -242,27 +237,15 @@ class StyleGAN2Generator(StyleBasedGenerator):
                 f"{where}: genforce StyleGAN2 state dict with {num_layers} synthesis layers and {n_dense} mapping "
                 "layers; expected an odd number of layers (two per resolution after the first)"
             )
-        mapping_widths = [check_size(tensor_shape(state_dict, f"mapping.dense{i}.weight", 2, where)[0], "channels",
-                                     f"the width of mapping.dense{i}", where) for i in range(n_dense)]
-        z_dim = check_size(tensor_shape(state_dict, "mapping.dense0.weight", 2, where)[1], "channels", "z_dim", where)
+        z_dim, *widths_of_mapping = mapping_widths(state_dict, where)
         num_blocks = (num_layers + 1) // 2
         n_outputs = count_indexed(state_dict, "synthesis.output")
         synthesis_architecture = "skip" if n_outputs == num_blocks else "origin"
-        w_avg = tensor_shape(state_dict, "truncation.w_avg", 1, where)
-        if w_avg != (mapping_widths[-1],):
-            raise InvalidFileError(
-                f"{where}: truncation.w_avg of shape {w_avg}; only repeat_w=True models "
-                f"(w_avg of shape ({mapping_widths[-1]},)) are supported"
-            )
         widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b}.bias", 1, where)[0], "channels",
                              f"the width of synthesis.layer{2 * b}", where) for b in range(num_blocks)]
         last = f"synthesis.output{num_blocks - 1}.weight"
         image_channels = check_size(tensor_shape(state_dict, last, 4, where)[0], "image_channels", "the image channels", where)
         return cls(
-            z_dim,
-            mapping_widths,
-            widths,
-            image_channels=image_channels,
-            synthesis_architecture=synthesis_architecture,
-            mapping_lr_mul=mapping_lr_mul,
+            z_dim, widths_of_mapping, widths, image_channels=image_channels,
+            synthesis_architecture=synthesis_architecture, mapping_lr_mul=mapping_lr_mul,
         )
