@@ -34,7 +34,7 @@ __all__ = [
     "check_lod",
     "count_blocks",
     "count_indexed",
-    "mapping_widths",
+    "read_mapping_widths",
     "tensor_shape",
     "check_size",
 ]
@@ -241,7 +241,7 @@ def count_blocks(state_dict: Mapping[str, Any], prefix: str, model: str, where: 
     return num_blocks
 
 
-def mapping_widths(state_dict: Mapping[str, Any], where: str) -> list[int]:
+def read_mapping_widths(state_dict: Mapping[str, Any], where: str) -> list[int]:
     """z_dim and the output widths of ``mapping.dense0 …`` of a style-based genforce generator.
 
     Returns

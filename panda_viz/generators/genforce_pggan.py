@@ -42,15 +42,11 @@ class PGGANConvBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
+        in_channels: int, out_channels: int,
         *,
-        kernel_size: int = 3,
-        padding: int = 1,
-        upsample: bool = False,
-        fused_scale: bool = False,
-        gain: float = _GAIN,
-        activate: bool = True,
+        kernel_size: int = 3, padding: int = 1,
+        upsample: bool = False, fused_scale: bool = False,
+        gain: float = _GAIN, activate: bool = True,
     ) -> None:
         super().__init__()
         self.transposed = upsample and fused_scale

@@ -18,16 +18,8 @@ from torch import nn
 
 from ..exceptions import InvalidFileError, InvalidInputError
 from .genforce_blocks import (
-    Holder,
-    MappingModule,
-    StyleBasedGenerator,
-    check_lod,
-    check_size,
-    count_blocks,
-    count_indexed,
-    leaky,
-    mapping_widths,
-    tensor_shape,
+    Holder, MappingModule, StyleBasedGenerator, check_lod, check_size, count_blocks, count_indexed,
+    leaky, read_mapping_widths, tensor_shape,
 )
 
 __all__ = ["StyleGANGenerator", "StyleGANSynthesis", "StyleGANConvBlock"]
@@ -61,14 +53,10 @@ class StyleGANConvBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
+        in_channels: int, out_channels: int,
         *,
-        resolution: int,
-        w_dim: int,
-        const: bool = False,
-        upsample: bool = False,
-        fused_scale: bool = False,
+        resolution: int, w_dim: int,
+        const: bool = False, upsample: bool = False, fused_scale: bool = False,
         noise_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
@@ -185,13 +173,9 @@ class StyleGANGenerator(StyleBasedGenerator):
 
     def __init__(
         self,
-        z_dim: int,
-        mapping_widths: list[int],
-        widths: list[int],
+        z_dim: int, mapping_widths: list[int], widths: list[int],
         *,
-        image_channels: int = 3,
-        fused_scale: bool | str = "auto",
-        mapping_lr_mul: float = 0.01,
+        image_channels: int = 3, fused_scale: bool | str = "auto", mapping_lr_mul: float = 0.01,
         noise_shapes: list[tuple[int, ...]] | None = None,
     ) -> None:
         super().__init__(
@@ -231,7 +215,7 @@ class StyleGANGenerator(StyleBasedGenerator):
         check_lod(state_dict, "synthesis.lod", where)
         n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
         num_blocks = count_blocks(state_dict, "synthesis.", "StyleGAN", where, others=(f"{n_dense} mapping layers",))
-        z_dim, *widths_of_mapping = mapping_widths(state_dict, where)
+        z_dim, *widths_of_mapping = read_mapping_widths(state_dict, where)
         widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b + 1}.bias", 1, where)[0], "channels",
                              f"the width of synthesis.layer{2 * b + 1}", where) for b in range(num_blocks)]
         noise_shapes = [tensor_shape(state_dict, f"synthesis.layer{i}.apply_noise.noise", 4, where) for i in range(2 * num_blocks)]

@@ -21,13 +21,7 @@ from torch import nn
 
 from ..exceptions import InvalidFileError
 from .genforce_blocks import (
-    Holder,
-    MappingModule,
-    StyleBasedGenerator,
-    check_size,
-    count_indexed,
-    leaky,
-    mapping_widths,
+    Holder, MappingModule, StyleBasedGenerator, check_size, count_indexed, leaky, read_mapping_widths,
     tensor_shape,
 )
 
@@ -72,16 +66,10 @@ class ModulatedConvBlock(nn.Module):
 
     def __init__(
         self,
-        in_channels: int,
-        out_channels: int,
+        in_channels: int, out_channels: int,
         *,
-        resolution: int,
-        w_dim: int,
-        kernel_size: int = 3,
-        upsample: bool = False,
-        demodulate: bool = True,
-        add_noise: bool = True,
-        activate: bool = True,
+        resolution: int, w_dim: int, kernel_size: int = 3,
+        upsample: bool = False, demodulate: bool = True, add_noise: bool = True, activate: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -194,13 +182,9 @@ class StyleGAN2Generator(StyleBasedGenerator):
 
     def __init__(
         self,
-        z_dim: int,
-        mapping_widths: list[int],
-        widths: list[int],
+        z_dim: int, mapping_widths: list[int], widths: list[int],
         *,
-        image_channels: int = 3,
-        synthesis_architecture: str = "skip",
-        mapping_lr_mul: float = 0.01,
+        image_channels: int = 3, synthesis_architecture: str = "skip", mapping_lr_mul: float = 0.01,
     ) -> None:
         super().__init__(
             MappingModule([z_dim, *mapping_widths], gain=1.0, lr_mul=mapping_lr_mul, act_scale=_ACT_SCALE),
@@ -237,7 +221,7 @@ class StyleGAN2Generator(StyleBasedGenerator):
                 f"{where}: genforce StyleGAN2 state dict with {num_layers} synthesis layers and {n_dense} mapping "
                 "layers; expected an odd number of layers (two per resolution after the first)"
             )
-        z_dim, *widths_of_mapping = mapping_widths(state_dict, where)
+        z_dim, *widths_of_mapping = read_mapping_widths(state_dict, where)
         num_blocks = (num_layers + 1) // 2
         n_outputs = count_indexed(state_dict, "synthesis.output")
         synthesis_architecture = "skip" if n_outputs == num_blocks else "origin"
