@@ -25,6 +25,7 @@ import mmap
 import os
 import struct
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,14 +201,21 @@ def finisher_for(where: str, *, error: type[InvalidFileError] = InvalidFileError
     return Finisher(where, (torch.Tensor, np.ndarray, np.generic, np.dtype), limits=limits, error=error, path=path)
 
 
-def _declared_storage(reader: RestrictedUnpickler, storages: dict[str, Storage], key: str, kind: _StorageType,
-                      numel: int) -> Storage | None:
-    """The storage already declared under ``key`` (which must agree in type and size), or None."""
-    if key not in storages:
-        return None
-    if storages[key].dtype != kind.dtype or storages[key].numel != numel:
-        raise reader.fail(f"storage {key!r} is declared twice with different types or sizes")
-    return storages[key]
+def _storage_loader(storages: dict[str, Storage], *, legacy: bool,
+                    new_storage: Callable[[RestrictedUnpickler, _StorageType, str, int], Storage]) -> Callable[..., Storage]:
+    """The ``persistent_load`` of a ``torch.save`` pickle: each storage id checked, a key
+    declared again returning the same :class:`Storage` (type and size must agree), a new
+    key made by ``new_storage(reader, kind, key, numel)`` and kept in ``storages``."""
+
+    def persistent_load(reader: RestrictedUnpickler, pid: Any) -> Storage:
+        kind, key, numel = _storage_id(reader, pid, legacy=legacy)
+        if key not in storages:
+            storages[key] = new_storage(reader, kind, key, numel)
+        elif storages[key].dtype != kind.dtype or storages[key].numel != numel:
+            raise reader.fail(f"storage {key!r} is declared twice with different types or sizes")
+        return storages[key]
+
+    return persistent_load
 
 
 def _storage_id(reader: RestrictedUnpickler, pid: Any, *, legacy: bool) -> tuple[_StorageType, str, int]:
@@ -326,19 +334,15 @@ def _load_zip(handle: Any, where: str, path: Path, error: type[InvalidFileError]
         data = read_member(info, info.file_size, "the pickle")
         storages: dict[str, Storage] = {}
 
-        def persistent_load(reader: RestrictedUnpickler, pid: Any) -> Storage:
-            kind, key, numel = _storage_id(reader, pid, legacy=False)
-            known = _declared_storage(reader, storages, key, kind, numel)
-            if known is not None:
-                return known
+        def read_storage(reader: RestrictedUnpickler, kind: _StorageType, key: str, numel: int) -> Storage:
             record = members.get(f"{prefix}data/{key}")
             if record is None:
                 raise reader.fail(f"storage {key!r} has no record {prefix}data/{key} in the archive")
             storage = Storage(kind.dtype, numel, key)
             storage.fill(read_member(record, storage.nbytes, f"storage {key!r} ({numel:,} × {kind.dtype})"))
-            storages[key] = storage
             return storage
 
+        persistent_load = _storage_loader(storages, legacy=False, new_storage=read_storage)
         reader = RestrictedUnpickler(data, torch_handlers(), where=where, error=error, persistent_load=persistent_load,
                                      limits=limits, path=path)
         result = reader.load()
@@ -383,14 +387,8 @@ def read_legacy(raw: Any, where: str, *, path: Any = None, error: type[InvalidFi
         raise FileLimitError(f"{where}: its header pickles take {position:,} bytes", path)
     storages: dict[str, Storage] = {}
 
-    def persistent_load(reader: RestrictedUnpickler, pid: Any) -> Storage:
-        kind, key, numel = _storage_id(reader, pid, legacy=True)
-        known = _declared_storage(reader, storages, key, kind, numel)
-        if known is not None:
-            return known
-        storages[key] = Storage(kind.dtype, numel, key)
-        return storages[key]
-
+    # the data follow the pickles: a storage is filled once its key list has been read
+    persistent_load = _storage_loader(storages, legacy=True, new_storage=lambda reader, kind, key, numel: Storage(kind.dtype, numel, key))
     start = position
     result = next_pickle(persistent_load)
     if position - start > MAX_PICKLE_BYTES:
