@@ -32,6 +32,7 @@ from panda_viz.exceptions import (
     UnsafePickleError,
 )
 from panda_viz.generators.nvlabs_pickle import load_network_pickle
+from panda_viz.generators.torch_files import load_torch_file
 
 from .bounded import run_bounded
 from .crafted import (
@@ -679,3 +680,14 @@ def test_biggan_folder_errors(tmp_path):
     torch.save(dict(weights, **{"embeddings.weight": torch.full((8, 1000), float("nan"))}), folder / "pytorch_model.bin")
     with pytest.raises(NonFiniteError, match=r"pytorch_model\.bin .*: weights with NaN or infinite values: embeddings\.weight"):
         panda_viz.load_generator(folder / "pytorch_model.bin")
+
+
+def test_a_storage_key_declared_again_must_agree(tmp_path):
+    shared = {"a": ("0", 4, (4,), (1,), 0), "b": ("0", 4, (2,), (1,), 2)}  # two views of one storage: fine
+    (tmp_path / "shared.pth").write_bytes(zip_checkpoint(tensor_pickle(shared), {"0": float_bytes(4)}))
+    loaded = load_torch_file(tmp_path / "shared.pth")
+    assert loaded["a"].tolist() == [0.5] * 4 and loaded["b"].tolist() == [0.5] * 2
+    clash = {"a": ("0", 4, (4,), (1,), 0), "b": ("0", 8, (8,), (1,), 0)}  # the same key, another size
+    (tmp_path / "clash.pth").write_bytes(zip_checkpoint(tensor_pickle(clash), {"0": float_bytes(8)}))
+    with pytest.raises(InvalidFileError, match=r"clash\.pth.*storage '0' is declared twice with different types or sizes"):
+        load_torch_file(tmp_path / "clash.pth")
