@@ -492,14 +492,9 @@ def _resolve_edit_layer(generator: Any, edit: NamedEdit) -> str:
 
 
 def apply_named_edit(
-    generator: Any,
-    latents: torch.Tensor,
-    model: Any,
-    name: str,
+    generator: Any, latents: torch.Tensor, model: Any, name: str,
     *,
-    zoo: EditZoo | str | Path | None = None,
-    alpha: float | None = None,
-    batch_size: int | None = None,
+    zoo: EditZoo | str | Path | None = None, alpha: float | None = None, batch_size: int | None = None,
 ) -> torch.Tensor:
     """Images of ``latents`` with the named edit ``name`` applied with ``model``'s factors.
 

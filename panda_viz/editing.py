@@ -256,15 +256,10 @@ def _image_size(generator: Any) -> tuple[int, int]:
 
 
 def edit_images(
-    generator: Any,
-    latents: torch.Tensor,
-    model: Any,
-    terms: EditTerm | Sequence[EditTerm] | Sequence[tuple],
+    generator: Any, latents: torch.Tensor, model: Any, terms: EditTerm | Sequence[EditTerm] | Sequence[tuple],
     *,
-    mask: torch.Tensor | np.ndarray | None = None,
-    parts: torch.Tensor | None = None,
-    layer: str | None = None,
-    batch_size: int | None = None,
+    mask: torch.Tensor | np.ndarray | None = None, parts: torch.Tensor | None = None,
+    layer: str | None = None, batch_size: int | None = None,
 ) -> torch.Tensor:
     """Images of ``latents`` with the local edit :func:`local_edit` applied at the model's layer.
 

@@ -349,13 +349,8 @@ class Generator:
             yield slice(start, min(start + batch_size, n))
 
     def features(
-        self,
-        latents: Latents,
-        layer: str,
-        *,
-        batch_size: int | None = None,
-        progress: bool | None = None,
-        edits: EditMap | None = None,
+        self, latents: Latents, layer: str,
+        *, batch_size: int | None = None, progress: bool | None = None, edits: EditMap | None = None,
     ) -> torch.Tensor:
         """Feature maps (N, C, H, W) of ``layer``, stopping each forward pass there.
 
@@ -376,13 +371,8 @@ class Generator:
         return torch.cat(list(self.iter_features(latents, layer, batch_size=batch_size, progress=progress, edits=edits)))
 
     def iter_features(
-        self,
-        latents: Latents,
-        layer: str,
-        *,
-        batch_size: int | None = None,
-        progress: bool | None = None,
-        edits: EditMap | None = None,
+        self, latents: Latents, layer: str,
+        *, batch_size: int | None = None, progress: bool | None = None, edits: EditMap | None = None,
     ) -> Iterator[torch.Tensor]:
         """Feature maps of ``layer`` batch by batch: (batch_size, C, H, W) tensors.
 

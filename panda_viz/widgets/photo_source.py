@@ -16,6 +16,7 @@ from .. import render
 from ..exceptions import InvalidInputError
 from ..images import centre_box
 from ._common import DEFAULT_SCALE, ImagePane, LogArea, row_layout
+from .panel import BackgroundJob
 
 __all__ = ["PhotoSource", "CROPS"]
 
@@ -55,6 +56,8 @@ class PhotoSource(widgets.VBox):
     status : ipywidgets.HTML
     original, reconstruction : ImagePane
     inversion : Inversion or None
+    inversion_job : BackgroundJob
+        Runs :meth:`invert`'s work; ``inversion_job.thread`` is the last inversion's thread.
     """
 
     def __init__(self, generator: Any, *, layer: str | Callable[[], str | None] | None = None,
@@ -80,7 +83,7 @@ class PhotoSource(widgets.VBox):
         self.status.add_class("panda-photo-status")
         self.original = ImagePane("photo (cropped)", scale=scale, css_class="panda-photo-target")
         self.reconstruction = ImagePane("reconstruction", scale=scale, css_class="panda-photo-reconstruction")
-        self._thread: threading.Thread | None = None
+        self.inversion_job = BackgroundJob("invert", self.invert_button, self.progress, self.log_area)
         self.upload.observe(guard("upload", lambda ch: self._uploaded()), "value")
         self.crop.observe(guard("crop", lambda ch: self._crop_changed()), "value")
         self.box.observe(guard("box", lambda ch: self._crop_changed()), "value")
@@ -165,7 +168,7 @@ class PhotoSource(widgets.VBox):
         """Invert the photo with the chosen crop; returns the thread (``None`` in the foreground)."""
         from ..inversion import invert
 
-        if self._thread is not None and self._thread.is_alive():
+        if self.inversion_job.running:
             raise RuntimeError("an inversion is already running; wait for it to finish")
         box = self.crop_box()
         self.show_crop()
@@ -173,9 +176,9 @@ class PhotoSource(widgets.VBox):
         layer = self.layer()
         if layer is not None and "layer" not in options:
             options["layer"] = layer
-        self.progress.value, self.progress.bar_style = 0, "info"
+        defaults = inspect.signature(invert).parameters
+        steps = [options.get(k, defaults[k].default) for k in ("latent_steps", "feature_steps", "tune_steps")]
         self.status.value = "inverting…"
-        self.invert_button.disabled = True
         photo = self.photo
         totals: dict[str, int] = {}
 
@@ -187,32 +190,19 @@ class PhotoSource(widgets.VBox):
             self.status.value = f"{html.escape(stage)}: step {step} of {n_steps}, MSE {loss:.4f}"
 
         def work() -> None:
-            try:
-                defaults = inspect.signature(invert).parameters
-                steps = [options.get(k, defaults[k].default) for k in ("latent_steps", "feature_steps", "tune_steps")]
-                self.progress.max = max(sum(steps), 1)
-                inversion = invert(self.generator, photo, box=box, callback=callback, **options)
-                self.inversion = inversion
-                self.reconstruction.show(render.to_uint8(inversion.reconstruction)[0])
-                self.reconstruction.set_title(f"reconstruction: {float(inversion.psnr[0]):.1f} dB PSNR")
-                self.progress.value, self.progress.bar_style = self.progress.max, "success"
-                seconds = sum(inversion.stage_seconds.values())
-                self.status.value = (f"done: {float(inversion.psnr[0]):.1f} dB PSNR in {seconds:.1f} s "
-                                     f"(inversion layer {html.escape(str(inversion.layer))})")
-                self.log_area.clear_errors()
-                if self.on_inverted is not None:
-                    self.on_inverted(inversion)
-            except Exception as exc:  # noqa: BLE001 - reported in the log, the app stays alive
-                self.log_area.last_exception = exc
-                self.progress.bar_style = "danger"
-                self.status.value = ""
-                self.log_area.error(f"invert: {exc}")
-            finally:
-                self.invert_button.disabled = False
+            inversion = invert(self.generator, photo, box=box, callback=callback, **options)
+            self.inversion = inversion
+            self.reconstruction.show(render.to_uint8(inversion.reconstruction)[0])
+            self.reconstruction.set_title(f"reconstruction: {float(inversion.psnr[0]):.1f} dB PSNR")
+            self.progress.value = self.progress.max
+            seconds = sum(inversion.stage_seconds.values())
+            self.status.value = (f"done: {float(inversion.psnr[0]):.1f} dB PSNR in {seconds:.1f} s "
+                                 f"(inversion layer {html.escape(str(inversion.layer))})")
+            self.log_area.clear_errors()
+            if self.on_inverted is not None:
+                self.on_inverted(inversion)
 
-        if not background:
-            work()
-            return None
-        self._thread = threading.Thread(target=work, name="panda-viz invert", daemon=True)
-        self._thread.start()
-        return self._thread
+        def clear_status() -> None:
+            self.status.value = ""
+
+        return self.inversion_job.start(work, total=max(sum(steps), 1), background=background, on_error=clear_status)

@@ -34,7 +34,7 @@ def app(dcgan, model):
 def uploaded(app):
     """The photo uploaded as a browser would, inverted in the background thread."""
     _upload(app.photo, PHOTO.read_bytes())
-    thread = app.photo._thread
+    thread = app.photo.inversion_job.thread
     assert thread is not None  # the upload started the inversion, in the background
     thread.join(timeout=300)
     assert not thread.is_alive()
