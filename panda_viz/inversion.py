@@ -151,6 +151,25 @@ def _mse(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (images - target).pow(2).flatten(1).mean(1)
 
 
+def _adam_steps(stage: str, parameters: list[torch.Tensor], lr: float, n_steps: int,
+                per_sample_loss: Callable[[], torch.Tensor], tick: Callable[..., None], history: dict[str, list[float]],
+                *, objective: Callable[[torch.Tensor], torch.Tensor] = torch.sum,
+                reported: Callable[[torch.Tensor], torch.Tensor] = torch.mean) -> None:
+    """``n_steps`` Adam steps on ``parameters`` minimising ``objective(per_sample_loss())``.
+
+    ``per_sample_loss()`` returns the losses (N,) of the current parameters; after each step
+    ``tick(stage, reported(losses), history[stage])`` reports progress.
+    """
+    history[stage] = []
+    optimizer = torch.optim.Adam(parameters, lr=lr)
+    for _ in range(n_steps):
+        loss = per_sample_loss()
+        optimizer.zero_grad()
+        objective(loss).backward()
+        optimizer.step()
+        tick(stage, reported(loss.detach()), history[stage])
+
+
 def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_names, tick):
     """The three stages of :func:`invert` (arguments validated there); returns what they found."""
     n = len(target)
@@ -164,15 +183,12 @@ def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_
     repeated = target.repeat_interleave(n_starts, dim=0)
     latents = starts
     if steps["latents"]:
-        history["latents"] = []
         z = starts.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([z], lr=rates["latents"])
-        for _ in range(steps["latents"]):
-            loss = _mse(generator.synthesize(z, grad=True, progress=False, batch_size=len(z)), repeated)
-            optimizer.zero_grad()
-            loss.sum().backward()
-            optimizer.step()
-            tick("latents", loss.detach().reshape(n, n_starts).amin(1).mean(), history["latents"])
+        _adam_steps(
+            "latents", [z], rates["latents"], steps["latents"],
+            lambda: _mse(generator.synthesize(z, grad=True, progress=False, batch_size=len(z)), repeated),
+            tick, history, reported=lambda loss: loss.reshape(n, n_starts).amin(1).mean(),  # the best start's
+        )
         latents = z.detach()
     with torch.no_grad():
         final = _mse(generator.synthesize(latents, progress=False, batch_size=len(latents)), repeated).reshape(n, n_starts)
@@ -193,16 +209,12 @@ def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_
         project = (lambda f: f.clamp_min(0)) if non_negative else (lambda f: f)
         features = initial
         if steps["features"]:
-            history["features"] = []
             f = initial.clone().requires_grad_(True)
-            optimizer = torch.optim.Adam([f], lr=rates["features"])
-            for _ in range(steps["features"]):
-                images_ = generator.synthesize_from(layer, project(f), latents, grad=True, progress=False, batch_size=n)
-                loss = _mse(images_, target)
-                optimizer.zero_grad()
-                loss.sum().backward()
-                optimizer.step()
-                tick("features", loss.detach().mean(), history["features"])
+            _adam_steps(
+                "features", [f], rates["features"], steps["features"],
+                lambda: _mse(generator.synthesize_from(layer, project(f), latents, grad=True, progress=False, batch_size=n), target),
+                tick, history,
+            )
             features = project(f.detach()).contiguous()
             seconds["features"] = time.perf_counter() - started
             with torch.no_grad():
@@ -212,19 +224,16 @@ def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_
     tuned = None
     if steps["tuning"] and tuned_names:
         started = time.perf_counter()
-        history["tuning"] = []
         parameters = dict(generator.module.named_parameters())
         twin = tuned_module(generator.module, {k: parameters[k] for k in tuned_names}, trainable=True)
         live = {k: twin.get_parameter(k) for k in tuned_names}
         pivot = Inversion(latents=latents, layer=layer, features=features, tuned=live, generator=generator.name)
         pivot.bind_module(generator.module, twin)
-        optimizer = torch.optim.Adam(list(live.values()), lr=rates["tuning"])
-        for _ in range(steps["tuning"]):
-            loss = _mse(generator.synthesize(pivot, grad=True, progress=False, batch_size=n), target)
-            optimizer.zero_grad()
-            loss.mean().backward()
-            optimizer.step()
-            tick("tuning", loss.detach().mean(), history["tuning"])
+        _adam_steps(
+            "tuning", list(live.values()), rates["tuning"], steps["tuning"],
+            lambda: _mse(generator.synthesize(pivot, grad=True, progress=False, batch_size=n), target),
+            tick, history, objective=torch.mean,
+        )
         tuned = {k: v.detach().clone() for k, v in live.items()}
         seconds["tuning"] = time.perf_counter() - started
 
