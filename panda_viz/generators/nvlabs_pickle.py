@@ -42,7 +42,8 @@ import numpy as np
 import torch
 
 from ..exceptions import FileLimitError, NetworkPickleError, UnsafePickleError
-from .safe_pickle import Finisher, Handler, PickleLimits, Placeholder, PlainDict, RestrictedUnpickler, TokenHandler, describe
+from .pickle_data import TokenHandler
+from .safe_pickle import Finisher, Handler, PickleLimits, Placeholder, PlainDict, RestrictedUnpickler, describe
 from .torch_files import Storage, finisher_for, read_legacy, torch_handlers
 
 __all__ = [

@@ -33,17 +33,8 @@ import numpy as np
 import torch
 
 from ..exceptions import FileLimitError, InvalidFileError, UnsafePickleError
-from .safe_pickle import (
-    Finisher,
-    Handler,
-    PickleLimits,
-    Placeholder,
-    RestrictedUnpickler,
-    check_int,
-    check_shape,
-    data_handlers,
-    describe,
-)
+from .pickle_data import check_int, check_shape, data_handlers
+from .safe_pickle import Finisher, Handler, PickleLimits, Placeholder, RestrictedUnpickler, describe
 
 __all__ = [
     "STORAGE_DTYPES",
