@@ -156,7 +156,7 @@ def _is_int(value, low: int) -> bool:
 def _check_metadata_values(path: Path, metadata: dict) -> None:
     """Each metadata value of the type and range save_factors writes (a hand-edited or foreign
     file fails here, naming the key, not later with a bare TypeError)."""
-    from .decomposition._validation import APPEARANCE_BASES, SOLVERS
+    from .decomposition import APPEARANCE_BASES, SOLVERS
 
     checks = {
         "format_version": (lambda v: _is_int(v, 1), "an int >= 1"),
