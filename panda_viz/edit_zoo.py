@@ -41,7 +41,7 @@ from ._files import atomic_path
 from .exceptions import FileLimitError, IncompatibleFactorsError, InvalidFileError, InvalidInputError, InvalidTypeError
 from .factors import check_fitted
 
-__all__ = ["NamedEdit", "EditZoo", "load_edit_zoo", "available_edit_zoos", "apply_named_edit", "MAX_ZOO_BYTES"]
+__all__ = ["NamedEdit", "EditZoo", "load_edit_zoo", "available_edit_zoos", "apply_named_edit", "term_names", "MAX_ZOO_BYTES"]
 
 FORMAT = "panda_viz.edit_zoo"
 VERSION = 1
@@ -240,6 +240,31 @@ class EditZoo(Mapping):
         self.edits[name] = edit
         return edit
 
+    def add_terms(
+        self, name: str, *, layer: int | str, n_parts: int, terms: Sequence[Sequence[Any]],
+        factors: str | Path | Sequence[str | Path], description: str = "",
+    ) -> list[NamedEdit]:
+        """Add an edit of several ``(part, appearance, alpha)`` terms, applied together; returns its entries.
+
+        One term is one edit named ``name``; several are one edit per term, named
+        ``name.0``, ``name.1``… (:func:`term_names`), whose descriptions say to apply them
+        together (``edit_images(G, z, model, [zoo[n].term for n in term_names(name, k)])``).
+        Nothing is added when any entry is invalid or its name taken.
+        """
+        if not terms:
+            raise InvalidInputError(f"edit {name!r} has no terms: add a term first")
+        names = term_names(name, len(terms))
+        taken = [n for n in names if n in self.edits]
+        if taken:
+            raise InvalidInputError(f"zoo {self.name!r} already has an edit named {taken[0]!r}; choose another name")
+        entries = []
+        for j, (entry, (part, appearance, alpha)) in enumerate(zip(names, terms)):
+            together = f"term {j} of {name!r}, apply its terms together" if len(terms) > 1 else ""
+            text = "; ".join(t for t in (description, together) if t)
+            entries.append(NamedEdit(entry, layer, n_parts, part, appearance, alpha, factors, text))
+        self.edits.update((e.name, e) for e in entries)
+        return entries
+
     def to_dict(self) -> dict:
         """The JSON form."""
         out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
@@ -252,14 +277,27 @@ class EditZoo(Mapping):
         out["edits"] = {name: edit.to_dict() for name, edit in self.edits.items()}
         return out
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, factors: Mapping[str, Any] | None = None) -> Path:
         """Write the zoo as JSON, atomically; factor files are looked up beside it afterwards.
+
+        Parameters
+        ----------
+        path : path
+            A ``.json`` file.
+        factors : mapping of str to fitted model, optional
+            Factor files to write beside it first (:func:`panda_viz.io.save_factors`), by
+            the file names the edits use.
 
         Warns when a factor file an edit names is not in ``path``'s folder.
         """
+        from .io import save_factors
+
         path = Path(path)
         if path.suffix.lower() != ".json":
             raise InvalidInputError(f"an edit zoo is saved as .json; got {path.name!r}")
+        for name, model in (factors or {}).items():
+            _check_factor_name(f"factors {name!r}", name)
+            save_factors(model, path.with_name(name))
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")
@@ -361,6 +399,12 @@ class EditZoo(Mapping):
 
 
 # ------------------------------------------------------------------------ reading zoos
+def term_names(name: str, n_terms: int) -> list[str]:
+    """The names :meth:`EditZoo.add_terms` gives an edit of ``n_terms`` terms:
+    ``[name]``, or ``name.0``, ``name.1``… for several."""
+    return [name] if n_terms == 1 else [f"{name}.{j}" for j in range(n_terms)]
+
+
 def available_edit_zoos() -> list[str]:
     """Names of the edit zoos shipped with panda_viz."""
     return sorted(p.stem for p in _data_dir().glob("*.json"))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import panda_viz
-from panda_viz.edit_zoo import EditZoo, NamedEdit, apply_named_edit, available_edit_zoos, load_edit_zoo
+from panda_viz.edit_zoo import EditZoo, NamedEdit, apply_named_edit, available_edit_zoos, load_edit_zoo, term_names
 from panda_viz.official import load_official_factors, official_file_names
 
 from testdata import data_folder
@@ -112,6 +112,33 @@ def test_save_is_atomic_json_and_round_trips(tmp_path):
     assert back["a"] == zoo["a"] and back.root == tmp_path and back.description == "my edits"
     with pytest.raises(ValueError, match="already has an edit 'a'"):
         back.add("a", layer="main.5", n_parts=12, part=0, appearance=0, alpha=1, factors="f.npz")
+
+
+def test_an_edit_of_several_terms_is_one_entry_per_term_saved_with_its_factors(dcgan, dcgan_latents, tmp_path):
+    model = load_edit_zoo("dcgan-digiface").load_model("dark_moustache", dcgan)
+    zoo = EditZoo("mine", generator=dcgan.name)
+    assert [e.name for e in zoo.add_terms("one", layer="main.5", n_parts=12, terms=[(3, 2, 1.5)], factors="f.npz")] == ["one"]
+    both = zoo.add_terms("both", layer="main.5", n_parts=12, terms=[(3, 2, 1.5), ((0, 1), 4, -2.0)], factors="f.npz",
+                         description="kept on seed 3")
+    assert [e.name for e in both] == term_names("both", 2) == ["both.0", "both.1"]
+    assert both[1].term == ((0, 1), 4, -2.0) and both[1].description == "kept on seed 3; term 1 of 'both', apply its terms together"
+    with pytest.raises(ValueError, match="already has an edit named 'both.1'"):
+        zoo.add_terms("both.1", layer="main.5", n_parts=12, terms=[(0, 0, 1.0)], factors="f.npz")
+    with pytest.raises(ValueError, match="part must be an int or ints in 0 … 11"):
+        zoo.add_terms("bad", layer="main.5", n_parts=12, terms=[(0, 0, 1.0), (12, 0, 1.0)], factors="f.npz")
+    with pytest.raises(ValueError, match="has no terms"):
+        zoo.add_terms("empty", layer="main.5", n_parts=12, terms=[], factors="f.npz")
+    assert list(zoo) == ["one", "both.0", "both.1"]  # nothing of a refused edit was added
+    with pytest.raises(ValueError, match="an edit zoo is saved as .json"):
+        zoo.save(tmp_path / "mine.txt", factors={"f.npz": model})
+    assert list(tmp_path.iterdir()) == []  # a bad path writes no factors either
+    back = load_edit_zoo(zoo.save(tmp_path / "mine.json", factors={"f.npz": model}))  # no warning: the factors are beside it
+    z = dcgan_latents[:2]
+    torch.testing.assert_close(
+        back.apply(dcgan, z, "one"), panda_viz.edit_images(dcgan, z, model, [(3, 2, 1.5)]), atol=0, rtol=0
+    )
+    together = panda_viz.edit_images(dcgan, z, back.load_model("both.0", dcgan), [back[n].term for n in term_names("both", 2)])
+    torch.testing.assert_close(together, panda_viz.edit_images(dcgan, z, model, [(3, 2, 1.5), ((0, 1), 4, -2.0)]), atol=0, rtol=0)
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from .. import editing, render
-from ..edit_zoo import EditZoo, NamedEdit
+from ..edit_zoo import EditZoo, term_names
 from ..exceptions import InvalidInputError
-from ..io import save_factors
 from ..factors import check_compatible
 from ._common import DEFAULT_SCALE, Samples, central_part, check_index, set_slider
 from .panel import PARTS, BackgroundJob, Panel
@@ -368,9 +367,8 @@ class EditPanel(Panel):
         """
         name = name or self.keep_name.value.strip() or self._unused_name()
         edit = {"name": name, **self.current()}
-        self._zoo_entries(edit, self.model, "factors.npz")  # checks the name and that it is an edit of parts
-        taken = {n for e in self.edits for n in (e["name"], *self._entry_names(e))}
-        clash = sorted({name, *self._entry_names(edit)} & taken)
+        EditZoo("scratch").add_terms(**self._zoo_terms(edit, self.model, "factors.npz"))  # can it be a zoo entry?
+        clash = sorted({name, *term_names(name, len(edit["terms"]))} & self._taken_names())
         if clash:
             raise InvalidInputError(f"an edit named {clash[0]!r} is already in the list; choose another name")
         self.edits.append(edit)
@@ -407,40 +405,30 @@ class EditPanel(Panel):
         distinct = list({id(m): m for m in models}.values())
         factor_files = {id(m): f"{path.stem}-factors{'' if i == 0 else f'-{i + 1}'}.npz"
                         for i, m in enumerate(distinct)}
-        entries = [e for edit, m in zip(edits, models) for e in self._zoo_entries(edit, m, factor_files[id(m)])]
-        zoo = EditZoo(path.stem, entries, generator=getattr(self.generator, "name", None),
+        zoo = EditZoo(path.stem, generator=getattr(self.generator, "name", None),
                       description="edits kept in panda_viz's edit panel")
-        for model in distinct:
-            save_factors(model, path.with_name(factor_files[id(model)]))
-        zoo.save(path)
+        for edit, model in zip(edits, models):
+            zoo.add_terms(**self._zoo_terms(edit, model, factor_files[id(model)]))
+        zoo.save(path, factors={factor_files[id(m)]: m for m in distinct})
         self.log_area.ok(f"saved {len(edits)} edit(s) to {path} (an edit zoo; factors beside it)")
         return path
 
     @staticmethod
-    def _zoo_entries(edit: dict, model: Any, factors: str) -> list[NamedEdit]:
-        """The named edits of a kept edit (:meth:`_entry_names`), indexing ``factors``; checks it can be one."""
+    def _zoo_terms(edit: dict, model: Any, factors: str) -> dict:
+        """:meth:`EditZoo.add_terms`'s arguments for a kept edit; refuses one of the painted region."""
         if edit["mask"] is not None:
             raise InvalidInputError(
                 f"edit {edit['name']!r} uses the painted region: an edit zoo holds edits of parts (switch the "
                 "region to parts, or keep the mask yourself: the panel's .mask)")
-        if not edit["terms"]:
-            raise InvalidInputError(f"edit {edit['name']!r} has no terms: add a term first")
-        n_parts, terms, names = int(model.parts_.shape[0]), edit["terms"], EditPanel._entry_names(edit)
-        return [
-            NamedEdit(name, edit["layer"], n_parts, part, int(appearance), float(alpha), factors,
-                      f"kept on seed {edit['seed']}" + ("" if len(terms) == 1 else
-                                                        f"; term {j} of {edit['name']!r}, apply its terms together"))
-            for j, (name, (part, appearance, alpha)) in enumerate(zip(names, terms))
-        ]
-
-    @staticmethod
-    def _entry_names(edit: dict) -> list[str]:
-        """The zoo names of a kept edit's terms: its name (one term), or ``<name>.<j>`` per term j."""
-        name, n_terms = edit["name"], len(edit["terms"])
-        return [name] if n_terms == 1 else [f"{name}.{j}" for j in range(n_terms)]
+        return {"name": edit["name"], "layer": edit["layer"], "n_parts": int(model.parts_.shape[0]),
+                "terms": edit["terms"], "factors": factors, "description": f"kept on seed {edit['seed']}"}
 
     def _unused_name(self) -> str:
-        used, i = {n for e in self.edits for n in (e["name"], *self._entry_names(e))}, len(self.edits) + 1
+        used, i = self._taken_names(), len(self.edits) + 1
         while f"edit{i}" in used:
             i += 1
         return f"edit{i}"
+
+    def _taken_names(self) -> set[str]:
+        """The kept edits' names and their zoo entries' names."""
+        return {n for e in self.edits for n in (e["name"], *term_names(e["name"], len(e["terms"])))}
