@@ -1,4 +1,5 @@
-"""The import graph of panda_viz: no module reaches into another's private names, no cycles.
+"""The import graph of panda_viz: no module reaches into another's private names or another
+package's private modules, no cycles.
 
 An AST scan of every module under ``panda_viz/`` (nothing is imported or executed). Both
 module-level and function-level ``from … import`` statements count: a deferred import
@@ -120,6 +121,72 @@ def test_no_module_imports_another_modules_private_names():
     _, private = _scan()
     private = [line for line in private if frozenset(line.split()[::4]) not in KNOWN_PAIRS]
     assert private == [], "private names imported across modules:\n" + "\n".join(private)
+
+
+def _private_module_imports(edges: dict[str, set[str]]) -> list[str]:
+    """Imports of a private module (``pkg._helpers``) from outside its package ``pkg``."""
+    found = []
+    for module, targets in edges.items():
+        for target in sorted(targets):
+            package, _, leaf = target.rpartition(".")
+            if _is_private(leaf) and not (module == package or module.startswith(package + ".")):
+                found.append(f"{module} imports {target}")
+    return found
+
+
+def test_private_modules_are_imported_only_inside_their_package():
+    edges, _ = _scan()
+    found = _private_module_imports(edges)
+    assert found == [], "private modules imported from outside their package:\n" + "\n".join(found)
+
+
+def test_private_module_rule():
+    edges = {"p.io": {"p.d._validation", "p._files"}, "p.d.est": {"p.d._validation"}, "p.d.sub.x": {"p.d._v"}}
+    assert _private_module_imports(edges) == ["p.io imports p.d._validation"]
+
+
+#: The layers of docs/architecture.md, bottom first: a module imports only from its own layer
+#: or below. Every top-level module and package of panda_viz is in exactly one.
+LAYERS = [
+    {"exceptions", "_version", "_files", "_progress", "npz", "distributed", "images", "factors", "cli"},  # foundations
+    {"generators"},
+    {"decomposition"},
+    {"editing", "saliency", "inversion", "inversion_io", "io", "official", "edit_zoo"},
+    {"baselines", "metrics", "fid_inception"},
+    {"render"},
+    {"widgets", "teaching", "lab", "batch_fit", "batch_render", "paper", ""},  # "": panda_viz/__init__.py
+]
+
+
+def _top(module: str) -> str:
+    """``panda_viz.generators.base`` → ``generators``; ``panda_viz`` → ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _upward_imports(edges: dict[str, set[str]], layers: list[set[str]]) -> list[str]:
+    layer = {name: i for i, names in enumerate(layers) for name in names}
+    return [
+        f"{module} (layer {layer[_top(module)]}) imports {target} (layer {layer[_top(target)]})"
+        for module, targets in edges.items() for target in sorted(targets)
+        if layer[_top(target)] > layer[_top(module)]
+    ]
+
+
+def test_every_module_has_a_layer():
+    placed = [name for names in LAYERS for name in names]
+    assert len(placed) == len(set(placed))
+    assert {_top(m) for m in MODULES} == set(placed)
+
+
+def test_no_module_imports_a_higher_layer():
+    edges, _ = _scan()
+    found = _upward_imports(edges, LAYERS)
+    assert found == [], "imports up the layers:\n" + "\n".join(found)
+
+
+def test_layer_rule():
+    assert _upward_imports({"p.a.x": {"p.b.y"}, "p.b.y": {"p.a.z"}}, [{"a"}, {"b"}]) == ["p.a.x (layer 0) imports p.b.y (layer 1)"]
 
 
 def test_no_import_cycles_between_modules():
