@@ -14,7 +14,7 @@ the generator). Two zoos ship with the package:
 
 Users add their own and save them next to their factors::
 
-    zoo = EditZoo("my-edits", generator=G.name)
+    zoo = EditZoo("my-edits", generator_name=G.name)
     zoo.add("pale_lips", layer="main.5", n_parts=12, part=8, appearance=3, alpha=2.0, factors="f.npz")
     zoo.save("results/my-edits.json")          # results/f.npz beside it
     images = load_edit_zoo("results/my-edits.json").apply(G, z, "pale_lips")
@@ -173,8 +173,8 @@ class EditZoo(Mapping):
     ----------
     name : str
     edits : mapping or sequence of NamedEdit, optional
-    generator : str, optional
-        The name of the generator the edits are for (``G.name``).
+    generator_name : str, optional
+        The name of the generator the edits are for (``G.name``; ``"generator"`` in the file).
     description : str
     root : Path, optional
         The folder factor file names are resolved against (the JSON file's folder).
@@ -184,7 +184,7 @@ class EditZoo(Mapping):
 
     name: str
     edits: dict = field(default_factory=dict)
-    generator: str | None = None
+    generator_name: str | None = None
     description: str = ""
     root: Path | None = None
     fit: dict | None = None
@@ -268,8 +268,8 @@ class EditZoo(Mapping):
     def to_dict(self) -> dict:
         """The JSON form."""
         out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
-        if self.generator is not None:
-            out["generator"] = self.generator
+        if self.generator_name is not None:
+            out["generator"] = self.generator_name
         if self.description:
             out["description"] = self.description
         if self.fit is not None:
@@ -455,7 +455,7 @@ def _from_dict(data: Any, source: str, root: Path | None, path: Path | None = No
     return EditZoo(
         str(data.get("name", source)),
         edits,
-        generator=data.get("generator"),
+        generator_name=data.get("generator"),
         description=data.get("description", ""),
         root=root,
         fit=data.get("fit"),

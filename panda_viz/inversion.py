@@ -227,7 +227,7 @@ def _stages(generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_
         parameters = dict(generator.module.named_parameters())
         twin = tuned_module(generator.module, {k: parameters[k] for k in tuned_names}, trainable=True)
         live = {k: twin.get_parameter(k) for k in tuned_names}
-        pivot = Inversion(latents=latents, layer=layer, features=features, tuned=live, generator=generator.name)
+        pivot = Inversion(latents=latents, layer=layer, features=features, tuned=live, generator_name=generator.name)
         pivot.bind_module(generator.module, twin)
         _adam_steps(
             "tuning", list(live.values()), rates["tuning"], steps["tuning"],
@@ -340,7 +340,7 @@ def invert(
 
     inversion = Inversion(
         latents=latents, layer=layer, features=features, tuned=tuned, target=target, history=history,
-        stage_psnr=stage_psnr, stage_seconds=seconds, generator=getattr(generator, "name", None), settings=settings,
+        stage_psnr=stage_psnr, stage_seconds=seconds, generator_name=getattr(generator, "name", None), settings=settings,
     )
     with torch.no_grad():
         inversion.reconstruction = generator.synthesize(inversion, progress=False)

@@ -75,7 +75,7 @@ def save_inversion(inversion: Inversion, path: str | os.PathLike) -> Path:
     metadata = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "generator": inversion.generator,
+        "generator": inversion.generator_name,
         "layer": inversion.layer,
         "n_images": len(inversion),
         "latent_shape": list(inversion.latents.shape[1:]),
@@ -212,7 +212,7 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
         history={k: list(v) for k, v in metadata["history"].items()},
         stage_psnr={k.partition(".")[2]: tensor(k) for k in arrays if k.startswith("stage_psnr.")},
         stage_seconds=dict(metadata["stage_seconds"]),
-        generator=metadata["generator"],
+        generator_name=metadata["generator"],
         anchor=tensor("anchor"),
         settings=metadata["settings"] if isinstance(metadata["settings"], dict) else {},
     )

@@ -60,7 +60,7 @@ def test_user_zoo_applies_an_official_edit_as_the_official_code(tmp_path):
     Uc = np.linalg.qr(rng.standard_normal((64, 64)))[0].astype(np.float32)
     np.save(tmp_path / us_name, Us)
     np.save(tmp_path / uc_name, Uc)
-    zoo = EditZoo("tiny-edits", generator="tiny")
+    zoo = EditZoo("tiny-edits", generator_name="tiny")
     zoo.add("blob", layer=5, n_parts=4, part=3, appearance=9, alpha=-20, factors=[us_name, uc_name])
     zoo.save(tmp_path / "tiny-edits.json")
 
@@ -101,7 +101,7 @@ def test_dcgan_zoo_entry_applied_to_the_embedded_generator(dcgan, dcgan_latents)
 
 
 def test_save_is_atomic_json_and_round_trips(tmp_path):
-    zoo = EditZoo("mine", generator="dcgan-digiface", description="my edits")
+    zoo = EditZoo("mine", generator_name="dcgan-digiface", description="my edits")
     zoo.add("a", layer="main.5", n_parts=12, part=(0, 3), appearance=2, alpha=1.5, factors="f.npz")
     with pytest.warns(UserWarning, match="names factor files not beside it: f.npz"):
         path = zoo.save(tmp_path / "mine.json")
@@ -116,7 +116,7 @@ def test_save_is_atomic_json_and_round_trips(tmp_path):
 
 def test_an_edit_of_several_terms_is_one_entry_per_term_saved_with_its_factors(dcgan, dcgan_latents, tmp_path):
     model = load_edit_zoo("dcgan-digiface").load_model("dark_moustache", dcgan)
-    zoo = EditZoo("mine", generator=dcgan.name)
+    zoo = EditZoo("mine", generator_name=dcgan.name)
     assert [e.name for e in zoo.add_terms("one", layer="main.5", n_parts=12, terms=[(3, 2, 1.5)], factors="f.npz")] == ["one"]
     both = zoo.add_terms("both", layer="main.5", n_parts=12, terms=[(3, 2, 1.5), ((0, 1), 4, -2.0)], factors="f.npz",
                          description="kept on seed 3")

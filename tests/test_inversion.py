@@ -149,7 +149,7 @@ def identity_inversion(dcgan):
     parameters = dict(dcgan.module.named_parameters())
     tuned = {k: parameters[k].detach().clone() for k in tunable_parameters(dcgan, "main.5")}
     return z, Inversion(latents=z, layer="main.5", features=dcgan.features(z, "main.5"), tuned=tuned,
-                        generator=dcgan.name)
+                        generator_name=dcgan.name)
 
 
 def test_every_function_agrees_with_the_latents_path(dcgan, identity_inversion, zoo, zoo_model, model):
@@ -243,7 +243,7 @@ def test_inversion_checks_against_the_generator(dcgan, inversion):
     with pytest.raises(InvalidInputError, match="made with generator 'dcgan-digiface'; got generator 'other'"):
         other = panda_viz.Generator(dcgan.module, (100, 1, 1), name="other")
         other.synthesize(inversion)
-    bad = Inversion(latents=torch.zeros(1, 50), generator=dcgan.name)
+    bad = Inversion(latents=torch.zeros(1, 50), generator_name=dcgan.name)
     with pytest.raises(InvalidInputError, match=r"latents have shape \(50,\); generator 'dcgan-digiface' takes \(100, 1, 1\)"):
         dcgan.synthesize(bad)
     with pytest.raises(InvalidInputError, match="does not have"):

@@ -36,7 +36,7 @@ def test_round_trip(dcgan, inversion, saved):
     assert all(torch.equal(loaded.tuned[k], inversion.tuned[k]) for k in inversion.tuned)
     assert loaded.history == inversion.history and loaded.stage_seconds == inversion.stage_seconds
     assert loaded.stage_psnr.keys() == inversion.stage_psnr.keys()
-    assert loaded.layer == "main.5" and loaded.generator == "dcgan-digiface"
+    assert loaded.layer == "main.5" and loaded.generator_name == "dcgan-digiface"
     assert loaded.settings["layer"] == "main.5" and loaded.settings["box"][0] == [80, 30, 450, 400]
     assert torch.equal(dcgan.synthesize(loaded), inversion.reconstruction)  # replays bit for bit
 

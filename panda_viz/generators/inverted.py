@@ -82,7 +82,7 @@ class Inversion:
         PSNR after each stage run.
     stage_seconds : dict of str to float
         Wall time of each stage run.
-    generator : str or None
+    generator_name : str or None
         ``G.name`` of the generator it was made with (checked when used).
     anchor : Tensor (N, *latent_shape) or None
         Set when the latents were moved after the inversion (e.g. by
@@ -101,7 +101,7 @@ class Inversion:
     history: dict[str, list[float]] = field(default_factory=dict)
     stage_psnr: dict[str, torch.Tensor] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
-    generator: str | None = None
+    generator_name: str | None = None
     anchor: torch.Tensor | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     # module copies with the tuned parameters, shared by slices of this inversion
@@ -239,7 +239,7 @@ class Inversion:
     def __repr__(self) -> str:
         psnr = "" if self.psnr is None else f", psnr={[round(float(p), 2) for p in self.psnr[:4]]}{'…' if len(self) > 4 else ''}"
         tuned = "" if not self.tuned else f", tuned={len(self.tuned)} tensors"
-        return (f"Inversion(n={len(self)}, generator={self.generator!r}, layer={self.layer!r}{tuned}{psnr}"
+        return (f"Inversion(n={len(self)}, generator_name={self.generator_name!r}, layer={self.layer!r}{tuned}{psnr}"
                 f"{', moved' if self.anchor is not None else ''})")
 
     # --------------------------------------------------------------- checks
@@ -253,8 +253,8 @@ class Inversion:
             generator lacks or features of another shape, tuned parameters it does not have.
         """
         name = getattr(generator, "name", None)
-        if self.generator is not None and name is not None and self.generator != name:
-            raise InvalidInputError(f"the inversion was made with generator {self.generator!r}; got generator {name!r}")
+        if self.generator_name is not None and name is not None and self.generator_name != name:
+            raise InvalidInputError(f"the inversion was made with generator {self.generator_name!r}; got generator {name!r}")
         if tuple(self.latents.shape[1:]) != tuple(generator.latent_shape):
             raise InvalidInputError(
                 f"the inversion's latents have shape {tuple(self.latents.shape[1:])}; generator {name!r} takes "

@@ -405,7 +405,7 @@ class EditPanel(Panel):
         distinct = list({id(m): m for m in models}.values())
         factor_files = {id(m): f"{path.stem}-factors{'' if i == 0 else f'-{i + 1}'}.npz"
                         for i, m in enumerate(distinct)}
-        zoo = EditZoo(path.stem, generator=getattr(self.generator, "name", None),
+        zoo = EditZoo(path.stem, generator_name=getattr(self.generator, "name", None),
                       description="edits kept in panda_viz's edit panel")
         for edit, model in zip(edits, models):
             zoo.add_terms(**self._zoo_terms(edit, model, factor_files[id(model)]))
