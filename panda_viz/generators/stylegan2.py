@@ -216,4 +216,4 @@ class StyleGAN2(MappedGenerator):
     synthesis_class = SynthesisNetwork
 
     def __init__(self, *args: Any, synthesis_kwargs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **dict(synthesis_kwargs or {}), **kwargs)
+        super().__init__(*args, **{**dict(synthesis_kwargs or {}), **kwargs})  # a keyword given both ways: the direct one

@@ -195,6 +195,9 @@ def test_ada_style_synthesis_kwargs_are_accepted(config, state_dict):
     module = StyleGAN2(**kwargs, synthesis_kwargs=synthesis)
     module.load_state_dict(state_dict)
     assert module.num_ws == 8
+    # an option given both ways: the direct keyword wins
+    both = StyleGAN2(**kwargs, synthesis_kwargs=synthesis, channel_max=synthesis["channel_max"] // 2)
+    assert both.synthesis.b4.const.shape[0] == synthesis["channel_max"] // 2
 
 
 def test_class_conditional_generator_needs_a_class(config):
