@@ -176,8 +176,6 @@ class PhotoSource(widgets.VBox):
         layer = self.layer()
         if layer is not None and "layer" not in options:
             options["layer"] = layer
-        defaults = inspect.signature(invert).parameters
-        steps = [options.get(k, defaults[k].default) for k in ("latent_steps", "feature_steps", "tune_steps")]
         self.status.value = "inverting…"
         photo = self.photo
         totals: dict[str, int] = {}
@@ -190,6 +188,9 @@ class PhotoSource(widgets.VBox):
             self.status.value = f"{html.escape(stage)}: step {step} of {n_steps}, MSE {loss:.4f}"
 
         def work() -> None:
+            defaults = inspect.signature(invert).parameters
+            steps = [options.get(k, defaults[k].default) for k in ("latent_steps", "feature_steps", "tune_steps")]
+            self.progress.max = max(sum(steps), 1)  # a bad step count is the job's error, logged like the rest
             inversion = invert(self.generator, photo, box=box, callback=callback, **options)
             self.inversion = inversion
             self.reconstruction.show(render.to_uint8(inversion.reconstruction)[0])
@@ -205,4 +206,4 @@ class PhotoSource(widgets.VBox):
         def clear_status() -> None:
             self.status.value = ""
 
-        return self.inversion_job.start(work, total=max(sum(steps), 1), background=background, on_error=clear_status)
+        return self.inversion_job.start(work, total=1, background=background, on_error=clear_status)
