@@ -757,7 +757,3 @@ class Finisher:
             raise self.fail(f"the allowed global {value.qualname} is stored as a value, not called")
         raise self.fail(f"unexpected {describe(value)} in the data")
 
-
-# --------------------------------------------------------------------------------------
-# handlers for plain data that protocols 0-5 write through globals
-# --------------------------------------------------------------------------------------
