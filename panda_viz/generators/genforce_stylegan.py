@@ -18,8 +18,8 @@ from torch import nn
 
 from ..exceptions import InvalidFileError, InvalidInputError
 from .genforce_blocks import (
-    Holder, MappingModule, StyleBasedGenerator, check_lod, check_size, count_blocks, count_indexed,
-    leaky, read_mapping_widths, tensor_shape,
+    Holder, MappingModule, StyleBasedGenerator, check_lod, check_size, count_blocks, leaky,
+    read_mapping_widths, tensor_shape,
 )
 
 __all__ = ["StyleGANGenerator", "StyleGANSynthesis", "StyleGANConvBlock"]
@@ -213,9 +213,8 @@ class StyleGANGenerator(StyleBasedGenerator):
         if "synthesis.layer0.const" not in state_dict:
             raise InvalidFileError(f"{where}: genforce StyleGAN without a constant input (const_input=False) is not supported")
         check_lod(state_dict, "synthesis.lod", where)
-        n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
-        num_blocks = count_blocks(state_dict, "synthesis.", "StyleGAN", where, others=(f"{n_dense} mapping layers",))
         z_dim, *widths_of_mapping = read_mapping_widths(state_dict, where)
+        num_blocks = count_blocks(state_dict, "synthesis.", "StyleGAN", where, others=(f"{len(widths_of_mapping)} mapping layers",))
         widths = [check_size(tensor_shape(state_dict, f"synthesis.layer{2 * b + 1}.bias", 1, where)[0], "channels",
                              f"the width of synthesis.layer{2 * b + 1}", where) for b in range(num_blocks)]
         noise_shapes = [tensor_shape(state_dict, f"synthesis.layer{i}.apply_noise.noise", 4, where) for i in range(2 * num_blocks)]

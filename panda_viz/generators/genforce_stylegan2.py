@@ -213,15 +213,14 @@ class StyleGAN2Generator(StyleBasedGenerator):
             raise InvalidFileError(f"{where}: genforce StyleGAN2 without a constant input (const_input=False) is not supported")
         if any(isinstance(k, str) and k.startswith("synthesis.skip_layer") for k in state_dict):
             raise InvalidFileError(f"{where}: genforce StyleGAN2 'resnet' synthesis is not supported (model-zoo files are 'skip')")
-        n_dense = check_size(count_indexed(state_dict, "mapping.dense"), "mapping_layers", "the number of mapping layers", where)
+        z_dim, *widths_of_mapping = read_mapping_widths(state_dict, where)
         num_layers = count_indexed(state_dict, "synthesis.layer")  # 2 * blocks - 1
         check_size((num_layers + 1) // 2, "resolutions", "the number of resolutions ((synthesis layers + 1) / 2)", where)
         if num_layers % 2 != 1:
             raise InvalidFileError(
-                f"{where}: genforce StyleGAN2 state dict with {num_layers} synthesis layers and {n_dense} mapping "
+                f"{where}: genforce StyleGAN2 state dict with {num_layers} synthesis layers and {len(widths_of_mapping)} mapping "
                 "layers; expected an odd number of layers (two per resolution after the first)"
             )
-        z_dim, *widths_of_mapping = read_mapping_widths(state_dict, where)
         num_blocks = (num_layers + 1) // 2
         n_outputs = count_indexed(state_dict, "synthesis.output")
         synthesis_architecture = "skip" if n_outputs == num_blocks else "origin"
