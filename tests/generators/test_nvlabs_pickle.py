@@ -27,16 +27,7 @@ from panda_viz.generators.nvlabs_pickle import (
 from panda_viz.generators.stylegan2 import StyleGAN2
 
 from nvlabs_pickle_writer import Persistent, stand_ins, write_network_pickle
-
-
-class _Calls:
-    """Pickles as ``function(*args)``: what a malicious pickle does."""
-
-    def __init__(self, function, *args):
-        self.function, self.args = function, args
-
-    def __reduce__(self):
-        return (self.function, self.args)
+from robustness.crafted import Calls
 
 
 def _tiny_stylegan2():
@@ -62,7 +53,7 @@ def _record_pickle(tmp_path, g_ema_state, *, class_name="Generator", src="", ext
 )
 def test_disallowed_global_is_refused_before_it_runs(tmp_path, function, args, name):
     marker = tmp_path / "marker"
-    payload = _Calls(function, args.format(marker=str(marker)))
+    payload = Calls(function, args.format(marker=str(marker)))
     path = _record_pickle(tmp_path, {"_parameters": {}, "_buffers": {}, "_modules": {}, "evil": payload})
     with pytest.raises(UnsafePickleError, match=rf"refusing to load global {name}"):
         load_network_pickle(path)

@@ -33,6 +33,16 @@ def nvlabs_writer():
     return sys.modules[name]
 
 
+class Calls:
+    """Pickles as ``function(*args)``: what a malicious pickle does (reading it must never run it)."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return (self.function, self.args)
+
+
 TINY_KWARGS = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3, channel_base=64, channel_max=8,
                    mapping_kwargs={"num_layers": 1})
 

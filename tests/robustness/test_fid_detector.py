@@ -26,22 +26,13 @@ from panda_viz.fid_inception import FIDInceptionV3, is_torchscript, load_fid_inc
 from panda_viz.metrics import INCEPTION_ENV, fid
 
 from .bounded import run_bounded
+from .crafted import Calls
 
 
 @pytest.fixture()
 def images():
     g = torch.Generator().manual_seed(0)
     return torch.rand(4, 3, 16, 16, generator=g) * 2 - 1
-
-
-class _Touch:
-    """Unpickling this calls os.system(touch marker)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 class _Features(nn.Module):
@@ -61,7 +52,7 @@ def _crafted_torchscript(path: Path, marker: Path) -> Path:
         zf.writestr("archive/version", "3\n")
         zf.writestr("archive/code/__torch__.py", f"open({str(marker)!r}, 'w').write('ran')\n")
         zf.writestr("archive/constants.pkl", pickle.dumps(()))
-        zf.writestr("archive/data.pkl", pickle.dumps(_Touch(marker), protocol=2))
+        zf.writestr("archive/data.pkl", pickle.dumps(Calls(os.system, f"touch {marker}"), protocol=2))
     return path
 
 
@@ -120,7 +111,7 @@ def test_a_crafted_archive_even_with_opt_in_is_a_file_error(tmp_path, images, no
 @pytest.mark.parametrize("legacy", [False, True])
 def test_a_pickle_payload_in_a_state_dict_is_refused(tmp_path, marker, images, no_env, legacy):
     path = tmp_path / "pt_inception.pth"
-    torch.save({"Conv2d_1a_3x3.conv.weight": _Touch(marker)}, path, _use_new_zipfile_serialization=not legacy)
+    torch.save({"Conv2d_1a_3x3.conv.weight": Calls(os.system, f"touch {marker}")}, path, _use_new_zipfile_serialization=not legacy)
     with pytest.raises((UnsafePickleError, InvalidFileError), match="pt_inception.pth"):
         fid(images, images, detector=path)
 

@@ -37,6 +37,7 @@ from panda_viz.generators.torch_files import load_torch_file
 from .bounded import run_bounded
 from .crafted import (
     Asm,
+    Calls,
     float_bytes,
     g_ema_pickle,
     nvlabs_writer,
@@ -45,16 +46,6 @@ from .crafted import (
     tiny_stylegan2,
     zip_checkpoint,
 )
-
-
-class _Calls:
-    """Pickles as ``function(*args)``: what a malicious pickle does."""
-
-    def __init__(self, function, *args):
-        self.function, self.args = function, args
-
-    def __reduce__(self):
-        return (self.function, self.args)
 
 
 def _official(tmp_path, name="network.pkl", *, protocol=4, module=None, kwargs=None, extra=None):
@@ -128,7 +119,7 @@ def test_code_globals_are_refused_before_they_run(tmp_path, protocol):
     for function, argument in _PAYLOADS:
         argument = [a.format(marker=marker) for a in argument] if isinstance(argument, list) else argument.format(marker=marker)
         path = tmp_path / "evil.pkl"
-        payload = _Calls(function, argument)
+        payload = Calls(function, argument)
         with nvlabs_writer().stand_ins() as (reconstruct, easydict):
             blob = pickle.dumps({"G_ema": nvlabs_writer().Persistent(reconstruct, "Generator", {"_parameters": {}, "evil": payload}, "")},
                                 protocol=protocol)
@@ -177,7 +168,7 @@ def _legacy_storage(inner: bytes) -> bytes:
         (lambda a: a.global_("dnnlib.util", "EasyDict").str("x").tuple1().empty_dict().raw(b"\x92"), NetworkPickleError,
          r"NEWOBJ with arguments that are not a tuple, or with keyword arguments|EasyDict is created empty"),
         # a storage blob whose own pickle names a code global
-        (lambda a: a.global_("torch.storage", "_load_from_bytes").binbytes(_legacy_storage(pickle.dumps(_Calls(os.system, "true"), protocol=2)))
+        (lambda a: a.global_("torch.storage", "_load_from_bytes").binbytes(_legacy_storage(pickle.dumps(Calls(os.system, "true"), protocol=2)))
          .tuple1().reduce(), UnsafePickleError, r"a tensor storage at byte \d+\): refusing to load global (posix|os)\.system"),
         # opcodes that instantiate or call outside the allow-list
         (lambda a: a.mark().raw(b"ios\nsystem\n"), UnsafePickleError, r"refusing INST/OBJ opcodes"),
@@ -210,11 +201,11 @@ def test_allowed_globals_and_opcodes_take_only_what_a_network_pickle_needs(tmp_p
 def test_torch_files_refuse_code_and_foreign_persistent_ids(tmp_path):
     marker = tmp_path / "marker"
     zipped = tmp_path / "evil.pth"
-    zipped.write_bytes(zip_checkpoint(pickle.dumps({"generator": _Calls(os.system, f"touch {marker}")}, protocol=2)))
+    zipped.write_bytes(zip_checkpoint(pickle.dumps({"generator": Calls(os.system, f"touch {marker}")}, protocol=2)))
     with pytest.raises(UnsafePickleError, match=r"evil\.pth: refusing to load global (posix|os)\.system"):
         panda_viz.load_generator(zipped)
     legacy = tmp_path / "evil.pt"
-    legacy.write_bytes(_legacy_storage(pickle.dumps(_Calls(os.system, f"touch {marker}"), protocol=2)))
+    legacy.write_bytes(_legacy_storage(pickle.dumps(Calls(os.system, f"touch {marker}"), protocol=2)))
     with pytest.raises(UnsafePickleError, match=r"evil\.pt: refusing to load global (posix|os)\.system"):
         panda_viz.load_generator(legacy, config={})
     module_pid = tmp_path / "module.pth"
@@ -223,7 +214,7 @@ def test_torch_files_refuse_code_and_foreign_persistent_ids(tmp_path):
         panda_viz.load_generator(module_pid)
     bin_file = tmp_path / "biggan" / "pytorch_model.bin"
     bin_file.parent.mkdir()
-    bin_file.write_bytes(zip_checkpoint(pickle.dumps(_Calls(builtins.exec, f"open({str(marker)!r}, 'w')"), protocol=2)))
+    bin_file.write_bytes(zip_checkpoint(pickle.dumps(Calls(builtins.exec, f"open({str(marker)!r}, 'w')"), protocol=2)))
     config = {"output_dim": 8, "z_dim": 8, "class_embed_dim": 8, "channel_width": 4, "num_classes": 10,
               "layers": [[True, 16, 8], [False, 8, 4], [False, 4, 2], [False, 2, 1]], "attention_layer_position": -1}
     (bin_file.parent / "config.json").write_text(json.dumps(config))

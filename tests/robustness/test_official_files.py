@@ -19,6 +19,7 @@ from panda_viz.exceptions import FileLimitError, IncompatibleFactorsError, Inval
 from panda_viz.official import MAX_FACTOR_ELEMENTS, load_official_factors, official_file_names, read_npy_header
 
 from .bounded import run_bounded
+from .crafted import Calls
 
 LAYER, C, S = "main.5", 256, 64
 MODEL = "dcgan-digiface"
@@ -112,22 +113,12 @@ def test_float_dtypes_and_fortran_order_load_exactly(tmp_path, dcgan, dtype):
     np.testing.assert_array_equal(model.parts_.numpy(), Us.astype(dtype).astype(np.float32).T.reshape(4, 8, 8))
 
 
-class _Marker:
-    """Unpickling it would create a marker file (it never must)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __reduce__(self):
-        return (Path.touch, (self.path,))
-
-
 def test_object_array_is_refused_without_running_code(tmp_path, dcgan):
     marker = tmp_path / "ran"
     Us, _ = factors()
     us_path, uc_path = write_pair(tmp_path, Us, np.empty((C, 16), object))
     payload = np.empty((C, 16), object)
-    payload[0, 0] = _Marker(marker)
+    payload[0, 0] = Calls(Path.touch, marker)
     np.save(uc_path, payload, allow_pickle=True)
     with pytest.raises(UnsafeFileError, match=r"Uc-name_.*rank_16.npy' holds an object array \(object\), which only "
                                               r"pickle can read.*a float matrix expected"):
