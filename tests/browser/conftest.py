@@ -1,12 +1,10 @@
 """Shared by the real-browser tests: a JupyterLab server on 127.0.0.1 and Debian's Chromium.
 
 ``Lab`` runs JupyterLab in a temporary root with its own settings; ``chromium_path`` skips a
-test without ``/usr/bin/chromium`` (fails under ``CI``); ``lab_for`` starts a Lab holding an
-output-free copy of a notebook; ``drag`` and ``current_src`` are what a user's mouse does and
+test without ``/usr/bin/chromium`` (fails under ``CI``); ``open_page`` opens a page of that
+Chromium; ``lab_for`` starts a Lab holding an output-free copy of a notebook; ``run_notebook``
+opens one and runs its cells; ``drag`` and ``current_src`` are what a user's mouse does and
 what the page shows. Playwright only drives the distribution's Chromium, never a download.
-
-(The same helpers still live in test_explorer_browser.py, which another branch edits; it can
-use these once both are merged.)
 """
 
 from __future__ import annotations
@@ -211,3 +209,26 @@ def _run_notebook(page, lab: Lab, name: str, *, kernel_start_s: float) -> None:
 def run_notebook() -> Callable:
     """``run_notebook(page, lab, name, kernel_start_s=…)``: open a notebook, wait for its kernel, run all cells."""
     return _run_notebook
+
+
+@pytest.fixture
+def open_page(chromium_path: Path, chromium_args: list[str]) -> Iterator[Callable]:
+    """``open_page(width, height, timeout_ms)``: a page of headless Chromium with that viewport and
+    default timeout; its browser closes after the test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browsers = []
+
+        def open_(width: int, height: int, timeout_ms: float):
+            browser = playwright.chromium.launch(executable_path=str(chromium_path), args=chromium_args, timeout=timeout_ms)
+            browsers.append(browser)
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.set_default_timeout(timeout_ms)
+            return page
+
+        try:
+            yield open_
+        finally:
+            for browser in browsers:
+                browser.close()

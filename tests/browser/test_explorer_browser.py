@@ -45,86 +45,79 @@ def lab(lab_for):
     return lab_for(NOTEBOOK)
 
 
-def test_alpha_slider_changes_the_edited_image_in_chromium(lab, chromium_path: Path, chromium_args: list[str], current_src,
+def test_alpha_slider_changes_the_edited_image_in_chromium(lab, open_page, current_src,
                                                           drag, run_notebook, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     edited = "img.panda-edited"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args, timeout=STEP_MS)
-        try:
-            page = browser.new_page(viewport={"width": 1700, "height": 1300})
-            page.set_default_timeout(STEP_MS)
-            # open the notebook, wait until its kernel is up, then run every cell as a user would
-            run_notebook(page, lab, "explore.ipynb", kernel_start_s=SERVER_START_S)
-            page.wait_for_selector(".panda-explorer", state="attached", timeout=NOTEBOOK_RUN_S * 1000)
-            page.wait_for_selector("img.panda-parts-overlay", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
-            # every tab shows its images: PNGs the kernel pushed, decoded by the browser at 4× (256 px)
-            for tab, image in TAB_IMAGES.items():
-                page.get_by_role("tab", name=tab).click()
-                page.wait_for_selector(image, state="visible")
-                page.wait_for_function(f"() => document.querySelector('{image}').naturalWidth === 256")
-                page.locator(".panda-explorer").screenshot(path=str(tmp_path / f"tab-{tab}.png"))
-            page.locator(".panda-explorer").scroll_into_view_if_needed()
-            before = current_src(page, edited)
-            before_png = page.locator(edited).screenshot()
+    page = open_page(1700, 1300, STEP_MS)
+    try:
+        # open the notebook, wait until its kernel is up, then run every cell as a user would
+        run_notebook(page, lab, "explore.ipynb", kernel_start_s=SERVER_START_S)
+        page.wait_for_selector(".panda-explorer", state="attached", timeout=NOTEBOOK_RUN_S * 1000)
+        page.wait_for_selector("img.panda-parts-overlay", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+        # every tab shows its images: PNGs the kernel pushed, decoded by the browser at 4× (256 px)
+        for tab, image in TAB_IMAGES.items():
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_selector(image, state="visible")
+            page.wait_for_function(f"() => document.querySelector('{image}').naturalWidth === 256")
+            page.locator(".panda-explorer").screenshot(path=str(tmp_path / f"tab-{tab}.png"))
+        page.locator(".panda-explorer").scroll_into_view_if_needed()
+        before = current_src(page, edited)
+        before_png = page.locator(edited).screenshot()
 
-            # drag the first α slider's handle to the right and release it
-            drag(page, ".panda-alpha .noUi-handle", 90)
+        # drag the first α slider's handle to the right and release it
+        drag(page, ".panda-alpha .noUi-handle", 90)
 
-            page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
-                                   timeout=IMAGE_CHANGE_S * 1000)
-            page.wait_for_timeout(300)  # let the new PNG paint
-            after_png = page.locator(edited).screenshot()
-            assert after_png != before_png, "the edited image's pixels did not change on screen"
-            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-            assert tracebacks.count() == 0, tracebacks.all_inner_texts()
-            log_errors = page.locator(".panda-log").all_inner_texts()
-            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+        page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
+                               timeout=IMAGE_CHANGE_S * 1000)
+        page.wait_for_timeout(300)  # let the new PNG paint
+        after_png = page.locator(edited).screenshot()
+        assert after_png != before_png, "the edited image's pixels did not change on screen"
+        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        assert tracebacks.count() == 0, tracebacks.all_inner_texts()
+        log_errors = page.locator(".panda-log").all_inner_texts()
+        assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
 
-            # paint a region with the mouse (ipyevents on the image) and edit there instead
-            before = current_src(page, edited)
-            page.locator(".panda-explorer button:visible", has_text="painted region").click()
-            roi = page.locator("img.panda-roi:visible")
-            roi.wait_for(state="visible")
-            roi_src = roi.evaluate("img => img.src")
-            box = roi.bounding_box()
-            assert box is not None, "the painting image is not laid out"
-            page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])
-            page.mouse.down()
-            page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"], steps=10)
-            page.mouse.up()
-            page.wait_for_function("src => document.querySelector('img.panda-roi').src !== src", arg=roi_src)
-            page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
-                                   timeout=IMAGE_CHANGE_S * 1000)
-            page.wait_for_function("() => ![...document.querySelectorAll('.panda-log')]"
-                                   ".some(e => e.innerText.includes('⚠'))")  # the 'empty region' message is gone
+        # paint a region with the mouse (ipyevents on the image) and edit there instead
+        before = current_src(page, edited)
+        page.locator(".panda-explorer button:visible", has_text="painted region").click()
+        roi = page.locator("img.panda-roi:visible")
+        roi.wait_for(state="visible")
+        roi_src = roi.evaluate("img => img.src")
+        box = roi.bounding_box()
+        assert box is not None, "the painting image is not laid out"
+        page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.4 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.4 * box["height"], steps=10)
+        page.mouse.up()
+        page.wait_for_function("src => document.querySelector('img.panda-roi').src !== src", arg=roi_src)
+        page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
+                               timeout=IMAGE_CHANGE_S * 1000)
+        page.wait_for_function("() => ![...document.querySelectorAll('.panda-log')]"
+                               ".some(e => e.innerText.includes('⚠'))")  # the 'empty region' message is gone
 
-            # the README's screenshot: the edit applied in the painted region
-            shot = SCREENSHOT.with_name(f".{SCREENSHOT.name}.tmp.png")
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.locator(".panda-explorer").screenshot(path=str(shot))
-            os.replace(shot, SCREENSHOT)  # atomic: never a half-written figure
+        # the README's screenshot: the edit applied in the painted region
+        shot = SCREENSHOT.with_name(f".{SCREENSHOT.name}.tmp.png")
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.locator(".panda-explorer").screenshot(path=str(shot))
+        os.replace(shot, SCREENSHOT)  # atomic: never a half-written figure
 
-            # the directions tab: ReSeFa's directions for the same painted region, a step along the first
-            page.get_by_role("tab", name="directions").click()
-            directed = "img.panda-direction-edited"
-            page.locator(".panda-explorer button:visible", has_text="ReSeFa").click()
-            before = current_src(page, directed)
-            drag(page, ".panda-direction-alpha .noUi-handle", 60)
-            page.wait_for_function(f"src => document.querySelector('{directed}').src !== src", arg=before,
-                                   timeout=IMAGE_CHANGE_S * 1000)
-            page.locator(".panda-direction-readout", has_text="ROIR for the painted region").wait_for(state="visible")
-            log_errors = page.locator(".panda-log").all_inner_texts()
-            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
-            shot = DIRECTIONS_SHOT.with_name(f".{DIRECTIONS_SHOT.name}.tmp.png")
-            page.locator(".panda-explorer").screenshot(path=str(shot))
-            os.replace(shot, DIRECTIONS_SHOT)
-        except Exception:
-            print(lab.log_tail())
-            raise
-        finally:
-            browser.close()
+        # the directions tab: ReSeFa's directions for the same painted region, a step along the first
+        page.get_by_role("tab", name="directions").click()
+        directed = "img.panda-direction-edited"
+        page.locator(".panda-explorer button:visible", has_text="ReSeFa").click()
+        before = current_src(page, directed)
+        drag(page, ".panda-direction-alpha .noUi-handle", 60)
+        page.wait_for_function(f"src => document.querySelector('{directed}').src !== src", arg=before,
+                               timeout=IMAGE_CHANGE_S * 1000)
+        page.locator(".panda-direction-readout", has_text="ROIR for the painted region").wait_for(state="visible")
+        log_errors = page.locator(".panda-log").all_inner_texts()
+        assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+        shot = DIRECTIONS_SHOT.with_name(f".{DIRECTIONS_SHOT.name}.tmp.png")
+        page.locator(".panda-explorer").screenshot(path=str(shot))
+        os.replace(shot, DIRECTIONS_SHOT)
+    except Exception:
+        print(lab.log_tail())
+        raise
 
 
 
@@ -153,65 +146,59 @@ def photo_lab(lab_for, tmp_path: Path):
     return lab_for(path)
 
 
-def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, chromium_path: Path, chromium_args: list[str],
+def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, open_page,
                                                                current_src, drag, run_notebook,
                                                                tmp_path: Path) -> None:
     from matplotlib import cbook
-    from playwright.sync_api import sync_playwright
 
     photo = tmp_path / "grace_hopper.jpg"
     photo.write_bytes(Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes())
     edited = "img.panda-edited"
     lab = photo_lab
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args, timeout=STEP_MS)
-        try:
-            page = browser.new_page(viewport={"width": 1700, "height": 1300})
-            page.set_default_timeout(STEP_MS)
-            run_notebook(page, lab, "photo.ipynb", kernel_start_s=SERVER_START_S)
-            page.wait_for_selector(".panda-photo-source", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+    page = open_page(1700, 1300, STEP_MS)
+    try:
+        run_notebook(page, lab, "photo.ipynb", kernel_start_s=SERVER_START_S)
+        page.wait_for_selector(".panda-photo-source", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
 
-            # upload the photo as a user would: the upload button's file input
-            upload = page.locator(".panda-photo-upload")
-            upload.wait_for(state="visible")
-            inputs = page.locator(".panda-photo-upload input[type=file]")
-            if inputs.count():
-                inputs.first.set_input_files(str(photo))
-            else:  # the widget keeps its <input> outside the DOM: answer the file chooser it opens
-                with page.expect_file_chooser() as chooser:
-                    upload.click()
-                chooser.value.set_files(str(photo))
-            page.wait_for_selector("img.panda-photo-target", state="visible")
-            page.locator(".panda-photo-status", has_text="dB PSNR").wait_for(state="visible",
-                                                                             timeout=INVERSION_S * 1000)
-            page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
-            log_errors = page.locator(".panda-log").all_inner_texts()
-            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+        # upload the photo as a user would: the upload button's file input
+        upload = page.locator(".panda-photo-upload")
+        upload.wait_for(state="visible")
+        inputs = page.locator(".panda-photo-upload input[type=file]")
+        if inputs.count():
+            inputs.first.set_input_files(str(photo))
+        else:  # the widget keeps its <input> outside the DOM: answer the file chooser it opens
+            with page.expect_file_chooser() as chooser:
+                upload.click()
+            chooser.value.set_files(str(photo))
+        page.wait_for_selector("img.panda-photo-target", state="visible")
+        page.locator(".panda-photo-status", has_text="dB PSNR").wait_for(state="visible",
+                                                                         timeout=INVERSION_S * 1000)
+        page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
+        log_errors = page.locator(".panda-log").all_inner_texts()
+        assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
 
-            # the edit tab now shows the photo: move an α slider, the edited photo changes on screen
-            page.get_by_role("tab", name="edit").click()
-            page.wait_for_selector(edited, state="visible")
-            page.wait_for_function(f"() => document.querySelector('{edited}').naturalWidth === 256")
-            before = current_src(page, edited)
-            before_png = page.locator(edited).screenshot()
-            drag(page, ".panda-alpha .noUi-handle", 90)
-            page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
-                                   timeout=IMAGE_CHANGE_S * 1000)
-            page.wait_for_timeout(300)
-            assert page.locator(edited).screenshot() != before_png, "the edited photo did not change on screen"
-            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-            assert tracebacks.count() == 0, tracebacks.all_inner_texts()
-            log_errors = page.locator(".panda-log").all_inner_texts()
-            assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+        # the edit tab now shows the photo: move an α slider, the edited photo changes on screen
+        page.get_by_role("tab", name="edit").click()
+        page.wait_for_selector(edited, state="visible")
+        page.wait_for_function(f"() => document.querySelector('{edited}').naturalWidth === 256")
+        before = current_src(page, edited)
+        before_png = page.locator(edited).screenshot()
+        drag(page, ".panda-alpha .noUi-handle", 90)
+        page.wait_for_function(f"src => document.querySelector('{edited}').src !== src", arg=before,
+                               timeout=IMAGE_CHANGE_S * 1000)
+        page.wait_for_timeout(300)
+        assert page.locator(edited).screenshot() != before_png, "the edited photo did not change on screen"
+        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        assert tracebacks.count() == 0, tracebacks.all_inner_texts()
+        log_errors = page.locator(".panda-log").all_inner_texts()
+        assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
 
-            page.get_by_role("tab", name="photo", exact=True).click()
-            page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
-            shot = PHOTO_SHOT.with_name(f".{PHOTO_SHOT.name}.tmp.png")
-            PHOTO_SHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.locator(".panda-explorer").screenshot(path=str(shot))
-            os.replace(shot, PHOTO_SHOT)
-        except Exception:
-            print(lab.log_tail())
-            raise
-        finally:
-            browser.close()
+        page.get_by_role("tab", name="photo", exact=True).click()
+        page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
+        shot = PHOTO_SHOT.with_name(f".{PHOTO_SHOT.name}.tmp.png")
+        PHOTO_SHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.locator(".panda-explorer").screenshot(path=str(shot))
+        os.replace(shot, PHOTO_SHOT)
+    except Exception:
+        print(lab.log_tail())
+        raise

@@ -23,44 +23,37 @@ STEP_MS = 30_000
 RECONSTRUCTED = "img.panda-rank-reconstructed"
 
 
-def test_moving_the_spatial_rank_redraws_the_reconstructed_face(lab_for, chromium_path, chromium_args, drag,
+def test_moving_the_spatial_rank_redraws_the_reconstructed_face(lab_for, open_page, drag,
                                                                 current_src, run_notebook, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     lab = lab_for(NOTEBOOK)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(chromium_path), args=chromium_args, timeout=STEP_MS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
-            page.set_default_timeout(STEP_MS)
-            run_notebook(page, lab, NOTEBOOK.name, kernel_start_s=SERVER_START_S)
-            page.wait_for_selector(RECONSTRUCTED, state="visible", timeout=NOTEBOOK_RUN_S * 1000)
-            page.wait_for_function(f"() => document.querySelector('{RECONSTRUCTED}').naturalWidth === 256")
-            status = page.locator(".panda-rank-status")
-            # the notebook's last cells move the ranks to (R_C, 4) from the kernel: wait for them
-            status.filter(has_text="R_S = 4").wait_for(state="visible", timeout=NOTEBOOK_RUN_S * 1000)
-            page.locator(RECONSTRUCTED).scroll_into_view_if_needed()
-            before = current_src(page, RECONSTRUCTED)
-            before_png = page.locator(RECONSTRUCTED).screenshot()
-            before_status = status.inner_text()
+    page = open_page(1500, 1200, STEP_MS)
+    try:
+        run_notebook(page, lab, NOTEBOOK.name, kernel_start_s=SERVER_START_S)
+        page.wait_for_selector(RECONSTRUCTED, state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+        page.wait_for_function(f"() => document.querySelector('{RECONSTRUCTED}').naturalWidth === 256")
+        status = page.locator(".panda-rank-status")
+        # the notebook's last cells move the ranks to (R_C, 4) from the kernel: wait for them
+        status.filter(has_text="R_S = 4").wait_for(state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+        page.locator(RECONSTRUCTED).scroll_into_view_if_needed()
+        before = current_src(page, RECONSTRUCTED)
+        before_png = page.locator(RECONSTRUCTED).screenshot()
+        before_status = status.inner_text()
 
-            drag(page, ".panda-rank-rs .noUi-handle", 120)   # a higher spatial rank
+        drag(page, ".panda-rank-rs .noUi-handle", 120)   # a higher spatial rank
 
-            page.wait_for_function(f"src => document.querySelector('{RECONSTRUCTED}').src !== src", arg=before,
-                                   timeout=IMAGE_CHANGE_S * 1000)
-            page.wait_for_timeout(300)  # let the new PNG paint
-            assert page.locator(RECONSTRUCTED).screenshot() != before_png, "the reconstructed image did not change on screen"
-            # the status line (error, ranks) is written after the images: wait for it too
-            page.wait_for_function("text => document.querySelector('.panda-rank-status').innerText !== text",
-                                   arg=before_status, timeout=IMAGE_CHANGE_S * 1000)
-            assert "R_S = 4" not in status.inner_text()
-            tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
-            assert tracebacks.count() == 0, tracebacks.all_inner_texts()
-            log_errors = page.locator(".panda-log").all_inner_texts()
-            assert not any("⚠" in text for text in log_errors), f"the component logged errors: {log_errors}"
-            page.locator(".panda-rank-reconstructed").screenshot(path=str(tmp_path / "reconstructed.png"))
-        except Exception:
-            print(lab.log_tail())
-            raise
-        finally:
-            browser.close()
+        page.wait_for_function(f"src => document.querySelector('{RECONSTRUCTED}').src !== src", arg=before,
+                               timeout=IMAGE_CHANGE_S * 1000)
+        page.wait_for_timeout(300)  # let the new PNG paint
+        assert page.locator(RECONSTRUCTED).screenshot() != before_png, "the reconstructed image did not change on screen"
+        # the status line (error, ranks) is written after the images: wait for it too
+        page.wait_for_function("text => document.querySelector('.panda-rank-status').innerText !== text",
+                               arg=before_status, timeout=IMAGE_CHANGE_S * 1000)
+        assert "R_S = 4" not in status.inner_text()
+        tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
+        assert tracebacks.count() == 0, tracebacks.all_inner_texts()
+        log_errors = page.locator(".panda-log").all_inner_texts()
+        assert not any("⚠" in text for text in log_errors), f"the component logged errors: {log_errors}"
+        page.locator(".panda-rank-reconstructed").screenshot(path=str(tmp_path / "reconstructed.png"))
+    except Exception:
+        print(lab.log_tail())
+        raise
