@@ -13,21 +13,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import socket
 import sys
 import time
 import traceback
 from datetime import timedelta
 from pathlib import Path
 
+from ports import free_port
+
 #: Seconds every collective may wait for a peer inside the spawned groups.
 GROUP_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _entry(target, rank: int, world_size: int, port: int, out_dir: str, group_timeout: float, args: tuple) -> None:

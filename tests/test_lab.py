@@ -21,6 +21,8 @@ from PIL import Image
 
 from panda_viz import cli, lab
 
+from ports import free_port
+
 
 def test_lab_is_a_subcommand_with_its_options(tmp_path, capsys):
     notebook = tmp_path / "explore.ipynb"
@@ -205,12 +207,6 @@ def test_serve_returns_the_childs_status():
         lab.serve(["/nonexistent/jupyter"])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_sigterm_to_panda_viz_lab_stops_jupyterlab(tmp_path):
     """The real thing: `panda-viz lab` on 127.0.0.1 and a free port; a SIGTERM to it stops JupyterLab."""
@@ -222,7 +218,7 @@ def test_sigterm_to_panda_viz_lab_stops_jupyterlab(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "IPYTHONDIR": str(home / "ipython")}
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "lab.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "panda_viz.cli", "lab", str(notebook), "--no-browser",
                                 "--ip", "127.0.0.1", "--port", str(port)],

@@ -17,6 +17,8 @@ import pytest
 
 import panda_viz
 
+from ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -101,12 +103,6 @@ def test_lazy_public_names_resolve():
         assert "does_not_exist" in str(err)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("CI"), reason="builds and installs the wheel: CI only")
 def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
@@ -149,7 +145,7 @@ def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
     assert sorted(p.name for p in (work / "demo").iterdir()) == sorted(
         ["parts.png", "saliency.png", "edits.png", "removal.png", "named_edits.png", "real_photo.png"])
 
-    port = _free_port()
+    port = free_port()
     lab = subprocess.Popen([panda_viz_command, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(port)],
                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
