@@ -200,11 +200,10 @@ def check_compatible(generator: Any, model: Any, layer: str | None = None) -> st
     name = getattr(generator, "name", None)
     if fitted_on is not None and name is not None and fitted_on != name:
         raise IncompatibleFactorsError(f"the factors were fitted on generator {fitted_on!r}; got generator {name!r}")
-    layers = generator.layers
-    if layer not in layers:
-        listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in layers.items())
-        raise IncompatibleFactorsError(f"layer {layer!r} not found; layers: {listing} (of generator {name!r})")
-    shape = tuple(int(s) for s in layers[layer])
+    try:
+        shape = tuple(int(s) for s in generator.check_layer(layer))
+    except InvalidInputError as error:  # no such layer: the factors do not fit this generator
+        raise IncompatibleFactorsError(f"{error} (of generator {name!r})") from None
     if shape != expected:
         raise IncompatibleFactorsError(
             f"the factors expect features of shape {'×'.join(map(str, expected))}; "
