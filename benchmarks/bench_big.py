@@ -120,9 +120,8 @@ def main() -> None:
     opts = parser.parse_args()
 
     sys.path.insert(0, str(HERE))
-    import torch
-
     import big_models
+    import torch
 
     print(f"bench_big  {datetime.datetime.now():%Y-%m-%d %H:%M}  torch {torch.__version__}  "
           f"{platform.processor() or platform.machine()}  {os.cpu_count()} CPUs, {opts.threads} threads  "

@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from panda_viz.generators.genforce_stylegan2 import StyleGAN2Generator
-from panda_viz.generators.stylegan2 import StyleGAN2
-from panda_viz.generators.stylegan3 import StyleGAN3
+from panda_viz.generators.genforce.stylegan2 import StyleGAN2Generator
+from panda_viz.generators.nvlabs.stylegan2 import StyleGAN2
+from panda_viz.generators.nvlabs.stylegan3 import StyleGAN3
 
 __all__ = ["CONFIGS", "build", "save", "random_init"]
 

@@ -9,7 +9,9 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     PandaVizError
     ├── InvalidInputError (ValueError)        an argument's value: a rank, a layer, NaN latents
     │   ├── NonFiniteError                    NaN or inf where a finite number is needed
-    │   └── IncompatibleFactorsError          factors that do not fit a generator, layer or features
+    │   ├── IncompatibleFactorsError          factors that do not fit a generator, layer or features
+    │   ├── InvalidIndexError (IndexError)    an index (part, appearance, sample) out of range
+    │   └── ResourceLimitError                a count or size past what the machine or a limit allows
     ├── InvalidTypeError (TypeError)          an argument of the wrong kind
     ├── InvalidFileError (ValueError)         a file that is not what it claims; names the file
     │   ├── UnsafeFileError                   reading it would run code; nothing was run
@@ -18,6 +20,7 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     │   └── NetworkPickleError                not a readable NVlabs network pickle
     ├── NotFittedError (ValueError, AttributeError)
     ├── WeightsNotInstalledError (ImportError)
+    ├── InvalidStateError (RuntimeError)      a call made in a state that does not allow it
     ├── DistributedError (RuntimeError)       a process group failed or disagreed
     ├── NotebookFailed (RuntimeError)         ``panda-viz figures``: a notebook cell failed
     └── NotThisFormat                         a file loader declines; the registry tries the next
@@ -39,6 +42,8 @@ __all__ = [
     "InvalidInputError",
     "NonFiniteError",
     "IncompatibleFactorsError",
+    "InvalidIndexError",
+    "ResourceLimitError",
     "InvalidTypeError",
     "InvalidFileError",
     "UnsafeFileError",
@@ -47,6 +52,7 @@ __all__ = [
     "NetworkPickleError",
     "NotFittedError",
     "WeightsNotInstalledError",
+    "InvalidStateError",
     "DistributedError",
     "NotebookFailed",
     "NotThisFormat",
@@ -70,6 +76,14 @@ class NonFiniteError(InvalidInputError):
 
 class IncompatibleFactorsError(InvalidInputError):
     """Fitted factors that do not fit the generator, layer or features they are used with."""
+
+
+class InvalidIndexError(InvalidInputError, IndexError):
+    """An index out of range: a part, appearance, sample or channel the object does not have."""
+
+
+class ResourceLimitError(InvalidInputError):
+    """A count or size past a limit or past what this machine can hold; nothing was allocated for it."""
 
 
 class InvalidTypeError(PandaVizError, TypeError):
@@ -109,6 +123,10 @@ class NotFittedError(PandaVizError, ValueError, AttributeError):
 
 class WeightsNotInstalledError(PandaVizError, ImportError):
     """A generator's weights package or file is not installed; the message says how to get it."""
+
+
+class InvalidStateError(PandaVizError, RuntimeError):
+    """A call made in a state that does not allow it (a job already running, a closed widget)."""
 
 
 class DistributedError(PandaVizError, RuntimeError):

@@ -10,14 +10,13 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
+from ports import free_port
 
 import panda_viz
-
-from ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,8 +87,8 @@ def test_readme_quickstart_and_ci_agree():
 
 def test_version_and_console_script():
     assert re.fullmatch(r"\d+\.\d+\.\d+", panda_viz.__version__)
-    assert _pyproject()["project"]["scripts"]["panda-viz"] == "panda_viz.cli:main"
-    out = subprocess.run([sys.executable, "-m", "panda_viz.cli", "--help"], capture_output=True, text=True, check=True)
+    assert _pyproject()["project"]["scripts"]["panda-viz"] == "panda_viz.commands.cli:main"
+    out = subprocess.run([sys.executable, "-m", "panda_viz.commands.cli", "--help"], capture_output=True, text=True, check=True)
     assert "usage: panda-viz" in out.stdout
     assert "demo" in out.stdout
 

@@ -9,7 +9,6 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import torch
-
 from testdata import TESTDATA, data_folder
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,9 +32,9 @@ import math
 
 import torch
 
-from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
+from ..runtime.progress import progress as _progress
 from ._directions import Directions, fix_signs
 
 __all__ = ["ganspace", "default_ganspace_layer", "GANSPACE_SAMPLES", "GANSPACE_COMPONENTS", "GANSPACE_MIN_REGRESSION"]

@@ -40,9 +40,9 @@ import warnings
 
 import torch
 
-from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
+from ..runtime.progress import progress as _progress
 from ._directions import Directions, fix_signs
 
 __all__ = ["resefa", "image_jacobians", "region_grams", "generalized_eigh", "MASK_MODES"]

@@ -12,7 +12,16 @@ from ._validation import APPEARANCE_BASES, SOLVERS
 from .estimator import PandA, PandAResult, panda
 from .generator_fit import fit_generator
 from .objectives import relative_objective
-from .tensor import MPCAResult, fold, hosvd, mode_dot, mpca, multi_mode_dot, tucker_to_tensor, unfold
+from .tensor import (
+           MPCAResult,
+           fold,
+           hosvd,
+           mode_dot,
+           mpca,
+           multi_mode_dot,
+           tucker_to_tensor,
+           unfold,
+)
 
 __all__ = ["PandA", "PandAResult", "panda", "SOLVERS", "APPEARANCE_BASES", "fit_generator", "relative_objective", "unfold", "fold", "mode_dot",
            "multi_mode_dot", "hosvd", "tucker_to_tensor", "mpca", "MPCAResult"]

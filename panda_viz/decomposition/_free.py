@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import distributed
+from ..runtime import distributed
 from ._grams import BLOCK, as_product_block, fixed_blocks
 from ._validation import FeatureSource
 

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from .._progress import progress as _progress
+from ..runtime.progress import progress as _progress
 from . import _adam, _init, _pgd
 from ._grams import Grams
 from ._validation import CHUNK, FeatureSource

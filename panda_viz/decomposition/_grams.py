@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import distributed
-from .._progress import progress as _progress
+from ..runtime import distributed
+from ..runtime.progress import progress as _progress
 from ._validation import FeatureSource
 
 __all__ = ["Grams", "accumulate_grams", "as_product_block", "fixed_blocks"]
@@ -112,7 +112,7 @@ def accumulate_grams(
     of a stream, and depends on the order of the samples only at float32 round-off.
 
     ``reduce`` completes the sums when ``source`` holds one rank's shard of the samples
-    (:mod:`panda_viz.distributed`); the default, :data:`panda_viz.distributed.LOCAL`,
+    (:mod:`panda_viz.runtime.distributed`); the default, :data:`panda_viz.runtime.distributed.LOCAL`,
     takes them as they are.
     """
     meta = {}

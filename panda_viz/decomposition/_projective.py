@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import distributed
+from ..runtime import distributed
 from . import _free, _init
 from ._grams import Grams
 from ._validation import CHUNK, FeatureSource

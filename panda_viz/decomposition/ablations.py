@@ -24,7 +24,10 @@ import torch
 
 from ._init import channel_basis, random_parts
 from .objectives import batch_relative_objective
-from .tensor import MPCAResult, mpca  # rows 1 and 2 (the library's MPCA, also used by the lesson)
+from .tensor import (  # rows 1 and 2 (the library's MPCA, also used by the lesson)
+    MPCAResult,
+    mpca,
+)
 
 __all__ = ["MPCAResult", "mpca", "unconstrained_panda", "UnconstrainedResult"]
 

@@ -17,8 +17,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .. import distributed
-from ..exceptions import ConvergenceWarning, IncompatibleFactorsError, InvalidInputError, InvalidTypeError
+from ..exceptions import (
+    ConvergenceWarning,
+    IncompatibleFactorsError,
+    InvalidInputError,
+    InvalidTypeError,
+)
+from ..runtime import distributed
 from . import _projective, _refine
 from ._gradient import fit_gradient
 from ._grams import accumulate_grams

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import distributed
 from ..exceptions import InvalidInputError, InvalidTypeError
+from ..runtime import distributed
 from ._validation import check_int, check_params, check_ranks
 from .estimator import PandA
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .._progress import progress
 from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
+from ..runtime.progress import progress
 from .estimator import PandA
 from .tensor import hosvd, mpca
 

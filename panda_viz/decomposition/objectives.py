@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import distributed
+from ..runtime import distributed
 from ._validation import CHUNK, FeatureSource
 
 __all__ = ["residual_minus_energy", "relative_objective", "batch_relative_objective"]

@@ -5,15 +5,23 @@ A generator is any ``torch.nn.Module`` plus a latent sampler; a layer is a modul
 or :func:`register_file_format` (by checkpoint suffix).
 """
 
-from . import hooks
+from . import (
+    dcgan,  # noqa: E402,F401  (registers "dcgan-digiface")
+    hooks,
+)
 from .base import Edit, EditMap, Generator, Latents
+from .biggan import loader as biggan  # noqa: E402,F401  (registers biggan-deep-128/256/512, "biggan" folders, .bin; package imported lazily)
+from .genforce import loader as genforce  # noqa: E402,F401  (registers genforce model-zoo .pth/.pt checkpoints)
 from .inverted import Inversion
+from .nvlabs import loader as nvlabs  # noqa: E402,F401  (registers NVlabs StyleGAN2/3 .pkl pickles and .pt/.pth state dicts)
+from .registry import (
+    NotThisFormat,
+    available_generators,
+    load_generator,
+    register,
+    register_file_format,
+)
 from .stream import FeatureStream
-from .registry import NotThisFormat, available_generators, load_generator, register, register_file_format
-from . import dcgan  # noqa: E402,F401  (registers "dcgan-digiface")
-from . import genforce  # noqa: E402,F401  (registers genforce model-zoo .pth/.pt checkpoints)
-from . import nvlabs  # noqa: E402,F401  (registers NVlabs StyleGAN2/3 .pkl pickles and .pt/.pth state dicts)
-from . import biggan  # noqa: E402,F401  (registers biggan-deep-128/256/512, "biggan" folders, .bin; package imported lazily)
 
 __all__ = [
     "Generator",

@@ -17,11 +17,16 @@ from typing import Union
 import torch
 from torch import nn
 
-from .._progress import progress as _progress
-from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError, NonFiniteWarning
+from ..exceptions import (
+    InvalidInputError,
+    InvalidTypeError,
+    NonFiniteError,
+    NonFiniteWarning,
+)
+from ..runtime.progress import progress as _progress
 from . import hooks
-from .shapes import ForwardProfile, profile_forward
 from .inverted import Inversion, inversion_pass
+from .shapes import ForwardProfile, profile_forward
 
 __all__ = ["Generator", "Edit", "EditMap", "DEFAULT_MEMORY_BUDGET", "MAX_AUTO_BATCH"]
 

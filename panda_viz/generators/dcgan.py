@@ -12,9 +12,9 @@ from importlib import resources
 from pathlib import Path
 
 from ..exceptions import WeightsNotInstalledError
+from ..fileio.torch_files import load_torch_file
 from .base import Generator
 from .registry import register
-from .torch_files import load_torch_file
 
 __all__ = ["dcgan_digiface", "DCGAN_DIGIFACE_INSTALL", "dcgan_digiface_weights_path"]
 

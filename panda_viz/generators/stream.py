@@ -1,10 +1,10 @@
 """Feature maps of a generator's layer for N seeded samples, as a re-iterable stream, sharded across ranks.
 
 :class:`FeatureStream` is what :func:`panda_viz.decomposition.fit_generator` fits on and
-what :func:`panda_viz.saliency.saliency_thresholds` accepts: each iteration draws the same
+what :func:`panda_viz.editing.saliency.saliency_thresholds` accepts: each iteration draws the same
 latents again and yields the layer's feature maps batch by batch, so memory does not grow
 with N. Inside a ``torch.distributed`` process group each rank yields only its own shard
-(:func:`panda_viz.distributed.shard_range`), and the passes that read the stream add up
+(:func:`panda_viz.runtime.distributed.shard_range`), and the passes that read the stream add up
 the ranks' partial sums.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import torch
 
-from .. import distributed
 from ..exceptions import InvalidInputError, InvalidTypeError
+from ..runtime import distributed
 
 __all__ = ["FeatureStream", "LATENT_CHUNK", "BLOCK"]
 

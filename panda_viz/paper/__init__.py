@@ -1,7 +1,7 @@
 """What reproduces the PandA paper on the installed generators, apart from the library.
 
-- :mod:`~panda_viz.paper.demo`: ``panda-viz demo``, the figures of ``figures/demo/``;
-- :mod:`~panda_viz.paper.figures`: ``panda-viz figures``, re-executing the paper notebooks
+- :mod:`~panda_viz.commands.demo`: ``panda-viz demo``, the figures of ``figures/demo/``;
+- :mod:`~panda_viz.commands.figures`: ``panda-viz figures``, re-executing the paper notebooks
   and indexing ``figures/``, and the figure helpers the notebooks share;
 - :mod:`~panda_viz.paper.evaluation`: ``panda-viz table2``, the paper's Table 2 protocol;
 - :mod:`~panda_viz.paper.regions`: eyes / nose / mouth masks of the embedded face GAN.

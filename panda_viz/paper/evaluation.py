@@ -50,11 +50,9 @@ GANSpace ``seed``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -65,12 +63,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._files import atomic_path
-from .._progress import progress as _progress
 from ..baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
-from ..exceptions import PandaVizError
-from ..metrics import fid as _fid
-from ..metrics import roir, swd
+from ..fileio.atomic import atomic_path
+from ..metrics.measures import fid as _fid
+from ..metrics.measures import roir, swd
+from ..runtime.progress import progress as _progress
 from .regions import REGIONS, face_masks
 
 __all__ = ["table2", "Table2Row", "Table2Result", "METHODS", "inside_change"]
@@ -191,7 +188,7 @@ def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_C
 
 
 def _panda_candidates(G, model, layer, Z_sel, mask, n: int, batch_size: int) -> list[_Candidate]:
-    from ..editing import default_alpha, local_edit, part_maps
+    from ..editing.edits import default_alpha, local_edit, part_maps
 
     maps = part_maps(model)  # (K, h, w) in [0, 1]
     up = F.interpolate(maps[:, None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False)[:, 0]
@@ -265,7 +262,7 @@ def table2(
     methods, regions : sequences
         Subsets of :data:`METHODS` and ``("eyes", "nose", "mouth")``.
     detector : path or callable, optional
-        Inception network for FID (see :func:`panda_viz.metrics.fid`); FID is left out
+        Inception network for FID (see :func:`panda_viz.metrics.measures.fid`); FID is left out
         without one.
     out_dir : path, optional
         Where to write ``table2.csv``, ``table2.md`` and ``table2_edits.png`` (the first
@@ -375,7 +372,7 @@ def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dic
     of the same samples and its mean squared-error map over all evaluation samples (PandA Fig. 7)."""
     from matplotlib.figure import Figure
 
-    from ..render import heatmap, to_uint8
+    from ..imaging.render import heatmap, to_uint8
 
     regions = list(dict.fromkeys(r for _, r in examples))
     methods = list(dict.fromkeys(m for m, _ in examples))
@@ -408,49 +405,3 @@ def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dic
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return path
-
-
-# ----------------------------------------------------------------------------- CLI
-def _detector_file(text: str) -> Path:
-    """--inception: an existing weights-only detector file (a TorchScript one would run code)."""
-    from ..cli import existing_file
-    from ..fid_inception import is_torchscript
-
-    path = existing_file(text)
-    if is_torchscript(path):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is a TorchScript archive, which runs code when loaded; pass pytorch-fid's weights-only "
-            "pt_inception-2015-12-05-6726825d.pth instead"
-        )
-    return path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import output_folder, positive_float, positive_int, seed
-
-    parser.add_argument("--out", type=output_folder, default=Path("figures/table2"),
-                        help="folder for table2.csv and table2.md (default: figures/table2)")
-    parser.add_argument("--n-eval", type=positive_int(1_000_000), default=1000, help="evaluation samples (default: 1000)")
-    parser.add_argument("--n-select", type=positive_int(1_000_000), default=32, help="selection samples (default: 32)")
-    parser.add_argument("--n-candidates", type=positive_int(10_000), default=12,
-                        help="candidate edits per method and region (default: 12)")
-    parser.add_argument("--layer", default="main.5", help="PandA's layer (default: main.5)")
-    parser.add_argument("--target-change", type=positive_float, default=0.2,
-                        help="matched in-region RMS change (default: 0.2)")
-    parser.add_argument("--seed", type=seed, default=0, help="seed (default: 0)")
-    parser.add_argument("--inception", type=_detector_file, default=None,
-                        help="FID detector: pytorch-fid's pt_inception-2015-12-05-6726825d.pth, read as data "
-                             "(never downloaded)")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        result = table2(layer=args.layer, n_eval=args.n_eval, n_select=args.n_select, n_candidates=args.n_candidates,
-                        target_change=args.target_change, seed=args.seed, detector=args.inception, out_dir=args.out,
-                        log=lambda line: print(line, flush=True))
-    except (ValueError, RuntimeError, PandaVizError) as err:
-        print(f"panda-viz table2: {err}", file=sys.stderr)
-        return 2
-    print(result.to_markdown())
-    print(f"wrote {args.out / 'table2.csv'}, {args.out / 'table2.md'} and {args.out / 'table2_edits.png'}")
-    return 0

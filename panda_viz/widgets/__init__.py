@@ -16,8 +16,8 @@ from .edit_panel import EditPanel
 from .explorer import Explorer
 from .panel import Panel
 from .parts_overlay import PartsOverlay
-from .rank_explorer import RankExplorer
 from .photo_source import PhotoSource
+from .rank_explorer import RankExplorer
 from .removal_panel import RemovalPanel
 from .roi import RoiPainter
 from .saliency_view import SaliencyView

@@ -1,7 +1,7 @@
 """Plumbing shared by the widgets: image panes, the log area, a sample cache, model checks.
 
-Nothing here computes an edit or a map: that is :mod:`panda_viz.editing` and
-:mod:`panda_viz.render`. This module only moves arrays into ``ipywidgets.Image`` as PNG
+Nothing here computes an edit or a map: that is :mod:`panda_viz.editing.edits` and
+:mod:`panda_viz.imaging.render`. This module only moves arrays into ``ipywidgets.Image`` as PNG
 bytes, reports errors in a log area instead of tracebacks, and caches generator passes.
 """
 
@@ -18,7 +18,8 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import editing, render
+from ..editing import edits as editing
+from ..imaging import render
 
 __all__ = ["ImagePane", "LogArea", "Samples", "check_index", "check_seed", "part_label",
            "row_layout", "set_slider", "central_part", "DEFAULT_SCALE"]

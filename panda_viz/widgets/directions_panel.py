@@ -16,10 +16,10 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import render
 from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
 from ..generators import Inversion
-from ..metrics import roir
+from ..imaging import render
+from ..metrics.measures import roir
 from ._common import DEFAULT_SCALE, Samples, set_slider
 from .panel import Panel
 from .roi import RoiPainter

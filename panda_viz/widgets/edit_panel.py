@@ -11,10 +11,11 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import editing, render
-from ..edit_zoo import EditZoo, term_names
+from ..decomposition.fitted import check_compatible
+from ..editing import edits as editing
 from ..exceptions import InvalidInputError
-from ..factors import check_compatible
+from ..formats.edit_zoo import EditZoo, term_names
+from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, central_part, check_index, set_slider
 from .panel import PARTS, BackgroundJob, Panel
 from .roi import RoiPainter
@@ -44,9 +45,9 @@ class _Term(widgets.HBox):
 class EditPanel(Panel):
     """Edit a sample locally with PandA's parts and appearances.
 
-    Each term adds α a_j p̂_kᵀ at the model's layer (:func:`panda_viz.editing.edit_images`);
+    Each term adds α a_j p̂_kᵀ at the model's layer (:func:`panda_viz.editing.edits.edit_images`);
     the appearances offered for a part are ranked by how much, and how locally, they change
-    it (:func:`panda_viz.editing.rank_appearances`, on a few fixed samples, cached per part).
+    it (:func:`panda_viz.editing.edits.rank_appearances`, on a few fixed samples, cached per part).
     With the region set to "painted region" every term uses the mask painted in
     :attr:`roi` instead of its part (the paper's hand-drawn ROI).
 
@@ -60,8 +61,8 @@ class EditPanel(Panel):
     n_rank_samples, n_rank_candidates : int
         Samples and leading appearances used to rank appearances for a part.
     zoo : EditZoo, optional
-        Named edits (:mod:`panda_viz.edit_zoo`); those whose factors are ``model``'s
-        (:meth:`EditZoo.edits_for <panda_viz.edit_zoo.EditZoo.edits_for>`) are offered in a
+        Named edits (:mod:`panda_viz.formats.edit_zoo`); those whose factors are ``model``'s
+        (:meth:`EditZoo.edits_for <panda_viz.formats.edit_zoo.EditZoo.edits_for>`) are offered in a
         "named edit" menu that loads their term.
     samples : Samples, optional
 
@@ -341,7 +342,7 @@ class EditPanel(Panel):
         """The current edit as Python, for a script (``G`` and ``model`` as in the notebook)."""
         terms = ", ".join(f"({t.part!r}, {t.appearance}, {t.alpha!r})" for t in self.terms)
         mask = ", mask=edit_mask" if self.painting else ""
-        line = (f"images = panda_viz.editing.edit_images(G, G.sample_latents(1, seed={self.seed.value}), model, "
+        line = (f"images = panda_viz.editing.edits.edit_images(G, G.sample_latents(1, seed={self.seed.value}), model, "
                 f"[{terms}]{mask})")
         if mask:
             line += "  # edit_mask: the painted region, (H, W) in [0, 1] (the panel's .mask)"
@@ -383,9 +384,9 @@ class EditPanel(Panel):
     def save(self, path: str | Path) -> Path:
         """Write the kept edits (or the current one if none is kept) as an edit zoo, atomically.
 
-        ``path`` (.json) becomes an :class:`~panda_viz.edit_zoo.EditZoo` file, the versioned
-        format :func:`~panda_viz.edit_zoo.load_edit_zoo` reads; the model's factors go beside
-        it as ``<stem>-factors.npz`` (:func:`panda_viz.io.save_factors`; ``-factors-2.npz``…
+        ``path`` (.json) becomes an :class:`~panda_viz.formats.edit_zoo.EditZoo` file, the versioned
+        format :func:`~panda_viz.formats.edit_zoo.load_edit_zoo` reads; the model's factors go beside
+        it as ``<stem>-factors.npz`` (:func:`panda_viz.formats.factors.save_factors`; ``-factors-2.npz``…
         for edits kept with other models), which its edits name. An edit of one term is one
         named edit; an edit of several terms is one named edit per term, ``<name>.0``,
         ``<name>.1``…, to apply together (``edit_images(G, z, model, [zoo[n].term for n in …])``).

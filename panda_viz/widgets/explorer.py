@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from ..factors import check_compatible
+from ..decomposition.fitted import check_compatible
 from ._common import DEFAULT_SCALE, LogArea, Samples, check_seed
 from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
@@ -170,7 +170,7 @@ class Explorer(widgets.VBox):
     def _inversion_layer(self) -> str | None:
         """The layer a photo is inverted at: the default one, or the model's when that comes earlier
         (edits before the inversion layer cannot reach the photo)."""
-        from ..inversion import default_inversion_layer
+        from ..inversion.invert import default_inversion_layer
 
         default = default_inversion_layer(self.generator)
         if self.layer is None:

@@ -7,8 +7,8 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
-from ..factors import check_compatible
+from ..decomposition.fitted import check_compatible
+from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, check_index, part_label
 from .panel import Panel
 

@@ -12,9 +12,9 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from .. import render
 from ..exceptions import InvalidInputError
-from ..images import centre_box
+from ..imaging import render
+from ..imaging.photos import centre_box
 from ._common import DEFAULT_SCALE, ImagePane, LogArea, row_layout
 from .panel import BackgroundJob
 
@@ -155,7 +155,7 @@ class PhotoSource(widgets.VBox):
 
     def show_crop(self) -> None:
         """Show the cropped photo at the generator's resolution."""
-        from ..images import load_images
+        from ..imaging.photos import load_images
 
         target = load_images(self.photo, tuple(self.generator.image_shape[1:]), box=self.crop_box())
         self.original.show(render.to_uint8(target)[0])
@@ -166,7 +166,7 @@ class PhotoSource(widgets.VBox):
 
     def invert(self, *, background: bool = True) -> threading.Thread | None:
         """Invert the photo with the chosen crop; returns the thread (``None`` in the foreground)."""
-        from ..inversion import invert
+        from ..inversion.invert import invert
 
         if self.inversion_job.running:
             raise RuntimeError("an inversion is already running; wait for it to finish")

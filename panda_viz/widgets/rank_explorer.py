@@ -11,9 +11,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import render
 from ..decomposition.low_rank import METHOD_NAMES, METHODS, LowRankApproximations
 from ..exceptions import InvalidInputError
+from ..imaging import render
 from ._common import check_seed, row_layout
 from .panel import Panel
 

@@ -7,8 +7,9 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from .. import editing, render
-from ..factors import check_compatible
+from ..decomposition.fitted import check_compatible
+from ..editing import edits as editing
+from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, central_part, check_index
 from .panel import Panel
 from .roi import RoiPainter
@@ -19,9 +20,9 @@ __all__ = ["RemovalPanel"]
 class RemovalPanel(Panel):
     """Remove what is in a part (or a painted region) with the "background" appearance.
 
-    The removal itself is :func:`panda_viz.editing.remove_images` (paper, Sec. 4.1.1 and Fig. 3);
+    The removal itself is :func:`panda_viz.editing.edits.remove_images` (paper, Sec. 4.1.1 and Fig. 3);
     the background appearance defaults to
-    :func:`panda_viz.editing.propose_background_appearance` on ``n_background_samples``
+    :func:`panda_viz.editing.edits.propose_background_appearance` on ``n_background_samples``
     samples, and can be changed.
 
     Parameters

@@ -9,8 +9,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .. import render, saliency
-from ..factors import check_compatible
+from ..decomposition.fitted import check_compatible
+from ..editing import saliency
+from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, check_index, set_slider
 from .panel import Panel
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testdata import TESTDATA
 
 import panda_viz
-from testdata import TESTDATA
 
 
 @pytest.fixture()

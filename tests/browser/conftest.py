@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

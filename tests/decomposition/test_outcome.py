@@ -21,8 +21,16 @@ from panda_viz.decomposition._gradient import fit_gradient
 from panda_viz.decomposition._grams import accumulate_grams
 from panda_viz.decomposition._projective import fit_projective
 from panda_viz.decomposition._validation import FeatureSource
-from panda_viz.decomposition.solver_result import CONVERGED_REASONS, STOP_REASONS, SolverResult
-from panda_viz.exceptions import IncompatibleFactorsError, InvalidInputError, InvalidTypeError
+from panda_viz.decomposition.solver_result import (
+    CONVERGED_REASONS,
+    STOP_REASONS,
+    SolverResult,
+)
+from panda_viz.exceptions import (
+    IncompatibleFactorsError,
+    InvalidInputError,
+    InvalidTypeError,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,11 +9,9 @@ import pytest
 import torch
 
 from panda_viz import ConvergenceWarning, PandA, panda
+from panda_viz.decomposition._init import random_parts
 from panda_viz.decomposition._pgd import grad_appearances, grad_parts
 from panda_viz.decomposition._projective import parts_objective, solve_parts
-from panda_viz.decomposition._init import random_parts
-
-from .conftest import planted
 
 SOLVERS = ["projective", "pgd", "adam"]
 FAST = {"projective": {}, "pgd": {"max_iter": 300, "batch_size": None}, "adam": {"max_iter": 300, "batch_size": None, "learning_rate": 1e-2}}

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from panda_viz.decomposition import fold, hosvd, mode_dot, mpca, multi_mode_dot, tucker_to_tensor, unfold
+from panda_viz.decomposition import (
+    fold,
+    hosvd,
+    mode_dot,
+    mpca,
+    multi_mode_dot,
+    tucker_to_tensor,
+    unfold,
+)
 from panda_viz.exceptions import InvalidInputError, InvalidTypeError
 
 tl = pytest.importorskip("tensorly")

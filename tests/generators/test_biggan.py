@@ -11,7 +11,7 @@ import torch
 
 import panda_viz
 from panda_viz.exceptions import InvalidFileError, WeightsNotInstalledError
-from panda_viz.generators.biggan import (
+from panda_viz.generators.biggan.loader import (
     BIGGAN_MODELS,
     BigGANGenerator,
     imagenet_class_index,
@@ -165,7 +165,7 @@ def test_missing_weights_and_bad_options(tmp_path, folder):
 @pytest.mark.parametrize("attention", [1, 8])
 def test_expected_weights_are_those_of_the_package_model(attention):
     """The shapes the loader checks a file against, before building, are the package's."""
-    from panda_viz.generators.biggan import expected_weights
+    from panda_viz.generators.biggan.loader import expected_weights
 
     config = dict(output_dim=32, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=10,
                   layers=[list(layer) for layer in LAYERS], attention_layer_position=attention, n_stats=7)

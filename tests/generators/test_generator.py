@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import panda_viz
-from panda_viz.generators import Generator, hooks, load_generator
 from panda_viz.exceptions import InvalidInputError, InvalidTypeError
+from panda_viz.generators import Generator, load_generator
 
 
 def _no_hooks(module: nn.Module) -> bool:

@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from testdata import data_folder
 
 import panda_viz
 from panda_viz.generators import NotThisFormat
-from panda_viz.generators.genforce import detect_architecture, load_genforce, official_layer_name
-from panda_viz.generators.genforce_pggan import PGGANConvBlock
-from panda_viz.generators.genforce_stylegan import StyleGANConvBlock
-
-from testdata import data_folder
+from panda_viz.generators.genforce.loader import (
+    detect_architecture,
+    load_genforce,
+    official_layer_name,
+)
+from panda_viz.generators.genforce.pggan import PGGANConvBlock
+from panda_viz.generators.genforce.stylegan import StyleGANConvBlock
 
 ARCHS = ["pggan", "stylegan", "stylegan2"]
 

@@ -12,9 +12,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from nvlabs_pickle_writer import Persistent, stand_ins, write_network_pickle
+from robustness.crafted import Calls
 
 import panda_viz
-from panda_viz.generators.nvlabs_pickle import (
+from panda_viz.generators.nvlabs.network_pickle import (
     NetworkPickleError,
     PersistentRecord,
     SafeUnpickler,
@@ -23,11 +25,7 @@ from panda_viz.generators.nvlabs_pickle import (
     plain,
     record_state_dict,
 )
-
-from panda_viz.generators.stylegan2 import StyleGAN2
-
-from nvlabs_pickle_writer import Persistent, stand_ins, write_network_pickle
-from robustness.crafted import Calls
+from panda_viz.generators.nvlabs.stylegan2 import StyleGAN2
 
 
 def _tiny_stylegan2():

@@ -13,16 +13,14 @@ from typing import Any
 
 import pytest
 import torch
+from robustness.bounded import run_bounded  # tests/ is on sys.path (tests/conftest.py)
+from testdata import data_folder
 from torch import nn
 
 import panda_viz
 from panda_viz.generators import Generator, hooks
 from panda_viz.generators.base import DEFAULT_MEMORY_BUDGET, MAX_AUTO_BATCH
 from panda_viz.generators.shapes import meta_twin_state, profile_forward
-
-from robustness.bounded import run_bounded  # tests/ is on sys.path (tests/conftest.py)
-from testdata import data_folder
-
 
 
 def real_shapes(G: Generator) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
@@ -64,7 +62,7 @@ def tiny_biggan() -> Generator:
                 tensor.fill_(1.0)
             elif not name.endswith(("running_means", "weight_u", "weight_v")):
                 tensor.normal_(0, 0.3, generator=torch.Generator().manual_seed(0))
-    from panda_viz.generators.biggan import BigGANGenerator
+    from panda_viz.generators.biggan.loader import BigGANGenerator
 
     return BigGANGenerator(module, truncation=0.5)
 
@@ -101,7 +99,7 @@ def test_meta_shapes_equal_a_real_pass(family):
 
 def test_latent_spaces_of_a_stylegan_profile_on_meta():
     G = load_family("stylegan2")
-    from panda_viz.generators.nvlabs import nvlabs_generator
+    from panda_viz.generators.nvlabs.loader import nvlabs_generator
 
     for space in ("w", "w+"):
         other = nvlabs_generator(G.module, latent_space=space, truncation_psi=0.7)
@@ -225,9 +223,9 @@ def test_profile_forward_on_a_module_already_on_meta():
 BIG_SNIPPET = r"""
 import time
 import torch
-from panda_viz.generators.nvlabs import nvlabs_generator
-from panda_viz.generators.stylegan2 import StyleGAN2
-from panda_viz.generators.stylegan3 import StyleGAN3
+from panda_viz.generators.nvlabs.loader import nvlabs_generator
+from panda_viz.generators.nvlabs.stylegan2 import StyleGAN2
+from panda_viz.generators.nvlabs.stylegan3 import StyleGAN3
 
 def peak_reset():
     with open("/proc/self/clear_refs", "w") as f:

@@ -8,17 +8,21 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-
-import panda_viz
-from panda_viz.generators import hooks
-from panda_viz.exceptions import InvalidTypeError
-from panda_viz.generators._nvlabs_ops import binomial_filter, conv2d_up2, upfirdn2d
-from panda_viz.generators.nvlabs import GENERATOR_OPTIONS, load_nvlabs_pickle, load_nvlabs_state_dict, nvlabs_generator
-from panda_viz.generators.nvlabs_pickle import NetworkPickleError
-from panda_viz.generators.stylegan2 import StyleGAN2
-
 from nvlabs_pickle_writer import write_network_pickle
 from testdata import data_folder
+
+import panda_viz
+from panda_viz.exceptions import InvalidTypeError
+from panda_viz.generators import hooks
+from panda_viz.generators.nvlabs._ops import binomial_filter, conv2d_up2, upfirdn2d
+from panda_viz.generators.nvlabs.loader import (
+    GENERATOR_OPTIONS,
+    load_nvlabs_pickle,
+    load_nvlabs_state_dict,
+    nvlabs_generator,
+)
+from panda_viz.generators.nvlabs.network_pickle import NetworkPickleError
+from panda_viz.generators.nvlabs.stylegan2 import StyleGAN2
 
 VECTORS = data_folder("stylegan2")
 BLOCKS = ["b4", "b8", "b16", "b32"]
@@ -237,7 +241,7 @@ def test_hooks_capture_block_outputs_not_images(G, vectors):
 @pytest.mark.filterwarnings("ignore::panda_viz.exceptions.ConvergenceWarning")  # 30 iterations suffice here
 def test_panda_fits_and_edits_a_stylegan2_block_unchanged(G):
     from panda_viz.decomposition import fit_generator
-    from panda_viz.editing import local_edit
+    from panda_viz.editing.edits import local_edit
 
     model = fit_generator(G, "synthesis.b8", n_samples=24, seed=0, n_parts=3, max_iter=30, random_state=0)
     assert model.parts_.shape == (3, 8, 8) and bool((model.parts_ >= 0).all())

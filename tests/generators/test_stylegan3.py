@@ -7,15 +7,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from nvlabs_pickle_writer import write_network_pickle
+from testdata import data_folder
 
 import panda_viz
 from panda_viz.generators import hooks
-from panda_viz.generators._nvlabs_ops import lowpass_filter
-from panda_viz.generators.nvlabs import nvlabs_generator
-from panda_viz.generators.stylegan3 import StyleGAN3
-
-from nvlabs_pickle_writer import write_network_pickle
-from testdata import data_folder
+from panda_viz.generators.nvlabs._ops import lowpass_filter
+from panda_viz.generators.nvlabs.loader import nvlabs_generator
+from panda_viz.generators.nvlabs.stylegan3 import StyleGAN3
 
 CONFIGS = ["stylegan3-t", "stylegan3-r"]
 ATOL = 1e-4

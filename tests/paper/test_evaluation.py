@@ -7,9 +7,15 @@ import csv
 import pytest
 import torch
 
-from panda_viz import cli
-from panda_viz.paper.evaluation import Table2Result, _calibrate, _latent_candidates, inside_change, table2
 from panda_viz.baselines import sefa
+from panda_viz.commands import cli
+from panda_viz.paper.evaluation import (
+    Table2Result,
+    _calibrate,
+    _latent_candidates,
+    inside_change,
+    table2,
+)
 from panda_viz.paper.regions import face_mask
 
 TINY = dict(n_eval=12, n_select=6, n_candidates=2, fit_samples=64, resefa_samples=2, ganspace_samples=150,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from panda_viz.paper.regions import DIGIFACE_LANDMARKS, derive_face_landmarks, face_boxes, face_mask, face_masks
+from panda_viz.paper.regions import (
+    DIGIFACE_LANDMARKS,
+    derive_face_landmarks,
+    face_boxes,
+    face_mask,
+    face_masks,
+)
 
 
 def test_stored_landmarks_are_reproduced(dcgan):

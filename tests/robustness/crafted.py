@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from panda_viz.generators.stylegan2 import StyleGAN2
+from panda_viz.generators.nvlabs.stylegan2 import StyleGAN2
 
 _WRITER_PATH = Path(__file__).resolve().parents[1] / "generators" / "nvlabs_pickle_writer.py"
 

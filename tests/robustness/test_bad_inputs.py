@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 import panda_viz
-from panda_viz import PandA, cli
-from panda_viz.editing import EditTerm, edit_images, local_edit, removal_edit
+from panda_viz import PandA
+from panda_viz.commands import cli
+from panda_viz.editing.edits import EditTerm, edit_images, local_edit, removal_edit
 from panda_viz.exceptions import (
     InvalidInputError,
     InvalidTypeError,
@@ -204,7 +205,7 @@ def test_the_installed_command_refuses_before_any_work(tmp_path):
     existing = tmp_path / "file"
     existing.write_text("x")
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "panda_viz.cli", "demo", "--out", str(existing), "--seed", "1e23"],
+    done = subprocess.run([sys.executable, "-m", "panda_viz.commands.cli", "demo", "--out", str(existing), "--seed", "1e23"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2 and "usage: panda-viz demo" in done.stderr and "Traceback" not in done.stderr
     assert time.perf_counter() - start < 60  # the import alone; the demo's 15 s of work never starts

@@ -22,8 +22,8 @@ import pytest
 import torch
 
 from panda_viz import PandA, load_factors, save_factors
-from panda_viz._files import remove_stale_temporaries, temporary_name
 from panda_viz.exceptions import FileLimitError, InvalidFileError, InvalidInputError
+from panda_viz.fileio.atomic import remove_stale_temporaries, temporary_name
 
 from .bounded import REPO, run_bounded
 
@@ -141,7 +141,7 @@ def test_a_parts_bomb_is_refused_before_decompression(bombs):
 
 
 def test_a_member_past_the_size_limit_is_refused(good, tmp_path, monkeypatch):
-    import panda_viz.io as io_module
+    import panda_viz.formats.factors as io_module
 
     monkeypatch.setattr(io_module, "MAX_ARRAY_BYTES", 64)
     with pytest.raises(FileLimitError, match=r"member 'parts.npy' declares \d+ bytes; the limit is 64"):
@@ -267,7 +267,7 @@ def test_a_sigkilled_write_leaves_a_temporary_that_the_next_write_removes(model,
     target = tmp_path / "big.npz"
     child = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time\nfrom panda_viz._files import atomic_path\n"
+         "import sys, time\nfrom panda_viz.fileio.atomic import atomic_path\n"
          f"with atomic_path({str(target)!r}) as tmp:\n"
          "    tmp.write_bytes(bytes(54 << 20))\n    print('writing', flush=True)\n    time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},

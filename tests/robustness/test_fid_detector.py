@@ -22,8 +22,12 @@ from panda_viz.exceptions import (
     UnsafePickleError,
     WeightsNotInstalledError,
 )
-from panda_viz.fid_inception import FIDInceptionV3, is_torchscript, load_fid_inception
-from panda_viz.metrics import INCEPTION_ENV, fid
+from panda_viz.metrics.inception import (
+    FIDInceptionV3,
+    is_torchscript,
+    load_fid_inception,
+)
+from panda_viz.metrics.measures import INCEPTION_ENV, fid
 
 from .bounded import run_bounded
 from .crafted import Calls
@@ -144,12 +148,12 @@ def test_a_legacy_file_declaring_more_than_it_holds_allocates_nothing(tmp_path):
 
 
 def test_an_oversized_file_is_refused_unread(tmp_path, monkeypatch):
-    import panda_viz.fid_inception as module
+    import panda_viz.metrics.inception as module
 
     path = tmp_path / "big.pth"
     with open(path, "wb") as f:
         f.truncate(300 << 20)
-    outcome = run_bounded(f"from panda_viz.fid_inception import load_fid_inception\nload_fid_inception({str(path)!r})")
+    outcome = run_bounded(f"from panda_viz.metrics.inception import load_fid_inception\nload_fid_inception({str(path)!r})")
     assert outcome.error_type == "FileLimitError" and "an FID Inception state dict is at most" in outcome.error_message
     assert outcome.seconds < 10 and module.MAX_FILE_BYTES < 300 << 20
 

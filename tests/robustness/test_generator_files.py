@@ -31,8 +31,8 @@ from panda_viz.exceptions import (
     PandaVizError,
     UnsafePickleError,
 )
-from panda_viz.generators.nvlabs_pickle import load_network_pickle
-from panda_viz.generators.torch_files import load_torch_file
+from panda_viz.fileio.torch_files import load_torch_file
+from panda_viz.generators.nvlabs.network_pickle import load_network_pickle
 
 from .bounded import run_bounded
 from .crafted import (
@@ -554,7 +554,7 @@ def test_non_finite_weights_in_a_network_pickle_are_named(tmp_path):
 
 def _genforce(tmp_path, name, change):
     """A tiny genforce StyleGAN2 checkpoint (random weights of the right shapes), changed by ``change(sd)``."""
-    from panda_viz.generators.genforce_stylegan2 import StyleGAN2Generator
+    from panda_viz.generators.genforce.stylegan2 import StyleGAN2Generator
 
     module = StyleGAN2Generator(8, [8, 8], [8, 8])
     state = {k: torch.randn(v.shape, generator=torch.Generator().manual_seed(0)) for k, v in module.state_dict().items()}
@@ -579,7 +579,7 @@ def test_genforce_checkpoint_errors(tmp_path):
     for change, error, message in cases:
         with pytest.raises(error, match=message):
             panda_viz.load_generator(_genforce(tmp_path, "a.pth", change))
-    from panda_viz.generators.genforce_pggan import PGGANGenerator
+    from panda_viz.generators.genforce.pggan import PGGANGenerator
 
     pggan = PGGANGenerator(8, [8, 8])
     sd = dict(pggan.state_dict(), lod=torch.zeros(5))

@@ -15,8 +15,17 @@ import numpy as np
 import numpy.lib.format as npformat
 import pytest
 
-from panda_viz.exceptions import FileLimitError, IncompatibleFactorsError, InvalidFileError, UnsafeFileError
-from panda_viz.official import MAX_FACTOR_ELEMENTS, load_official_factors, official_file_names, read_npy_header
+from panda_viz.exceptions import (
+    IncompatibleFactorsError,
+    InvalidFileError,
+    UnsafeFileError,
+)
+from panda_viz.formats.official import (
+    MAX_FACTOR_ELEMENTS,
+    load_official_factors,
+    official_file_names,
+    read_npy_header,
+)
 
 from .bounded import run_bounded
 from .crafted import Calls
@@ -218,7 +227,7 @@ def test_declared_sizes_past_the_limits_allocate_nothing(tmp_path):
     long_header = tmp_path / "Us-name_m-layer_1-rank_4.npy"
     long_header.write_bytes(b"\x93NUMPY\x02\x00" + (2**32 - 1).to_bytes(4, "little") + b"{" * 100)
     outcome = run_bounded(f"""
-from panda_viz.official import read_npy_header
+from panda_viz.formats.official import read_npy_header
 errors = []
 for path in {[str(huge), str(void), str(long_header)]!r}:
     try:

@@ -7,9 +7,17 @@ import pytest
 import torch
 
 import panda_viz
-from panda_viz import editing, render, saliency
-from panda_viz.edit_zoo import load_edit_zoo
-from panda_viz.widgets import EditPanel, PartsOverlay, RemovalPanel, RoiPainter, SaliencyView
+from panda_viz.editing import edits as editing
+from panda_viz.editing import saliency
+from panda_viz.formats.edit_zoo import load_edit_zoo
+from panda_viz.imaging import render
+from panda_viz.widgets import (
+    EditPanel,
+    PartsOverlay,
+    RemovalPanel,
+    RoiPainter,
+    SaliencyView,
+)
 
 SEED = 3
 
@@ -245,7 +253,7 @@ def test_an_unfitted_model_is_reported_in_the_log(dcgan):
 
 # ---------------------------------------------------------------------- named edits
 def test_named_edits_of_the_shipped_zoo_load_their_term(dcgan):
-    from panda_viz.edit_zoo import apply_named_edit, load_edit_zoo
+    from panda_viz.formats.edit_zoo import apply_named_edit, load_edit_zoo
 
     zoo = load_edit_zoo("dcgan-digiface")
     shipped = zoo.load_model("white_lips", dcgan)  # the factors every edit of this zoo uses
@@ -264,7 +272,7 @@ def test_named_edits_of_the_shipped_zoo_load_their_term(dcgan):
 
 
 def test_named_edits_are_not_offered_for_other_factors(edit):
-    from panda_viz.edit_zoo import load_edit_zoo
+    from panda_viz.formats.edit_zoo import load_edit_zoo
 
     edit.zoo = load_edit_zoo("dcgan-digiface")
     try:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from panda_viz import render
 from panda_viz.baselines import apply_direction, resefa, sefa
-from panda_viz.metrics import roir
+from panda_viz.imaging import render
+from panda_viz.metrics.measures import roir
 from panda_viz.widgets import DirectionsPanel, RoiPainter
 
 SEED = 2

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from panda_viz import render
 from panda_viz.exceptions import ConvergenceWarning
+from panda_viz.imaging import render
 from panda_viz.widgets import Explorer
 
 

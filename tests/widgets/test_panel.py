@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 
-from panda_viz import render
+from panda_viz.imaging import render
 from panda_viz.widgets import RankExplorer
 from panda_viz.widgets.panel import PAINTED, BackgroundJob, Panel
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from matplotlib import cbook
 
-from panda_viz import render
+from panda_viz.imaging import render
 from panda_viz.widgets import Explorer, PhotoSource
 
 PHOTO = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))

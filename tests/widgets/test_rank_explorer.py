@@ -7,7 +7,8 @@ import re
 
 import numpy as np
 import pytest
-from panda_viz import render
+
+from panda_viz.imaging import render
 from panda_viz.widgets import RankExplorer
 
 N = 24

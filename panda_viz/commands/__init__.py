@@ -1,0 +1,1 @@
+"""The ``panda-viz`` command: one module a sub-command, the argument types they share, the dispatcher."""

@@ -1,0 +1,1 @@
+"""Editing with PandA factors: local edits, removal, appearance ranking, saliency maps and localisation."""

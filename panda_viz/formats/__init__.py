@@ -1,0 +1,1 @@
+"""panda_viz's own files: saved factors, saved inversions, the official PandA factor files, edit zoos."""

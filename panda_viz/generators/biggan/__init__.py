@@ -1,0 +1,1 @@
+"""BigGAN-deep through the PyPI package ``pytorch-pretrained-biggan``."""

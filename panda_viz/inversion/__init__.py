@@ -1,0 +1,1 @@
+"""Real images into a generator: the three-stage inversion."""

@@ -1,0 +1,1 @@
+"""Where the work runs: progress bars and torch.distributed process groups."""
