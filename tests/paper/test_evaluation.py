@@ -9,6 +9,7 @@ import torch
 
 from panda_viz.baselines import sefa
 from panda_viz.commands import cli
+from panda_viz.commands import table2 as table2_command
 from panda_viz.paper.evaluation import (
     Table2Result,
     _calibrate,
@@ -76,4 +77,4 @@ def test_bad_arguments():
 def test_cli_is_registered_and_parses():
     parser = cli.build_parser()
     args = parser.parse_args(["table2", "--n-eval", "20", "--out", "somewhere"])
-    assert args._module == "panda_viz.paper.evaluation" and args.n_eval == 20 and str(args.out) == "somewhere"
+    assert args._run is table2_command.run and args.n_eval == 20 and str(args.out) == "somewhere"
