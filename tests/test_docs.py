@@ -131,7 +131,9 @@ def test_notebook_pages_load_the_sites_own_mathjax(site: Path) -> None:
         assert len(mathjax) == 1, f"{where} loads MathJax {len(mathjax)} times: {scripts}"
         target = urlsplit(urljoin(f"file://{page.as_posix()}", mathjax[0])).path
         assert Path(target).is_file(), f"{where} loads MathJax from {mathjax[0]}, which is not in the site"
-        assert "config=TeX-AMS-MML_HTMLorMML-full" in mathjax[0]
+        assert "config=TeX-AMS-MML_HTMLorMML-full" in mathjax[0] and "local/panda_viz" in mathjax[0]
+    # the settings for the shipped copy's fonts, where MathJax looks for config=local/panda_viz
+    assert (site / "assets" / "mathjax" / "config" / "local" / "panda_viz.js").is_file()
 
 
 def test_every_docs_page_is_in_the_nav() -> None:

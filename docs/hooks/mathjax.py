@@ -2,10 +2,11 @@
 
 mkdocs-jupyter renders a notebook through nbconvert's template, which loads MathJax 2 from
 ``custom_mathjax_url`` and configures it inline (``$…$`` and ``$$…$$``, AMS numbering). The
-MathJax here is the copy the Jupyter project packages as ``jupyter-server-mathjax`` (2.7.7,
-the version nbconvert's template is written for): this hook publishes its ``static/`` tree
-under ``assets/mathjax/`` and gives each notebook page a URL to it relative to that page, so
-the site asks no CDN for it, served or opened from disk.
+MathJax here is the copy the Jupyter project packages as ``jupyter-server-mathjax`` (2.7.9,
+the line nbconvert's template is written for): this hook publishes its ``static/`` tree
+under ``assets/mathjax/``, with ``mathjax_local.js`` (that copy's fonts) as its
+``config/local/panda_viz.js``, and gives each notebook page a URL to it relative to that page,
+so the site asks no CDN for it, served or opened from disk.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from mkdocs.utils import get_relative_url
 PACKAGE = "jupyter_server_mathjax"
 SITE_FOLDER = "assets/mathjax"
 ENTRY = "MathJax.js"
-# MathJax's full TeX/MathML configuration, as nbconvert's default URL asks, and its "Safe"
-# extension (no javascript: links or styles from a notebook's maths)
-QUERY = "?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+# our settings for that copy (its fonts), published where MathJax looks for "local/panda_viz"
+LOCAL_CONFIG = Path(__file__).with_name("mathjax_local.js")
+LOCAL_CONFIG_URI = "config/local/panda_viz.js"
+# MathJax's full TeX/MathML configuration, as nbconvert's default URL asks; its "Safe"
+# extension (no javascript: links or styles from a notebook's maths); our settings
+QUERY = "?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/panda_viz"
 NOTEBOOKS_PLUGIN = "mkdocs-jupyter"
 
 
@@ -46,6 +50,7 @@ def on_files(files: Files, config) -> Files:
         if path.is_file():
             uri = f"{SITE_FOLDER}/{path.relative_to(folder).as_posix()}"
             files.append(File.generated(config, uri, abs_src_path=str(path)))
+    files.append(File.generated(config, f"{SITE_FOLDER}/{LOCAL_CONFIG_URI}", abs_src_path=str(LOCAL_CONFIG)))
     return files
 
 
