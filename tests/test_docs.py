@@ -89,6 +89,16 @@ def test_docs_site_builds_strictly_with_every_page(site: Path) -> None:
 
 
 @pytest.mark.slow
+def test_every_top_level_name_is_in_the_api_reference(site: Path) -> None:
+    import panda_viz
+
+    ids = _parse(site / "api" / "index.html").ids
+    missing = [name for name in panda_viz.__all__ if name != "__version__"
+               and not any(anchor.endswith(f".{name}") for anchor in ids)]
+    assert not missing, f"top-level names the API page does not document: {missing}"
+
+
+@pytest.mark.slow
 def test_docstring_roles_render_as_links(site: Path) -> None:
     api_page = site / "api" / "index.html"
     api = api_page.read_text(encoding="utf-8")

@@ -78,7 +78,7 @@ def _get(collection, path: str) -> Object | None:
         return None
 
 
-def _canonical(collection, path: str, lazy: dict[str, str]) -> str | None:
+def _canonical(collection, path: str, lazy: dict[str, str], role: str = "obj") -> str | None:
     """The path of the object ``path`` names, through imports and lazy re-exports; None if none."""
     for prefix, target in lazy.items():
         if path == prefix or path.startswith(prefix + "."):
@@ -87,6 +87,11 @@ def _canonical(collection, path: str, lazy: dict[str, str]) -> str | None:
     found = _get(collection, path)
     if found is None:
         return None
+    # ``from .sefa import sefa`` in a package: at run time the name is the function, while
+    # griffe's member of that name is the submodule; a non-:mod: role means the function
+    if role != "mod" and found.is_module and (inner := _get(collection, f"{path}.{found.name}")) is not None \
+            and not inner.is_module:
+        found, path = inner, f"{path}.{found.name}"
     try:
         return found.canonical_path
     except _LOOKUP_ERRORS:
@@ -110,23 +115,23 @@ def _nearest(suffix: str, paths: list[str], scope: str) -> str | None:
     return max(matches, key=lambda p: (shared(p), -len(p)))
 
 
-def _resolve(target: str, obj: Object, pkg: Object, collection, paths: list[str], lazy: dict[str, str]) -> str | None:
+def _resolve(role: str, target: str, obj: Object, collection, paths: list[str], lazy: dict[str, str]) -> str | None:
     if target.startswith("."):
         found = _nearest(target, paths, obj.path)
-        return _canonical(collection, found, lazy) if found else None
-    if (found := _canonical(collection, target, lazy)) is not None:
+        return _canonical(collection, found, lazy, role) if found else None
+    if (found := _canonical(collection, target, lazy, role)) is not None:
         return found
     head, _, rest = target.partition(".")
     try:
         scoped = obj.resolve(head)
     except NameResolutionError:
         scoped = None
-    if scoped is not None and (found := _canonical(collection, f"{scoped}.{rest}" if rest else scoped, lazy)):
+    if scoped is not None and (found := _canonical(collection, f"{scoped}.{rest}" if rest else scoped, lazy, role)):
         return found
     # a bare name the docstring's module does not import (a type named in prose): the nearest
     # object of the package with that name
     found = _nearest(f".{target}", paths, obj.path)
-    return _canonical(collection, found, lazy) if found else None
+    return _canonical(collection, found, lazy, role) if found else None
 
 
 def _markup(match: re.Match, obj: Object, pkg: Object, collection, paths: list[str], lazy: dict[str, str],
@@ -145,7 +150,7 @@ def _markup(match: re.Match, obj: Object, pkg: Object, collection, paths: list[s
     code = f"<code>{html.escape(title)}</code>"
     if no_link:
         return code
-    path = _resolve(target, obj, pkg, collection, paths, lazy)
+    path = _resolve(match["role"], target, obj, collection, paths, lazy)
     if path is None:
         # another library's object (torch.nn.Module, numpy.ndarray): its name, unlinked
         ours = (target.startswith(".") or target.split(".", 1)[0] == pkg.name
