@@ -22,7 +22,14 @@ import html
 import re
 from typing import Any
 
-from griffe import AliasResolutionError, CyclicAliasError, Extension, NameResolutionError, Object, logger
+from griffe import (
+    AliasResolutionError,
+    CyclicAliasError,
+    Extension,
+    NameResolutionError,
+    Object,
+    logger,
+)
 
 # the Python-domain roles the docstrings use (exc/obj/const for completeness)
 ROLE = re.compile(r":(?:py:)?(?P<role>func|class|meth|mod|data|attr|exc|obj|const):`(?P<body>[^`]+)`")
@@ -42,12 +49,12 @@ class SphinxRoles(Extension):
         paths = [obj.path for obj in objects]
         lazy = _lazy_table(pkg)
         for obj in objects:
-            if obj.docstring is None or ":`" not in obj.docstring.value:
-                continue
             docstring = obj.docstring
+            if docstring is None or ":`" not in docstring.value:
+                continue
 
-            def replace(match: re.Match, obj: Object = obj) -> str:
-                return _markup(match, obj, pkg, collection, paths, lazy, docstring.lineno)
+            def replace(match: re.Match, obj: Object = obj, lineno: int | None = docstring.lineno) -> str:
+                return _markup(match, obj, pkg, collection, paths, lazy, lineno)
 
             docstring.value = ROLE.sub(replace, docstring.value)
 

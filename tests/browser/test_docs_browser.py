@@ -36,7 +36,7 @@ FORMULAS = """() => Array.from(document.querySelectorAll('.jp-RenderedMarkdown s
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args) -> None:
         pass
 
 
