@@ -294,7 +294,10 @@ class EditZoo(Mapping):
             Factor files to write beside it first (:func:`panda_viz.formats.factors.save_factors`), by
             the file names the edits use.
 
-        Warns when a factor file an edit names is not in ``path``'s folder.
+        Warns
+        -----
+        UserWarning
+            When a factor file an edit names is not in ``path``'s folder.
         """
         from .factors import save_factors
 

@@ -3,8 +3,8 @@
 Pixel norm, genforce's dense layer with equalised learning rate, the mapping and
 truncation modules, the style-based forward, and the checks every family's constructor
 runs on a state dict (level of detail, indexed keys, tensor shapes, size limits).
-:mod:`.genforce_pggan`, :mod:`.genforce_stylegan` and :mod:`.genforce_stylegan2` build on
-this module, and :mod:`.genforce` (the loader) imports those: keeping the blocks here
+:mod:`.pggan`, :mod:`.stylegan` and :mod:`.stylegan2` build on
+this module, and :mod:`.loader` imports those: keeping the blocks here
 means no family module imports the loader back.
 """
 

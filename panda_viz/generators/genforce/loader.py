@@ -11,8 +11,8 @@ genforce repository is imported or executed.
 Layers are named as genforce's modules are: ``layer0 … layer{2k+1}`` for PGGAN (top
 level, no mapping network), ``synthesis.layer0 …`` for StyleGAN, ``synthesis.early_layer``
 and ``synthesis.layer0 …`` for StyleGAN2. Each architecture lives in its own module
-(:mod:`.genforce_pggan`, :mod:`.genforce_stylegan`, :mod:`.genforce_stylegan2`); what they share (pixel norm, the mapping network,
-truncation, state-dict checks) is in :mod:`.genforce_blocks`; this one holds the loader.
+(:mod:`.pggan`, :mod:`.stylegan`, :mod:`.stylegan2`); what they share (pixel norm, the mapping network,
+truncation, state-dict checks) is in :mod:`.blocks`; this one holds the loader.
 
 Examples
 --------
