@@ -162,7 +162,7 @@ def unknown_name_message(what: str, value: Any, options: Iterable[str], *, limit
     """``"unknown layer 'main5'; did you mean 'main.5'? layers: …"``: near misses first, then the list."""
     options = list(options)
     close = near_misses(value, options)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
     shown = ", ".join(repr(o) for o in options[:limit]) + (f", … ({len(options)} in all)" if len(options) > limit else "")
     return f"unknown {what} {describe(value)}{hint} Expected one of: {shown}"
 
