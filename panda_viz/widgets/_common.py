@@ -18,7 +18,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._checks import check_int, describe
 from ..editing import edits as editing
+from ..exceptions import InvalidIndexError, InvalidInputError
 from ..imaging import render
 
 __all__ = ["ImagePane", "LogArea", "Samples", "check_index", "check_seed", "part_label",
@@ -199,7 +201,8 @@ class Samples:
         from ..generators import Inversion
 
         if inversion is not None and (not isinstance(inversion, Inversion) or len(inversion) != 1):
-            raise ValueError(f"an Inversion of one photo expected; got {inversion!r}")
+            got = f"an Inversion of {len(inversion)} photos" if isinstance(inversion, Inversion) else describe(inversion)
+            raise InvalidInputError(f"Samples.set_photo: an Inversion of one photo (or None) expected; got {got}")
         with self._lock:
             self.photo = inversion
             self._photo_count += 1
@@ -229,9 +232,8 @@ class Samples:
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    return int(seed)
+    """``seed`` as an ``int`` in [0, 2**63 − 1] (what ``torch.Generator.manual_seed`` takes)."""
+    return check_int("seed", seed, low=0, high=2**63 - 1)
 
 
 def part_label(k: int, n: int) -> str:
@@ -241,9 +243,16 @@ def part_label(k: int, n: int) -> str:
 
 
 def check_index(value: Any, n: int, what: str) -> int:
-    """``value`` as an index in range(n), or a ValueError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{what} must be an int in 0..{n - 1}; got {value!r}")
-    if not 0 <= int(value) < n:
-        raise ValueError(f"{what} {int(value)} out of range: the model has {n} ({what} 0..{n - 1})")
-    return int(value)
+    """``value`` as an index in range(n).
+
+    Raises
+    ------
+    InvalidTypeError
+        ``value`` is not an integer.
+    InvalidIndexError
+        It is outside 0..n-1 (the message names ``what`` and ``n``).
+    """
+    value = check_int(what, value)
+    if not 0 <= value < n:
+        raise InvalidIndexError(f"{what} {value} out of range: the model has {n} ({what} 0..{n - 1})")
+    return value
