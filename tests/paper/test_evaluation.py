@@ -9,6 +9,8 @@ import torch
 
 from panda_viz.baselines import sefa
 from panda_viz.commands import cli
+from panda_viz.commands import table2 as table2_command
+from panda_viz.exceptions import InvalidIndexError
 from panda_viz.paper.evaluation import (
     Table2Result,
     _calibrate,
@@ -42,6 +44,8 @@ def test_rows_and_files(tiny):
     assert (out / "table2_edits.png").stat().st_size > 1000
     md = (out / "table2.md").read_text()
     assert "| method | mouth ROIR | mouth SWD |" in md and "| ReSeFa |" in md
+    with pytest.raises(InvalidIndexError, match=r"no row for method 'SeFa' and region 'eyes'; rows: \('PandA', 'mouth'\)"):
+        result.row("SeFa", "eyes")  # a LookupError, as the KeyError it was
 
 
 def test_matched_strength_on_the_selection_samples(dcgan):
@@ -67,13 +71,15 @@ def test_inside_change_is_rms_per_masked_value():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="methods must be a non-empty subset"):
         table2(methods=("LowRankGAN",), **TINY)
+    with pytest.raises(ValueError, match=r"got \['Sefa'\]; did you mean 'SeFa'\?"):
+        table2(methods=("Sefa",), **TINY)
     with pytest.raises(ValueError, match="regions must be a non-empty subset"):
         table2(regions=("ears",), **TINY)
-    with pytest.raises(ValueError, match="n_eval must be an int >= 2"):
+    with pytest.raises(ValueError, match=r"n_eval must be an int in \[2, inf\]; got 1"):
         table2(**{**TINY, "n_eval": 1})
 
 
 def test_cli_is_registered_and_parses():
     parser = cli.build_parser()
     args = parser.parse_args(["table2", "--n-eval", "20", "--out", "somewhere"])
-    assert args._module == "panda_viz.paper.evaluation" and args.n_eval == 20 and str(args.out) == "somewhere"
+    assert args._run is table2_command.run and args.n_eval == 20 and str(args.out) == "somewhere"
