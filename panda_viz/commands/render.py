@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_float, check_int
 from ..exceptions import InvalidInputError, PandaVizError
 from ..fileio.atomic import atomic_path
 from ..runtime import distributed
@@ -200,12 +200,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def jobs_from_arguments(generator, args: argparse.Namespace) -> list[RenderJob]:
     """The render jobs ``--edit/--edits/--zoo/--original`` name, with their factors loaded (validated)."""
-    import math
-
     from ..formats.edit_zoo import load_edit_zoo
 
-    if args.alpha is not None and not math.isfinite(args.alpha):
-        raise InvalidInputError(f"--alpha must be a finite number; got {args.alpha}")
+    check_float("--alpha", args.alpha, low=None, allow_none=True)
     if args.edits is not None:
         if args.zoo is not None:
             raise InvalidInputError("give either --edits FILE or --zoo, not both")

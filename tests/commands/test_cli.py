@@ -29,3 +29,12 @@ def test_no_command_prints_the_help_and_exits_2(capsys):
     assert cli.main([]) == 2
     out = capsys.readouterr().out
     assert out.startswith("usage: panda-viz") and all(name in out for name in cli.COMMANDS)
+
+
+@pytest.mark.parametrize("alpha", ["nan", "inf"])
+def test_render_refuses_a_non_finite_alpha_and_writes_nothing(tmp_path, capsys, alpha):
+    out = tmp_path / "r"
+    assert cli.main(["render", "dcgan-digiface", "--edit", "white_lips", "--seeds", "0:2", "--out", str(out),
+                     "--alpha", alpha]) == 1
+    assert f"panda-viz render: error: --alpha must be a finite number; got {alpha}" in capsys.readouterr().err
+    assert not out.exists()
