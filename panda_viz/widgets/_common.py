@@ -24,10 +24,12 @@ from ..exceptions import InvalidIndexError, InvalidInputError
 from ..imaging import render
 
 __all__ = ["ImagePane", "LogArea", "Samples", "check_index", "check_seed", "part_label",
-           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE"]
+           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE", "MAX_SEED"]
 
 #: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
 DEFAULT_SCALE = 4
+#: The largest seed the widgets take: their seed boxes' maximum (a box would clamp a larger one silently).
+MAX_SEED = 2**31 - 1
 
 
 def row_layout() -> widgets.Layout:
@@ -232,8 +234,8 @@ class Samples:
 
 
 def check_seed(seed: Any) -> int:
-    """``seed`` as an ``int`` in [0, 2**63 − 1] (what ``torch.Generator.manual_seed`` takes)."""
-    return check_int("seed", seed, low=0, high=2**63 - 1)
+    """``seed`` as an ``int`` in [0, :data:`MAX_SEED`], the range of the widgets' seed boxes."""
+    return check_int("seed", seed, low=0, high=MAX_SEED)
 
 
 def part_label(k: int, n: int) -> str:

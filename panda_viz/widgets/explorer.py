@@ -11,7 +11,7 @@ import ipywidgets as widgets
 from .._checks import check_choice, check_int
 from ..decomposition.fitted import check_compatible
 from ..exceptions import InvalidInputError, InvalidStateError
-from ._common import DEFAULT_SCALE, LogArea, Samples, check_seed
+from ._common import DEFAULT_SCALE, MAX_SEED, LogArea, Samples, check_seed
 from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .panel import BackgroundJob
@@ -83,7 +83,7 @@ class Explorer(widgets.VBox):
         guard = self.log_area.guarded
         seed = check_seed(seed)
         self.header = widgets.HTML()
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=MAX_SEED, description="seed",
                                            continuous_update=False, layout=widgets.Layout(width="160px"))
         self.next_button = widgets.Button(description="next", icon="step-forward", tooltip="the next seed",
                                           layout=widgets.Layout(width="80px"))

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._checks import check_choice
 from ..exceptions import InvalidInputError, InvalidStateError
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_seed, row_layout
+from ._common import DEFAULT_SCALE, MAX_SEED, ImagePane, LogArea, Samples, check_seed, row_layout
 from .roi import RoiPainter
 
 __all__ = ["Panel", "BackgroundJob", "PARTS", "PAINTED"]
@@ -81,7 +81,7 @@ class Panel(widgets.VBox):
         self._busy = False
         self.seed: widgets.BoundedIntText | None = None
         if seed is not None:
-            self.seed = widgets.BoundedIntText(value=check_seed(seed), min=0, max=2**31 - 1, description="seed",
+            self.seed = widgets.BoundedIntText(value=check_seed(seed), min=0, max=MAX_SEED, description="seed",
                                                continuous_update=False, layout=widgets.Layout(width="160px"))
             self.seed.observe(self.guard("sample", lambda _change: self._seed_changed()), "value")
 

@@ -67,8 +67,11 @@ def test_the_seed_box_and_its_validation(dcgan):
     panel = Counting(dcgan, seed=1)
     panel.set_seed(2)
     assert panel.seed.value == 2 and panel.n_composites == 1  # a new seed renders
-    with pytest.raises(InvalidInputError, match=r"seed must be an int in \[0, 9223372036854775807\]; got -1"):
+    with pytest.raises(InvalidInputError, match=r"seed must be an int in \[0, 2147483647\]; got -1"):
         panel.set_seed(-1)
+    with pytest.raises(InvalidInputError, match=r"seed must be an int in \[0, 2147483647\]; got 2,147,483,648"):
+        panel.set_seed(2**31)  # the seed box would clamp it to 2**31 - 1 without a word
+    assert panel.seed.value == 2
     with pytest.raises(InvalidTypeError, match="seed must be an int; got float 1.5"):
         Counting(dcgan, seed=1.5)
     seedless = Counting(dcgan, seed=None)
