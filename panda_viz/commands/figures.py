@@ -162,7 +162,9 @@ def image_panel(
     if row_labels is not None and len(row_labels) != n_rows:
         raise InvalidInputError(f"image_panel: row_labels must have one label per row ({n_rows}); got {len(row_labels)}")
     if col_labels is not None and len(col_labels) > n_cols:
-        raise InvalidInputError(f"image_panel: col_labels must have at most one label per column ({n_cols}); got {len(col_labels)}")
+        raise InvalidInputError(
+            f"image_panel: col_labels must have at most one label per column ({n_cols}); got {len(col_labels)}"
+        )
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols + (0.9 if row_labels else 0.1),
                                                       cell_inches * n_rows + (0.45 if title else 0.1)),
                              squeeze=False)
