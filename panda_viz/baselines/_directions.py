@@ -8,6 +8,9 @@ from typing import Any
 
 import torch
 
+from .._checks import describe
+from ..exceptions import InvalidInputError, InvalidTypeError
+
 __all__ = ["Directions", "apply_direction", "fix_signs"]
 
 
@@ -37,8 +40,8 @@ class Directions:
 
     def __post_init__(self) -> None:
         if self.directions.ndim < 2 or len(self.scores) != len(self.directions):
-            raise ValueError(
-                f"directions (k, *latent_shape) and scores (k,) expected; got "
+            raise InvalidInputError(
+                f"Directions: directions (k, *latent_shape) and scores (k,) expected; got "
                 f"{tuple(self.directions.shape)} and {tuple(self.scores.shape)}"
             )
 
@@ -87,16 +90,16 @@ def apply_direction(latents: Any, direction: torch.Tensor, alpha: float | torch.
         return latents.moved(apply_direction(latents.latents, direction, alpha))
     if not isinstance(latents, torch.Tensor) or latents.ndim < 2:
         got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
-        raise ValueError(f"latents of shape (N, *latent_shape) expected; got {got}")
+        raise InvalidInputError(f"apply_direction: latents of shape (N, *latent_shape) expected; got {got}")
     if not isinstance(direction, torch.Tensor):
-        raise TypeError(f"direction must be a torch.Tensor; got {type(direction).__name__}")
+        raise InvalidTypeError(f"apply_direction: direction must be a torch.Tensor; got {describe(direction)}")
     latent_shape = tuple(latents.shape[1:])
     if tuple(direction.shape) != latent_shape:
         if direction.numel() == math.prod(latent_shape) and direction.ndim == 1:
             direction = direction.reshape(latent_shape)
         else:
-            raise ValueError(
-                f"direction of shape {latent_shape} (or flat ({math.prod(latent_shape)},)) expected "
+            raise InvalidInputError(
+                f"apply_direction: direction of shape {latent_shape} (or flat ({math.prod(latent_shape)},)) expected "
                 f"for latents {tuple(latents.shape)}; got {tuple(direction.shape)}"
             )
     direction = direction.to(latents.device, latents.dtype)
@@ -104,7 +107,9 @@ def apply_direction(latents: Any, direction: torch.Tensor, alpha: float | torch.
     if alpha.ndim == 1 and len(alpha) == len(latents):
         alpha = alpha.reshape(-1, *([1] * len(latent_shape)))
     elif alpha.ndim != 0:
-        raise ValueError(f"alpha must be a number or a tensor of shape ({len(latents)},); got {tuple(alpha.shape)}")
+        raise InvalidInputError(
+            f"apply_direction: alpha must be a number or a tensor of shape ({len(latents)},); got {tuple(alpha.shape)}"
+        )
     return latents + alpha * direction
 
 

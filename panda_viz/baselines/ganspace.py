@@ -32,7 +32,8 @@ import math
 
 import torch
 
-from ..exceptions import InvalidInputError, InvalidTypeError
+from .._checks import as_rng, check_bool, check_choice, check_int
+from ..exceptions import InvalidInputError
 from ..generators.base import Generator
 from ..runtime.progress import progress as _progress
 from ._directions import Directions, fix_signs
@@ -142,21 +143,6 @@ def _exact_pca(X: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, tor
     return vt[order], stdev[order], mean
 
 
-# ----------------------------------------------------------------------------- validation
-def _check_count(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidInputError(f"{name} must be an int >= {low}; got {value!r}")
-    return value
-
-
-def _rng(random_state, what: str) -> torch.Generator | None:
-    if random_state is None or isinstance(random_state, torch.Generator):
-        return random_state
-    if isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0:
-        raise InvalidTypeError(f"{what} must be None, a non-negative int or a torch.Generator; got {random_state!r}")
-    return torch.Generator().manual_seed(random_state)
-
-
 def ganspace(
     generator: Generator,
     *,
@@ -231,27 +217,25 @@ def ganspace(
         feature_dim = math.prod(generator.check_layer(layer))
     else:
         feature_dim = math.prod(generator.latent_shape)
-    if estimator not in ESTIMATORS:
-        raise InvalidInputError(f"Invalid estimator: got {estimator!r} instead of one of {set(ESTIMATORS)}")
-    k = _check_count("k", k, 1)
-    if k > feature_dim:
-        raise InvalidInputError(f"k must be an int in [1, {feature_dim}] (the analysed features' size); got {k!r}")
-    n_samples = _check_count("n_samples", n_samples, 2)
+    estimator = check_choice("estimator", estimator, ESTIMATORS)
+    k = check_int("ganspace: k (at most the analysed features' size)", k, low=1, high=feature_dim)
+    n_samples = check_int("ganspace: n_samples", n_samples, low=2)
     n_regression = max(GANSPACE_MIN_REGRESSION, n_samples) if n_regression is None else n_regression
-    n_regression = _check_count("n_regression", n_regression, k)
-    if not isinstance(orthonormalize, bool):
-        raise InvalidTypeError(f"orthonormalize must be a bool; got {orthonormalize!r}")
+    n_regression = check_int("ganspace: n_regression (at least k)", n_regression, low=k)
+    orthonormalize = check_bool("ganspace: orthonormalize", orthonormalize)
     if orthonormalize and k > math.prod(generator.latent_shape):
         raise InvalidInputError(
             f"orthonormalize=True needs k <= {math.prod(generator.latent_shape)} (the latent size: no more "
             f"orthonormal directions exist); got k={k}"
         )
-    reg_rng = _rng(random_state, "random_state")
-    _check_count("seed", seed, 0)
+    # None continues the PCA latents' seeded stream (documented above), so the default
+    # result is reproducible from seed alone; anything else follows the package's one rule
+    reg_rng = None if random_state is None else as_rng(random_state, "ganspace: random_state")
+    seed = check_int("ganspace: seed", seed, low=0)
 
     chunk = max(GANSPACE_MIN_CHUNK, 3 * k)
     n_pca = -(-n_samples // chunk) * chunk  # GANSpace fits whole chunks
-    rng = torch.Generator().manual_seed(seed)
+    rng = as_rng(seed, "ganspace: seed")
     z = generator.sample_latents(n_pca, rng=rng)
 
     def features(latents: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,7 @@ import warnings
 
 import torch
 
+from .._checks import check_choice, check_float, check_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
 from ..runtime.progress import progress as _progress
@@ -71,8 +72,7 @@ def image_jacobians(
     Tensor (N, 3, H, W, d)
     """
     latents = generator.check_latents(latents)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    batch_size = check_int("image_jacobians: batch_size", batch_size, low=1)
     shape = generator.latent_shape
 
     def image(z_flat: torch.Tensor) -> torch.Tensor:
@@ -162,8 +162,7 @@ def region_grams(
     rows : list of (n_f, n_b)
         Each sample's row counts.
     """
-    if mask_mode not in MASK_MODES:
-        raise InvalidInputError(f"Invalid mask_mode: got {mask_mode!r} instead of one of {set(MASK_MODES)}")
+    mask_mode = check_choice("mask_mode", mask_mode, MASK_MODES)
     if not isinstance(jacobians, torch.Tensor) or jacobians.ndim != 5:
         got = tuple(jacobians.shape) if isinstance(jacobians, torch.Tensor) else type(jacobians).__name__
         raise InvalidInputError(f"jacobians of shape (N, C, H, W, d) expected; got {got}")
@@ -309,19 +308,10 @@ def resefa(
     """
     latents = generator.check_latents(latents)
     d = math.prod(generator.latent_shape)
-    if k is None:
-        k = d
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
-        raise InvalidInputError(f"k must be an int in [1, {d}]; got {k!r}")
-    if regularization is not None and not (
-        isinstance(regularization, (int, float)) and not isinstance(regularization, bool)
-        and math.isfinite(regularization) and regularization > 0
-    ):
-        raise InvalidInputError(
-            f"regularization must be None (official: none) or a positive number (the paper's 1e-3); got {regularization!r}"
-        )
-    if mask_mode not in MASK_MODES:
-        raise InvalidInputError(f"Invalid mask_mode: got {mask_mode!r} instead of one of {set(MASK_MODES)}")
+    k = d if k is None else check_int("resefa: k", k, low=1, high=d)
+    regularization = check_float("resefa: regularization τ (None, the official default, or the paper's 1e-3)",
+                                 regularization, allow_none=True)
+    mask_mode = check_choice("mask_mode", mask_mode, MASK_MODES)
     if jacobians is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # region_grams checks (and warns about) the mask once, below

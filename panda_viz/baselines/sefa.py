@@ -15,6 +15,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from .._checks import check_bool, check_int
+from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
 from ._directions import Directions, fix_signs
 
@@ -26,7 +28,7 @@ def _module(generator: Generator, name: str) -> nn.Module:
         return generator.module.get_submodule(name)
     except AttributeError:
         names = [n for n, m in generator.module.named_modules() if n and isinstance(getattr(m, "weight", None), torch.Tensor)]
-        raise ValueError(f"module {name!r} not found; modules with a weight: {', '.join(names[:30])}") from None
+        raise InvalidInputError(f"sefa: module {name!r} not found; modules with a weight: {', '.join(names[:30])}") from None
 
 
 def _probe_inputs(generator: Generator, names: Sequence[str] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -66,8 +68,8 @@ def _first_latent_module(generator: Generator) -> tuple[str, torch.Tensor]:
     for name, x in seen.items():
         if _reads_latent(x, z):
             return name, x
-    raise ValueError(
-        f"no module with a weight reads the latent of generator {generator.name!r} directly; "
+    raise InvalidInputError(
+        f"sefa: no module with a weight reads the latent of generator {generator.name!r} directly; "
         "pass layer= (a module name, or a list of style-affine layers) or weight= (m, d)"
     )
 
@@ -80,13 +82,13 @@ def _check_reads_latents(generator: Generator, names: Sequence[str]) -> None:
     hint = " (its style affines read w: load it with latent_space='w')" if space in ("z", "w+") else ""
     for name in names:
         if name not in seen:
-            raise ValueError(
-                f"module {name!r} never runs in a forward pass of generator {generator.name!r} (its parent "
+            raise InvalidInputError(
+                f"sefa: module {name!r} never runs in a forward pass of generator {generator.name!r} (its parent "
                 f"reads its weight, as genforce's style holders): SeFa needs modules fed the latents{hint}"
             )
         if not _reads_latent(seen[name], z):
-            raise ValueError(
-                f"module {name!r} is fed another tensor than the generator's latents (its input: shape "
+            raise InvalidInputError(
+                f"sefa: module {name!r} is fed another tensor than the generator's latents (its input: shape "
                 f"{tuple(seen[name].shape)}; the latents: {tuple(z.shape)}), so its directions would not be "
                 f"latent directions{hint}"
             )
@@ -120,7 +122,7 @@ def latent_projection(generator: Generator, layer: str | None = None) -> tuple[s
     module = _module(generator, name)
     weight = getattr(module, "weight", None)
     if not isinstance(weight, torch.Tensor):
-        raise ValueError(f"module {name!r} ({type(module).__name__}) has no weight to factorise")
+        raise InvalidInputError(f"sefa: module {name!r} ({type(module).__name__}) has no weight to factorise")
     d = math.prod(generator.latent_shape)
     if isinstance(module, nn.Linear) or weight.ndim == 2:
         A = weight
@@ -133,7 +135,7 @@ def latent_projection(generator: Generator, layer: str | None = None) -> tuple[s
             jac = torch.func.jacrev(lambda x: module(x[None])[0])(probe[0].detach().float())
         A = jac.reshape(-1, probe[0].numel())
     if A.shape[1] != d:
-        raise ValueError(f"module {name!r} maps {A.shape[1]} inputs, but the latent has {d} entries")
+        raise InvalidInputError(f"sefa: module {name!r} maps {A.shape[1]} inputs, but the latent has {d} entries")
     return name, A.detach().to(torch.float64)
 
 
@@ -177,7 +179,7 @@ def sefa(
     """
     if weight is None:
         if generator is None:
-            raise TypeError("sefa needs a generator or weight=")
+            raise InvalidTypeError("sefa: a generator or weight= (m, d) expected; got neither")
         layers = [layer] if layer is None or isinstance(layer, str) else list(layer)
         for name in layers:
             if name is not None:
@@ -187,23 +189,21 @@ def sefa(
         names, mats = zip(*(latent_projection(generator, name) for name in layers))
         widths = {m.shape[1] for m in mats}
         if len(widths) != 1:
-            raise ValueError(f"layers {list(names)} consume inputs of different sizes {sorted(widths)}")
+            raise InvalidInputError(f"sefa: layers {list(names)} consume inputs of different sizes {sorted(widths)}")
         A = torch.cat(mats)
         latent_shape = generator.latent_shape
     else:
         if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
             got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
-            raise ValueError(f"weight must be a matrix (m, d); got {got}")
+            raise InvalidInputError(f"sefa: weight must be a matrix (m, d); got {got}")
         A = weight.detach().to(torch.float64)
         names = ("weight",)
         latent_shape = generator.latent_shape if generator is not None else (A.shape[1],)
         if math.prod(latent_shape) != A.shape[1]:
-            raise ValueError(f"weight has {A.shape[1]} columns but the latent shape is {latent_shape}")
+            raise InvalidInputError(f"sefa: weight has {A.shape[1]} columns but the latent shape is {latent_shape}")
     d = A.shape[1]
-    if k is None:
-        k = d
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
-        raise ValueError(f"k must be an int in [1, {d}]; got {k!r}")
+    k = d if k is None else check_int("sefa: k", k, low=1, high=d)
+    normalize = check_bool("sefa: normalize", normalize)
     if normalize:
         A = A / A.norm(dim=1, keepdim=True).clamp_min(torch.finfo(A.dtype).tiny)
     values, vectors = torch.linalg.eigh(A.T @ A)

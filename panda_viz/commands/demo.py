@@ -212,19 +212,96 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def _features(G, model, layer: str, n_samples: int, seed: int):
+    """μ_k from the features of up to 256 samples, the proposed background appearance, and the
+    samples shown: (thresholds, background, z_show, Z_show, images)."""
+    from ..editing.edits import propose_background_appearance
+    from ..editing.saliency import saliency_thresholds
+
+    z_stats = G.sample_latents(min(n_samples, 256), seed=seed)
+    Z_stats = G.features(z_stats, layer)
+    thresholds = saliency_thresholds(model, Z_stats)
+    background = propose_background_appearance(model, Z_stats, thresholds=thresholds[:16])
+    z_show = G.sample_latents(N_SHOW, seed=seed + 1)
+    return thresholds, background, z_show, G.features(z_show, layer), render.to_uint8(G.synthesize(z_show))
+
+
+def _edits(G, model, z_show: torch.Tensor, images: np.ndarray, n_channels: int) -> tuple[bytes, list]:
+    """edits.png: the two best-ranked appearances of the two central parts, at five strengths each
+    (ranked among the first ``N_CANDIDATES`` of the layer's ``n_channels`` appearances)."""
+    from ..editing.edits import EditTerm, edit_images, rank_appearances
+
+    rows = []
+    for k in _central_parts(model.parts_, 2):
+        ranking = rank_appearances(G, z_show[:N_RANK_SAMPLES], model, k, candidates=min(N_CANDIDATES, n_channels))
+        rows += [(term, len(rows) % N_SHOW) for term in ranking.terms(k, top=2)]
+        rows = [(term, r % N_SHOW) for r, (term, _) in enumerate(rows)]
+    multiples = [-2.0, -1.0, 0.0, 1.0, 2.0]
+    edited = {}
+    for r, (term, sample) in enumerate(rows):
+        for c, multiple in enumerate(multiples):
+            alpha = multiple * abs(term.alpha)
+            x = edit_images(G, z_show[sample : sample + 1], model, EditTerm(term.part, term.appearance, alpha))
+            edited[(r, c)] = (render.to_uint8(x)[0], alpha)
+    return _edits_figure(model, images, edited, rows, len(multiples)), rows
+
+
+def _removal(G, model, z_show: torch.Tensor, images: np.ndarray, thresholds, background: int) -> bytes:
+    """removal.png: the central part removed (added and replaced), and the background removed."""
+    from ..editing.edits import remove_images
+    from ..editing.saliency import fill_images
+
+    region = _central_parts(model.parts_, 1)[0]
+    rows = {
+        f"remove part {region}\n(add α a_{background})": remove_images(G, z_show, model, region, background),
+        f"remove part {region}\n(replace)": remove_images(G, z_show, model, region, background, method="replace"),
+        f"background removal\n(appearance {background})": fill_images(
+            G, z_show, model, background, thresholds=thresholds[background]
+        ),
+    }
+    return _rows_figure(images, {k: render.to_uint8(v) for k, v in rows.items()},
+                        "Context-aware removal with the background appearance, and background removal")
+
+
+def _named_edits(G, z_show: torch.Tensor, images: np.ndarray) -> tuple[bytes, list[str]]:
+    """named_edits.png: every named edit of the generator's shipped zoo."""
+    from ..formats.edit_zoo import load_edit_zoo
+
+    zoo = load_edit_zoo(GENERATOR)
+    rows = {name: render.to_uint8(zoo.apply(G, z_show, name)) for name in zoo}
+    return _rows_figure(images, rows, f"Named edits of the edit zoo {zoo.name!r} (its own shipped factors)"), list(zoo)
+
+
+def _photo(G, photo: Path | None, n_steps: int | None):
+    """real_photo.png: a photo inverted, its reconstruction, the zoo's named edits and a removal on it."""
+    from ..editing.edits import propose_background_appearance, remove_images
+    from ..formats.edit_zoo import load_edit_zoo
+    from ..inversion.invert import invert
+
+    zoo = load_edit_zoo(GENERATOR)
+    if photo is None:
+        from matplotlib import cbook
+
+        source, box = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), PHOTO_BOX
+    else:
+        source, box = photo, None
+    kwargs = {} if n_steps is None else dict(latent_steps=n_steps, feature_steps=n_steps, tune_steps=n_steps)
+    inversion = invert(G, source, box=box, progress=False, **kwargs)
+    model_zoo = zoo.load_model(next(iter(zoo)), G)
+    row = {"photo (cropped)": render.to_uint8(inversion.target)[0],
+           f"reconstruction\n{float(inversion.psnr[0]):.1f} dB": render.to_uint8(inversion.reconstruction)[0]}
+    row.update({name: render.to_uint8(zoo.apply(G, inversion, name, model=model_zoo))[0] for name in zoo})
+    zoo_layer = model_zoo.layer_
+    zoo_background = propose_background_appearance(model_zoo, G.features(G.sample_latents(256, seed=0), zoo_layer))
+    part = zoo["dark_eyes_and_nose"].part
+    row[f"remove part {part}\n(background {zoo_background})"] = render.to_uint8(
+        remove_images(G, inversion, model_zoo, part, zoo_background))[0]
+    return _photo_figure(row), inversion
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..decomposition import fit_generator
-    from ..editing.edits import (
-        EditTerm,
-        edit_images,
-        propose_background_appearance,
-        rank_appearances,
-        remove_images,
-    )
-    from ..editing.saliency import fill_images, saliency_thresholds
-    from ..formats.edit_zoo import load_edit_zoo
     from ..generators import load_generator
-    from ..inversion.invert import invert
 
     steps = _Steps(9)
     out = Path(args.out)
@@ -245,15 +322,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(f"      relative objective {model.objective_:.4f} after {model.n_iter_} iterations ({model.solver_} solver)")
 
-    def features():
-        z_stats = G.sample_latents(min(args.n_samples, 256), seed=args.seed)
-        Z_stats = G.features(z_stats, args.layer)
-        thresholds = saliency_thresholds(model, Z_stats)
-        background = propose_background_appearance(model, Z_stats, thresholds=thresholds[:16])
-        z_show = G.sample_latents(N_SHOW, seed=args.seed + 1)
-        return thresholds, background, z_show, G.features(z_show, args.layer), render.to_uint8(G.synthesize(z_show))
-
-    thresholds, background, z_show, Z_show, images = steps("saliency thresholds μ_k and background proposal", features)
+    thresholds, background, z_show, Z_show, images = steps(
+        "saliency thresholds μ_k and background proposal",
+        lambda: _features(G, model, args.layer, args.n_samples, args.seed),
+    )
     print(f"      proposed background appearance: {background}")
 
     figures: dict[str, bytes] = {}
@@ -261,71 +333,17 @@ def _run(args: argparse.Namespace) -> int:
     figures["saliency.png"] = steps(
         "rendered saliency maps", lambda: _saliency_figure(model, Z_show, images, thresholds, background)
     )
-
-    def edits():
-        rows = []
-        for k in _central_parts(model.parts_, 2):
-            ranking = rank_appearances(G, z_show[:N_RANK_SAMPLES], model, k, candidates=min(N_CANDIDATES, C))
-            rows += [(term, len(rows) % N_SHOW) for term in ranking.terms(k, top=2)]
-            rows = [(term, r % N_SHOW) for r, (term, _) in enumerate(rows)]
-        multiples = [-2.0, -1.0, 0.0, 1.0, 2.0]
-        edited = {}
-        for r, (term, sample) in enumerate(rows):
-            for c, multiple in enumerate(multiples):
-                alpha = multiple * abs(term.alpha)
-                x = edit_images(G, z_show[sample : sample + 1], model, EditTerm(term.part, term.appearance, alpha))
-                edited[(r, c)] = (render.to_uint8(x)[0], alpha)
-        return _edits_figure(model, images, edited, rows, len(multiples)), rows
-
-    figures["edits.png"], rows = steps("ranked appearances and rendered local edits", edits)
+    figures["edits.png"], rows = steps("ranked appearances and rendered local edits",
+                                       lambda: _edits(G, model, z_show, images, C))
     for term, _ in rows:
         print(f"      edit: {term.label()}")
-
-    def removal():
-        region = _central_parts(model.parts_, 1)[0]
-        rows_ = {
-            f"remove part {region}\n(add α a_{background})": remove_images(G, z_show, model, region, background),
-            f"remove part {region}\n(replace)": remove_images(G, z_show, model, region, background, method="replace"),
-            f"background removal\n(appearance {background})": fill_images(
-                G, z_show, model, background, thresholds=thresholds[background]
-            ),
-        }
-        return _rows_figure(images, {k: render.to_uint8(v) for k, v in rows_.items()},
-                            "Context-aware removal with the background appearance, and background removal")
-
-    figures["removal.png"] = steps("rendered object and background removal", removal)
-
-    def named_edits():
-        zoo = load_edit_zoo(GENERATOR)
-        rows_ = {name: render.to_uint8(zoo.apply(G, z_show, name)) for name in zoo}
-        return _rows_figure(images, rows_, f"Named edits of the edit zoo {zoo.name!r} (its own shipped factors)"), list(zoo)
-
-    figures["named_edits.png"], names = steps(f"rendered the named edits of the edit zoo {GENERATOR!r}", named_edits)
+    figures["removal.png"] = steps("rendered object and background removal",
+                                   lambda: _removal(G, model, z_show, images, thresholds, background))
+    figures["named_edits.png"], names = steps(f"rendered the named edits of the edit zoo {GENERATOR!r}",
+                                              lambda: _named_edits(G, z_show, images))
     print(f"      named edits: {', '.join(names)}")
-
-    def photo():
-        zoo = load_edit_zoo(GENERATOR)
-        if args.photo is None:
-            from matplotlib import cbook
-
-            source, box = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), PHOTO_BOX
-        else:
-            source, box = args.photo, None
-        n = args.photo_steps
-        kwargs = {} if n is None else dict(latent_steps=n, feature_steps=n, tune_steps=n)
-        inversion = invert(G, source, box=box, progress=False, **kwargs)
-        model_zoo = zoo.load_model(next(iter(zoo)), G)
-        row = {"photo (cropped)": render.to_uint8(inversion.target)[0],
-               f"reconstruction\n{float(inversion.psnr[0]):.1f} dB": render.to_uint8(inversion.reconstruction)[0]}
-        row.update({name: render.to_uint8(zoo.apply(G, inversion, name, model=model_zoo))[0] for name in zoo})
-        zoo_layer = model_zoo.layer_
-        zoo_background = propose_background_appearance(model_zoo, G.features(G.sample_latents(256, seed=0), zoo_layer))
-        part = zoo["dark_eyes_and_nose"].part
-        row[f"remove part {part}\n(background {zoo_background})"] = render.to_uint8(
-            remove_images(G, inversion, model_zoo, part, zoo_background))[0]
-        return _photo_figure(row), inversion
-
-    figures["real_photo.png"], inversion = steps("inverted a real photo and edited it", photo)
+    figures["real_photo.png"], inversion = steps("inverted a real photo and edited it",
+                                                 lambda: _photo(G, args.photo, args.photo_steps))
     print(f"      photo reconstruction: {float(inversion.psnr[0]):.1f} dB PSNR "
           f"(stages: {', '.join(f'{k} {float(v[0]):.1f} dB' for k, v in inversion.stage_psnr.items())})")
 

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import NotebookFailed
+from ..exceptions import InvalidFileError, InvalidInputError, NotebookFailed
 from ..fileio.atomic import atomic_path
 
 __all__ = [
@@ -158,11 +158,13 @@ def image_panel(
     n_rows = len(rows)
     n_cols = max((len(r) for r in rows), default=0)
     if n_rows == 0 or n_cols == 0:
-        raise ValueError(f"image_panel needs at least one image; got {n_rows} rows of at most {n_cols}")
+        raise InvalidInputError(f"image_panel needs at least one image; got {n_rows} rows of at most {n_cols}")
     if row_labels is not None and len(row_labels) != n_rows:
-        raise ValueError(f"row_labels must have one label per row ({n_rows}); got {len(row_labels)}")
+        raise InvalidInputError(f"image_panel: row_labels must have one label per row ({n_rows}); got {len(row_labels)}")
     if col_labels is not None and len(col_labels) > n_cols:
-        raise ValueError(f"col_labels must have at most one label per column ({n_cols}); got {len(col_labels)}")
+        raise InvalidInputError(
+            f"image_panel: col_labels must have at most one label per column ({n_cols}); got {len(col_labels)}"
+        )
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols + (0.9 if row_labels else 0.1),
                                                       cell_inches * n_rows + (0.45 if title else 0.1)),
                              squeeze=False)
@@ -199,9 +201,9 @@ def select_notebooks(folder: Path, patterns: Sequence[str] = (), *, include_expl
 
     Raises
     ------
-    FileNotFoundError
-        When ``folder`` has no notebooks.
-    ValueError
+    InvalidFileError
+        When ``folder`` has no notebooks (``path`` is the folder).
+    InvalidInputError
         When a pattern matches none; the message lists the notebooks there are.
     """
     folder = Path(folder)
@@ -209,7 +211,7 @@ def select_notebooks(folder: Path, patterns: Sequence[str] = (), *, include_expl
     if not include_explore:
         found = [p for p in found if p.stem != "explore"]
     if not found:
-        raise FileNotFoundError(f"no notebooks (*.ipynb) in {str(folder)!r}")
+        raise InvalidFileError(f"no notebooks (*.ipynb) in {str(folder)!r}", folder)
     if not patterns:
         return found
     chosen = []
@@ -217,7 +219,7 @@ def select_notebooks(folder: Path, patterns: Sequence[str] = (), *, include_expl
         hits = [p for p in found if pattern.lower() in p.stem.lower()]
         if not hits:
             names = ", ".join(p.stem for p in found)
-            raise ValueError(f"no notebook name contains {pattern!r}; notebooks: {names}")
+            raise InvalidInputError(f"no notebook name contains {pattern!r}; notebooks: {names}")
         chosen.extend(h for h in hits if h not in chosen)
     return sorted(chosen)
 
@@ -382,7 +384,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
 
 
-def _fail(message: str) -> int:
+def _report_error(message: str) -> int:
+    """Print ``message`` on stderr as the command's error; returns the exit code 2."""
     print(f"panda-viz figures: {message}", file=sys.stderr)
     return 2
 
@@ -390,15 +393,15 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     root = (args.root or default_root()).resolve()
     if args.timeout <= 0:
-        return _fail(f"--timeout must be a positive number of seconds; got {args.timeout}")
+        return _report_error(f"--timeout must be a positive number of seconds; got {args.timeout}")
     folder = root / "notebooks"
     if args.index_only:
         print(f"wrote {write_index(root)}")
         return 0
     try:
         chosen = select_notebooks(folder, args.notebooks, include_explore=not args.skip_explore)
-    except (FileNotFoundError, ValueError) as err:
-        return _fail(str(err))
+    except (InvalidFileError, InvalidInputError) as err:
+        return _report_error(str(err))
     if args.list:
         for nb in chosen:
             print(f"{nb.relative_to(root)}  {PAPER_ITEMS.get(nb.stem, '')}".rstrip())
@@ -411,7 +414,7 @@ def run(args: argparse.Namespace) -> int:
                                        show_progress=not args.no_progress)
         except NotebookFailed as err:
             write_index(root)
-            return _fail(f"{err}\n  {nb.relative_to(root)} was left unchanged; open it to see the cell, "
+            return _report_error(f"{err}\n  {nb.relative_to(root)} was left unchanged; open it to see the cell, "
                          f"fix it, then run `panda-viz figures {nb.stem}`")
         total += seconds
         print(f"      done in {seconds:.1f} s", flush=True)

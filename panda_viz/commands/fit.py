@@ -30,7 +30,7 @@ from ..exceptions import InvalidInputError, PandaVizError
 from ..fileio.atomic import atomic_path
 from ..runtime import distributed
 
-__all__ = ["fit_to_files", "report_path", "add_arguments", "run"]
+__all__ = ["fit_to_files", "report_path", "add_arguments", "run", "add_device_arguments", "resolve_device", "report_error"]
 
 
 def report_path(out: str | Path) -> Path:
@@ -166,8 +166,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_arguments(parser)
 
 
-def fail(command: str, err: BaseException) -> int:
-    """Print ``err`` as one line on stderr, with the rank inside a group; returns the exit code 1."""
+def report_error(command: str, err: BaseException) -> int:
+    """Print ``err`` as one line on stderr, with the process rank inside a group; returns the exit code 1."""
     w = distributed.world()
     where = f" (rank {w.rank} of {w.size})" if w.active else ""
     print(f"panda-viz {command}{where}: error: {err}", file=sys.stderr, flush=True)
@@ -189,5 +189,5 @@ def run(args: argparse.Namespace) -> int:
             if w.is_main:
                 print(json.dumps(report, indent=2), flush=True)
     except (PandaVizError, ValueError, TypeError, OSError, KeyError) as err:
-        return fail("fit", err)
+        return report_error("fit", err)
     return 0

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..exceptions import InvalidFileError
 from ..fileio.atomic import atomic_path
 
 __all__ = [
@@ -90,16 +91,16 @@ def write_explorer_notebook(path: str | os.PathLike) -> bool:
 
     Raises
     ------
-    FileNotFoundError
-        When the package lacks its notebook (a broken install).
+    InvalidFileError
+        When the package lacks its notebook (a broken install); ``path`` is the missing file.
     OSError
         When ``path`` cannot be written.
     """
     path = Path(path)
     source = packaged_notebook()
     if not source.is_file():
-        raise FileNotFoundError(f"the Explorer notebook is missing from the installed package: expected "
-                                f"{str(source)!r}; reinstall panda_viz")
+        raise InvalidFileError(f"the Explorer notebook is missing from the installed package: expected "
+                               f"{str(source)!r}; reinstall panda_viz", source)
     if path.exists():
         return False
     with atomic_path(path) as tmp:
@@ -236,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 try:
                     write_explorer_notebook(notebook)
-                except OSError as err:
+                except (OSError, InvalidFileError) as err:
                     print(f"panda-viz lab: cannot write the Explorer notebook to {str(notebook)!r}: {err}; "
                           "run it from a folder you can write to, or pass a notebook", file=sys.stderr)
                     return 2

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .._checks import check_float, check_int
 from ..exceptions import InvalidInputError, PandaVizError
 from ..fileio.atomic import atomic_path
 from ..runtime import distributed
@@ -121,8 +122,7 @@ def render_edits(
     names = [job.name for job in jobs]
     if not jobs or len(set(names)) != len(names):
         raise InvalidInputError(f"render needs at least one edit, each named once; got {names}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be a positive int; got {batch_size!r}")
+    batch_size = check_int("render_edits: batch_size", batch_size, low=1)
     bounds = list(range(0, len(seeds), batch_size)) + [len(seeds)]
     first, last = distributed.shard_range(bounds, w.rank, w.size, what=f"seeds {seeds.start}:{seeds.stop}")
     units = [(a, min(a + batch_size, last)) for a in range(first, last, batch_size)]
@@ -200,12 +200,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def jobs_from_arguments(generator, args: argparse.Namespace) -> list[RenderJob]:
     """The render jobs ``--edit/--edits/--zoo/--original`` name, with their factors loaded (validated)."""
-    import math
-
     from ..formats.edit_zoo import load_edit_zoo
 
-    if args.alpha is not None and not math.isfinite(args.alpha):
-        raise InvalidInputError(f"--alpha must be a finite number; got {args.alpha}")
+    check_float("--alpha", args.alpha, low=None, allow_none=True)
     if args.edits is not None:
         if args.zoo is not None:
             raise InvalidInputError("give either --edits FILE or --zoo, not both")
@@ -227,7 +224,7 @@ def jobs_from_arguments(generator, args: argparse.Namespace) -> list[RenderJob]:
 
 def run(args: argparse.Namespace) -> int:
     from ..generators import load_generator
-    from .fit import fail, resolve_device
+    from .fit import report_error, resolve_device
 
     try:
         seeds = parse_seeds(args.seeds)
@@ -245,5 +242,5 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{manifest['n_written']} images written, {manifest['n_files'] - manifest['n_written']} already there; "
                       f"manifest: {Path(args.out) / MANIFEST}", flush=True)
     except (PandaVizError, ValueError, TypeError, OSError, KeyError) as err:
-        return fail("render", err)
+        return report_error("render", err)
     return 0

@@ -55,7 +55,7 @@ import io
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_float, check_int, near_misses
 from ..baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
+from ..exceptions import InvalidIndexError, InvalidInputError, InvalidStateError
 from ..fileio.atomic import atomic_path
 from ..metrics.measures import fid as _fid
 from ..metrics.measures import roir, swd
@@ -102,7 +104,10 @@ class Table2Result:
         for r in self.rows:
             if r.method == method and r.region == region:
                 return r
-        raise KeyError(f"no row for method {method!r} and region {region!r}")
+        raise InvalidIndexError(
+            f"Table2Result.row: no row for method {method!r} and region {region!r}; rows: "
+            + ", ".join(f"({r.method!r}, {r.region!r})" for r in self.rows)
+        )
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -229,6 +234,84 @@ def _calibrate(c: _Candidate, z, x0, mask, target: float, *, rtol: float = 0.05,
     return None
 
 
+def _check_subset(name: str, values: Sequence[str], options: Sequence[str]) -> list[str]:
+    """``values`` as a list if it is a non-empty subset of ``options``; else the near misses, then the options."""
+    values = list(values)
+    unknown = [v for v in values if v not in options]
+    if unknown or not values:
+        close = near_misses(unknown[0], options) if unknown else []
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise InvalidInputError(f"table2: {name} must be a non-empty subset of {tuple(options)}; got {values}{hint}")
+    return values
+
+
+@dataclass
+class _Fitted:
+    """What the methods compute once, before any region: SeFa's and GANSpace's directions,
+    ReSeFa's Jacobians of the selection samples, the PandA model (and the selection features)."""
+
+    directions: dict[str, Any] = field(default_factory=dict)
+    jacobians: torch.Tensor | None = None
+    model: Any = None
+    Z_sel: torch.Tensor | None = None
+
+
+def _fit_methods(G, methods: Sequence[str], z_sel: torch.Tensor, *, layer: str, n_candidates: int, n_parts: int,
+                 fit_samples: int, resefa_samples: int, ganspace_samples: int, seed: int, progress: bool | None,
+                 say: Callable[[str], None]) -> _Fitted:
+    """Step 0 of the protocol: each method's region-independent work, one line said for each."""
+    fitted = _Fitted()
+    if "SeFa" in methods:
+        fitted.directions["SeFa"] = result = sefa(G, k=n_candidates)
+        say(f"SeFa: {result.info['layers']} → {len(result)} directions")
+    if "GANSpace" in methods:
+        fitted.directions["GANSpace"] = result = ganspace(G, n_samples=ganspace_samples, seed=seed, progress=progress)
+        info = result.info
+        say(f"GANSpace: incremental PCA of {info['layer']} on {info['n_samples']} samples ({info['k']} components), "
+            f"regression on {info['n_regression']} fresh latents")
+    if "PandA" in methods:
+        from ..decomposition import fit_generator
+
+        fitted.model = fit_generator(G, layer, n_samples=fit_samples, seed=seed, n_parts=n_parts, random_state=seed,
+                                     progress=progress)
+        with torch.no_grad():
+            fitted.Z_sel = G.features(z_sel, layer, progress=False)
+        say(f"PandA: fitted at {layer} on {fit_samples} samples ({n_parts} parts, "
+            f"objective {fitted.model.objective_:.3f})")
+    if "ReSeFa" in methods:
+        fitted.jacobians = image_jacobians(G, z_sel[:resefa_samples], progress=progress)
+        say(f"ReSeFa: Jacobians of {len(fitted.jacobians)} selection samples")
+    return fitted
+
+
+def _candidates(G, fitted: _Fitted, method: str, mask: torch.Tensor, z_resefa: torch.Tensor, *, layer: str, n: int,
+                batch_size: int) -> list[_Candidate]:
+    """Step 1: ``method``'s candidate edits for the region ``mask``, best first by its own score."""
+    if method in ("SeFa", "GANSpace"):
+        return _latent_candidates(G, fitted.directions[method], method, n, batch_size)
+    if method == "ReSeFa":
+        result = resefa(G, z_resefa, (mask >= 0.5).to(mask.dtype), k=n, jacobians=fitted.jacobians)
+        return _latent_candidates(G, result, "ReSeFa", n, batch_size)
+    return _panda_candidates(G, fitted.model, layer, fitted.Z_sel, mask, n, batch_size)
+
+
+def _select(cands: list[_Candidate], z, x0, mask, target: float, *, cache: dict,
+            where: tuple[str, str]) -> tuple[_Candidate, float, float]:
+    """Steps 2 and 3: (the winner, its α, its selection ROIR) among the candidates that reach ``target``."""
+    best = None
+    for c in cands:
+        got = _calibrate(c, z, x0, mask, target, cache=cache)
+        if got is not None and (best is None or got[1] < best[2]):
+            best = (c, got[0], got[1])
+    if best is None:
+        method, region = where
+        raise InvalidStateError(
+            f"table2: no {method} candidate of {len(cands)} reaches an in-region change of {target} for {region} "
+            "under its strength cap; lower target_change or raise n_candidates"
+        )
+    return best
+
+
 def table2(
     generator: Any = "dcgan-digiface",
     *,
@@ -279,18 +362,14 @@ def table2(
 
     start = time.perf_counter()
     say = log or (lambda _msg: None)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {METHODS}; got {list(methods)}")
-    bad = [r for r in regions if r not in REGIONS]
-    if bad or not regions:
-        raise ValueError(f"regions must be a non-empty subset of {REGIONS}; got {list(regions)}")
+    methods = _check_subset("methods", methods, METHODS)
+    regions = _check_subset("regions", regions, REGIONS)
     for name, value, low in (("n_eval", n_eval, 2), ("n_select", n_select, 2), ("n_candidates", n_candidates, 1),
-                             ("resefa_samples", resefa_samples, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
-    if not target_change > 0:
-        raise ValueError(f"target_change must be positive; got {target_change!r}")
+                             ("resefa_samples", resefa_samples, 1), ("n_parts", n_parts, 1),
+                             ("fit_samples", fit_samples, 1), ("ganspace_samples", ganspace_samples, 1),
+                             ("swd_descriptors", swd_descriptors, 1), ("seed", seed, 0), ("batch_size", batch_size, 1)):
+        check_int(f"table2: {name}", value, low=low)
+    check_float("table2: target_change", target_change)
     G = load_generator(generator)
     G.check_layer(layer)
     size = G.image_shape[-1]
@@ -305,27 +384,9 @@ def table2(
         z_eval = G.sample_latents(n_eval, seed=seed + 2)
         x_sel = G.synthesize(z_sel, batch_size=batch_size, progress=False)
         x_eval = G.synthesize(z_eval, batch_size=batch_size, progress=progress)
-
-    shared: dict[str, Any] = {}
-    if "SeFa" in methods:
-        shared["SeFa"] = sefa(G, k=n_candidates)
-        say(f"SeFa: {shared['SeFa'].info['layers']} → {len(shared['SeFa'])} directions")
-    if "GANSpace" in methods:
-        shared["GANSpace"] = ganspace(G, n_samples=ganspace_samples, seed=seed, progress=progress)
-        info = shared["GANSpace"].info
-        say(f"GANSpace: incremental PCA of {info['layer']} on {info['n_samples']} samples ({info['k']} components), "
-            f"regression on {info['n_regression']} fresh latents")
-    if "PandA" in methods:
-        from ..decomposition import fit_generator
-
-        model = fit_generator(G, layer, n_samples=fit_samples, seed=seed, n_parts=n_parts, random_state=seed,
-                              progress=progress)
-        with torch.no_grad():
-            Z_sel = G.features(z_sel, layer, progress=False)
-        say(f"PandA: fitted at {layer} on {fit_samples} samples ({n_parts} parts, objective {model.objective_:.3f})")
-    if "ReSeFa" in methods:
-        jac = image_jacobians(G, z_sel[:resefa_samples], progress=progress)
-        say(f"ReSeFa: Jacobians of {len(jac)} selection samples")
+    fitted = _fit_methods(G, methods, z_sel, layer=layer, n_candidates=n_candidates, n_parts=n_parts,
+                          fit_samples=fit_samples, resefa_samples=resefa_samples, ganspace_samples=ganspace_samples,
+                          seed=seed, progress=progress, say=say)
 
     rows = []
     cache: dict = {}
@@ -333,22 +394,10 @@ def table2(
     cells = [(method, region) for region in regions for method in methods]
     for method, region in _progress(cells, total=len(cells), enabled=progress, n_samples=len(cells) * 1000, desc="table 2"):
         mask = masks[region].to(G.device)
-        if method in ("SeFa", "GANSpace"):
-            cands = _latent_candidates(G, shared[method], method, n_candidates, batch_size)
-        elif method == "ReSeFa":
-            result = resefa(G, z_sel[:resefa_samples], (mask >= 0.5).to(mask.dtype), k=n_candidates, jacobians=jac)
-            cands = _latent_candidates(G, result, "ReSeFa", n_candidates, batch_size)
-        else:
-            cands = _panda_candidates(G, model, layer, Z_sel, mask, n_candidates, batch_size)
-        best = None
+        cands = _candidates(G, fitted, method, mask, z_sel[:resefa_samples], layer=layer, n=n_candidates,
+                            batch_size=batch_size)
         with torch.no_grad():
-            for c in cands:
-                got = _calibrate(c, z_sel, x_sel, mask, target_change, cache=cache)
-                if got is not None and (best is None or got[1] < best[2]):
-                    best = (c, got[0], got[1])
-            if best is None:
-                raise RuntimeError(f"no {method} candidate reaches an in-region change of {target_change} for {region}")
-            c, alpha, sel_score = best
+            c, alpha, sel_score = _select(cands, z_sel, x_sel, mask, target_change, cache=cache, where=(method, region))
             edited = c.edit(z_eval, alpha)
         r = roir(x_eval, edited, mask)
         examples[method, region] = edited[:N_EXAMPLES].cpu(), ((edited - x_eval) ** 2).mean(1).mean(0).cpu()

@@ -40,6 +40,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_choice, check_int
+from ..exceptions import InvalidInputError
+
 __all__ = [
     "FaceLandmarks",
     "DIGIFACE_LANDMARKS",
@@ -118,14 +121,14 @@ def landmarks_from_mean_image(mean_luminance: torch.Tensor) -> FaceLandmarks:
     """Steps 2–4 of the module docstring on a mean luminance image (H, W)."""
     lum = torch.as_tensor(mean_luminance, dtype=torch.float64)
     if lum.ndim != 2 or lum.shape[0] != lum.shape[1]:
-        raise ValueError(f"a square mean luminance image (H, W) expected; got {tuple(lum.shape)}")
+        raise InvalidInputError(f"landmarks_from_mean_image: a square mean luminance image (H, W) expected; got {tuple(lum.shape)}")
     d = _blur(lum, 1.5) - _blur(lum, 6.0)
     blobs = _dark_blobs(d)
     if len(blobs) < 4:
-        raise ValueError(f"found {len(blobs)} dark blobs in the mean image; a face needs eyes, nose and mouth (4)")
+        raise InvalidInputError(f"landmarks_from_mean_image: found {len(blobs)} dark blobs in the mean image; a face needs eyes, nose and mouth (4)")
     (_, xa, ya), (_, xb, yb) = blobs[0], blobs[1]
     if abs(ya - yb) >= abs(xa - xb):
-        raise ValueError(f"the two strongest dark blobs ({xa:.1f}, {ya:.1f}) and ({xb:.1f}, {yb:.1f}) are not side by side")
+        raise InvalidInputError(f"landmarks_from_mean_image: the two strongest dark blobs ({xa:.1f}, {ya:.1f}) and ({xb:.1f}, {yb:.1f}) are not side by side")
     left, right = sorted([(xa, ya), (xb, yb)])
     D = float(np.hypot(right[0] - left[0], right[1] - left[1]))
     mid_x, eye_y = (left[0] + right[0]) / 2, max(left[1], right[1])
@@ -135,7 +138,7 @@ def landmarks_from_mean_image(mean_luminance: torch.Tensor) -> FaceLandmarks:
     first = below[0] if below else None
     second = next((p for p in below[1:] if abs(p[1] - first[1]) >= 0.3 * D), None) if first else None
     if second is None:
-        raise ValueError("fewer than two dark blobs below the eyes on the face midline (nose and mouth)")
+        raise InvalidInputError("landmarks_from_mean_image: fewer than two dark blobs below the eyes on the face midline (nose and mouth)")
     nose, mouth = sorted([first, second], key=lambda p: p[1])
     r = lambda p: (round(p[0], 1), round(p[1], 1))  # noqa: E731
     return FaceLandmarks(left_eye=r(left), right_eye=r(right), nose=r(nose), mouth=r(mouth), size=int(lum.shape[0]))
@@ -151,6 +154,8 @@ def derive_face_landmarks(generator=None, *, n: int = 2000, seed: int = 0, batch
     n, seed : int
         Samples averaged, and their seed.
     """
+    n = check_int("derive_face_landmarks: n", n, low=1)
+    batch_size = check_int("derive_face_landmarks: batch_size", batch_size, low=1)
     if generator is None:
         from ..generators import load_generator
 
@@ -202,7 +207,7 @@ def face_masks(landmarks: FaceLandmarks = DIGIFACE_LANDMARKS, *, size: int | Non
     size : int, optional
         Output resolution (default the landmarks' own); boxes are scaled to it.
     """
-    size = landmarks.size if size is None else int(size)
+    size = landmarks.size if size is None else check_int("face_masks: size", size, low=1)
     scale = size / landmarks.size
     out = {}
     for region, boxes in face_boxes(landmarks).items():
@@ -213,6 +218,5 @@ def face_masks(landmarks: FaceLandmarks = DIGIFACE_LANDMARKS, *, size: int | Non
 
 def face_mask(region: str, landmarks: FaceLandmarks = DIGIFACE_LANDMARKS, *, size: int | None = None) -> torch.Tensor:
     """One region's mask (size, size): ``"eyes"``, ``"nose"`` or ``"mouth"`` (see :func:`face_masks`)."""
-    if region not in REGIONS:
-        raise ValueError(f"unknown face region {region!r}; expected one of {', '.join(REGIONS)}")
+    region = check_choice("face region", region, REGIONS)
     return face_masks(landmarks, size=size)[region]

@@ -18,14 +18,18 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._checks import check_int, describe
 from ..editing import edits as editing
+from ..exceptions import InvalidIndexError, InvalidInputError
 from ..imaging import render
 
 __all__ = ["ImagePane", "LogArea", "Samples", "check_index", "check_seed", "part_label",
-           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE"]
+           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE", "MAX_SEED"]
 
 #: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
 DEFAULT_SCALE = 4
+#: The largest seed the widgets take: their seed boxes' maximum (a box would clamp a larger one silently).
+MAX_SEED = 2**31 - 1
 
 
 def row_layout() -> widgets.Layout:
@@ -199,7 +203,8 @@ class Samples:
         from ..generators import Inversion
 
         if inversion is not None and (not isinstance(inversion, Inversion) or len(inversion) != 1):
-            raise ValueError(f"an Inversion of one photo expected; got {inversion!r}")
+            got = f"an Inversion of {len(inversion)} photos" if isinstance(inversion, Inversion) else describe(inversion)
+            raise InvalidInputError(f"Samples.set_photo: an Inversion of one photo (or None) expected; got {got}")
         with self._lock:
             self.photo = inversion
             self._photo_count += 1
@@ -229,9 +234,8 @@ class Samples:
 
 
 def check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed must be a non-negative int; got {seed!r}")
-    return int(seed)
+    """``seed`` as an ``int`` in [0, :data:`MAX_SEED`], the range of the widgets' seed boxes."""
+    return check_int("seed", seed, low=0, high=MAX_SEED)
 
 
 def part_label(k: int, n: int) -> str:
@@ -241,9 +245,16 @@ def part_label(k: int, n: int) -> str:
 
 
 def check_index(value: Any, n: int, what: str) -> int:
-    """``value`` as an index in range(n), or a ValueError naming ``what``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{what} must be an int in 0..{n - 1}; got {value!r}")
-    if not 0 <= int(value) < n:
-        raise ValueError(f"{what} {int(value)} out of range: the model has {n} ({what} 0..{n - 1})")
-    return int(value)
+    """``value`` as an index in range(n).
+
+    Raises
+    ------
+    InvalidTypeError
+        ``value`` is not an integer.
+    InvalidIndexError
+        It is outside 0..n-1 (the message names ``what`` and ``n``).
+    """
+    value = check_int(what, value)
+    if not 0 <= value < n:
+        raise InvalidIndexError(f"{what} {value} out of range: the model has {n} ({what} 0..{n - 1})")
+    return value

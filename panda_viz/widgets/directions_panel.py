@@ -16,7 +16,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._checks import check_choice, check_int
 from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
+from ..exceptions import InvalidInputError
 from ..generators import Inversion
 from ..imaging import render
 from ..metrics.measures import roir
@@ -109,9 +111,7 @@ class DirectionsPanel(Panel):
     # ------------------------------------------------------------- directions
     def directions(self, method: str | None = None):
         """The :class:`~panda_viz.baselines.Directions` of ``method`` (default the selected one), cached."""
-        method = self.method.value if method is None else method
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        method = self.method.value if method is None else check_choice("method", method, METHODS)
         if method == "SeFa":
             key = ("SeFa",)
             make = lambda: sefa(self.generator, k=N_DIRECTIONS)  # noqa: E731
@@ -121,7 +121,7 @@ class DirectionsPanel(Panel):
         else:
             mask = self.roi.mask
             if not mask.any():
-                raise ValueError("ReSeFa needs a region: paint one over the image (edit tab), then choose ReSeFa")
+                raise InvalidInputError("ReSeFa needs a region: paint one over the image (edit tab), then choose ReSeFa")
             key = ("ReSeFa", self.samples.source(self.seed.value), mask.tobytes())
             latents = self.samples.latents(self.seed.value)
             if isinstance(latents, Inversion):  # a photo: ReSeFa's Jacobians at its inverted latents
@@ -154,15 +154,11 @@ class DirectionsPanel(Panel):
 
     # ---------------------------------------------------------------- setters
     def set_method(self, method: str) -> None:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-        self.method.value = method
+        self.method.value = check_choice("method", method, METHODS)
 
     def set_direction(self, j: int) -> None:
         n = len(self.direction.options)
-        if isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= int(j) < n:
-            raise ValueError(f"direction must be an int in 0..{n - 1} ({n} directions are offered); got {j!r}")
-        self.direction.value = int(j)
+        self.direction.value = check_int(f"direction ({n} directions are offered)", j, low=0, high=n - 1)
 
     def set_alpha(self, alpha: float) -> None:
         """Set α (the slider's range grows to include it)."""

@@ -11,9 +11,10 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._checks import check_int
 from ..decomposition.fitted import check_compatible
 from ..editing import edits as editing
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, InvalidStateError
 from ..formats.edit_zoo import EditZoo, term_names
 from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, central_part, check_index, set_slider
@@ -93,8 +94,8 @@ class EditPanel(Panel):
                  samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
         super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.zoo = zoo
-        self.n_rank_samples = int(n_rank_samples)
-        self.n_rank_candidates = int(n_rank_candidates)
+        self.n_rank_samples = check_int("EditPanel: n_rank_samples", n_rank_samples, low=1)
+        self.n_rank_candidates = check_int("EditPanel: n_rank_candidates", n_rank_candidates, low=1)
         self.model: Any = None
         self.layer: str | None = None
         self.rows: list[_Term] = []
@@ -262,10 +263,10 @@ class EditPanel(Panel):
     def apply_named_edit(self, name: str) -> None:
         """Replace the terms with the named edit ``name`` of the zoo (its part, appearance and α)."""
         if self.zoo is None:
-            raise ValueError("no edit zoo: pass zoo= (e.g. panda_viz.load_edit_zoo('dcgan-digiface'))")
+            raise InvalidInputError("no edit zoo: pass zoo= (e.g. panda_viz.load_edit_zoo('dcgan-digiface'))")
         valid = [v for _, v in self.named.options if v]
         if name not in valid:
-            raise ValueError(f"named edit {name!r} is not made with the model on show; these are: "
+            raise InvalidInputError(f"named edit {name!r} is not made with the model on show; these are: "
                              f"{', '.join(valid) or 'none'}")
         if self.named.value != name:
             self.named.value = name  # its observer calls back here
@@ -314,10 +315,10 @@ class EditPanel(Panel):
         A generator pass per ``chunk`` samples, with a progress bar; with ``background`` it
         runs in a thread so the notebook stays responsive (returns the thread).
         """
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
-            raise ValueError(f"the number of seeds must be an int in 1..256; got {n!r}")
+        n = check_int("apply_to_seeds: the number of seeds n", n, low=1, high=256)
+        chunk = check_int("apply_to_seeds: chunk", chunk, low=1)
         if self._batch_job.running:
-            raise RuntimeError("a batch is already running; wait for it to finish")
+            raise InvalidStateError("a batch is already running; wait for it to finish")
         if not self.rows:
             raise InvalidInputError("no terms to apply: add a term first")
         terms, mask, model, layer = self.terms, self.painted_mask(), self.model, self.layer

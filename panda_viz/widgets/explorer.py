@@ -8,8 +8,10 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .._checks import check_choice, check_int
 from ..decomposition.fitted import check_compatible
-from ._common import DEFAULT_SCALE, LogArea, Samples, check_seed
+from ..exceptions import InvalidInputError, InvalidStateError
+from ._common import DEFAULT_SCALE, MAX_SEED, LogArea, Samples, check_seed
 from .directions_panel import DirectionsPanel
 from .edit_panel import EditPanel
 from .panel import BackgroundJob
@@ -81,7 +83,7 @@ class Explorer(widgets.VBox):
         guard = self.log_area.guarded
         seed = check_seed(seed)
         self.header = widgets.HTML()
-        self.seed = widgets.BoundedIntText(value=seed, min=0, max=2**31 - 1, description="seed",
+        self.seed = widgets.BoundedIntText(value=seed, min=0, max=MAX_SEED, description="seed",
                                            continuous_update=False, layout=widgets.Layout(width="160px"))
         self.next_button = widgets.Button(description="next", icon="step-forward", tooltip="the next seed",
                                           layout=widgets.Layout(width="80px"))
@@ -151,9 +153,7 @@ class Explorer(widgets.VBox):
         self.header.value = f"<b>PandA explorer</b> · {name} · {what}"
 
     def show_tab(self, name: str) -> None:
-        if name not in TABS:
-            raise ValueError(f"tab must be one of {TABS}; got {name!r}")
-        self.tabs.selected_index = TABS.index(name)
+        self.tabs.selected_index = TABS.index(check_choice("tab", name, TABS))
 
     # ------------------------------------------------------------------- seed
     def set_seed(self, seed: int) -> None:
@@ -190,7 +190,7 @@ class Explorer(widgets.VBox):
         if self.source.value == "photo":
             if self.photo.inversion is None:
                 self.source.value = "seed"
-                raise ValueError("no photo yet: upload one in the photo tab")
+                raise InvalidInputError("no photo yet: upload one in the photo tab")
             self.samples.set_photo(self.photo.inversion)
         else:
             self.samples.set_photo(None)
@@ -241,12 +241,11 @@ class Explorer(widgets.VBox):
         from ..decomposition import fit_generator
 
         if self._fit_job.running:
-            raise RuntimeError("a fit is already running; wait for it to finish")
+            raise InvalidStateError("a fit is already running; wait for it to finish")
         layer, n_parts, max_iter = self.fit_layer.value, self.fit_parts.value, self.fit_iter.value
         n_samples = self.fit_samples.value
         S = self.generator.layers[layer][1] * self.generator.layers[layer][2]
-        if not 1 <= n_parts <= S:
-            raise ValueError(f"parts must be in 1..{S} at layer {layer!r}; got {n_parts}")
+        check_int(f"parts (at most H·W = {S} at layer {layer!r})", n_parts, low=1, high=S)
         self.fit_status.value = f"features of {n_samples} samples at {html.escape(layer)}…"
         previous_layer = self.layer
 

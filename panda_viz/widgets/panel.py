@@ -19,8 +19,9 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from ..exceptions import InvalidInputError
-from ._common import DEFAULT_SCALE, ImagePane, LogArea, Samples, check_seed, row_layout
+from .._checks import check_choice
+from ..exceptions import InvalidInputError, InvalidStateError
+from ._common import DEFAULT_SCALE, MAX_SEED, ImagePane, LogArea, Samples, check_seed, row_layout
 from .roi import RoiPainter
 
 __all__ = ["Panel", "BackgroundJob", "PARTS", "PAINTED"]
@@ -80,7 +81,7 @@ class Panel(widgets.VBox):
         self._busy = False
         self.seed: widgets.BoundedIntText | None = None
         if seed is not None:
-            self.seed = widgets.BoundedIntText(value=check_seed(seed), min=0, max=2**31 - 1, description="seed",
+            self.seed = widgets.BoundedIntText(value=check_seed(seed), min=0, max=MAX_SEED, description="seed",
                                                continuous_update=False, layout=widgets.Layout(width="160px"))
             self.seed.observe(self.guard("sample", lambda _change: self._seed_changed()), "value")
 
@@ -118,7 +119,7 @@ class Panel(widgets.VBox):
 
     def composite(self) -> tuple[np.ndarray, ...]:
         """The images of :attr:`panes`, uint8 (H, W, 3) each, for the current controls."""
-        raise NotImplementedError
+        raise InvalidStateError(f"{type(self).__name__} defines no composite(): a Panel subclass says what it draws")
 
     def render(self) -> None:
         """Compose and show the images, unless held or not ready; clears stale error lines."""
@@ -180,9 +181,7 @@ class Panel(widgets.VBox):
 
     def set_region(self, region: str) -> None:
         """``"parts"`` or ``"painted region"``."""
-        if region not in (PARTS, PAINTED):
-            raise InvalidInputError(f"region must be {PARTS!r} or {PAINTED!r}; got {region!r}")
-        self.region.value = region
+        self.region.value = check_choice("region", region, (PARTS, PAINTED))
 
     def painted_mask(self) -> np.ndarray | None:
         """The painted mask (image-sized, in [0, 1]) when the region is the painted one, else None.
@@ -245,10 +244,11 @@ class BackgroundJob:
         """Run ``work`` (in a thread with ``background``; returns it, else None).
 
         ``on_error`` runs before the error is logged, to put back what ``work`` left half done.
-        Raises ``RuntimeError`` while the previous run is still going.
+        Raises :class:`~panda_viz.exceptions.InvalidStateError` (a ``RuntimeError``) while the
+        previous run is still going.
         """
         if self.running:
-            raise RuntimeError(f"a {self.what} is already running; wait for it to finish")
+            raise InvalidStateError(f"a {self.what} is already running; wait for it to finish")
         self.progress.max, self.progress.value, self.progress.bar_style = total, 0, "info"
         self.button.disabled = True
 

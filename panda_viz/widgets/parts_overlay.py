@@ -7,6 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from .._checks import check_float
 from ..decomposition.fitted import check_compatible
 from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, check_index, part_label
@@ -74,9 +75,7 @@ class PartsOverlay(Panel):
         self.render()
 
     def set_opacity(self, opacity: float) -> None:
-        if not 0.0 <= float(opacity) <= 1.0:
-            raise ValueError(f"opacity must be in [0, 1]; got {opacity!r}")
-        self.opacity.value = float(opacity)
+        self.opacity.value = check_float("opacity", opacity, low=0.0, high=1.0, strict=False)
 
     def set_visible(self, part: int, visible: bool) -> None:
         """Show or hide part ``part``."""

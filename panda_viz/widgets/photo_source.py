@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, InvalidStateError
 from ..imaging import render
 from ..imaging.photos import centre_box
 from ._common import DEFAULT_SCALE, ImagePane, LogArea, row_layout
@@ -169,7 +169,7 @@ class PhotoSource(widgets.VBox):
         from ..inversion.invert import invert
 
         if self.inversion_job.running:
-            raise RuntimeError("an inversion is already running; wait for it to finish")
+            raise InvalidStateError("an inversion is already running; wait for it to finish")
         box = self.crop_box()
         self.show_crop()
         options = {"progress": False, **self.invert_options}

@@ -11,8 +11,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .._checks import check_int
 from ..decomposition.low_rank import METHOD_NAMES, METHODS, LowRankApproximations
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, InvalidTypeError
 from ..imaging import render
 from ._common import check_seed, row_layout
 from .panel import Panel
@@ -93,8 +94,7 @@ class RankExplorer(Panel):
     def __init__(self, generator: Any, layer: str, *, n_samples: int = 256, seed: int = 0, sample: int = 0,
                  method: str = "hosvd", ranks: tuple[int, int] | None = None,
                  precompute: Sequence[int] = DEFAULT_PRECOMPUTE, n_channels: int = 4, random_state: int = 0) -> None:
-        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
-            raise InvalidInputError(f"n_channels must be a positive int; got {n_channels!r}")
+        n_channels = check_int("RankExplorer: n_channels", n_channels, low=1)
         super().__init__(generator, seed=None)  # the sample is a slider over the N fitted samples
         self.approximations: LowRankApproximations | None = None
         self.layer: str | None = None
@@ -152,8 +152,7 @@ class RankExplorer(Panel):
     def set_layer(self, layer: str, *, n_samples: int = 256, seed: int = 0,
                   precompute: Sequence[int] = DEFAULT_PRECOMPUTE) -> None:
         """Fit at another layer: N generator passes, the HOSVD, and the ``precompute`` fits."""
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise InvalidInputError(f"n_samples must be a positive int; got {n_samples!r}")
+        n_samples = check_int("RankExplorer: n_samples", n_samples, low=1)
         seed = check_seed(seed)
         latents = self.generator.sample_latents(n_samples, seed=seed)
         Z = self.generator.features(latents, layer)  # the generator says which layers there are
@@ -186,9 +185,8 @@ class RankExplorer(Panel):
         try:
             r_c, r_s = self.approximations.check_ranks(method, r_c, r_s)
             n = self.approximations.n_samples
-            if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or not 0 <= sample < n:
-                raise InvalidInputError(f"sample must be an int in [0, {n - 1}] (N = {n}); got {sample!r}")
-        except InvalidInputError as err:
+            sample = check_int(f"sample (N = {n})", sample, low=0, high=n - 1)
+        except (InvalidInputError, InvalidTypeError) as err:
             self.log_area.error(f"not changed: {err}")
             return False
         with self.render_held():

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 import numpy as np
 from ipyevents import Event
 
+from ..exceptions import InvalidInputError
 from ._common import DEFAULT_SCALE, ImagePane, LogArea
 
 __all__ = ["RoiPainter"]
@@ -86,7 +87,8 @@ class RoiPainter(widgets.VBox):
         """Replace the mask with ``mask`` (H, W) in [0, 1] (the image's size)."""
         mask = np.asarray(mask, np.float32)
         if mask.shape != self._mask.shape:
-            raise ValueError(f"mask of shape {self._mask.shape} (the image's) expected; got {mask.shape}")
+            raise InvalidInputError(f"RoiPainter.set_mask: mask of shape {self._mask.shape} (the image's) expected; "
+                                    f"got {mask.shape}")
         self._mask = mask.clip(0, 1)
         self.render()
         self._notify()
@@ -95,7 +97,8 @@ class RoiPainter(widgets.VBox):
         """Paint over another image of the same size (the mask is kept)."""
         image = np.asarray(image, np.uint8)
         if image.shape[:2] != self._mask.shape:
-            raise ValueError(f"image of size {self._mask.shape} expected; got {image.shape[:2]}")
+            raise InvalidInputError(f"RoiPainter.set_image: image of size {self._mask.shape} expected; "
+                                    f"got {image.shape[:2]}")
         self._image = image
         self.render()
 

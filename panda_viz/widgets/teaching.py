@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._checks import is_real
+
 __all__ = ["check_answer", "answers_match"]
 
 
@@ -32,8 +34,8 @@ def answers_match(answer: Any, expected: Any, *, rtol: float = 0.0, atol: float 
         return isinstance(answer, str) and answer.strip().lower() == expected.strip().lower()
     if isinstance(expected, (bool, np.bool_)):
         return isinstance(answer, (bool, np.bool_)) and bool(answer) == bool(expected)
-    if isinstance(expected, (int, float, np.integer, np.floating)):
-        if isinstance(answer, (bool, np.bool_)) or not isinstance(answer, (int, float, np.integer, np.floating)):
+    if is_real(expected):
+        if not is_real(answer):  # True is not the number 1 here
             return False
         return math.isclose(float(answer), float(expected), rel_tol=rtol, abs_tol=atol)
     if isinstance(expected, (tuple, list, np.ndarray)):

@@ -88,6 +88,14 @@ def test_regression_latents_are_fresh_and_follow_random_state(planted):
     assert ganspace(G, n_samples=12_345, k=2, n_regression=10, progress=False).info["n_samples"] == 14_000
 
 
+def test_the_global_torch_generator_is_left_alone(planted):
+    G, _, _ = planted
+    state = torch.get_rng_state()
+    ganspace(G, n_samples=2000, k=4, n_regression=40, progress=False)
+    ganspace(G, n_samples=2000, k=4, n_regression=40, random_state=3, progress=False)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 @pytest.fixture(scope="module")
 def result(dcgan):
     return ganspace(dcgan, n_samples=600, k=20, n_regression=2000, progress=False)
@@ -130,17 +138,17 @@ def test_scores_are_decreasing_variances(result):
 
 def test_bad_input(dcgan, planted):
     G, _, _ = planted
-    with pytest.raises(InvalidInputError, match=r"k must be an int in \[1, 6\] \(the analysed features' size\)"):
+    with pytest.raises(InvalidInputError, match=r"k \(at most the analysed features' size\) must be an int in \[1, 6\]; got 7"):
         ganspace(G, k=7)
-    with pytest.raises(InvalidInputError, match="n_samples must be an int >= 2; got 1"):
+    with pytest.raises(InvalidInputError, match=r"n_samples must be an int in \[2, inf\]; got 1"):
         ganspace(G, n_samples=1, k=2)
     with pytest.raises(InvalidInputError, match=r"Invalid estimator: got 'fbpca' instead of one of"):
         ganspace(G, estimator="fbpca", k=2)
-    with pytest.raises(InvalidInputError, match="n_regression must be an int >= 4; got 3"):
+    with pytest.raises(InvalidInputError, match=r"n_regression \(at least k\) must be an int in \[4, inf\]; got 3"):
         ganspace(G, k=4, n_regression=3)
-    with pytest.raises(InvalidTypeError, match="random_state must be None, a non-negative int or a torch.Generator"):
+    with pytest.raises(InvalidTypeError, match="random_state must be None, an int >= 0 or a torch.Generator"):
         ganspace(G, k=2, random_state="x")
-    with pytest.raises(InvalidTypeError, match="orthonormalize must be a bool"):
+    with pytest.raises(InvalidTypeError, match="orthonormalize must be True or False; got int 1"):
         ganspace(G, k=2, orthonormalize=1)
     with pytest.raises(InvalidInputError, match=r"orthonormalize=True needs k <= 4 \(the latent size"):
         ganspace(G, k=5, orthonormalize=True)

@@ -187,7 +187,7 @@ def test_bad_input(dcgan, latents, jacobians):
         resefa(dcgan, latents, 2 * face_mask("eyes"), jacobians=jacobians)
     with pytest.raises(ValueError, match=r"latents of shape \(N, 100, 1, 1\) expected"):
         resefa(dcgan, torch.ones(2, 99), face_mask("eyes"))
-    with pytest.raises(InvalidInputError, match="regularization must be None .* or a positive number"):
+    with pytest.raises(InvalidInputError, match=r"regularization τ \(None, the official default, or the paper's 1e-3\) must be a number in \(0.0, inf\]"):
         resefa(dcgan, latents, face_mask("eyes"), regularization=0, jacobians=jacobians)
     with pytest.raises(InvalidInputError, match="Invalid mask_mode: got 'weighted'"):
         resefa(dcgan, latents, face_mask("eyes"), mask_mode="weighted", jacobians=jacobians)

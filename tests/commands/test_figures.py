@@ -18,6 +18,7 @@ from panda_viz.commands import (
     cli,
     figures,  # noqa: E402
 )
+from panda_viz.exceptions import InvalidFileError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -131,7 +132,7 @@ def test_select_notebooks(tmp_path):
     assert [p.stem for p in figures.select_notebooks(folder, ["FIG3", "fig"])] == ["fig1_overview", "fig3_object_removal"]
     with pytest.raises(ValueError, match=r"no notebook name contains 'fig99'; notebooks: explore, fig1_overview"):
         figures.select_notebooks(folder, ["fig99"])
-    with pytest.raises(FileNotFoundError, match="no notebooks"):
+    with pytest.raises(InvalidFileError, match="no notebooks"):
         figures.select_notebooks(root / "figures")
 
 

@@ -21,6 +21,7 @@ from PIL import Image
 from ports import free_port
 
 from panda_viz.commands import cli, lab
+from panda_viz.exceptions import InvalidFileError
 
 
 def test_lab_is_a_subcommand_with_its_options(tmp_path, capsys):
@@ -130,8 +131,9 @@ def test_a_package_missing_its_notebook_says_so(no_checkout, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "cannot write the Explorer notebook to" in err and "missing from the installed package" in err
     assert not (no_checkout / "explore.ipynb").exists()
-    with pytest.raises(FileNotFoundError, match=r"missing from the installed package: expected '.*gone/explore.ipynb'"):
+    with pytest.raises(InvalidFileError, match=r"missing from the installed package: expected '.*gone/explore.ipynb'") as info:
         lab.write_explorer_notebook(no_checkout / "x.ipynb")
+    assert info.value.path == no_checkout / "gone" / "explore.ipynb"
 
 
 # --------------------------------------------------------------------------- signals: never leave JupyterLab behind

@@ -10,6 +10,7 @@ import torch
 from panda_viz.baselines import sefa
 from panda_viz.commands import cli
 from panda_viz.commands import table2 as table2_command
+from panda_viz.exceptions import InvalidIndexError
 from panda_viz.paper.evaluation import (
     Table2Result,
     _calibrate,
@@ -43,6 +44,8 @@ def test_rows_and_files(tiny):
     assert (out / "table2_edits.png").stat().st_size > 1000
     md = (out / "table2.md").read_text()
     assert "| method | mouth ROIR | mouth SWD |" in md and "| ReSeFa |" in md
+    with pytest.raises(InvalidIndexError, match=r"no row for method 'SeFa' and region 'eyes'; rows: \('PandA', 'mouth'\)"):
+        result.row("SeFa", "eyes")  # a LookupError, as the KeyError it was
 
 
 def test_matched_strength_on_the_selection_samples(dcgan):
@@ -68,9 +71,11 @@ def test_inside_change_is_rms_per_masked_value():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="methods must be a non-empty subset"):
         table2(methods=("LowRankGAN",), **TINY)
+    with pytest.raises(ValueError, match=r"got \['Sefa'\]; did you mean 'SeFa'\?"):
+        table2(methods=("Sefa",), **TINY)
     with pytest.raises(ValueError, match="regions must be a non-empty subset"):
         table2(regions=("ears",), **TINY)
-    with pytest.raises(ValueError, match="n_eval must be an int >= 2"):
+    with pytest.raises(ValueError, match=r"n_eval must be an int in \[2, inf\]; got 1"):
         table2(**{**TINY, "n_eval": 1})
 
 

@@ -50,5 +50,5 @@ def test_masks_geometry():
 def test_masks_rescale_and_bad_region():
     assert face_masks(size=128)["mouth"].shape == (128, 128)
     assert face_mask("eyes", size=32).shape == (32, 32)
-    with pytest.raises(ValueError, match="unknown face region 'ears'; expected one of eyes, nose, mouth"):
+    with pytest.raises(ValueError, match=r"Invalid face region: got 'ears' instead of one of \{'eyes', 'nose', 'mouth'\}"):
         face_mask("ears")

@@ -9,6 +9,7 @@ import torch
 import panda_viz
 from panda_viz.editing import edits as editing
 from panda_viz.editing import saliency
+from panda_viz.exceptions import InvalidIndexError
 from panda_viz.formats.edit_zoo import load_edit_zoo
 from panda_viz.imaging import render
 from panda_viz.widgets import (
@@ -73,9 +74,9 @@ def test_a_new_seed_is_a_new_sample(overlay, dcgan):
 
 
 def test_bad_part_index_and_opacity_raise_with_the_range(overlay):
-    with pytest.raises(ValueError, match=r"part 7 out of range: the model has 4 \(part 0..3\)"):
+    with pytest.raises(InvalidIndexError, match=r"part 7 out of range: the model has 4 \(part 0..3\)"):
         overlay.set_visible(7, False)
-    with pytest.raises(ValueError, match=r"opacity must be in \[0, 1\]; got 1.5"):
+    with pytest.raises(ValueError, match=r"opacity must be a number in \[0.0, 1.0\]; got 1.5"):
         overlay.set_opacity(1.5)
 
 
@@ -178,7 +179,7 @@ def test_apply_to_seeds_draws_originals_above_edits_with_progress(edit, dcgan, m
     edit.batch_button.click()  # nothing painted in this panel's region: a message, no thread
     assert "the painted region is empty" in edit.log_area.last_error
     edit.set_region("parts")
-    with pytest.raises(ValueError, match="number of seeds must be an int in 1..256; got 0"):
+    with pytest.raises(ValueError, match=r"number of seeds n must be an int in \[1, 256\]; got 0"):
         edit.apply_to_seeds(0)
 
 

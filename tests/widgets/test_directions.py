@@ -83,7 +83,7 @@ def test_resefa_follows_the_painted_region_and_reports_its_roir(dcgan):
 
 
 def test_bad_input(panel):
-    with pytest.raises(ValueError, match=r"method must be one of \('SeFa', 'GANSpace', 'ReSeFa'\); got 'PCA'"):
+    with pytest.raises(ValueError, match=r"Invalid method: got 'PCA' instead of one of \{'SeFa', 'GANSpace', 'ReSeFa'\}"):
         panel.set_method("PCA")
-    with pytest.raises(ValueError, match=r"direction must be an int in 0..9 \(10 directions are offered\); got 10"):
+    with pytest.raises(ValueError, match=r"direction \(10 directions are offered\) must be an int in \[0, 9\]; got 10"):
         panel.set_direction(10)

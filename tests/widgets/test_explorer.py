@@ -58,4 +58,4 @@ def test_fitting_in_the_background_reports_progress_and_switches_the_model(app, 
 def test_a_bad_fit_request_lands_in_the_log(app):
     app.fit_layer.value, app.fit_parts.value = "main.2", 64  # 4×4 positions: at most 16 parts
     app.fit_button.click()
-    assert "parts must be in 1..16 at layer 'main.2'; got 64" in app.log_area.last_error
+    assert "parts (at most H·W = 16 at layer 'main.2') must be an int in [1, 16]; got 64" in app.log_area.last_error

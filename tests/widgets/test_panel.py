@@ -8,6 +8,7 @@ import ipywidgets as widgets
 import numpy as np
 import pytest
 
+from panda_viz.exceptions import InvalidInputError, InvalidStateError, InvalidTypeError
 from panda_viz.imaging import render
 from panda_viz.widgets import RankExplorer
 from panda_viz.widgets.panel import PAINTED, BackgroundJob, Panel
@@ -66,9 +67,12 @@ def test_the_seed_box_and_its_validation(dcgan):
     panel = Counting(dcgan, seed=1)
     panel.set_seed(2)
     assert panel.seed.value == 2 and panel.n_composites == 1  # a new seed renders
-    with pytest.raises(ValueError, match="seed must be a non-negative int; got -1"):
+    with pytest.raises(InvalidInputError, match=r"seed must be an int in \[0, 2147483647\]; got -1"):
         panel.set_seed(-1)
-    with pytest.raises(ValueError, match="seed must be a non-negative int; got 1.5"):
+    with pytest.raises(InvalidInputError, match=r"seed must be an int in \[0, 2147483647\]; got 2,147,483,648"):
+        panel.set_seed(2**31)  # the seed box would clamp it to 2**31 - 1 without a word
+    assert panel.seed.value == 2
+    with pytest.raises(InvalidTypeError, match="seed must be an int; got float 1.5"):
         Counting(dcgan, seed=1.5)
     seedless = Counting(dcgan, seed=None)
     assert seedless.seed is None
@@ -94,7 +98,7 @@ def test_the_region_toggle_shows_the_painter_and_checks_the_painted_mask(dcgan):
     roi.clear()
     with pytest.raises(ValueError, match="the painted region is empty: paint over the image with the mouse"):
         panel.painted_mask()
-    with pytest.raises(ValueError, match="region must be 'parts' or 'painted region'; got 'all'"):
+    with pytest.raises(ValueError, match=r"Invalid region: got 'all' instead of one of \{'parts', 'painted region'\}"):
         panel.set_region("all")
 
 
@@ -112,7 +116,7 @@ def test_a_background_job_reports_progress_success_and_failure(dcgan):
 
     thread = job.start(work, total=2)
     assert job.running and progress.max == 2
-    with pytest.raises(RuntimeError, match="a batch is already running; wait for it to finish"):
+    with pytest.raises(InvalidStateError, match="a batch is already running; wait for it to finish"):
         job.start(work, total=2)
     release.set()
     thread.join(timeout=30)

@@ -99,7 +99,7 @@ def test_a_new_sample_is_drawn_with_the_same_model(explorer, dcgan):
     (lambda e: e.set_ranks(None, 65), r"R_S must be an int in \[1, 64\] \(the layer has 64 positions S = H·W\); got 65"),
     (lambda e: e.set_ranks(3.5, 2), r"R_C must be an int in \[1, 256\].*got 3.5"),
     (lambda e: e.set_method("svd"), r"Invalid method: got 'svd'"),
-    (lambda e: e.set_sample(N), rf"sample must be an int in \[0, {N - 1}\] \(N = {N}\); got {N}"),
+    (lambda e: e.set_sample(N), rf"sample \(N = {N}\) must be an int in \[0, {N - 1}\]; got {N}"),
 ])
 def test_impossible_values_are_a_message_and_change_nothing(explorer, call, message):
     state = (explorer.method.value, explorer.rank_c.value, explorer.rank_s.value, explorer.sample.value)
