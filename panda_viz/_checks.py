@@ -162,9 +162,9 @@ def unknown_name_message(what: str, value: Any, options: Iterable[str], *, limit
     """``"unknown layer 'main5'; did you mean 'main.5'? layers: …"``: near misses first, then the list."""
     options = list(options)
     close = near_misses(value, options)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ";"
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}? Expected" if close else "; expected"
     shown = ", ".join(repr(o) for o in options[:limit]) + (f", … ({len(options)} in all)" if len(options) > limit else "")
-    return f"unknown {what} {describe(value)}{hint} Expected one of: {shown}"
+    return f"unknown {what} {describe(value)}{hint} one of: {shown}"
 
 
 def check_choice(name: str, value: Any, options: Iterable[str]) -> str:

@@ -70,7 +70,7 @@ def test_check_choice_says_what_was_meant():
         _checks.check_choice("solver", 3, ("pgd",))
     message = _checks.unknown_name_message("layer", "main5", ["main.2", "main.5"])
     assert message == "unknown layer 'main5'; did you mean 'main.5'? Expected one of: 'main.2', 'main.5'"
-    assert _checks.unknown_name_message("region", "ears", ["eyes"]) == "unknown region 'ears'; Expected one of: 'eyes'"
+    assert _checks.unknown_name_message("region", "ears", ["eyes"]) == "unknown region 'ears'; expected one of: 'eyes'"
 
 
 def test_as_rng_one_rule_for_random_states():
