@@ -19,7 +19,7 @@ import torch
 from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
 from ..generators import Inversion
 from ..imaging import render
-from ..metrics.measures import roir
+from ..metrics import roir
 from ._common import DEFAULT_SCALE, Samples, set_slider
 from .panel import Panel
 from .roi import RoiPainter

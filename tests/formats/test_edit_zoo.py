@@ -11,7 +11,12 @@ import torch
 from testdata import data_folder
 
 import panda_viz
-from panda_viz.formats.edit_zoo import EditZoo, apply_named_edit, load_edit_zoo, term_names
+from panda_viz.formats.edit_zoo import (
+    EditZoo,
+    apply_named_edit,
+    load_edit_zoo,
+    term_names,
+)
 from panda_viz.formats.named_edit import NamedEdit
 from panda_viz.formats.official import load_official_factors, official_file_names
 from panda_viz.formats.zoo_file import FORMAT, available_edit_zoos
