@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .._checks import near_misses
+from .._checks import check_bool, check_float, near_misses
 from ..decomposition.fitted import check_fitted
 from ..exceptions import IncompatibleFactorsError, InvalidInputError, InvalidTypeError
 from .named_edit import NamedEdit, check_factor_name
@@ -121,7 +121,7 @@ class EditZoo(Mapping):
         overwrite: bool = False,
     ) -> NamedEdit:
         """Add an edit (factor file names relative to where the zoo will be saved); returns it."""
-        if name in self.edits and not overwrite:
+        if name in self.edits and not check_bool("overwrite", overwrite):
             raise InvalidInputError(f"zoo {self.name!r} already has an edit {name!r}; pass overwrite=True to replace it")
         edit = NamedEdit(name, layer, n_parts, part, appearance, alpha, factors, description)
         self.edits[name] = edit
@@ -366,6 +366,7 @@ def apply_named_edit(
     """
     from ..editing.edits import edit_images
 
+    alpha = check_float("apply_named_edit: alpha", alpha, low=None, allow_none=True)
     if zoo is None:
         gname = getattr(generator, "name", None)
         if gname not in available_edit_zoos():
@@ -384,5 +385,5 @@ def apply_named_edit(
             f"{edit.n_parts} parts; the model given is at {fitted_at!r} with {n_parts} parts "
             f"(load the right ones with zoo.load_model({name!r}, G))"
         )
-    term = edit.term if alpha is None else (edit.part, edit.appearance, float(alpha))
+    term = edit.term if alpha is None else (edit.part, edit.appearance, alpha)
     return edit_images(generator, latents, model, [term], layer=layer, batch_size=batch_size)

@@ -181,3 +181,16 @@ def test_the_format_id_in_files_is_unchanged(tmp_path):
         assert json.loads(shipped.read_text(encoding="utf-8"))["format"] == FORMAT
     saved = EditZoo("z").save(tmp_path / "z.json")
     assert json.loads(saved.read_text())["format"] == "panda_viz.edit_zoo"
+
+
+def test_apply_and_add_check_their_arguments(dcgan):
+    zoo = load_edit_zoo("dcgan-digiface")
+    model = zoo.load_model("dark_moustache", dcgan)
+    z = dcgan.sample_latents(1, seed=0)
+    with pytest.raises(TypeError, match="apply_named_edit: alpha must be a real number or None; got str 'strong'"):
+        apply_named_edit(dcgan, z, model, "dark_moustache", zoo=zoo, alpha="strong")
+    with pytest.raises(ValueError, match="apply_named_edit: alpha must be a finite number; got nan"):
+        zoo.apply(dcgan, z, "dark_moustache", model=model, alpha=float("nan"))
+    with pytest.raises(TypeError, match="overwrite must be True or False; got str 'yes'"):
+        zoo.add("dark_moustache", layer="main.5", n_parts=12, part=0, appearance=0, alpha=1.0, factors="f.npz",
+                overwrite="yes")
