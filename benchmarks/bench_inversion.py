@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 
 import panda_viz
 from panda_viz.editing.edits import part_maps
-from panda_viz.metrics.measures import roir
+from panda_viz.metrics import roir
 
 FACE_BOX = (80, 30, 450, 400)
 LOOSE_BOX = (40, 0, 490, 450)

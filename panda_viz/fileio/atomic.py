@@ -8,7 +8,6 @@ recognises it by that name and removes it once the process that made it is gone.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -16,9 +15,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-__all__ = ["atomic_path", "temporary_name", "remove_stale_temporaries", "read_json_file"]
+__all__ = ["atomic_path", "temporary_name", "remove_stale_temporaries"]
 
 #: The marker in every temporary's name (no user file is named like this).
 PARTIAL = "partial"
@@ -119,37 +117,3 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
         if tmp_path.exists():
             tmp_path.unlink()
 
-
-def read_json_file(path: Path, *, where: str, what: str, max_bytes: int) -> Any:
-    """A JSON file read as data: its size checked before it is read, UTF-8, nesting bounded.
-
-    Parameters
-    ----------
-    path : Path
-    where : str
-        How messages name the file (e.g. ``"config file 'G.json'"``).
-    what : str
-        What the file should be, for messages (e.g. ``"a generator configuration"``).
-    max_bytes : int
-        Larger files are refused unread.
-
-    Raises
-    ------
-    FileLimitError
-        Larger than ``max_bytes``, or nested too deeply to parse.
-    InvalidFileError
-        Not UTF-8, or not JSON.
-    """
-    from ..exceptions import FileLimitError, InvalidFileError
-
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise FileLimitError(f"{where} has {size:,} bytes; {what} has at most {max_bytes:,}", path)
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise InvalidFileError(f"{where} is not UTF-8 text ({error.reason} at byte {error.start})", path) from None
-    except json.JSONDecodeError as error:
-        raise InvalidFileError(f"{where} is not valid JSON: {error}", path) from None
-    except RecursionError:
-        raise FileLimitError(f"{where} nests too deeply to be {what}", path) from None

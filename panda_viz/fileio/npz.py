@@ -10,8 +10,10 @@ read their archives through this module instead:
 - :func:`archive_members`: the members are ``.npy`` files, none twice, not too many, each
   one accepted by the format before anything is read;
 - :func:`read_member`: compression method, declared size against a cap and against the
-  compressed size (a zip bomb), ``.npy`` header (version, dtype, shape, byte count) — then
-  and only then the data.
+  compressed size (a zip bomb), ``.npy`` header (version, dtype, shape, byte count, checked
+  by :mod:`panda_viz.fileio.npy`) — then and only then the data;
+- :func:`read_metadata`: the format's JSON metadata member, parsed by
+  :func:`panda_viz.fileio.json_data.parse_json`.
 
 Every refusal is an :class:`~panda_viz.exceptions.InvalidFileError` (a
 :class:`~panda_viz.exceptions.FileLimitError` for sizes past a limit) whose message names
@@ -20,8 +22,6 @@ the file, the format and the member.
 
 from __future__ import annotations
 
-import json
-import math
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -30,18 +30,25 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import FileLimitError, InvalidFileError
+from .json_data import parse_json
+from .npy import (
+    NPY_MAGIC,
+    check_npy_dtype,
+    check_npy_size,
+    read_npy_data,
+    read_npy_header,
+)
 
-__all__ = ["MAX_INFLATION", "NPY_MAGIC", "open_archive", "archive_members", "read_member", "read_metadata"]
+__all__ = ["MAX_INFLATION", "open_archive", "archive_members", "read_member", "read_metadata"]
 
 #: How much a deflated member may grow when inflated (real factors compress about 1.1×; a zip
 #: bomb reaches 1000×); members stored uncompressed, as ``np.savez`` writes, are 1×.
 MAX_INFLATION = 64
-#: The first bytes of an ``.npy`` file.
-NPY_MAGIC = b"\x93NUMPY"
 
 
-def _fail(path: Path, what: str, why: str, error: type[InvalidFileError] = InvalidFileError):
-    raise error(f"{path}: not a valid panda_viz {what}: {why}", path)
+def _fail(path: Path, what: str, why: str, error: type[InvalidFileError] = InvalidFileError) -> InvalidFileError:
+    """The error to raise for a refused archive, naming the file and the format."""
+    return error(f"{path}: not a valid panda_viz {what}: {why}", path)
 
 
 def open_archive(path: Path, *, what: str, npy_hint: str = "") -> zipfile.ZipFile:
@@ -58,11 +65,11 @@ def open_archive(path: Path, *, what: str, npy_hint: str = "") -> zipfile.ZipFil
     with open(path, "rb") as f:
         head = f.read(len(NPY_MAGIC))
     if head == NPY_MAGIC:
-        _fail(path, what, f"it is a single .npy array, not an .npz archive{npy_hint}")
+        raise _fail(path, what, f"it is a single .npy array, not an .npz archive{npy_hint}")
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
-        _fail(path, what, f"cannot be read as an .npz archive ({type(error).__name__}: {error})")
+        raise _fail(path, what, f"cannot be read as an .npz archive ({type(error).__name__}: {error})") from None
 
 
 def archive_members(path: Path, archive: zipfile.ZipFile, *, what: str, accepts: Callable[[str], bool],
@@ -80,14 +87,14 @@ def archive_members(path: Path, archive: zipfile.ZipFile, *, what: str, accepts:
     """
     infos = archive.infolist()
     if len(infos) > max_members:
-        _fail(path, what, f"the archive holds {len(infos)} members; at most {max_members} expected", FileLimitError)
+        raise _fail(path, what, f"the archive holds {len(infos)} members; at most {max_members} expected", FileLimitError)
     names = [info.filename for info in infos]
     if len(set(names)) != len(names):
-        _fail(path, what, "the archive holds a member twice")
+        raise _fail(path, what, "the archive holds a member twice")
     unknown = sorted(n for n in names if not (n.endswith(".npy") and accepts(n[:-4])))
     if unknown:
-        _fail(path, what, f"unexpected archive members {unknown[:5]}; it holds only {expected} "
-                          "(nothing else is read from it)")
+        raise _fail(path, what, f"unexpected archive members {unknown[:5]}; it holds only {expected} "
+                                "(nothing else is read from it)")
     return {info.filename[:-4]: info for info in infos}
 
 
@@ -114,45 +121,29 @@ def read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, 
     member = info.filename
     where = f"member {member!r}"
     if info.flag_bits & 0x1:
-        _fail(path, what, f"{where} is encrypted")
+        raise _fail(path, what, f"{where} is encrypted")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        _fail(path, what, f"{where} uses zip compression method {info.compress_type}; .npz files are stored or deflated")
+        raise _fail(path, what, f"{where} uses zip compression method {info.compress_type}; .npz files are stored or deflated")
     if info.file_size > max_bytes:
-        _fail(path, what, f"{where} declares {info.file_size:,} bytes; the limit is {max_bytes:,}", FileLimitError)
+        raise _fail(path, what, f"{where} declares {info.file_size:,} bytes; the limit is {max_bytes:,}", FileLimitError)
     if info.compress_type == zipfile.ZIP_DEFLATED and info.file_size > MAX_INFLATION * info.compress_size + (1 << 20):
-        _fail(path, what, f"{where} would inflate {info.compress_size:,} bytes to {info.file_size:,} "
-                          f"(more than {MAX_INFLATION}×): refused as a zip bomb", FileLimitError)
+        raise _fail(path, what, f"{where} would inflate {info.compress_size:,} bytes to {info.file_size:,} "
+                                f"(more than {MAX_INFLATION}×): refused as a zip bomb", FileLimitError)
+    located = f"{path}: not a valid panda_viz {what}: {where}"
     try:
         with archive.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                declared, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                declared, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                _fail(path, what, f"{where} is .npy format version {version}; expected 1.0 or 2.0")
-            if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
-                _fail(path, what, f"{where} has dtype {dtype}; expected {'floats' if kinds == 'f' else 'a unicode string'}")
-            if dtype.kind == "f" and dtype.itemsize not in (2, 4, 8):
-                _fail(path, what, f"{where} has dtype {dtype}; expected float16, float32 or float64")
-            if shape is not None and tuple(declared) != tuple(shape):
-                _fail(path, what, f"{where}: {member[:-4]} have shape {tuple(declared)}; the metadata says {tuple(shape)}")
-            if ndim is not None and len(declared) != ndim:
-                _fail(path, what, f"{where} declares shape {tuple(declared)}; expected {ndim} dimensions")
-            nbytes = math.prod(declared) * dtype.itemsize
-            header = f.tell()
-            if header + nbytes != info.file_size:
-                _fail(path, what, f"{where} declares shape {tuple(declared)} of {dtype} ({nbytes:,} bytes) but holds "
-                                  f"{info.file_size - header:,} bytes of data")
-            data = f.read(nbytes)
+            header = read_npy_header(f, size=info.file_size, where=located, path=path)
+            check_npy_dtype(header, kinds=kinds, where=located, path=path)
+            if shape is not None and header.shape != tuple(shape):
+                raise _fail(path, what, f"{where}: {member[:-4]} have shape {header.shape}; the metadata says {tuple(shape)}")
+            if ndim is not None and len(header.shape) != ndim:
+                raise _fail(path, what, f"{where} declares shape {header.shape}; expected {ndim} dimensions")
+            check_npy_size(header, where=located, path=path)
+            return read_npy_data(f, header, where=located, path=path)
     except InvalidFileError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, RuntimeError) as error:
-        _fail(path, what, f"{where} is truncated or corrupt ({type(error).__name__}: {error})")
-    if len(data) != nbytes:
-        _fail(path, what, f"{where} is truncated: {len(data):,} of {nbytes:,} bytes")
-    array = np.frombuffer(data, dtype=dtype).reshape(declared, order="F" if fortran else "C")
-    return array.astype(dtype.newbyteorder("="), copy=True)
+        raise _fail(path, what, f"{where} is truncated or corrupt ({type(error).__name__}: {error})") from None
 
 
 def read_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, what: str, max_bytes: int,
@@ -164,18 +155,16 @@ def read_metadata(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *
     keys and the format name are known good and before the version is compared.
     """
     text = read_member(path, archive, info, what=what, max_bytes=max_bytes, kinds="U", ndim=0)
-    try:
-        metadata = json.loads(str(text[()]))
-    except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as error:
-        _fail(path, what, f"its metadata is not JSON ({type(error).__name__}: {str(error)[:200]})")
+    metadata = parse_json(str(text[()]), where=f"{path}: not a valid panda_viz {what}: its metadata",
+                          what=f"{what} metadata", path=path)
     if not isinstance(metadata, dict):
-        _fail(path, what, f"its metadata must be a JSON object; got {type(metadata).__name__}")
+        raise _fail(path, what, f"its metadata must be a JSON object; got {type(metadata).__name__}")
     missing = [key for key in keys if key not in metadata]
     if missing:
-        _fail(path, what, f"metadata lacks keys {missing}")
+        raise _fail(path, what, f"metadata lacks keys {missing}")
     if metadata["format"] != format:
-        _fail(path, what, f"format {metadata['format']!r}, expected {format!r}")
+        raise _fail(path, what, f"format {metadata['format']!r}, expected {format!r}")
     check(metadata)
     if metadata["format_version"] > version:
-        _fail(path, what, f"format version {metadata['format_version']} is newer than this panda_viz reads ({version})")
+        raise _fail(path, what, f"format version {metadata['format_version']} is newer than this panda_viz reads ({version})")
     return metadata

@@ -1,5 +1,9 @@
 """Named edits as data: an edit zoo maps a name to (layer, number of parts, part, appearance, α).
 
+This module holds the collection (:class:`EditZoo`: adding, saving, finding and reading an
+edit's factor files, applying an edit); one edit and its checks are
+:mod:`panda_viz.formats.named_edit`, the zoo's JSON file :mod:`panda_viz.formats.zoo_file`.
+
 The PandA authors published, with their factor files, a list of named edits for FFHQ
 StyleGAN2 (``big_eyes`` = layer 5, 8 parts: part 7, appearance 6, α 30, …). Here such a list
 is a JSON file, and an edit is applied with the usual machinery
@@ -22,153 +26,29 @@ Users add their own and save them next to their factors::
 
 from __future__ import annotations
 
-import codecs
-import difflib
-import json
-import math
 import os
-import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._checks import check_bool, check_float, near_misses
 from ..decomposition.fitted import check_fitted
-from ..exceptions import (
-    FileLimitError,
-    IncompatibleFactorsError,
-    InvalidFileError,
-    InvalidInputError,
-    InvalidTypeError,
+from ..exceptions import IncompatibleFactorsError, InvalidInputError, InvalidTypeError
+from .named_edit import NamedEdit, check_factor_name
+from .zoo_file import (
+    ZooContents,
+    available_edit_zoos,
+    read_zoo_file,
+    shipped_zoo_path,
+    write_zoo_file,
+    zoo_document,
 )
-from ..fileio.atomic import atomic_path
 
-__all__ = ["NamedEdit", "EditZoo", "load_edit_zoo", "available_edit_zoos", "apply_named_edit", "term_names", "MAX_ZOO_BYTES"]
-
-FORMAT = "panda_viz.formats.edit_zoo"
-VERSION = 1
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-#: A zoo JSON larger than this is refused unread (the shipped ones are a few kB).
-MAX_ZOO_BYTES = 4 << 20
-#: Edits in one zoo at most.
-MAX_EDITS = 10_000
-_TEXT_LIMIT = 10_000  # characters of a name, layer or description
-
-
-def _data_dir() -> Path:
-    return Path(str(resources.files("panda_viz") / "data" / "edit_zoo"))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_factor_name(where: str, name: str) -> None:
-    """A factor file entry is a relative path inside the zoo's folder: no root, drive or ``..``."""
-    if not name or "\x00" in name or len(name) > 4096:
-        raise InvalidInputError(f"{where}: a factors entry must be a non-empty file name; got {name!r}")
-    for pure in (PurePosixPath(name), PureWindowsPath(name)):
-        if pure.is_absolute() or pure.drive or pure.root:
-            raise InvalidInputError(
-                f"{where}: factors entry {name!r} is an absolute path; factor files are named relative to the "
-                "zoo's folder and must stay inside it"
-            )
-        if ".." in pure.parts:
-            raise InvalidInputError(
-                f"{where}: factors entry {name!r} climbs out with '..'; factor files must stay inside the zoo's folder"
-            )
-
-
-@dataclass(frozen=True)
-class NamedEdit:
-    """One named edit: α a_j p̂_kᵀ added at ``layer`` with the factors in ``factors``.
-
-    Attributes
-    ----------
-    name : str
-    layer : int or str
-        A module name (``"main.5"``), or an official PandA layer number of a genforce
-        generator (StyleGAN2: ``L`` is ``synthesis.layer{L-1}``).
-    n_parts : int
-        R_S of the factors the indices refer to.
-    part : int or tuple of int
-        The part k (a tuple: the union of several parts, normalised together).
-    appearance : int
-        The appearance j (a column of the appearance factors).
-    alpha : float
-        The strength α (negative subtracts the appearance).
-    factors : tuple of str
-        The factor files, relative to the zoo's folder: one ``save_factors`` ``.npz``, or
-        the official ``(Us-….npy, Uc-….npy)`` pair.
-    description : str
-        What the edit does, in words.
-    """
-
-    name: str
-    layer: int | str
-    n_parts: int
-    part: int | tuple[int, ...]
-    appearance: int
-    alpha: float
-    factors: tuple[str, ...]
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or len(self.name) > _TEXT_LIMIT or not _NAME.match(self.name):
-            raise InvalidInputError(f"an edit name is a non-empty word (letters, digits, _ . + -); got {self.name!r}")
-        where = f"edit {self.name!r}"
-        if not ((_is_int(self.layer) and self.layer >= 1)
-                or (isinstance(self.layer, str) and self.layer and len(self.layer) <= _TEXT_LIMIT)):
-            raise InvalidInputError(
-                f"{where}: layer must be a module name or an official layer number >= 1; got {self.layer!r}"
-            )
-        if not _is_int(self.n_parts) or self.n_parts < 1:
-            raise InvalidInputError(f"{where}: n_parts must be an int >= 1; got {self.n_parts!r}")
-        part = tuple(self.part) if isinstance(self.part, (list, tuple)) else self.part
-        indices = part if isinstance(part, tuple) else (part,)
-        if not indices or not all(_is_int(k) and 0 <= k < self.n_parts for k in indices):
-            raise InvalidInputError(f"{where}: part must be an int or ints in 0 … {self.n_parts - 1}; got {self.part!r}")
-        object.__setattr__(self, "part", part)
-        if not _is_int(self.appearance) or self.appearance < 0:
-            raise InvalidInputError(f"{where}: appearance must be an int >= 0; got {self.appearance!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not math.isfinite(self.alpha):
-            raise InvalidInputError(f"{where}: alpha must be a finite number; got {self.alpha!r}")
-        object.__setattr__(self, "alpha", float(self.alpha))
-        factors = (self.factors,) if isinstance(self.factors, (str, Path)) else self.factors
-        factors = tuple(factors) if isinstance(factors, (list, tuple)) else ()
-        if len(factors) not in (1, 2) or not all(isinstance(f, (str, Path)) and str(f) for f in factors):
-            raise InvalidInputError(
-                f"{where}: factors must be one .npz file or the official (Us-….npy, Uc-….npy) pair; got {self.factors!r}"
-            )
-        for name in factors:
-            _check_factor_name(where, str(name))
-        object.__setattr__(self, "factors", tuple(str(f) for f in factors))
-        if not isinstance(self.description, str) or len(self.description) > _TEXT_LIMIT:
-            raise InvalidInputError(f"{where}: description must be a string of at most {_TEXT_LIMIT} characters; "
-                                    f"got {type(self.description).__name__}")
-
-    @property
-    def term(self) -> tuple:
-        """``(part, appearance, alpha)``, the term :func:`panda_viz.editing.edits.local_edit` takes."""
-        return (self.part, self.appearance, self.alpha)
-
-    def to_dict(self) -> dict:
-        """The JSON form (without the name, which is the key)."""
-        out = {
-            "layer": self.layer,
-            "n_parts": self.n_parts,
-            "part": list(self.part) if isinstance(self.part, tuple) else self.part,
-            "appearance": self.appearance,
-            "alpha": self.alpha,
-            "factors": self.factors[0] if len(self.factors) == 1 else list(self.factors),
-        }
-        if self.description:
-            out["description"] = self.description
-        return out
+__all__ = ["EditZoo", "load_edit_zoo", "apply_named_edit", "term_names"]
 
 
 @dataclass
@@ -210,8 +90,9 @@ class EditZoo(Mapping):
         try:
             return self.edits[name]
         except (KeyError, TypeError):
-            close = difflib.get_close_matches(str(name), list(self.edits), n=1)
+            close = near_misses(name, self.edits, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            # a KeyError, as the Mapping protocol needs (``in``, ``get``)
             raise KeyError(
                 f"unknown edit {name!r} in zoo {self.name!r}{hint}; known: {', '.join(self.edits) or 'none'}"
             ) from None
@@ -240,7 +121,7 @@ class EditZoo(Mapping):
         overwrite: bool = False,
     ) -> NamedEdit:
         """Add an edit (factor file names relative to where the zoo will be saved); returns it."""
-        if name in self.edits and not overwrite:
+        if name in self.edits and not check_bool("overwrite", overwrite):
             raise InvalidInputError(f"zoo {self.name!r} already has an edit {name!r}; pass overwrite=True to replace it")
         edit = NamedEdit(name, layer, n_parts, part, appearance, alpha, factors, description)
         self.edits[name] = edit
@@ -271,17 +152,14 @@ class EditZoo(Mapping):
         self.edits.update((e.name, e) for e in entries)
         return entries
 
+    def contents(self) -> ZooContents:
+        """What the zoo's file holds (:mod:`panda_viz.formats.zoo_file`)."""
+        return ZooContents(self.name, list(self.edits.values()), generator_name=self.generator_name,
+                           description=self.description, fit=self.fit)
+
     def to_dict(self) -> dict:
-        """The JSON form."""
-        out: dict[str, Any] = {"format": FORMAT, "version": VERSION, "name": self.name}
-        if self.generator_name is not None:
-            out["generator"] = self.generator_name
-        if self.description:
-            out["description"] = self.description
-        if self.fit is not None:
-            out["fit"] = self.fit
-        out["edits"] = {name: edit.to_dict() for name, edit in self.edits.items()}
-        return out
+        """The JSON form (:func:`panda_viz.formats.zoo_file.zoo_document`)."""
+        return zoo_document(self.contents())
 
     def save(self, path: str | Path, *, factors: Mapping[str, Any] | None = None) -> Path:
         """Write the zoo as JSON, atomically; factor files are looked up beside it afterwards.
@@ -305,11 +183,9 @@ class EditZoo(Mapping):
         if path.suffix.lower() != ".json":
             raise InvalidInputError(f"an edit zoo is saved as .json; got {path.name!r}")
         for name, model in (factors or {}).items():
-            _check_factor_name(f"factors {name!r}", name)
+            check_factor_name(f"factors {name!r}", name)
             save_factors(model, path.with_name(name))
-        text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        with atomic_path(path) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+        write_zoo_file(path, self.contents())
         missing = sorted({f for e in self.edits.values() for f in e.factors if not (path.parent / f).is_file()})
         if missing:
             warnings.warn(
@@ -351,7 +227,13 @@ class EditZoo(Mapping):
         raise FileNotFoundError(f"factor files {', '.join(edit.factors)} of edit {name!r} not found in {searched}{hint}")
 
     def load_model(self, name: str, generator: Any, *, root: str | Path | None = None) -> Any:
-        """The fitted factors edit ``name`` indexes, bound to ``generator`` (cached per file set)."""
+        """Read the factor files edit ``name`` indexes into a fitted model bound to ``generator``.
+
+        The files are those :meth:`factor_paths` finds: an official ``(Us, Uc)`` pair is read
+        by :func:`~panda_viz.formats.official.load_official_factors` (bound to the edit's
+        layer of ``generator``), one ``.npz`` by :func:`~panda_viz.formats.factors.load_factors`.
+        A file set is read once per generator; later calls return the same model.
+        """
         edit = self[name]
         paths = self.factor_paths(name, root)
         key = (paths, id(generator))
@@ -407,109 +289,29 @@ class EditZoo(Mapping):
         return names
 
 
-# ------------------------------------------------------------------------ reading zoos
 def term_names(name: str, n_terms: int) -> list[str]:
     """The names :meth:`EditZoo.add_terms` gives an edit of ``n_terms`` terms:
     ``[name]``, or ``name.0``, ``name.1``… for several."""
     return [name] if n_terms == 1 else [f"{name}.{j}" for j in range(n_terms)]
 
 
-def available_edit_zoos() -> list[str]:
-    """Names of the edit zoos shipped with panda_viz."""
-    return sorted(p.stem for p in _data_dir().glob("*.json"))
-
-
-_ZOO_KEYS = {"format", "version", "name", "generator", "description", "fit", "edits"}
-_EDIT_KEYS = {"layer", "n_parts", "part", "appearance", "alpha", "factors"}
-
-
-def _from_dict(data: Any, source: str, root: Path | None, path: Path | None = None) -> EditZoo:
-    def fail(why: str) -> None:
-        raise InvalidFileError(f"{source}: {why}", path)
-
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InvalidFileError(f"{source} is not an edit zoo (expected a JSON object with \"format\": {FORMAT!r})", path)
-    if data.get("version") != VERSION:
-        fail(f"edit zoo version {data.get('version')!r} is not supported (expected {VERSION})")
-    unknown = sorted(set(data) - _ZOO_KEYS)
-    if unknown:
-        fail(f"unknown top-level keys {unknown[:5]}; an edit zoo has {sorted(_ZOO_KEYS)}")
-    for key, ok, expected in (
-        ("name", lambda v: isinstance(v, str) and 0 < len(v) <= _TEXT_LIMIT, "a non-empty string"),
-        ("generator", lambda v: v is None or (isinstance(v, str) and len(v) <= _TEXT_LIMIT), "null or a string"),
-        ("description", lambda v: isinstance(v, str) and len(v) <= _TEXT_LIMIT, f"a string (≤ {_TEXT_LIMIT} characters)"),
-        ("fit", lambda v: v is None or isinstance(v, dict), "null or an object"),
-    ):
-        if key in data and not ok(data[key]):
-            fail(f"\"{key}\" must be {expected}; got {type(data[key]).__name__} {str(data[key])[:80]!r}")
-    entries = data.get("edits")
-    if not isinstance(entries, dict):
-        fail(f"\"edits\" must map names to edits; got {type(entries).__name__}")
-    if len(entries) > MAX_EDITS:
-        raise FileLimitError(f"{source}: {len(entries):,} edits; a zoo holds at most {MAX_EDITS:,}", path)
-    edits = []
-    for name, entry in entries.items():
-        if not isinstance(entry, dict):
-            fail(f"edit {name!r} must be an object; got {type(entry).__name__}")
-        missing = _EDIT_KEYS - set(entry)
-        unknown = set(entry) - _EDIT_KEYS - {"description"}
-        if missing or unknown:
-            fail(f"edit {name!r} is missing {sorted(missing)} / has unknown keys {sorted(unknown)}")
-        try:
-            edits.append(NamedEdit(name, **entry))
-        except (ValueError, TypeError) as error:
-            message = str(error)
-            where = f"edit {name!r}"
-            fail(message if message.startswith(where) else f"{where}: {message}")
-    return EditZoo(
-        str(data.get("name", source)),
-        edits,
-        generator_name=data.get("generator"),
-        description=data.get("description", ""),
-        root=root,
-        fit=data.get("fit"),
-    )
-
-
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "UTF-32"),
-    (codecs.BOM_UTF32_BE, "UTF-32"),
-    (codecs.BOM_UTF16_LE, "UTF-16"),
-    (codecs.BOM_UTF16_BE, "UTF-16"),
-)
-
-
-def _read_zoo_text(path: Path) -> str:
-    """The zoo file as UTF-8 text, at most :data:`MAX_ZOO_BYTES` read."""
-    size = path.stat().st_size
-    if size > MAX_ZOO_BYTES:
-        raise FileLimitError(
-            f"edit zoo {str(path)!r} is {size:,} bytes; an edit zoo is at most {MAX_ZOO_BYTES:,} bytes (not read)", path
-        )
-    with open(path, "rb") as f:
-        raw = f.read(MAX_ZOO_BYTES + 1)
-    if len(raw) > MAX_ZOO_BYTES:  # grew while we looked, or a device file
-        raise FileLimitError(f"edit zoo {str(path)!r} holds more than {MAX_ZOO_BYTES:,} bytes", path)
-    for bom, encoding in _BOMS:
-        if raw.startswith(bom):
-            raise InvalidFileError(f"edit zoo {str(path)!r} is {encoding} text; save it as UTF-8", path)
-    if len(raw) >= 2 and (raw[0] == 0 or raw[1] == 0):
-        raise InvalidFileError(f"edit zoo {str(path)!r} looks like UTF-16/32 text (NUL bytes); save it as UTF-8", path)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InvalidFileError(
-            f"edit zoo {str(path)!r} is not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}); "
-            "an edit zoo is a UTF-8 JSON file",
-            path,
-        ) from None
-
-
 def load_edit_zoo(name_or_path: str | Path) -> EditZoo:
-    """A shipped zoo by name (see :func:`available_edit_zoos`), or a zoo JSON file.
+    """Read a shipped zoo by name (see :func:`~panda_viz.formats.zoo_file.available_edit_zoos`), or a zoo JSON file.
 
     Factor files are resolved against the JSON file's folder (the package's data folder
-    for shipped zoos).
+    for shipped zoos). The file is read and checked by
+    :func:`panda_viz.formats.zoo_file.read_zoo_file`.
+
+    Raises
+    ------
+    InvalidTypeError
+        ``name_or_path`` is neither a str nor a path.
+    InvalidInputError
+        No zoo ships under that name.
+    FileNotFoundError
+        The file does not exist.
+    InvalidFileError, FileLimitError
+        As :func:`~panda_viz.formats.zoo_file.read_zoo_file`.
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise InvalidTypeError(
@@ -517,23 +319,17 @@ def load_edit_zoo(name_or_path: str | Path) -> EditZoo:
         )
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and path.suffix.lower() != ".json":
-        shipped = _data_dir() / f"{name_or_path}.json"
-        if not _NAME.match(name_or_path) or not shipped.is_file():
+        shipped = shipped_zoo_path(name_or_path)
+        if shipped is None:
             raise InvalidInputError(
                 f"unknown edit zoo {name_or_path!r}; shipped: {', '.join(available_edit_zoos())} (or pass a .json path)"
             )
         path = shipped
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"edit zoo {str(path)!r} does not exist")
-    text = _read_zoo_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InvalidFileError(f"{str(path)!r} is not valid JSON: {err}", path) from None
-    except (RecursionError, ValueError) as err:  # nesting past the recursion limit, 5000-digit numbers
-        raise InvalidFileError(f"{str(path)!r} is not a readable edit zoo JSON ({type(err).__name__}: "
-                               f"{str(err)[:200]})", path) from None
-    return _from_dict(data, repr(str(path)), path.parent, path)
+    contents = read_zoo_file(path)
+    return EditZoo(contents.name, contents.edits, generator_name=contents.generator_name,
+                   description=contents.description, root=path.parent, fit=contents.fit)
 
 
 def _resolve_edit_layer(generator: Any, edit: NamedEdit) -> str:
@@ -573,6 +369,7 @@ def apply_named_edit(
     """
     from ..editing.edits import edit_images
 
+    alpha = check_float("apply_named_edit: alpha", alpha, low=None, allow_none=True)
     if zoo is None:
         gname = getattr(generator, "name", None)
         if gname not in available_edit_zoos():
@@ -591,5 +388,5 @@ def apply_named_edit(
             f"{edit.n_parts} parts; the model given is at {fitted_at!r} with {n_parts} parts "
             f"(load the right ones with zoo.load_model({name!r}, G))"
         )
-    term = edit.term if alpha is None else (edit.part, edit.appearance, float(alpha))
+    term = edit.term if alpha is None else (edit.part, edit.appearance, alpha)
     return edit_images(generator, latents, model, [term], layer=layer, batch_size=batch_size)

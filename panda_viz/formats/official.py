@@ -32,38 +32,40 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.lib.format as npformat
 import torch
 
+from .._checks import describe, is_int
 from ..exceptions import (
     FileLimitError,
     IncompatibleFactorsError,
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
-    UnsafeFileError,
+)
+from ..fileio.npy import (
+    NpyHeader,
+    check_npy_dtype,
+    check_npy_size,
+    read_npy_data,
+    read_npy_header,
 )
 from ..generators.genforce.loader import ARCHITECTURES, official_layer_name
 
 __all__ = [
     "OfficialFactorFile",
-    "NpyHeader",
     "parse_official_name",
     "official_file_names",
     "official_layer",
-    "read_npy_header",
+    "read_factor_header",
     "load_official_factors",
-    "MAX_HEADER_BYTES",
     "MAX_FACTOR_ELEMENTS",
 ]
 
-#: Longest ``.npy`` header read (numpy's own ``max_header_size`` default); a float matrix's is 128 bytes.
-MAX_HEADER_BYTES = 10_000
 #: Most entries a factor file may declare (2**26: 256 MB as float32), far above any layer's
 #: S × R_S or C × R_C (a 256×256 layer with 64 parts: 4.2 million).
 MAX_FACTOR_ELEMENTS = 2**26
 
-_NAME = re.compile(r"^(?P<kind>Us|Uc)-name_(?P<model>.+)-layer_(?P<layer>\d+)-rank_(?P<rank>\d+)\.npy$")
+_NAME = re.compile(r"^(?P<kind>Us|Uc)-name_(?P<model>.+)-layer_(?P<layer>\d+)-rank_(?P<n_factors>\d+)\.npy$")
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,14 @@ class OfficialFactorFile:
         The genforce model-zoo name, e.g. ``"stylegan2_ffhq1024"``.
     layer : int
         The official code's layer number.
-    rank : int
-        R_S for parts, R_C for appearances.
+    n_factors : int
+        The ``rank_…`` in the name: R_S (parts) or R_C (appearances), as requested when fitting.
     """
 
     kind: str
     model: str
     layer: int
-    rank: int
+    n_factors: int
 
 
 def parse_official_name(path: str | Path) -> OfficialFactorFile:
@@ -104,7 +106,7 @@ def parse_official_name(path: str | Path) -> OfficialFactorFile:
             f"'Uc-name_…-layer_…-rank_….npy'; got {name!r}",
             path,
         )
-    return OfficialFactorFile(match["kind"], match["model"], int(match["layer"]), int(match["rank"]))
+    return OfficialFactorFile(match["kind"], match["model"], int(match["layer"]), int(match["n_factors"]))
 
 
 def official_file_names(model: str, layer: int, n_parts: int, n_appearances: int) -> tuple[str, str]:
@@ -126,43 +128,16 @@ def official_layer(generator: Any, layer: int) -> str:
     return official_layer_name(architecture, layer)
 
 
-@dataclass(frozen=True)
-class NpyHeader:
-    """What a ``.npy`` file's header declares, read without touching its data.
+def read_factor_header(path: str | Path, what: str = "factor") -> NpyHeader:
+    """Read and check an official factor file's ``.npy`` header before any of its data.
 
-    Attributes
-    ----------
-    shape : tuple of int
-    fortran_order : bool
-    dtype : numpy.dtype
-    data_offset : int
-        Where the data starts (bytes from the file's start).
-    data_bytes : int
-        The bytes the file holds after the header.
-    """
-
-    shape: tuple[int, ...]
-    fortran_order: bool
-    dtype: np.dtype
-    data_offset: int
-    data_bytes: int
-
-    @property
-    def nbytes(self) -> int:
-        """The bytes the declared shape and dtype need."""
-        return math.prod(self.shape) * self.dtype.itemsize
-
-
-def read_npy_header(path: str | Path, what: str = "factor") -> NpyHeader:
-    """Read and check a ``.npy`` header (magic, version, shape, dtype, order) before any data.
-
-    Uses :func:`numpy.lib.format.read_magic` and ``read_array_header_1_0`` / ``_2_0`` after
-    checking the declared header length against the file, so nothing is allocated for what
-    the header declares. Refused: a file that is not a regular file or not a ``.npy``;
-    headers over :data:`MAX_HEADER_BYTES`; dtypes other than float16/32/64 (object arrays,
-    which only pickle can read, raise :class:`~panda_viz.exceptions.UnsafeFileError`; void
-    and structured dtypes :class:`~panda_viz.exceptions.InvalidFileError`); shapes that are
-    not 2-D or declare more than :data:`MAX_FACTOR_ELEMENTS` entries
+    The header is read by :func:`panda_viz.fileio.npy.read_npy_header` (magic, version
+    1.0/2.0/3.0, a header of at most :data:`~panda_viz.fileio.npy.MAX_HEADER_BYTES` and
+    within the file, numpy's parser), so nothing is allocated for what it declares. Then
+    refused: a file that is not a regular file; dtypes other than float16/32/64 (object
+    arrays, which only pickle can read, raise :class:`~panda_viz.exceptions.UnsafeFileError`;
+    void and structured dtypes :class:`~panda_viz.exceptions.InvalidFileError`); shapes that
+    are not 2-D or declare more than :data:`MAX_FACTOR_ELEMENTS` entries
     (:class:`~panda_viz.exceptions.FileLimitError`); data shorter (truncated) or longer than
     the shape and dtype declare.
 
@@ -192,79 +167,34 @@ def read_npy_header(path: str | Path, what: str = "factor") -> NpyHeader:
         raise InvalidFileError(f"{what} file {str(path)!r} cannot be read: {err}", path) from err
     if not stat.S_ISREG(info.st_mode):
         raise InvalidFileError(f"{what} file {str(path)!r} is not a regular file", path)
-    name = path.name
+    where = f"{what} file {path.name!r}"
     with path.open("rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        try:
-            version = npformat.read_magic(f)
-        except ValueError as err:
-            head = path.read_bytes()[:8] if size else b""
-            raise InvalidFileError(
-                f"{what} file {name!r} is not a .npy file: expected the magic string b'\\x93NUMPY' and a version, "
-                f"found {head!r}", path) from err
-        if version not in ((1, 0), (2, 0), (3, 0)):
-            raise InvalidFileError(f"{what} file {name!r}: .npy format version 1.0, 2.0 or 3.0 expected; got {version}", path)
-        length_bytes = 2 if version == (1, 0) else 4
-        raw = f.read(length_bytes)
-        if len(raw) != length_bytes:
-            raise InvalidFileError(f"{what} file {name!r} is truncated inside its header ({size} bytes in all)", path)
-        header_length = int.from_bytes(raw, "little")
-        if header_length > MAX_HEADER_BYTES or f.tell() + header_length > size:
-            raise FileLimitError(
-                f"{what} file {name!r} declares a {header_length}-byte header; at most "
-                f"{min(MAX_HEADER_BYTES, max(size - f.tell(), 0))} bytes expected (limit {MAX_HEADER_BYTES}, "
-                f"file size {size})", path)
-        f.seek(6 + 2)  # back to the header length: numpy reads it again
-        reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-        try:
-            shape, fortran_order, dtype = reader(f, max_header_size=MAX_HEADER_BYTES)
-        except Exception as err:  # numpy's parser raises ValueError, SyntaxError, tokenize's TokenError, RecursionError…
-            raise InvalidFileError(f"{what} file {name!r} has an unreadable .npy header: {err}", path) from err
-        offset = f.tell()
-    if dtype.hasobject:
-        raise UnsafeFileError(
-            f"{what} file {name!r} holds an object array ({dtype}), which only pickle can read (running code "
-            f"from the file); a float matrix expected", path)
-    if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
-        raise InvalidFileError(
-            f"{what} file {name!r} holds {dtype} data; a float16, float32 or float64 matrix expected", path)
+        header = read_npy_header(f, size=os.fstat(f.fileno()).st_size, where=where, path=path)
+    check_npy_dtype(header, kinds="f", where=where, path=path)
+    shape = header.shape
     if len(shape) != 2 or any(n < 0 for n in shape):
-        raise InvalidFileError(f"{what} file {name!r} holds an array of shape {shape}; a 2-D matrix expected", path)
+        raise InvalidFileError(f"{where} holds an array of shape {shape}; a 2-D matrix expected", path)
     if math.prod(shape) > MAX_FACTOR_ELEMENTS:
         raise FileLimitError(
-            f"{what} file {name!r} declares a {shape[0]}×{shape[1]} matrix ({math.prod(shape)} entries); at most "
+            f"{where} declares a {shape[0]}×{shape[1]} matrix ({math.prod(shape)} entries); at most "
             f"{MAX_FACTOR_ELEMENTS} expected", path)
-    header = NpyHeader(tuple(shape), bool(fortran_order), dtype, offset, size - offset)
-    if header.data_bytes < header.nbytes:
-        raise InvalidFileError(
-            f"{what} file {name!r} is truncated: its header declares a {shape[0]}×{shape[1]} {dtype} matrix "
-            f"({header.nbytes} bytes of data), the file holds {header.data_bytes}", path)
-    if header.data_bytes > header.nbytes:
-        raise InvalidFileError(
-            f"{what} file {name!r} has {header.data_bytes - header.nbytes} bytes after the {shape[0]}×{shape[1]} "
-            f"{dtype} matrix its header declares ({header.nbytes} bytes of data expected)", path)
+    check_npy_size(header, where=where, path=path)
     return header
 
 
-def _read_npy(path: Path, header: NpyHeader, what: str) -> np.ndarray:
+def _read_factors(path: Path, header: NpyHeader, what: str) -> np.ndarray:
     """The matrix a checked header describes, as float64 (C order); finite values only."""
+    where = f"{what} file {path.name!r}"
     with path.open("rb") as f:
         f.seek(header.data_offset)
-        data = f.read(header.nbytes)
-    if len(data) != header.nbytes:  # the file changed since its header was read
-        raise InvalidFileError(f"{what} file {path.name!r} is truncated: {header.nbytes} bytes of data expected, "
-                               f"found {len(data)}", path)
-    flat = np.frombuffer(data, dtype=header.dtype)
-    rows, cols = header.shape
-    array = flat.reshape(cols, rows).T if header.fortran_order else flat.reshape(rows, cols)
-    array = np.ascontiguousarray(array, dtype=np.float64)
+        array = np.ascontiguousarray(read_npy_data(f, header, where=where, path=path, dtype=np.float64))
     if not np.isfinite(array).all():
-        raise InvalidFileError(f"{what} file {path.name!r} holds non-finite values; a finite matrix expected", path)
+        raise InvalidFileError(f"{where} holds non-finite values; a finite matrix expected", path)
     return array
 
 
-def _check_rank(info: OfficialFactorFile, header: NpyHeader, path: Path, what: str) -> int:
-    """The number of factors a file holds, checked against the rank its name says.
+def _factor_count(info: OfficialFactorFile, header: NpyHeader, path: Path, what: str) -> int:
+    """The number of factors a file holds, checked against the ``rank_…`` its name says.
 
     The official ``Model.save()`` names the files by the *requested* ranks
     (``decompose(ranks=[R_C, R_S])``, default ``[512, 8]``), and its HOSVD-initialised
@@ -273,22 +203,22 @@ def _check_rank(info: OfficialFactorFile, header: NpyHeader, path: Path, what: s
     any other disagreement is refused.
     """
     rows, cols = header.shape
-    if cols == 0 or info.rank == 0:
+    if cols == 0 or info.n_factors == 0:
         raise InvalidFileError(
-            f"{what} file {path.name!r} says rank {info.rank} and holds a {rows}×{cols} matrix: rank 0, no "
+            f"{what} file {path.name!r} says rank {info.n_factors} and holds a {rows}×{cols} matrix: rank 0, no "
             f"{'parts' if info.kind == 'Us' else 'appearances'}; a decomposition has at least one", path)
-    if cols == info.rank:
+    if cols == info.n_factors:
         return cols
-    if info.kind == "Uc" and info.rank > cols == rows:
+    if info.kind == "Uc" and info.n_factors > cols == rows:
         warnings.warn(
-            f"{path.name!r} says rank {info.rank} but holds a {rows}×{cols} matrix: the official Model.save() names "
-            f"files by the requested rank R_C = {info.rank}, and its HOSVD appearances have min({info.rank}, C) = "
+            f"{path.name!r} says rank {info.n_factors} but holds a {rows}×{cols} matrix: the official Model.save() names "
+            f"files by the requested rank R_C = {info.n_factors}, and its HOSVD appearances have min({info.n_factors}, C) = "
             f"{cols} columns; loading {cols} appearances",
             UserWarning,
             stacklevel=3,
         )
         return cols
-    raise InvalidFileError(f"{path.name!r} says rank {info.rank} but holds a {rows}×{cols} matrix", path)
+    raise InvalidFileError(f"{path.name!r} says rank {info.n_factors} but holds a {rows}×{cols} matrix", path)
 
 
 def load_official_factors(
@@ -347,7 +277,7 @@ def load_official_factors(
     -----
     Both headers are read and checked (dtype, shape against the layer and the names, size
     limits, file length) before any data is read; ``allow_pickle`` never comes into it, as
-    the data are read as raw floats (see :func:`read_npy_header`).
+    the data are read as raw floats (see :func:`read_factor_header`).
     """
     from ..decomposition import PandA
 
@@ -365,14 +295,16 @@ def load_official_factors(
         )
     if layer is None:
         layer = us.layer
-    module_name = official_layer(generator, layer) if isinstance(layer, int) and not isinstance(layer, bool) else layer
+    module_name = official_layer(generator, int(layer)) if is_int(layer) else layer
     if not isinstance(module_name, str):
-        raise InvalidTypeError(f"layer must be a module name (str) or an official layer number (int); got {layer!r}")
+        raise InvalidTypeError(
+            f"layer must be a module name (str) or an official layer number (int); got {type(layer).__name__} "
+            f"{describe(layer)}")
     C, H, W = generator.check_layer(module_name)
 
     # headers first: nothing is allocated for a file until its shape fits the layer
-    us_header = read_npy_header(parts_path, "parts (Us)")
-    uc_header = read_npy_header(appearances_path, "appearances (Uc)")
+    us_header = read_factor_header(parts_path, "parts (Us)")
+    uc_header = read_factor_header(appearances_path, "appearances (Uc)")
     if uc_header.shape[0] != C or us_header.shape[0] != H * W:
         raise IncompatibleFactorsError(
             f"factor pair {parts_path.name!r} (parts {us_header.shape[0]}×{us_header.shape[1]}) and "
@@ -380,15 +312,15 @@ def load_official_factors(
             f"{module_name!r} of {getattr(generator, 'name', 'the generator')!r}: its features are {C}×{H}×{W}, so "
             f"parts need S = {H * W} rows and appearances C = {C} rows"
         )
-    n_parts = _check_rank(us, us_header, parts_path, "parts (Us)")
-    n_appearances = _check_rank(uc, uc_header, appearances_path, "appearances (Uc)")
+    n_parts = _factor_count(us, us_header, parts_path, "parts (Us)")
+    n_appearances = _factor_count(uc, uc_header, appearances_path, "appearances (Uc)")
     if n_parts > H * W or n_appearances > C:
         raise IncompatibleFactorsError(
             f"ranks R_S = {n_parts} ({parts_path.name!r}), R_C = {n_appearances} ({appearances_path.name!r}) exceed "
             f"S = {H * W}, C = {C} of layer {module_name!r}: at most S parts and C appearances expected"
         )
-    Us = _read_npy(parts_path, us_header, "parts (Us)")
-    Uc = _read_npy(appearances_path, uc_header, "appearances (Uc)")
+    Us = _read_factors(parts_path, us_header, "parts (Us)")
+    Uc = _read_factors(appearances_path, uc_header, "appearances (Uc)")
     if (Us < 0).any():
         raise InvalidFileError(
             f"parts file {parts_path.name!r} has negative entries (min {Us.min():g}); parts are non-negative",

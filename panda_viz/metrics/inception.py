@@ -9,11 +9,14 @@ torchvision, and reads the file as data only:
 
 - the file's size is capped, and it must be a ``torch.save`` state dict: a TorchScript
   archive is refused (loading one runs the code inside it);
-- it is read with ``torch.load(weights_only=True)`` (no code runs), memory-mapped for the
-  zip format; for the legacy format every storage it declares is checked against the
-  file's size before anything is allocated;
+- it is read by :func:`panda_viz.fileio.torch_files.load_torch_file`, the reader of every
+  ``torch.save`` file panda_viz opens (zip or legacy format; an allow-listed unpickler
+  that makes only tensors and plain containers, so no code runs, and checks every
+  storage's declared size against the bytes the file holds before allocating it);
 - the network is built on the ``meta`` device (nothing allocated) and every tensor's name,
-  shape and dtype compared with it before the weights are assigned.
+  shape and kind of dtype compared with it (:func:`panda_viz.fileio.weights.check_weights`),
+  NaN and infinite weights refused (:func:`~panda_viz.fileio.weights.converted_weights`),
+  before the weights are assigned.
 
 Features are those of pytorch-fid (2048-d, after the last average pool); FID values match
 pytorch-fid's, which differ slightly from those of NVIDIA's TorchScript detector.
@@ -23,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
-import pickletools
 import warnings
 import zipfile
 from pathlib import Path
@@ -33,13 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..exceptions import (
-    FileLimitError,
-    InvalidFileError,
-    NonFiniteError,
-    UnsafeFileError,
-    UnsafePickleError,
-)
+from ..exceptions import FileLimitError, InvalidFileError, UnsafeFileError
+from ..fileio.safe_pickle import describe
+from ..fileio.torch_files import load_torch_file
+from ..fileio.weights import check_weights, converted_weights
 
 __all__ = ["FIDInceptionV3", "load_fid_inception", "is_torchscript", "PUBLISHED_NAME", "PUBLISHED_SHA256_PREFIX", "MAX_FILE_BYTES"]
 
@@ -233,107 +231,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_INT_OPS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
-_MARK = object()
-_ELEMENT_BYTES = {"FloatStorage": 4, "DoubleStorage": 8, "HalfStorage": 2, "BFloat16Storage": 2, "LongStorage": 8,
-                  "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1}
-
-
-def _declared_storage_bytes(f) -> int:
-    """Bytes the storages of one legacy pickle declare, from its opcodes alone (nothing runs).
-
-    The stack and memo are simulated with each opcode's documented stack effect; integer
-    literals keep their value, globals their name and tuples their items, everything else
-    is opaque. A persistent id
-    must be a tuple whose fifth item (the storage's element count) is an integer literal.
-    """
-    stack: list = []
-    memo: dict = {}
-    declared = 0
-    for opcode, arg, _pos in pickletools.genops(f):
-        before, after = opcode.stack_before, opcode.stack_after
-        if pickletools.markobject in before:
-            if _MARK not in stack:
-                raise ValueError(f"{opcode.name} without a MARK")
-            at = len(stack) - 1 - stack[::-1].index(_MARK)
-            items, stack = stack[at + 1:], stack[:at]
-            for _ in range(before.index(pickletools.markobject)):
-                stack.pop()
-        else:
-            if len(stack) < len(before):
-                raise ValueError(f"{opcode.name} on a short stack")
-            items = stack[len(stack) - len(before):] if before else []
-            del stack[len(stack) - len(before):]
-        if opcode.name in ("BINPERSID", "PERSID"):
-            pid = items[0] if items else None
-            if not (isinstance(pid, tuple) and len(pid) >= 5 and isinstance(pid[4], int) and pid[4] >= 0):
-                raise InvalidFileError("a storage's declared size is not an integer literal")
-            kind = pid[1].rsplit(" ", 1)[-1] if isinstance(pid[1], str) else ""
-            declared += pid[4] * _ELEMENT_BYTES.get(kind, 16)
-        if opcode.name == "STOP":
-            return declared
-        if opcode.name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
-            if not stack:
-                raise ValueError(f"{opcode.name} on an empty stack")
-            memo[len(memo) if arg is None else arg] = stack[-1]
-        elif opcode.name in ("BINGET", "LONG_BINGET", "GET"):
-            stack.append(memo.get(arg, object()))
-        elif opcode.name == "MARK":
-            stack.append(_MARK)
-        elif opcode.name in _INT_OPS:
-            stack.append(int(arg))
-        elif opcode.name == "GLOBAL":
-            stack.append(str(arg))
-        elif opcode.name in ("TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "EMPTY_TUPLE"):
-            stack.append(tuple(items))
-        else:
-            stack.extend(object() for _ in after)
-    raise ValueError("no STOP opcode")
-
-
-def _check_legacy_storages(path: Path, size: int) -> None:
-    """Legacy (pre-zip) ``torch.save`` files allocate each storage from the size its
-    persistent id declares before reading it: bound their sum by the file's size first."""
-    with open(path, "rb") as f:
-        try:
-            for _ in range(3):  # magic number, protocol version, system info
-                _declared_storage_bytes(f)
-            declared = _declared_storage_bytes(f)
-        except (ValueError, EOFError, IndexError, InvalidFileError) as error:
-            raise InvalidFileError(
-                f"{path}: not a torch.save file whose storage sizes can be checked ({error}); "
-                "re-save the state dict with torch.save (zip format)", path) from None
-    if declared > size:
-        raise FileLimitError(
-            f"{path}: its storages declare more bytes than a {size:,}-byte file can hold; nothing allocated", path)
+def _ignored(name: object) -> bool:
+    """Entries of the published file that features do not use: the classifier, the auxiliary
+    head and the batch-norm counters."""
+    return isinstance(name, str) and (name.startswith(("fc.", "AuxLogits.")) or name.endswith("num_batches_tracked"))
 
 
 def _read_state_dict(path: Path) -> dict:
+    """The file's state dict, read by :func:`panda_viz.fileio.torch_files.load_torch_file`."""
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise FileLimitError(f"{path}: {size:,} bytes; an FID Inception state dict is at most {MAX_FILE_BYTES:,}", path)
-    zipped = zipfile.is_zipfile(path)
-    if zipped:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-        if len(infos) > 10_000:
-            raise FileLimitError(f"{path}: {len(infos):,} archive members; a state dict of this network has ~500", path)
-        if any(i.compress_type != zipfile.ZIP_STORED for i in infos) or sum(i.file_size for i in infos) > size:
-            raise InvalidFileError(f"{path}: a torch.save archive stores its members uncompressed; this one does not", path)
-    else:
-        _check_legacy_storages(path, size)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
-    except pickle.UnpicklingError as error:
-        raise UnsafePickleError(f"{path}: refused by the weights-only unpickler, nothing from it ran: {error}", path) from None
-    except (RuntimeError, ValueError, EOFError, OSError, TypeError, KeyError, AttributeError, IndexError,
-            MemoryError, zipfile.BadZipFile) as error:
-        raise InvalidFileError(f"{path}: not a readable torch.save state dict ({type(error).__name__}: "
-                               f"{str(error)[:300]})", path) from None
+    state = load_torch_file(path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise InvalidFileError(f"{path}: expected a state dict (names -> tensors); got {type(state).__name__}", path)
+    if not isinstance(state, dict):
+        raise InvalidFileError(f"{path}: expected a state dict (names -> tensors); got {describe(state)}", path)
     return state
 
 
@@ -355,10 +268,13 @@ def load_fid_inception(path: str | os.PathLike) -> FIDInceptionV3:
     Raises
     ------
     UnsafeFileError
-        A TorchScript archive (it would run code): see :func:`panda_viz.metrics.measures.fid`'s
+        A TorchScript archive (it would run code): see :func:`panda_viz.metrics.frechet.fid`'s
         ``trust_torchscript``.
     FileLimitError, InvalidFileError
-        Too large, not a state dict, missing or unexpected tensors, wrong shapes or dtypes.
+        Too large, not a ``torch.save`` state dict (or truncated), missing or unexpected
+        tensors, wrong shapes or dtypes.
+    UnsafePickleError
+        The pickle names a global outside the allow-list (nothing from it ran).
     NonFiniteError
         NaN or infinite weights.
     """
@@ -366,32 +282,15 @@ def load_fid_inception(path: str | os.PathLike) -> FIDInceptionV3:
     if is_torchscript(path):
         raise UnsafeFileError(f"{path}: a TorchScript archive, not a state dict; loading it would run its code", path)
     state = _read_state_dict(path)
-    with torch.device("meta"):
+    with torch.device("meta"):  # nothing allocated until the file's tensors are known to fit
         model = FIDInceptionV3()
-    expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    # the published file also holds the classifier and the BN counters, which features do not use
-    ignored = [k for k in state if k.startswith(("fc.", "AuxLogits.")) or k.endswith("num_batches_tracked")]
-    unexpected = sorted(set(state) - set(expected) - set(ignored))
-    missing = sorted(set(expected) - set(state))
-    if missing or unexpected:
-        raise InvalidFileError(
-            f"{path}: not an FID Inception-v3 state dict: {len(missing)} tensors missing (e.g. {missing[:3]}), "
-            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})", path)
-    for name, want in expected.items():
-        got = state[name]
-        if tuple(got.shape) != tuple(want.shape) or not got.is_floating_point():
-            raise InvalidFileError(
-                f"{path}: tensor {name!r} is {got.dtype} {tuple(got.shape)}; expected floats of shape {tuple(want.shape)}",
-                path)
-    weights = {name: state[name].to(torch.float32).clone() for name in expected}
-    # a NaN or inf makes the sum non-finite (one pass, no mask); only then look element-wise
-    bad = [name for name, w in weights.items() if not torch.isfinite(w.sum()) and not torch.isfinite(w).all()]
-    if bad:
-        raise NonFiniteError(f"{path}: NaN or infinite weights in {len(bad)} tensors (e.g. {bad[:3]})")
-    model.load_state_dict(weights, strict=False, assign=True)
-    for module in model.modules():  # the counters were left out above
-        if isinstance(module, nn.BatchNorm2d):
-            module.num_batches_tracked = torch.zeros((), dtype=torch.long)
+    expected = {k: v for k, v in model.state_dict().items() if not _ignored(k)}
+    found = {k: v for k, v in state.items() if not _ignored(k)}
+    where, what = str(path), "the FID Inception-v3 (pytorch-fid's state dict)"
+    check_weights(expected, found, where=where, what=what, path=path)
+    weights = converted_weights(expected, found, where=where, path=path)
+    counters = {k: torch.zeros((), dtype=torch.long) for k in model.state_dict() if k.endswith("num_batches_tracked")}
+    model.load_state_dict(weights | counters, strict=True, assign=True)
     if not _sha256(path).startswith(PUBLISHED_SHA256_PREFIX):
         warnings.warn(
             f"{path.name}: not the published {PUBLISHED_NAME} (its SHA-256 does not start with "

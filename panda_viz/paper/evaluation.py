@@ -67,8 +67,8 @@ from .._checks import check_float, check_int, near_misses
 from ..baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
 from ..exceptions import InvalidIndexError, InvalidInputError, InvalidStateError
 from ..fileio.atomic import atomic_path
-from ..metrics.measures import fid as _fid
-from ..metrics.measures import roir, swd
+from ..metrics import fid as _fid
+from ..metrics import roir, swd
 from ..runtime.progress import progress as _progress
 from .regions import REGIONS, face_masks
 
@@ -345,7 +345,7 @@ def table2(
     methods, regions : sequences
         Subsets of :data:`METHODS` and ``("eyes", "nose", "mouth")``.
     detector : path or callable, optional
-        Inception network for FID (see :func:`panda_viz.metrics.measures.fid`); FID is left out
+        Inception network for FID (see :func:`panda_viz.metrics.frechet.fid`); FID is left out
         without one.
     out_dir : path, optional
         Where to write ``table2.csv``, ``table2.md`` and ``table2_edits.png`` (the first

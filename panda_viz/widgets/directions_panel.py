@@ -21,7 +21,7 @@ from ..baselines import Directions, apply_direction, ganspace, resefa, sefa
 from ..exceptions import InvalidInputError
 from ..generators import Inversion
 from ..imaging import render
-from ..metrics.measures import roir
+from ..metrics import roir
 from ._common import DEFAULT_SCALE, Samples, set_slider
 from .panel import Panel
 from .roi import RoiPainter

@@ -15,7 +15,7 @@ from panda_viz.baselines import (
     resefa,
 )
 from panda_viz.exceptions import InvalidInputError
-from panda_viz.metrics.measures import roir
+from panda_viz.metrics import roir
 from panda_viz.paper.regions import face_mask
 
 # a hand-made Jacobian: 1 sample, 3 channels, 2×3 pixels, a 2-dim latent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,13 +13,13 @@ from testdata import data_folder
 import panda_viz
 from panda_viz.formats.edit_zoo import (
     EditZoo,
-    NamedEdit,
     apply_named_edit,
-    available_edit_zoos,
     load_edit_zoo,
     term_names,
 )
+from panda_viz.formats.named_edit import NamedEdit
 from panda_viz.formats.official import load_official_factors, official_file_names
+from panda_viz.formats.zoo_file import FORMAT, available_edit_zoos
 
 # the paper's FFHQ StyleGAN2 list, as in the official annotated_directions.py
 PAPER = {
@@ -167,6 +168,29 @@ def test_bad_zoo_files(tmp_path):
     (tmp_path / "x.json").write_text('{"edits": {}}')
     with pytest.raises(ValueError, match="is not an edit zoo"):
         load_edit_zoo(tmp_path / "x.json")
-    (tmp_path / "y.json").write_text(json.dumps({"format": "panda_viz.formats.edit_zoo", "version": 1, "edits": {"e": {"layer": 3}}}))
+    (tmp_path / "y.json").write_text(json.dumps({"format": "panda_viz.edit_zoo", "version": 1, "edits": {"e": {"layer": 3}}}))
     with pytest.raises(ValueError, match=r"edit 'e' is missing \['alpha', 'appearance', 'factors', 'n_parts', 'part'\]"):
         load_edit_zoo(tmp_path / "y.json")
+
+
+def test_the_format_id_in_files_is_unchanged(tmp_path):
+    """Users' zoo files carry "panda_viz.edit_zoo": the id stays whatever module writes it."""
+    assert FORMAT == "panda_viz.edit_zoo"
+    for name in available_edit_zoos():
+        shipped = Path(panda_viz.__file__).parent / "data" / "edit_zoo" / f"{name}.json"
+        assert json.loads(shipped.read_text(encoding="utf-8"))["format"] == FORMAT
+    saved = EditZoo("z").save(tmp_path / "z.json")
+    assert json.loads(saved.read_text())["format"] == "panda_viz.edit_zoo"
+
+
+def test_apply_and_add_check_their_arguments(dcgan):
+    zoo = load_edit_zoo("dcgan-digiface")
+    model = zoo.load_model("dark_moustache", dcgan)
+    z = dcgan.sample_latents(1, seed=0)
+    with pytest.raises(TypeError, match="apply_named_edit: alpha must be a real number or None; got str 'strong'"):
+        apply_named_edit(dcgan, z, model, "dark_moustache", zoo=zoo, alpha="strong")
+    with pytest.raises(ValueError, match="apply_named_edit: alpha must be a finite number; got nan"):
+        zoo.apply(dcgan, z, "dark_moustache", model=model, alpha=float("nan"))
+    with pytest.raises(TypeError, match="overwrite must be True or False; got str 'yes'"):
+        zoo.add("dark_moustache", layer="main.5", n_parts=12, part=0, appearance=0, alpha=1.0, factors="f.npz",
+                overwrite="yes")

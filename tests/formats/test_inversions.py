@@ -110,7 +110,7 @@ def test_not_an_inversion_file(tmp_path, saved):
     with pytest.raises(InvalidFileError, match="no metadata array"):
         load_inversion(junk)
     np.savez(junk, metadata=np.array("{nope"))
-    with pytest.raises(InvalidFileError, match="not JSON"):
+    with pytest.raises(InvalidFileError, match="metadata is not valid JSON"):
         load_inversion(junk)
     np.savez(junk, metadata=np.array(json.dumps({"format": "panda_viz.inversion.invert"})))
     with pytest.raises(InvalidFileError, match="metadata lacks keys"):

@@ -50,7 +50,7 @@ def test_file_names_round_trip():
     us, uc = official_file_names("stylegan2_ffhq1024", 5, 8, 512)
     assert us == "Us-name_stylegan2_ffhq1024-layer_5-rank_8.npy"
     info = parse_official_name(uc)
-    assert (info.kind, info.model, info.layer, info.rank) == ("Uc", "stylegan2_ffhq1024", 5, 512)
+    assert (info.kind, info.model, info.layer, info.n_factors) == ("Uc", "stylegan2_ffhq1024", 5, 512)
     with pytest.raises(InvalidFileError, match="official factor files are named"):
         parse_official_name("parts-layer5.npy")
 

@@ -24,7 +24,7 @@ from panda_viz.formats.official import (
     MAX_FACTOR_ELEMENTS,
     load_official_factors,
     official_file_names,
-    read_npy_header,
+    read_factor_header,
 )
 
 from .bounded import run_bounded
@@ -116,7 +116,7 @@ def test_shapes_that_do_not_fit_the_layer_are_refused(tmp_path, dcgan):
 def test_float_dtypes_and_fortran_order_load_exactly(tmp_path, dcgan, dtype):
     Us, Uc = factors()
     us_path, uc_path = write_pair(tmp_path, Us.astype(dtype), np.asfortranarray(Uc.astype(dtype)))
-    assert read_npy_header(uc_path).fortran_order
+    assert read_factor_header(uc_path).fortran_order
     model = load(us_path, uc_path, dcgan)
     np.testing.assert_array_equal(model.appearances_.numpy(), Uc.astype(dtype).astype(np.float32))
     np.testing.assert_array_equal(model.parts_.numpy(), Us.astype(dtype).astype(np.float32).T.reshape(4, 8, 8))
@@ -129,8 +129,8 @@ def test_object_array_is_refused_without_running_code(tmp_path, dcgan):
     payload = np.empty((C, 16), object)
     payload[0, 0] = Calls(Path.touch, marker)
     np.save(uc_path, payload, allow_pickle=True)
-    with pytest.raises(UnsafeFileError, match=r"Uc-name_.*rank_16.npy' holds an object array \(object\), which only "
-                                              r"pickle can read.*a float matrix expected"):
+    with pytest.raises(UnsafeFileError, match=r"Uc-name_.*rank_16.npy' has dtype object: an object array, which only "
+                                              r"pickle can read.*expected floats"):
         load(us_path, uc_path, dcgan)
     assert not marker.exists()
     np.load(uc_path, allow_pickle=True)  # the payload is real: a pickle-enabled load runs it
@@ -143,8 +143,8 @@ def test_other_dtypes_are_refused(tmp_path, dcgan, descr, found):
     Us, Uc = factors()
     us_path, uc_path = write_pair(tmp_path, Us, Uc)
     write_raw(uc_path, {"descr": descr, "fortran_order": False, "shape": (C, 16)})
-    with pytest.raises(InvalidFileError, match=rf"'{uc_path.name}' holds {found} data; a float16, float32 or float64 "
-                                               rf"matrix expected"):
+    with pytest.raises(InvalidFileError, match=rf"'{uc_path.name}' has dtype {found}; expected floats \(float16, float32 "
+                                               rf"or float64\)"):
         load(us_path, uc_path, dcgan)
 
 
@@ -154,11 +154,11 @@ def test_truncated_and_padded_files_are_refused(tmp_path, dcgan):
     us_path, uc_path = write_pair(tmp_path, Us, Uc)
     whole = us_path.read_bytes()
     us_path.write_bytes(whole[:-24])
-    with pytest.raises(InvalidFileError, match=r"'Us-name_.*' is truncated: its header declares a 64×4 float32 matrix "
-                                               r"\(1024 bytes of data\), the file holds 1000"):
+    with pytest.raises(InvalidFileError, match=r"'Us-name_.*' is truncated: its header declares shape \(64, 4\) of float32 "
+                                               r"\(1,024 bytes of data\), it holds 1,000"):
         load(us_path, uc_path, dcgan)
     us_path.write_bytes(whole + b"\x00" * 8)
-    with pytest.raises(InvalidFileError, match=r"has 8 bytes after the 64×4 float32 matrix its header declares"):
+    with pytest.raises(InvalidFileError, match=r"has 8 bytes after the data its header declares \(shape \(64, 4\) of float32"):
         load(us_path, uc_path, dcgan)
     us_path.write_bytes(whole[:9])
     with pytest.raises(InvalidFileError, match=r"is truncated inside its header \(9 bytes in all\)"):
@@ -227,11 +227,11 @@ def test_declared_sizes_past_the_limits_allocate_nothing(tmp_path):
     long_header = tmp_path / "Us-name_m-layer_1-rank_4.npy"
     long_header.write_bytes(b"\x93NUMPY\x02\x00" + (2**32 - 1).to_bytes(4, "little") + b"{" * 100)
     outcome = run_bounded(f"""
-from panda_viz.formats.official import read_npy_header
+from panda_viz.formats.official import read_factor_header
 errors = []
 for path in {[str(huge), str(void), str(long_header)]!r}:
     try:
-        read_npy_header(path)
+        read_factor_header(path)
         errors.append(None)
     except Exception as err:
         errors.append([type(err).__name__, str(err)])
@@ -240,6 +240,6 @@ RESULT = errors
     assert outcome.error_type is None, outcome.error_message
     (huge_type, huge_msg), (void_type, void_msg), (header_type, header_msg) = outcome.result
     assert huge_type == "FileLimitError" and f"1000000×1000000 matrix (1000000000000 entries); at most {MAX_FACTOR_ELEMENTS}" in huge_msg
-    assert void_type == "InvalidFileError" and "holds |V2000000000 data" in void_msg
+    assert void_type == "InvalidFileError" and "has dtype |V2000000000" in void_msg
     assert header_type == "FileLimitError" and "declares a 4294967295-byte header" in header_msg
     assert outcome.peak_rss_mb < 600

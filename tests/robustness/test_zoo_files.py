@@ -10,14 +10,15 @@ import torch
 
 from panda_viz import PandA, save_factors
 from panda_viz.exceptions import FileLimitError, InvalidFileError, InvalidInputError
-from panda_viz.formats.edit_zoo import EditZoo, NamedEdit, load_edit_zoo
+from panda_viz.formats.edit_zoo import EditZoo, load_edit_zoo
+from panda_viz.formats.named_edit import NamedEdit
 
 from .bounded import run_bounded
 
 
 def _zoo(path: Path, edits: dict | None = None, **top) -> Path:
     edit = {"layer": "main.5", "n_parts": 3, "part": 0, "appearance": 1, "alpha": 2.0, "factors": "f.npz"}
-    data = {"format": "panda_viz.formats.edit_zoo", "version": 1, "name": "z", "edits": {"e": edit} if edits is None else edits}
+    data = {"format": "panda_viz.edit_zoo", "version": 1, "name": "z", "edits": {"e": edit} if edits is None else edits}
     path.write_text(json.dumps({**data, **top}), encoding="utf-8")
     return path
 
@@ -68,7 +69,7 @@ def test_the_api_refuses_them_too():
 def test_a_sparse_5_gb_json_is_refused_unread(tmp_path):
     path = tmp_path / "huge.json"
     with open(path, "wb") as f:
-        f.write(b'{"format": "panda_viz.formats.edit_zoo", "version": 1, "edits": {}, "description": "')
+        f.write(b'{"format": "panda_viz.edit_zoo", "version": 1, "edits": {}, "description": "')
         f.truncate(5 << 30)
     outcome = run_bounded(f"from panda_viz import load_edit_zoo\nload_edit_zoo({str(path)!r})", memory_mb=300, timeout_s=20)
     assert outcome.error_type == "FileLimitError", outcome
@@ -79,14 +80,14 @@ def test_a_sparse_5_gb_json_is_refused_unread(tmp_path):
 @pytest.mark.parametrize(
     ("data", "match"),
     [
-        ('{"format": "panda_viz.formats.edit_zoo"}'.encode("utf-16"), "is UTF-16 text; save it as UTF-8"),
-        ('{"format": "panda_viz.formats.edit_zoo"}'.encode("utf-16-le"), "looks like UTF-16/32 text"),
-        ('{"format": "panda_viz.formats.edit_zoo"}'.encode("utf-32"), "is UTF-32 text"),
+        ('{"format": "panda_viz.edit_zoo"}'.encode("utf-16"), "is not UTF-8 text: it is UTF-16 text .*; save it as UTF-8"),
+        ('{"format": "panda_viz.edit_zoo"}'.encode("utf-16-le"), "looks like UTF-16/32 text"),
+        ('{"format": "panda_viz.edit_zoo"}'.encode("utf-32"), "is not UTF-8 text: it is UTF-32 text"),
         (b'{"name": "\xff\xfe\x00garbage"}', r"is not UTF-8 text \(byte 0xff at offset 10\)"),
         (bytes(range(256)), "looks like UTF-16/32 text"),
         (b'{"format": ', "is not valid JSON"),
-        (b"[" * 100_000 + b"]" * 100_000, r"not a readable edit zoo JSON \(RecursionError"),
-        (b'{"version": ' + b"9" * 5000 + b"}", r"not a readable edit zoo JSON \(ValueError"),
+        (b"[" * 100_000 + b"]" * 100_000, r"nests too deeply to be an edit zoo \(.*RecursionError"),
+        (b'{"version": ' + b"9" * 5000 + b"}", r"is not readable JSON \(ValueError"),
         (b"[]", "is not an edit zoo"),
     ],
 )
@@ -142,9 +143,9 @@ def test_every_field_is_validated_naming_the_edit_and_key(tmp_path, top, edits, 
 
 
 def test_too_many_edits(tmp_path, monkeypatch):
-    import panda_viz.formats.edit_zoo as edit_zoo
+    import panda_viz.formats.zoo_file as zoo_file
 
-    monkeypatch.setattr(edit_zoo, "MAX_EDITS", 2)
+    monkeypatch.setattr(zoo_file, "MAX_EDITS", 2)
     with pytest.raises(FileLimitError, match="3 edits; a zoo holds at most 2"):
         load_edit_zoo(_zoo(tmp_path / "z.json", {k: _EDIT for k in "abc"}))
 

@@ -8,7 +8,7 @@ import torch
 
 from panda_viz.baselines import apply_direction, resefa, sefa
 from panda_viz.imaging import render
-from panda_viz.metrics.measures import roir
+from panda_viz.metrics import roir
 from panda_viz.widgets import DirectionsPanel, RoiPainter
 
 SEED = 2

@@ -34,7 +34,7 @@ def test_a_saved_edit_is_a_zoo_entry_that_reproduces_the_panels_image(panel, dcg
     path = panel.save(tmp_path / "mine.json")
 
     data = json.loads(path.read_text())
-    assert (data["format"], data["version"], data["generator"]) == ("panda_viz.formats.edit_zoo", 1, "dcgan-digiface")
+    assert (data["format"], data["version"], data["generator"]) == ("panda_viz.edit_zoo", 1, "dcgan-digiface")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine-factors.npz", "mine.json"]  # nothing else left
     zoo = load_edit_zoo(path)
     edit = zoo["brighter_part2"]

@@ -50,7 +50,7 @@ from ...exceptions import (
     InvalidTypeError,
     WeightsNotInstalledError,
 )
-from ...fileio.atomic import read_json_file
+from ...fileio.json_data import read_json_file
 from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
 from ...fileio.weights import check_weights, converted_weights, count_indexed, few
