@@ -11,6 +11,7 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     │   ├── NonFiniteError                    NaN or inf where a finite number is needed
     │   ├── IncompatibleFactorsError          factors that do not fit a generator, layer or features
     │   ├── InvalidIndexError (IndexError)    an index (part, appearance, sample) out of range
+    │   ├── UnknownKeyError (KeyError)        a name a mapping does not hold (an edit, a row)
     │   └── ResourceLimitError                a count or size past what the machine or a limit allows
     ├── InvalidTypeError (TypeError)          an argument of the wrong kind
     ├── InvalidFileError (ValueError)         a file that is not what it claims; names the file
@@ -20,6 +21,7 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     │   └── NetworkPickleError                not a readable NVlabs network pickle
     ├── NotFittedError (ValueError, AttributeError)
     ├── WeightsNotInstalledError (ImportError)
+    ├── MissingFileError (FileNotFoundError)  a file or folder that should exist does not
     ├── InvalidStateError (RuntimeError)      a call made in a state that does not allow it
     ├── DistributedError (RuntimeError)       a process group failed or disagreed
     ├── NotebookFailed (RuntimeError)         ``panda-viz figures``: a notebook cell failed
@@ -44,6 +46,8 @@ __all__ = [
     "IncompatibleFactorsError",
     "InvalidIndexError",
     "ResourceLimitError",
+    "UnknownKeyError",
+    "MissingFileError",
     "InvalidTypeError",
     "InvalidFileError",
     "UnsafeFileError",
@@ -86,6 +90,13 @@ class ResourceLimitError(InvalidInputError):
     """A count or size past a limit or past what this machine can hold; nothing was allocated for it."""
 
 
+class UnknownKeyError(InvalidInputError, KeyError):
+    """A name a mapping does not hold (``zoo["nope"]``); ``in`` and ``.get`` keep working."""
+
+    def __str__(self) -> str:  # KeyError's own __str__ would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class InvalidTypeError(PandaVizError, TypeError):
     """An argument of a type the function does not accept."""
 
@@ -123,6 +134,10 @@ class NotFittedError(PandaVizError, ValueError, AttributeError):
 
 class WeightsNotInstalledError(PandaVizError, ImportError):
     """A generator's weights package or file is not installed; the message says how to get it."""
+
+
+class MissingFileError(PandaVizError, FileNotFoundError):
+    """A file or folder that should exist does not; the message names it."""
 
 
 class InvalidStateError(PandaVizError, RuntimeError):

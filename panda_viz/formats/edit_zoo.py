@@ -37,7 +37,13 @@ import torch
 
 from .._checks import check_bool, check_float, near_misses
 from ..decomposition.fitted import check_fitted
-from ..exceptions import IncompatibleFactorsError, InvalidInputError, InvalidTypeError
+from ..exceptions import (
+    IncompatibleFactorsError,
+    InvalidInputError,
+    InvalidTypeError,
+    MissingFileError,
+    UnknownKeyError,
+)
 from .named_edit import NamedEdit, check_factor_name
 from .zoo_file import (
     ZooContents,
@@ -93,7 +99,7 @@ class EditZoo(Mapping):
             close = near_misses(name, self.edits, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             # a KeyError, as the Mapping protocol needs (``in``, ``get``)
-            raise KeyError(
+            raise UnknownKeyError(
                 f"unknown edit {name!r} in zoo {self.name!r}{hint}; known: {', '.join(self.edits) or 'none'}"
             ) from None
 
@@ -224,7 +230,7 @@ class EditZoo(Mapping):
             if len(edit.factors) == 2
             else ""
         )
-        raise FileNotFoundError(f"factor files {', '.join(edit.factors)} of edit {name!r} not found in {searched}{hint}")
+        raise MissingFileError(f"factor files {', '.join(edit.factors)} of edit {name!r} not found in {searched}{hint}")
 
     def load_model(self, name: str, generator: Any, *, root: str | Path | None = None) -> Any:
         """Read the factor files edit ``name`` indexes into a fitted model bound to ``generator``.
@@ -326,7 +332,7 @@ def load_edit_zoo(name_or_path: str | Path) -> EditZoo:
             )
         path = shipped
     if not path.exists():
-        raise FileNotFoundError(f"edit zoo {str(path)!r} does not exist")
+        raise MissingFileError(f"edit zoo {str(path)!r} does not exist")
     contents = read_zoo_file(path)
     return EditZoo(contents.name, contents.edits, generator_name=contents.generator_name,
                    description=contents.description, root=path.parent, fit=contents.fit)

@@ -41,6 +41,7 @@ from ..exceptions import (
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
+    MissingFileError,
 )
 from ..fileio.npy import (
     NpyHeader,
@@ -162,7 +163,7 @@ def read_factor_header(path: str | Path, what: str = "factor") -> NpyHeader:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist") from None
+        raise MissingFileError(f"{what} file {str(path)!r} does not exist") from None
     except OSError as err:
         raise InvalidFileError(f"{what} file {str(path)!r} cannot be read: {err}", path) from err
     if not stat.S_ISREG(info.st_mode):
