@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import describe
 from ..exceptions import FileLimitError, InvalidFileError, NonFiniteError
-from .safe_pickle import describe
 
 __all__ = ["few", "count_indexed", "check_weights", "load_into_meta_module", "converted_weights", "MAX_AMPLIFICATION"]
 

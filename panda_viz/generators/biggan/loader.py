@@ -43,6 +43,7 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from ..._checks import describe
 from ...exceptions import (
     FileLimitError,
     InvalidFileError,
@@ -51,7 +52,6 @@ from ...exceptions import (
     WeightsNotInstalledError,
 )
 from ...fileio.atomic import read_json_file
-from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
 from ...fileio.weights import check_weights, converted_weights, count_indexed, few
 from ..base import Generator

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._checks import describe
 from ...exceptions import FileLimitError, InvalidFileError
-from ...fileio.safe_pickle import describe
 from ...fileio.weights import count_indexed  # shared with the BigGAN loader
 
 __all__ = [

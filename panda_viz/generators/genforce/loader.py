@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._checks import describe
 from ...exceptions import InvalidInputError, InvalidTypeError
-from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
 from ...fileio.weights import load_into_meta_module
 from ..base import Generator

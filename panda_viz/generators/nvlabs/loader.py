@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._checks import describe
 from ...exceptions import InvalidInputError, InvalidTypeError, NetworkPickleError
 from ...fileio.atomic import read_json_file
-from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
 from ...fileio.weights import few, load_into_meta_module
 from ..base import Generator
