@@ -184,7 +184,7 @@ class Generator:
 
     @memory_budget.setter
     def memory_budget(self, value: int | float) -> None:
-        self._memory_budget = int(check_float("memory_budget (bytes, e.g. 4 * 2**30)", value, low=1, strict=False))
+        self._memory_budget = int(check_float("memory_budget (bytes)", value, low=1, strict=False))
 
     def batch_size_for(self, layer: str | None = None, *, at_most: int = MAX_AUTO_BATCH) -> int:
         """Samples a pass whose intermediate tensors fit in :attr:`memory_budget`.

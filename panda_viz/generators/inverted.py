@@ -43,7 +43,12 @@ import torch
 from torch import nn
 
 from .._checks import describe, is_int
-from ..exceptions import InvalidIndexError, InvalidInputError, InvalidTypeError, StopForward
+from ..exceptions import (
+    InvalidIndexError,
+    InvalidInputError,
+    InvalidTypeError,
+    StopForward,
+)
 from . import hooks
 
 __all__ = ["Inversion", "inversion_pass", "tuned_module", "STAGES"]

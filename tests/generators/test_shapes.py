@@ -207,7 +207,7 @@ def test_batch_sizes_follow_the_memory_budget():
 ])
 def test_a_bad_memory_budget_is_refused(bad, error):
     G = panda_viz.load_generator("dcgan-digiface")
-    with pytest.raises(error, match=r"memory_budget \(bytes, e.g. 4 \* 2\*\*30\) must be"):
+    with pytest.raises(error, match=r"memory_budget \(bytes\) must be"):
         G.memory_budget = bad
     with pytest.raises(InvalidInputError, match=r"batch_size must be an int in \[1, inf\]; got 0"):
         G.features(G.sample_latents(2, seed=0), "main.5", batch_size=0)

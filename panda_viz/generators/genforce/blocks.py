@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..._checks import describe
-from ...exceptions import FileLimitError, InvalidFileError
+from ...exceptions import FileLimitError, InvalidFileError, InvalidStateError
 from ...fileio.weights import count_indexed  # shared with the BigGAN loader
 
 __all__ = [
@@ -63,7 +63,7 @@ class Holder(nn.Module):
     """
 
     def forward(self, *_args: Any) -> None:  # pragma: no cover - never called
-        raise RuntimeError(f"{type(self).__name__} only holds tensors; its parent reads them")
+        raise InvalidStateError(f"{type(self).__name__} only holds tensors and is never called; its parent reads them")
 
 
 class DenseBlock(nn.Module):
