@@ -276,7 +276,7 @@ def tensor_shape(state_dict: Mapping[str, Any], key: str, ndim: int, where: str)
     Raises
     ------
     InvalidFileError
-        Naming the file (``where``) and the key: missing, not a tensor, or another rank.
+        Naming the file (``where``) and the key: missing, not a tensor, or of another number of dimensions.
     """
     if key not in state_dict:
         raise InvalidFileError(f"{where}: the weight {key!r} is missing")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._checks import is_int
 from ...exceptions import InvalidInputError
 
 __all__ = [
@@ -44,8 +45,8 @@ _ACTIVATIONS = {"linear": (1.0, 1.0), "lrelu": (0.2, math.sqrt(2.0)), "relu": (0
 
 
 def _pad4(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
-    if isinstance(padding, int):
-        return (padding, padding, padding, padding)
+    if is_int(padding):
+        return (int(padding),) * 4
     padding = [int(p) for p in padding]
     if len(padding) == 2:
         return (padding[0], padding[0], padding[1], padding[1])
