@@ -11,10 +11,19 @@ import pytest
 import torch
 
 import panda_viz
-from panda_viz.exceptions import InvalidFileError, InvalidTypeError, MissingFileError, WeightsNotInstalledError
+from panda_viz.exceptions import (
+    InvalidFileError,
+    InvalidTypeError,
+    MissingFileError,
+    WeightsNotInstalledError,
+)
 from panda_viz.generators.biggan.classes import imagenet_class_index, imagenet_classes
 from panda_viz.generators.biggan.config import expected_weights
-from panda_viz.generators.biggan.loader import BIGGAN_MODELS, BigGANGenerator, load_biggan
+from panda_viz.generators.biggan.loader import (
+    BIGGAN_MODELS,
+    BigGANGenerator,
+    load_biggan,
+)
 
 biggan_package = pytest.importorskip("pytorch_pretrained_biggan")
 
