@@ -19,9 +19,9 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     │   │   └── UnsafePickleError (pickle.UnpicklingError)
     │   ├── FileLimitError                    declared sizes, counts or nesting past a limit
     │   └── NetworkPickleError                not a readable NVlabs network pickle
+    ├── MissingFileError (FileNotFoundError)  no file at the path given; names the file
     ├── NotFittedError (ValueError, AttributeError)
     ├── WeightsNotInstalledError (ImportError)
-    ├── MissingFileError (FileNotFoundError)  a file or folder that should exist does not
     ├── InvalidStateError (RuntimeError)      a call made in a state that does not allow it
     ├── DistributedError (RuntimeError)       a process group failed or disagreed
     ├── NotebookFailed (RuntimeError)         ``panda-viz figures``: a notebook cell failed
@@ -128,16 +128,24 @@ class NetworkPickleError(InvalidFileError):
     """The file is not a readable network pickle, or not one this package supports."""
 
 
+class MissingFileError(PandaVizError, FileNotFoundError):
+    """No file (or folder) at the path a call was given; ``path`` is that path.
+
+    A ``FileNotFoundError`` (so an ``OSError``), as the built-in ``open`` raises: code that
+    catches either keeps working.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = None if path is None else Path(path)
+        super().__init__(message)
+
+
 class NotFittedError(PandaVizError, ValueError, AttributeError):
     """A fitted attribute or method was used before ``fit``."""
 
 
 class WeightsNotInstalledError(PandaVizError, ImportError):
     """A generator's weights package or file is not installed; the message says how to get it."""
-
-
-class MissingFileError(PandaVizError, FileNotFoundError):
-    """A file or folder that should exist does not; the message names it."""
 
 
 class InvalidStateError(PandaVizError, RuntimeError):

@@ -1,12 +1,12 @@
 """What plain data in a pickle may be built from: the allow-list every file format starts with.
 
 :func:`data_handlers` maps the globals that pickled plain data names to
-:class:`~panda_viz.fileio.safe_pickle.Handler` objects that check their arguments and
+:class:`~panda_viz.fileio.pickle_objects.Handler` objects that check their arguments and
 build the value: ``OrderedDict``, ``set`` and ``frozenset``, ``_codecs.encode`` (bytes in
 protocols 0-2), and numeric NumPy dtypes, arrays and scalars (both ``numpy.core`` and
 ``numpy._core`` spellings). Format modules add their own on top
 (:func:`~panda_viz.fileio.torch_files.torch_handlers`,
-:mod:`~panda_viz.generators.nvlabs.network_pickle`), using :func:`check_int`, :func:`check_shape`
+:mod:`~panda_viz.generators.nvlabs.network_pickle`), using :func:`check_stream_int`, :func:`check_stream_shape`
 and :class:`TokenHandler` from here.
 """
 
@@ -16,31 +16,27 @@ import collections
 import math
 from typing import Any
 
-from .safe_pickle import (
-    SCALAR_TYPES,
-    Finisher,
-    Handler,
-    Placeholder,
-    RestrictedUnpickler,
-    describe,
-)
+from .._checks import describe
+from .pickle_objects import SCALAR_TYPES, Finisher, Handler, Placeholder
+from .safe_pickle import RestrictedUnpickler
 
-__all__ = ["data_handlers", "check_int", "check_shape", "TokenHandler"]
+__all__ = ["data_handlers", "check_stream_int", "check_stream_shape", "TokenHandler"]
 
 
-def check_int(reader: RestrictedUnpickler, value: Any, what: str, low: int = 0, high: int | None = None) -> int:
-    """``value`` as an int in ``[low, high]`` or the reader's error naming ``what``."""
+def check_stream_int(reader: RestrictedUnpickler, value: Any, what: str, low: int = 0, high: int | None = None) -> int:
+    """``value``, read from the stream, if it is an ``int`` in ``[low, high]``; else the
+    reader's error (:meth:`~panda_viz.fileio.pickle_stream.PickleStream.fail`) naming ``what``."""
     if type(value) is not int or value < low or (high is not None and value > high):
         bound = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise reader.fail(f"{what} must be an int {bound}; got {describe(value)}")
     return value
 
 
-def check_shape(reader: RestrictedUnpickler, value: Any, what: str, max_dims: int = 32) -> tuple[int, ...]:
-    """A shape: a tuple (or list) of at most ``max_dims`` ints >= 0."""
+def check_stream_shape(reader: RestrictedUnpickler, value: Any, what: str, max_dims: int = 32) -> tuple[int, ...]:
+    """``value``, read from the stream, as a shape: a tuple (or list) of at most ``max_dims`` ints >= 0."""
     if type(value) not in (tuple, list) or len(value) > max_dims:
         raise reader.fail(f"{what} must be a tuple of at most {max_dims} ints; got {describe(value)}")
-    return tuple(check_int(reader, item, f"each entry of {what}") for item in value)
+    return tuple(check_stream_int(reader, item, f"each entry of {what}") for item in value)
 
 
 class OrderedDictHandler(Handler):
@@ -151,7 +147,7 @@ class _PendingArray(Placeholder):
             state = state[1:]
         if type(state) is not tuple or len(state) != 4:
             raise reader.fail(f"a NumPy array state must be (shape, dtype, fortran, data); got {describe(state)}")
-        shape = check_shape(reader, state[0], "a NumPy array's shape")
+        shape = check_stream_shape(reader, state[0], "a NumPy array's shape")
         dtype, fortran, raw = state[1], state[2], state[3]
         if not isinstance(dtype, _PendingDtype):
             raise reader.fail(f"a NumPy array's dtype must be a numeric dtype; got {describe(dtype)}")
@@ -201,7 +197,7 @@ class NumpyFromBufferHandler(Handler):
 
         if len(args) != 4 or type(args[0]) not in (bytes, bytearray) or not isinstance(args[1], _PendingDtype):
             raise reader.unsafe(f"numpy _frombuffer other than (bytes, numeric dtype, shape, order); got {describe(args)}")
-        shape = check_shape(reader, args[2], "a NumPy array's shape")
+        shape = check_stream_shape(reader, args[2], "a NumPy array's shape")
         if args[3] not in ("C", "F"):
             raise reader.fail(f"a NumPy array's order must be 'C' or 'F'; got {describe(args[3])}")
         dtype = args[1].dtype

@@ -32,16 +32,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._checks import describe
 from ..exceptions import FileLimitError, InvalidFileError, UnsafePickleError
-from .pickle_data import check_int, check_shape, data_handlers
-from .safe_pickle import (
-    Finisher,
-    Handler,
-    PickleLimits,
-    Placeholder,
-    RestrictedUnpickler,
-    describe,
-)
+from .pickle_data import check_stream_int, check_stream_shape, data_handlers
+from .pickle_objects import Finisher, Handler, Placeholder
+from .pickle_stream import PickleLimits
+from .safe_pickle import RestrictedUnpickler
 
 __all__ = [
     "STORAGE_DTYPES",
@@ -140,9 +136,9 @@ class _RebuildTensor(Handler):
         storage, offset, size, stride = args[:4]
         if not isinstance(storage, Storage):
             raise reader.fail(f"a tensor's storage must be a storage record; got {describe(storage)}")
-        offset = check_int(reader, offset, "a tensor's storage offset")
-        size = check_shape(reader, size, "a tensor's size")
-        stride = check_shape(reader, stride, "a tensor's stride")
+        offset = check_stream_int(reader, offset, "a tensor's storage offset")
+        size = check_stream_shape(reader, size, "a tensor's size")
+        stride = check_stream_shape(reader, stride, "a tensor's stride")
         if len(size) != len(stride):
             raise reader.fail(f"a tensor's size {size} and stride {stride} differ in length")
         if self.v2:
@@ -231,7 +227,7 @@ def _storage_id(reader: RestrictedUnpickler, pid: Any, *, legacy: bool) -> tuple
         raise reader.fail(f"a storage key must be a short name; got {describe(key)}")
     if type(location) is not str:
         raise reader.fail(f"a storage location must be a str such as 'cpu'; got {describe(location)}")
-    numel = check_int(reader, numel, f"the element count of storage {describe(key)}")
+    numel = check_stream_int(reader, numel, f"the element count of storage {describe(key)}")
     if legacy and len(pid) == 6 and pid[5] is not None:
         raise reader.fail("storage views (files of torch < 0.4) are not read")
     return kind, key, numel

@@ -4,14 +4,14 @@ A configuration read from a file (constructor kwargs, a ``config.json``, shapes 
 a state dict) can describe a network of any size. The loaders therefore build the module on
 PyTorch's ``meta`` device, which allocates nothing, compare every expected parameter and
 buffer (name, shape, kind of dtype) with the tensors the file really holds, and only then
-materialise it from those tensors (:func:`load_into_meta_module`), so memory is bounded by
+materialise it from those tensors (:func:`fill_meta_module`), so memory is bounded by
 what the file contains. Weights with NaN or infinite values are refused, naming them.
 
 Examples
 --------
 >>> with torch.device("meta"):
 ...     module = StyleGAN2(**kwargs)                      # no memory yet
->>> load_into_meta_module(module, state_dict, where="G_ema.pt", error=InvalidFileError,
+>>> fill_meta_module(module, state_dict, where="G_ema.pt", error=InvalidFileError,
 ...                       what="a StyleGAN2 generator built from its configuration")
 """
 
@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import describe
 from ..exceptions import FileLimitError, InvalidFileError, NonFiniteError
-from .safe_pickle import describe
 
-__all__ = ["few", "count_indexed", "check_weights", "load_into_meta_module", "converted_weights", "MAX_AMPLIFICATION"]
+__all__ = ["few", "count_indexed", "check_weights", "fill_meta_module", "converted_weights", "MAX_AMPLIFICATION"]
 
 #: Materialised weights may take at most this many times the file's size (plus 64 MB):
 #: float16 files become float32, and tensors may share storage (tied weights) a few times.
@@ -145,7 +145,7 @@ def converted_weights(
     }
 
 
-def load_into_meta_module(
+def fill_meta_module(
     module: nn.Module,
     found: Mapping[Any, Any],
     *,

@@ -9,8 +9,9 @@ from . import (
     dcgan,  # noqa: E402,F401  (registers "dcgan-digiface")
     hooks,
 )
-from .base import Edit, EditMap, Generator, Latents
+from .base import Generator, Latents
 from .biggan import loader as biggan  # noqa: E402,F401  (registers biggan-deep-128/256/512, "biggan" folders, .bin; package imported lazily)
+from .edit_maps import Edit, EditMap
 from .genforce import loader as genforce  # noqa: E402,F401  (registers genforce model-zoo .pth/.pt checkpoints)
 from .inverted import Inversion
 from .nvlabs import loader as nvlabs  # noqa: E402,F401  (registers NVlabs StyleGAN2/3 .pkl pickles and .pt/.pth state dicts)

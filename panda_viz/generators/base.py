@@ -8,15 +8,15 @@ starting with one) works unchanged.
 from __future__ import annotations
 
 import math
-import secrets
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import Union
+from typing import Any, Union
 
 import torch
 from torch import nn
 
+from .._checks import as_rng, check_float, check_int, describe
 from ..exceptions import (
     InvalidInputError,
     InvalidTypeError,
@@ -25,10 +25,12 @@ from ..exceptions import (
 )
 from ..runtime.progress import progress as _progress
 from . import hooks
+from .edit_maps import EditMap, edit_replacements
+from .finite import all_finite, non_finite_samples, non_finite_weights, warn_non_finite
 from .inverted import Inversion, inversion_pass
 from .shapes import ForwardProfile, profile_forward
 
-__all__ = ["Generator", "Edit", "EditMap", "DEFAULT_MEMORY_BUDGET", "MAX_AUTO_BATCH"]
+__all__ = ["Generator", "Latents", "DEFAULT_MEMORY_BUDGET", "MAX_AUTO_BATCH"]
 
 #: Bytes the intermediate tensors of one forward pass may take when batch sizes are chosen
 #: automatically: 4 GiB, which leaves a 16 GB laptop room for the weights, the results, the
@@ -39,43 +41,9 @@ DEFAULT_MEMORY_BUDGET = 4 * 2**30
 #: larger batch is not faster on a CPU and gives results that are no different).
 MAX_AUTO_BATCH = 128
 
-#: An edit of one layer: an additive delta (C, H, W) or (N, C, H, W), or a function of
-#: the feature map (N, C, H, W) returning the new feature map.
-Edit = Union[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]
-EditMap = Mapping[str, Edit]
 #: What every entry point takes as latents: a tensor (N, *latent_shape), or an
 #: :class:`~panda_viz.generators.inverted.Inversion` of N photos.
 Latents = Union[torch.Tensor, Inversion]
-
-
-def _all_finite(tensor: torch.Tensor) -> bool:
-    """True unless ``tensor`` holds NaN/inf; also True where values are not concrete (the
-    meta device, or inside torch.func transforms such as vmap, which forbid reading them)."""
-    if tensor.device.type == "meta":
-        return True
-    try:
-        return bool(torch.isfinite(tensor.detach()).all())
-    except RuntimeError:  # a vmap/jacfwd batched tensor: checked where the values are real
-        return True
-
-
-def _warn_non_finite(tensor: torch.Tensor, what: str) -> torch.Tensor:
-    """Warn (NonFiniteWarning) when a result holds NaN/inf, so it never passes silently."""
-    if not _all_finite(tensor):
-        bad = int((~torch.isfinite(tensor.detach()).flatten(1).all(1)).sum())
-        warnings.warn(
-            f"{what}: {bad} of {len(tensor)} outputs hold NaN or infinite values (check the latents, the edit "
-            "strengths α and the generator's weights)",
-            NonFiniteWarning,
-            stacklevel=3,
-        )
-    return tensor
-
-
-def _non_finite_weights(module: nn.Module) -> list[str]:
-    """Names of floating parameters and buffers holding NaN or inf (meta tensors skipped)."""
-    named = (*module.named_parameters(), *module.named_buffers())
-    return [n for n, t in named if t.is_floating_point() and t.device.type != "meta" and not bool(torch.isfinite(t).all())]
 
 
 def _normal_sampler(shape: tuple[int, ...]) -> Callable[[int, torch.Generator], torch.Tensor]:
@@ -83,6 +51,17 @@ def _normal_sampler(shape: tuple[int, ...]) -> Callable[[int, torch.Generator], 
         return torch.randn((n, *shape), generator=rng)
 
     return sample
+
+
+def _check_latent_shape(latent_shape: Any) -> tuple[int, ...]:
+    """``latent_shape`` as a non-empty tuple of positive ints."""
+    try:
+        entries = tuple(latent_shape)
+    except TypeError:
+        raise InvalidTypeError(f"latent_shape must be a tuple of positive ints; got {describe(latent_shape)}") from None
+    if not entries or isinstance(latent_shape, str):
+        raise InvalidInputError(f"latent_shape must be a non-empty tuple of positive ints; got {describe(latent_shape)}")
+    return tuple(check_int(f"latent_shape[{i}]", s, low=1) for i, s in enumerate(entries))
 
 
 class Generator:
@@ -134,10 +113,8 @@ class Generator:
         memory_budget: int | float | None = None,
     ) -> None:
         if not isinstance(module, nn.Module):
-            raise TypeError(f"expected a torch.nn.Module; got {type(module).__name__}")
-        latent_shape = tuple(int(s) for s in latent_shape)
-        if not latent_shape or any(s < 1 for s in latent_shape):
-            raise ValueError(f"latent_shape must be a non-empty tuple of positive ints; got {latent_shape}")
+            raise InvalidTypeError(f"expected a torch.nn.Module; got {type(module).__name__}")
+        latent_shape = _check_latent_shape(latent_shape)
         self.module = module.eval().requires_grad_(False).to(device)
         self.latent_shape = latent_shape
         self.name = name or type(module).__name__
@@ -146,7 +123,7 @@ class Generator:
         self.downstream_needs_latents = downstream_needs_latents
         self.memory_budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else memory_budget
         self._profile: ForwardProfile | None = None
-        bad = _non_finite_weights(self.module)
+        bad = non_finite_weights(self.module)
         if bad:
             warnings.warn(
                 f"generator {self.name!r} has NaN or infinite weights in {len(bad)} tensors ({', '.join(bad[:5])}"
@@ -207,9 +184,7 @@ class Generator:
 
     @memory_budget.setter
     def memory_budget(self, value: int | float) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"memory_budget must be a positive number of bytes (e.g. 4 * 2**30); got {value!r}")
-        self._memory_budget = int(value)
+        self._memory_budget = int(check_float("memory_budget (bytes)", value, low=1, strict=False))
 
     def batch_size_for(self, layer: str | None = None, *, at_most: int = MAX_AUTO_BATCH) -> int:
         """Samples a pass whose intermediate tensors fit in :attr:`memory_budget`.
@@ -271,8 +246,9 @@ class Generator:
         ----------
         n : int
             How many latents.
-        seed : int, optional
-            Seed of a fresh CPU ``torch.Generator``; random when neither it nor ``rng`` is given.
+        seed : int or torch.Generator, optional
+            Seed of a fresh CPU ``torch.Generator``, in [0, 2**63 − 1]; random when neither it
+            nor ``rng`` is given (:func:`panda_viz._checks.as_rng`).
         rng : torch.Generator, optional
             A CPU generator to draw from instead (advanced by the draw); ``seed`` is then ignored.
 
@@ -281,10 +257,11 @@ class Generator:
         Tensor (n, *latent_shape)
             On the generator's device.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        n = check_int("n", n, low=1)
         if rng is None:
-            rng = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else int(seed))
+            rng = as_rng(seed, "seed")
+        elif not isinstance(rng, torch.Generator):
+            raise InvalidTypeError(f"rng must be a torch.Generator or None; got {type(rng).__name__}")
         return self._sampler(n, rng).to(self.device)
 
     def check_latents(self, latents: Latents) -> Latents:
@@ -323,8 +300,8 @@ class Generator:
             raise InvalidInputError(
                 f"latents of shape (N, {self._shape_text()}) expected for generator {self.name!r}; got {shape}"
             )
-        if not _all_finite(out):
-            bad = torch.nonzero(~torch.isfinite(out.detach()).flatten(1).all(1)).flatten().tolist()
+        if not all_finite(out):
+            bad = non_finite_samples(out)
             raise NonFiniteError(
                 f"latents hold NaN or infinite values in sample(s) {', '.join(map(str, bad[:5]))}"
                 f"{' …' if len(bad) > 5 else ''} of {shape[0]}"
@@ -347,8 +324,7 @@ class Generator:
     ) -> Iterator[slice]:
         if batch_size is None:  # as many as fit in the memory budget
             batch_size = self.batch_size_for(layer)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int or None; got {batch_size!r}")
+        batch_size = check_int("batch_size", batch_size, low=1)
         starts = range(0, n, batch_size)
         for start in _progress(starts, total=len(starts), enabled=progress, n_samples=n, desc=desc):
             yield slice(start, min(start + batch_size, n))
@@ -387,7 +363,7 @@ class Generator:
         self.check_layer(layer)
         latents = self.check_latents(latents)
         for part in self._batches(len(latents), batch_size, progress, f"features {layer}", layer):
-            replacements = self._edit_replacements(edits, part, len(latents))
+            replacements = edit_replacements(edits, self.check_layer, part, len(latents))
             with torch.no_grad(), self._pass(latents[part], replacements, reads=(layer,)) as (module, batch), \
                     hooks.capture(module, layer) as captured, hooks.stop_after(module, layer):
                 try:
@@ -425,10 +401,10 @@ class Generator:
         latents = self.check_latents(latents)
         out = []
         for part in self._batches(len(latents), batch_size, progress, "synthesize"):
-            replacements = self._edit_replacements(edits, part, len(latents))
+            replacements = edit_replacements(edits, self.check_layer, part, len(latents))
             with torch.set_grad_enabled(grad), self._pass(latents[part], replacements) as (module, batch):
                 out.append(self._forward(module, batch))
-        return _warn_non_finite(torch.cat(out), "synthesize")
+        return warn_non_finite(torch.cat(out), "synthesize")
 
     def synthesize_from(
         self,
@@ -450,24 +426,24 @@ class Generator:
         shape = self.check_layer(layer)
         if not isinstance(features, torch.Tensor) or features.ndim != 4 or tuple(features.shape[1:]) != shape:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-            raise ValueError(f"features of shape (N, {', '.join(map(str, shape))}) expected at layer {layer!r}; got {got}")
+            raise InvalidInputError(f"features of shape (N, {', '.join(map(str, shape))}) expected at layer {layer!r}; got {got}")
         if latents is None:
             if self.downstream_needs_latents:
-                raise ValueError(
+                raise InvalidInputError(
                     f"generator {self.name!r} reads the latent after layer {layer!r}: pass the latents "
                     "the features came from"
                 )
             latents = torch.zeros((len(features), *self.latent_shape), device=self.device)
         latents = self.check_latents(latents)
         if len(latents) != len(features):
-            raise ValueError(f"{len(features)} feature maps but {len(latents)} latents")
+            raise InvalidInputError(f"{len(features)} feature maps but {len(latents)} latents; one latent per feature map expected")
         features = features.to(self.device)
         out = []
         for part in self._batches(len(latents), batch_size, progress, "synthesize"):
             block = features[part]
             with torch.set_grad_enabled(grad), self._pass(latents[part], {layer: lambda _f, b=block: b}) as (module, batch):
                 out.append(self._forward(module, batch))
-        return _warn_non_finite(torch.cat(out), "synthesize_from")
+        return warn_non_finite(torch.cat(out), "synthesize_from")
 
     @contextmanager
     def _pass(
@@ -486,32 +462,3 @@ class Generator:
             return
         with hooks.replace(self.module, replacements) if replacements else nullcontext():
             yield self.module, batch
-
-    def _edit_replacements(self, edits: EditMap | None, part: slice, n: int) -> dict[str, Callable]:
-        """Replacement functions applying ``edits`` to the samples in ``part`` of ``n``."""
-        if not edits:
-            return {}
-        if not isinstance(edits, Mapping):
-            raise TypeError(f"edits must map layer names to deltas or functions; got {type(edits).__name__}")
-        return {
-            layer: self._edit_function(layer, self.check_layer(layer), edit, part, n)
-            for layer, edit in edits.items()
-        }
-
-    def _edit_function(
-        self, layer: str, shape: tuple[int, int, int], edit: Edit, part: slice, n: int
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        if callable(edit) and not isinstance(edit, torch.Tensor):
-            return edit
-        if not isinstance(edit, torch.Tensor):
-            raise TypeError(f"edit at layer {layer!r} must be a tensor or a callable; got {type(edit).__name__}")
-        if tuple(edit.shape) == shape:
-            delta = edit
-        elif edit.ndim == 4 and tuple(edit.shape[1:]) == shape and len(edit) == n:
-            delta = edit[part]
-        else:
-            raise ValueError(
-                f"edit at layer {layer!r} must have shape ({', '.join(map(str, shape))}) or "
-                f"({n}, {', '.join(map(str, shape))}); got {tuple(edit.shape)}"
-            )
-        return lambda features, d=delta: features + d.to(features.device, features.dtype)

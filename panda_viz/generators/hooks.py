@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..exceptions import StopForward
+from ..exceptions import InvalidInputError, InvalidTypeError, StopForward
 
 #: The per-module tables where ``torch.nn.Module`` keeps registered hooks (those present in
 #: the installed torch are used): code that must run a module without anyone's hooks swaps
@@ -31,7 +31,7 @@ def first_tensor(output: Any) -> torch.Tensor:
         return output
     if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
         return output[0]
-    raise TypeError(
+    raise InvalidTypeError(
         f"expected a module output that is a tensor or a tuple starting with one; "
         f"got {type(output).__name__}"
     )
@@ -49,7 +49,7 @@ def _submodule(module: nn.Module, name: str) -> nn.Module:
         return module.get_submodule(name)
     except AttributeError:
         names = [n for n, _ in module.named_modules() if n]
-        raise ValueError(
+        raise InvalidInputError(
             f"layer {name!r} not found in {type(module).__name__}; "
             f"modules: {', '.join(names[:40])}{' …' if len(names) > 40 else ''}"
         ) from None
@@ -105,7 +105,7 @@ def replace(
             new = fn(features.clone())
             if not isinstance(new, torch.Tensor) or new.shape != features.shape:
                 got = tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
-                raise ValueError(
+                raise InvalidInputError(
                     f"replacement at layer {layer!r} must return a tensor of shape "
                     f"{tuple(features.shape)}; got {got}"
                 )

@@ -38,10 +38,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..exceptions import InvalidInputError, InvalidTypeError, StopForward
+from .._checks import describe, is_int
+from ..exceptions import (
+    InvalidIndexError,
+    InvalidInputError,
+    InvalidTypeError,
+    StopForward,
+)
 from . import hooks
 
 __all__ = ["Inversion", "inversion_pass", "tuned_module", "STAGES"]
@@ -156,27 +163,27 @@ class Inversion:
 
     def __getitem__(self, index: Any) -> Inversion:
         """The inversion of some images: an int keeps a batch of one (unlike a tensor)."""
-        if isinstance(index, bool):
+        if isinstance(index, (bool, np.bool_)):
             raise InvalidTypeError(f"an Inversion is indexed by ints, slices, index lists or masks; got {index!r}")
-        if isinstance(index, int) or (isinstance(index, torch.Tensor) and index.ndim == 0):
+        if is_int(index) or (isinstance(index, torch.Tensor) and index.ndim == 0):
             i = int(index)
             if not -len(self) <= i < len(self):
-                raise IndexError(f"image {i} out of range for an inversion of {len(self)} images")
+                raise InvalidIndexError(f"image {i} out of range for an inversion of {len(self)} images (indices -{len(self)} … {len(self) - 1})")
             index = slice(i % len(self), i % len(self) + 1)
         elif not isinstance(index, slice):
             index = torch.as_tensor(index)
             if index.dtype == torch.bool:
                 if index.shape != (len(self),):
-                    raise IndexError(f"a boolean mask over {len(self)} images expected; got shape {tuple(index.shape)}")
+                    raise InvalidIndexError(f"a boolean mask over {len(self)} images expected; got shape {tuple(index.shape)}")
                 index = index.nonzero().flatten()
             if index.ndim != 1 or index.dtype.is_floating_point:
-                raise IndexError(f"an Inversion is indexed by ints, slices, 1-D index lists or masks; got {index!r}")
+                raise InvalidIndexError(f"an Inversion is indexed by ints, slices, 1-D index lists or masks; got {describe(index)}")
             index = index.long()
         return self._select(index)
 
     def _select(self, index: slice | torch.Tensor) -> Inversion:
         if len(range(len(self))[index] if isinstance(index, slice) else index) == 0:
-            raise IndexError(f"the index selects no image of an inversion of {len(self)}")
+            raise InvalidIndexError(f"the index selects no image of an inversion of {len(self)}; at least one expected")
         def pick(value: torch.Tensor | None) -> torch.Tensor | None:
             if value is None:
                 return None

@@ -22,6 +22,7 @@ from ..exceptions import (
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
+    MissingFileError,
     NotThisFormat,
     PandaVizError,
 )
@@ -145,7 +146,7 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
         path = Path(source)
         if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
             if not path.exists():
-                raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+                raise MissingFileError(f"checkpoint {str(path)!r} does not exist", path)
             if not path.is_file():
                 raise InvalidFileError(f"checkpoint {str(path)!r} is not a file (a folder? BigGAN folders load with load_generator('biggan', path=...))", path)
             loaders = _FILE_FORMATS.get(path.suffix.lower())

@@ -10,12 +10,11 @@ the ranks' partial sums.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterator
 
 import torch
 
-from ..exceptions import InvalidInputError, InvalidTypeError
+from .._checks import as_rng, check_int
 from ..runtime import distributed
 
 __all__ = ["FeatureStream", "LATENT_CHUNK", "BLOCK"]
@@ -40,6 +39,7 @@ class FeatureStream:
         A key of ``generator.layers``.
     n_samples : int
     seed : int
+        In [0, 2**63 − 1] (a seed, not a ``torch.Generator``: every pass starts again from it).
     batch_size : int or None
         Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
     progress : bool or None
@@ -79,13 +79,10 @@ class FeatureStream:
         generator.check_layer(layer)
         if batch_size is None:  # as many as fit in the memory budget (the same on every rank)
             batch_size = generator.batch_size_for(layer)
-        for name, value, low in (("n_samples", n_samples, 1), ("batch_size", batch_size, 1), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise InvalidTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-            if value < low:
-                raise InvalidInputError(f"{name} must be an int >= {low}; got {value}")
-        self.generator, self.layer, self.n_samples = generator, layer, int(n_samples)
-        self.seed, self.batch_size = int(seed), int(batch_size)
+        self.generator, self.layer = generator, layer
+        self.n_samples = check_int("n_samples", n_samples, low=1)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.seed = check_int("seed", seed, low=0, high=2**63 - 1)  # kept, so each pass draws the same latents
         w = distributed.world()
         self.across_ranks = w.active if shard is None else bool(shard) and w.active
         self.progress = progress if w.is_main or not self.across_ranks else False
@@ -113,7 +110,7 @@ class FeatureStream:
         if n <= chunk:
             yield self.generator.sample_latents(n, seed=self.seed)[self.start : self.stop]
             return
-        rng = torch.Generator().manual_seed(self.seed)
+        rng = as_rng(self.seed)
         for chunk_start in range(0, n, chunk):
             latents = self.generator.sample_latents(min(chunk, n - chunk_start), rng=rng)
             lo, hi = max(self.start, chunk_start), min(self.stop, chunk_start + len(latents))

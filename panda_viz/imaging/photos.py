@@ -31,10 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_int, describe, is_int
 from ..exceptions import (
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
+    MissingFileError,
     NonFiniteError,
 )
 
@@ -87,7 +89,7 @@ def _from_path(path: str | os.PathLike, where: str) -> torch.Tensor:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{where}: no image file at {str(path)!r}")
+        raise MissingFileError(f"{where}: no image file at {str(path)!r}", path)
     try:
         with Image.open(path) as image:
             image.load()
@@ -297,7 +299,9 @@ def load_images(
         An empty input or image, NaN or out-of-range values, an image smaller than
         :data:`MIN_IMAGE_SIDE` pixels, or a box outside the image.
     InvalidFileError
-        A file that is not an image. ``FileNotFoundError`` for a missing file.
+        A file that is not an image.
+    MissingFileError
+        A path with no file (a ``FileNotFoundError``).
     InvalidTypeError
         Something that is not an image at all.
     """
@@ -328,11 +332,15 @@ def load_image(image: Any, size: int | tuple[int, int], *, box: Box | None = Non
 
 
 def _check_size(size: Any) -> tuple[int, int]:
-    values = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
-    try:
-        height, width = (int(v) for v in values)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"size must be an int or (height, width); got {size!r}") from None
-    if height < 1 or width < 1 or any(isinstance(v, bool) for v in values):
-        raise InvalidInputError(f"size must be positive; got {size!r}")
+    """``size`` as (height, width) of positive ints."""
+    if is_int(size):
+        values: tuple = (size, size)
+    else:
+        try:
+            values = tuple(size) if not isinstance(size, (str, bytes)) else ()
+        except TypeError:
+            values = ()
+        if len(values) != 2:
+            raise InvalidInputError(f"size must be an int or (height, width); got {describe(size)}")
+    height, width = (check_int("size", v, low=1) for v in values)
     return height, width

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from matplotlib import colormaps
 from PIL import Image
 
+from .._checks import is_int
+from ..exceptions import InvalidInputError
 from ..fileio.atomic import atomic_path
 
 __all__ = [
@@ -52,7 +54,7 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
     """
     x = _as_tensor(images)
     if x.ndim not in (3, 4) or x.shape[-3] != 3:
-        raise ValueError(f"images of shape (N, 3, H, W) or (3, H, W) expected; got {tuple(x.shape)}")
+        raise InvalidInputError(f"images of shape (N, 3, H, W) or (3, H, W) expected; got {tuple(x.shape)}")
     x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.movedim(-3, -1).numpy()
 
@@ -60,7 +62,7 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
 def upsample(maps: torch.Tensor | np.ndarray, size: int | tuple[int, int], mode: str = "bilinear") -> np.ndarray:
     """Resize maps (..., h, w) to ``size`` (H, W); ``mode`` as in ``F.interpolate``."""
     x = _as_tensor(maps)
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = (int(size), int(size)) if is_int(size) else tuple(size)
     lead = x.shape[:-2]
     flat = x.reshape(-1, 1, *x.shape[-2:])
     kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
@@ -101,13 +103,13 @@ def color_parts(parts: torch.Tensor | np.ndarray, size: tuple[int, int] | None =
     """
     p = _as_tensor(parts)
     if p.ndim != 3:
-        raise ValueError(f"parts of shape (R, h, w) expected; got {tuple(p.shape)}")
+        raise InvalidInputError(f"parts of shape (R, h, w) expected; got {tuple(p.shape)}")
     maps = normalize_maps(p)
     if size is not None:
         maps = upsample(maps, size)
     visible_mask = np.ones(len(maps), bool) if visible is None else np.asarray(visible, bool)
     if visible_mask.shape != (len(maps),):
-        raise ValueError(f"visible must have one entry per part ({len(maps)}); got {visible_mask.shape[0]}")
+        raise InvalidInputError(f"visible must have one entry per part ({len(maps)}); got {visible_mask.shape[0]}")
     winner = maps.argmax(0)
     weight = np.take_along_axis(maps, winner[None], 0)[0].clip(0, 1)
     weight = weight * visible_mask[winner]
@@ -167,10 +169,10 @@ def grid(images: Sequence[np.ndarray] | np.ndarray, *, ncols: int | None = None,
     """Tile equally sized uint8 images (H, W, 3) row-major into one image."""
     images = [np.asarray(im) for im in images]
     if not images:
-        raise ValueError("grid needs at least one image")
+        raise InvalidInputError("grid needs at least one image; got an empty sequence")
     h, w = images[0].shape[:2]
     if any(im.shape != images[0].shape for im in images):
-        raise ValueError(f"grid needs images of one shape; got {sorted({im.shape for im in images})}")
+        raise InvalidInputError(f"grid needs images of one shape; got {sorted({im.shape for im in images})}")
     ncols = ncols or len(images)
     nrows = -(-len(images) // ncols)
     out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), pad_value, np.uint8)

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import describe
 from ..exceptions import FileLimitError, InvalidFileError, UnsafeFileError
-from ..fileio.safe_pickle import describe
 from ..fileio.torch_files import load_torch_file
 from ..fileio.weights import check_weights, converted_weights
 

@@ -21,7 +21,15 @@ import numpy as np
 
 from .._checks import check_choice
 from ..exceptions import InvalidInputError, InvalidStateError
-from ._common import DEFAULT_SCALE, MAX_SEED, ImagePane, LogArea, Samples, check_seed, row_layout
+from ._common import (
+    DEFAULT_SCALE,
+    MAX_SEED,
+    ImagePane,
+    LogArea,
+    Samples,
+    check_seed,
+    row_layout,
+)
 from .roi import RoiPainter
 
 __all__ = ["Panel", "BackgroundJob", "PARTS", "PAINTED"]

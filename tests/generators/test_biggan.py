@@ -6,16 +6,22 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 
 import panda_viz
-from panda_viz.exceptions import InvalidFileError, WeightsNotInstalledError
+from panda_viz.exceptions import (
+    InvalidFileError,
+    InvalidTypeError,
+    MissingFileError,
+    WeightsNotInstalledError,
+)
+from panda_viz.generators.biggan.classes import imagenet_class_index, imagenet_classes
+from panda_viz.generators.biggan.config import expected_weights
 from panda_viz.generators.biggan.loader import (
     BIGGAN_MODELS,
     BigGANGenerator,
-    imagenet_class_index,
-    imagenet_classes,
     load_biggan,
 )
 
@@ -119,8 +125,11 @@ def test_imagenet_class_names():
         imagenet_class_index("golden retreiver")
     with pytest.raises(ValueError, match=r"'crane' is ambiguous: ImageNet classes \[134, 517\]"):
         imagenet_class_index("crane")
-    with pytest.raises(ValueError, match=r"class index must be in \[0, 999\]; got 1000"):
+    with pytest.raises(ValueError, match=r"class index must be an int in \[0, 999\]; got 1,000"):
         imagenet_class_index(1000)
+    assert imagenet_class_index(np.int64(281)) == 281 == imagenet_class_index(torch.tensor(281))
+    with pytest.raises(InvalidTypeError, match="a class must be an int index or a str name; got bool True"):
+        imagenet_class_index(True)
 
 
 def test_loads_from_the_weights_file_and_the_package_cache(folder, network, tmp_path):
@@ -145,10 +154,15 @@ def test_loads_from_the_weights_file_and_the_package_cache(folder, network, tmp_
 def test_missing_weights_and_bad_options(tmp_path, folder):
     with pytest.raises(WeightsNotInstalledError, match=r"'biggan-deep-512' are not in the pytorch-pretrained-biggan cache.*never downloads"):
         load_biggan("biggan-deep-512", cache_dir=tmp_path)
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(MissingFileError, match="config.json") as missing:
         load_biggan(path=tmp_path)
-    with pytest.raises(ValueError, match=r"truncation must be in \(0, 1\]; got 0.0"):
+    assert isinstance(missing.value, FileNotFoundError) and missing.value.path == tmp_path / "pytorch_model.bin"
+    with pytest.raises(ValueError, match=r"truncation must be a number in \(0, 1\]; got 0"):
         load_biggan(path=folder, truncation=0.0)
+    with pytest.raises(InvalidTypeError, match="truncation must be a real number; got bool True"):
+        load_biggan(path=folder, truncation=True)
+    with pytest.raises(ValueError, match=r"unknown BigGAN 'biggan-deep-265'; did you mean 'biggan-deep-256'"):
+        load_biggan("biggan-deep-265")
     lone = tmp_path / "lone" / "pytorch_model.bin"
     lone.parent.mkdir()
     lone.write_bytes(b"")
@@ -165,11 +179,28 @@ def test_missing_weights_and_bad_options(tmp_path, folder):
 @pytest.mark.parametrize("attention", [1, 8])
 def test_expected_weights_are_those_of_the_package_model(attention):
     """The shapes the loader checks a file against, before building, are the package's."""
-    from panda_viz.generators.biggan.loader import expected_weights
-
     config = dict(output_dim=32, z_dim=8, class_embed_dim=8, channel_width=4, num_classes=10,
                   layers=[list(layer) for layer in LAYERS], attention_layer_position=attention, n_stats=7)
     with torch.device("meta"):
         model = biggan_package.BigGAN(biggan_package.BigGANConfig(**config))
     expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     assert {name: tuple(t.shape) for name, t in expected_weights(config).items()} == expected
+
+
+def test_a_weights_file_reads_its_config_once(folder, monkeypatch):
+    from panda_viz.generators.biggan import config, loader
+
+    reads = []
+
+    def counting(path, **kwargs):
+        reads.append(path)
+        return real(path, **kwargs)
+
+    real = loader.read_json_file
+    monkeypatch.setattr(loader, "read_json_file", counting)
+    monkeypatch.setattr(config, "read_json_file", counting)
+    panda_viz.load_generator(folder / "pytorch_model.bin", truncation=TRUNCATION)
+    assert reads == [folder / "config.json"]
+    reads.clear()
+    load_biggan(path=folder, truncation=TRUNCATION)
+    assert reads == [folder / "config.json"]

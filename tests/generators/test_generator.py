@@ -185,10 +185,24 @@ def test_latents_not_a_tensor(dcgan):
         dcgan.synthesize([[0.0] * 100])
 
 
-@pytest.mark.parametrize("n", [0, -3, 2.5, True])
-def test_bad_sample_count(dcgan, n):
-    with pytest.raises(ValueError, match="n must be a positive int"):
+@pytest.mark.parametrize("n, error, match", [
+    (0, InvalidInputError, r"n must be an int in \[1, inf\]; got 0"),
+    (-3, InvalidInputError, r"n must be an int in \[1, inf\]; got -3"),
+    (2.5, InvalidTypeError, "n must be an int; got float 2.5"),
+    (True, InvalidTypeError, "n must be an int; got bool True"),
+])
+def test_bad_sample_count(dcgan, n, error, match):
+    with pytest.raises(error, match=match):
         dcgan.sample_latents(n)
+
+
+def test_seeds_follow_the_one_rule_for_random_states(dcgan):
+    assert torch.equal(dcgan.sample_latents(2, seed=3), dcgan.sample_latents(2, seed=3))
+    assert not torch.equal(dcgan.sample_latents(2), dcgan.sample_latents(2))  # None: fresh each call
+    with pytest.raises(InvalidInputError, match=r"seed must be None, an int in \[0, 2\*\*63 - 1\]"):
+        dcgan.sample_latents(2, seed=-1)
+    with pytest.raises(InvalidTypeError, match="rng must be a torch.Generator or None; got int"):
+        dcgan.sample_latents(2, rng=3)
 
 
 def test_bad_edit_shape_and_type(dcgan, dcgan_latents):

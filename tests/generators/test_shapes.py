@@ -18,6 +18,7 @@ from testdata import data_folder
 from torch import nn
 
 import panda_viz
+from panda_viz.exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 from panda_viz.generators import Generator, hooks
 from panda_viz.generators.base import DEFAULT_MEMORY_BUDGET, MAX_AUTO_BATCH
 from panda_viz.generators.shapes import meta_twin_state, profile_forward
@@ -200,13 +201,18 @@ def test_batch_sizes_follow_the_memory_budget():
     assert panda_viz.load_generator("dcgan-digiface", memory_budget=2**20).memory_budget == 2**20
 
 
-@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "4GB", True, None])
-def test_a_bad_memory_budget_is_refused(bad):
+@pytest.mark.parametrize("bad, error", [
+    (0, InvalidInputError), (-1, InvalidInputError), (0.5, InvalidInputError), (float("nan"), NonFiniteError),
+    (float("inf"), NonFiniteError), ("4GB", InvalidTypeError), (True, InvalidTypeError), (None, InvalidTypeError),
+])
+def test_a_bad_memory_budget_is_refused(bad, error):
     G = panda_viz.load_generator("dcgan-digiface")
-    with pytest.raises(ValueError, match="memory_budget must be a positive number of bytes"):
+    with pytest.raises(error, match=r"memory_budget \(bytes\) must be"):
         G.memory_budget = bad
-    with pytest.raises(ValueError, match="batch_size must be a positive int or None"):
+    with pytest.raises(InvalidInputError, match=r"batch_size must be an int in \[1, inf\]; got 0"):
         G.features(G.sample_latents(2, seed=0), "main.5", batch_size=0)
+    with pytest.raises(InvalidTypeError, match="batch_size must be an int; got float 2.0"):
+        G.synthesize(G.sample_latents(2, seed=0), batch_size=2.0)
 
 
 def test_profile_forward_on_a_module_already_on_meta():

@@ -20,7 +20,7 @@ from panda_viz.commands.cli import main as cli_main
 from panda_viz.commands.render import RenderJob, parse_seeds, render_edits
 from panda_viz.decomposition import _grams, fit_generator
 from panda_viz.editing.saliency import saliency_thresholds
-from panda_viz.exceptions import DistributedError, InvalidInputError
+from panda_viz.exceptions import DistributedError, InvalidInputError, InvalidTypeError
 from panda_viz.generators import FeatureStream, stream
 from panda_viz.runtime import distributed
 
@@ -77,8 +77,12 @@ def test_feature_stream_is_the_seeded_features(dcgan):
     batches = list(s)
     assert [len(b) for b in batches] == [4, 4, 2] and s.passes == 1
     assert torch.equal(torch.cat(batches), dcgan.features(dcgan.sample_latents(10, seed=4), LAYER, batch_size=4))
-    with pytest.raises(InvalidInputError, match="batch_size must be an int >= 1; got 0"):
+    with pytest.raises(InvalidInputError, match=r"batch_size must be an int in \[1, inf\]; got 0"):
         FeatureStream(dcgan, LAYER, n_samples=10, batch_size=0)
+    with pytest.raises(InvalidInputError, match=r"seed must be an int in \[0, 9223372036854775807\]; got -1"):
+        FeatureStream(dcgan, LAYER, n_samples=10, seed=-1)
+    with pytest.raises(InvalidTypeError, match="n_samples must be an int; got float 10.0"):
+        FeatureStream(dcgan, LAYER, n_samples=10.0)
     with pytest.raises(ValueError, match="layer 'main.55' not found"):
         FeatureStream(dcgan, "main.55", n_samples=10)
 

@@ -29,45 +29,38 @@ Examples
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
-import math
 import os
 from collections.abc import Sequence
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import nn
 
+from ..._checks import check_float, describe, is_int, unknown_name_message
 from ...exceptions import (
     FileLimitError,
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
+    MissingFileError,
     WeightsNotInstalledError,
 )
 from ...fileio.json_data import read_json_file
-from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
 from ...fileio.weights import check_weights, converted_weights, count_indexed, few
 from ..base import Generator
 from ..registry import NotThisFormat, register, register_file_format
+from .classes import ClassSpec, imagenet_class_index
+from .config import (
+    CONFIG_LIMITS,
+    check_biggan_config,
+    expected_weights,
+    read_biggan_config,
+)
 
-__all__ = [
-    "BigGANGenerator",
-    "BIGGAN_MODELS",
-    "BIGGAN_INSTALL",
-    "imagenet_classes",
-    "imagenet_class_index",
-    "load_biggan",
-    "read_biggan_config",
-    "expected_weights",
-    "CONFIG_LIMITS",
-]
+__all__ = ["BigGANGenerator", "BIGGAN_MODELS", "BIGGAN_INSTALL", "load_biggan", "load_biggan_file"]
 
 BIGGAN_INSTALL = "pip install 'panda_viz[biggan]'  (or: pip install --no-deps pytorch-pretrained-biggan boto3 requests scipy)"
 _S3 = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
@@ -78,67 +71,10 @@ BIGGAN_MODELS = {
 }
 WEIGHTS_NAME = "pytorch_model.bin"
 CONFIG_NAME = "config.json"
-#: Upper bounds on a ``config.json`` (the published models: 128-512 px, 10-14 layers,
-#: channel width 128, z 128, 1000 classes, 51 truncation statistics).
-CONFIG_LIMITS = {
-    "bytes": 1 << 20,
-    "layers": 64,
-    "channel_width": 1024,
-    "channel_multiplier": 64,  # each layer's (in, out) multipliers of channel_width
-    "z_dim": 4096,
-    "class_embed_dim": 4096,
-    "num_classes": 100_000,
-    "output_dim": 8192,
-    "n_stats": 1024,
-}
-
-ClassSpec = Union[int, str]
 
 
-# --------------------------------------------------------------------------- classes
-@lru_cache(maxsize=1)
-def _class_names() -> tuple[str, ...]:
-    text = (resources.files("panda_viz.generators.biggan") / "imagenet_classes.txt").read_text(encoding="utf-8")
-    names = tuple(line for line in text.splitlines() if line and not line.startswith("#"))
-    if len(names) != 1000:
-        raise RuntimeError(f"imagenet_classes.txt must list 1000 classes; it lists {len(names)}")
-    return names
-
-
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet class names; index k is class k (``[207] == 'golden retriever'``)."""
-    return list(_class_names())
-
-
-def imagenet_class_index(cls: ClassSpec, num_classes: int = 1000) -> int:
-    """An ImageNet class index from an index or a name (case, spaces and underscores ignored).
-
-    Raises
-    ------
-    ValueError
-        Unknown or ambiguous names (with close matches or the candidates), indices out of range.
-    """
-    if isinstance(cls, bool):
-        raise InvalidTypeError(f"a class must be an int index or a str name; got {cls!r}")
-    if isinstance(cls, int) or (hasattr(cls, "__index__") and not isinstance(cls, str)):
-        index = int(cls)
-        if not 0 <= index < num_classes:
-            raise InvalidInputError(f"class index must be in [0, {num_classes - 1}]; got {index}")
-        return index
-    if not isinstance(cls, str):
-        raise InvalidTypeError(f"a class must be an int index or a str name; got {type(cls).__name__}")
-    if num_classes != 1000:
-        raise InvalidInputError(f"class names are ImageNet's 1000; this generator has {num_classes} classes: use indices")
-    key = cls.strip().lower().replace("_", " ")
-    names = _class_names()
-    matches = [i for i, name in enumerate(names) if name.lower() == key]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise InvalidInputError(f"class name {cls!r} is ambiguous: ImageNet classes {matches} share it; pass an index")
-    close = difflib.get_close_matches(key, [n.lower() for n in names], n=5, cutoff=0.6)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise InvalidInputError(f"unknown ImageNet class name {cls!r}{hint}")
+def _check_truncation(truncation: Any) -> float:
+    return check_float("truncation", truncation, low=0, high=1)
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -175,9 +111,7 @@ class BigGANGenerator(Generator):
         config = getattr(module, "config", None)
         if config is None or not hasattr(config, "z_dim") or not hasattr(config, "num_classes"):
             raise InvalidTypeError(f"expected a pytorch_pretrained_biggan.BigGAN (with .config); got {type(module).__name__}")
-        truncation = float(truncation)
-        if not 0 < truncation <= 1:
-            raise InvalidInputError(f"truncation must be in (0, 1]; got {truncation}")
+        truncation = _check_truncation(truncation)
         self.z_dim = int(config.z_dim)
         self.num_classes = int(config.num_classes)
         self.truncation = truncation
@@ -193,7 +127,7 @@ class BigGANGenerator(Generator):
         )
 
     def _indices(self, classes: ClassSpec | Sequence[ClassSpec]) -> list[int]:
-        items = [classes] if isinstance(classes, (int, str)) else list(classes)
+        items = [classes] if is_int(classes) or isinstance(classes, str) else list(classes)
         if not items:
             raise InvalidInputError("classes must name at least one class")
         return [imagenet_class_index(c, self.num_classes) for c in items]
@@ -241,7 +175,7 @@ def _package() -> Any:
     try:
         import pytorch_pretrained_biggan
     except ImportError as error:
-        raise ImportError(
+        raise WeightsNotInstalledError(
             f"BigGAN needs the package pytorch-pretrained-biggan ({error}); install it with: {BIGGAN_INSTALL}"
         ) from error
     return pytorch_pretrained_biggan
@@ -267,10 +201,12 @@ def _locate(name: str | None, path: str | os.PathLike | None, cache_dir: str | o
         weights, config = (path if path.is_file() else folder / WEIGHTS_NAME), folder / CONFIG_NAME
         missing = [str(p) for p in (weights, config) if not p.is_file()]
         if missing:
-            raise FileNotFoundError(f"BigGAN files not found: {', '.join(missing)} (a folder needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+            raise MissingFileError(
+                f"BigGAN files not found: {', '.join(missing)} (a folder needs {CONFIG_NAME} and {WEIGHTS_NAME})", missing[0]
+            )
         return weights, config
     if name not in BIGGAN_MODELS:
-        raise InvalidInputError(f"unknown BigGAN {name!r}; known: {', '.join(BIGGAN_MODELS)} (or pass path=)")
+        raise InvalidInputError(unknown_name_message("BigGAN", name, BIGGAN_MODELS) + " (or pass path=)")
     folder = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
     weights, config = (_cached(BIGGAN_MODELS[name][k], folder) for k in ("weights", "config"))
     if weights is None or config is None:
@@ -281,97 +217,6 @@ def _locate(name: str | None, path: str | os.PathLike | None, cache_dir: str | o
             f"{CONFIG_NAME} and {WEIGHTS_NAME} into a folder and pass path='that/folder'"
         )
     return weights, config
-
-
-def _int_field(config: dict, key: str, low: int, high: int, where: str) -> int:
-    value = config[key]
-    if type(value) is not int or not low <= value <= high:
-        error = FileLimitError if type(value) is int and value > high else InvalidFileError
-        raise error(f"{where}: {key!r} must be an int in [{low}, {high}]; got {describe(value)}")
-    return value
-
-
-def _check_layer_chain(layers: list[list], channel_width: int, output_dim: int, where: str) -> None:
-    """The layers must fit together as the package's Generator chains them (else the first
-    forward pass fails): 16 × channel_width channels in, each block's input the previous
-    block's output, a block keeps or halves its channels, 1 × channel_width out, and
-    ``output_dim`` = 4 × 2 ** (upsampling blocks)."""
-    expected_in = 16
-    for i, (_, inp, out) in enumerate(layers):
-        if inp != expected_in:
-            raise InvalidFileError(f"{where}: layers[{i}] takes {inp} × channel_width channels; the previous block gives {expected_in}")
-        if out != inp and 2 * out != inp:
-            raise InvalidFileError(f"{where}: layers[{i}] goes from {inp} to {out} × channel_width channels; a block keeps or halves them")
-        if channel_width * inp < 4:
-            raise InvalidFileError(f"{where}: layers[{i}] has {channel_width * inp} channels; a block needs at least 4")
-        expected_in = out
-    if expected_in != 1:
-        raise InvalidFileError(f"{where}: the last block gives {expected_in} × channel_width channels; the output layers take 1 ×")
-    upsampling = sum(1 for up, _, _ in layers if up)
-    if output_dim != 4 * 2**upsampling:
-        raise InvalidFileError(f"{where}: 'output_dim' is {output_dim}, but {upsampling} upsampling blocks make {4 * 2**upsampling} px images")
-
-
-def read_biggan_config(path: str | os.PathLike) -> dict[str, Any]:
-    """A BigGAN ``config.json``, checked by type and range against :data:`CONFIG_LIMITS`.
-
-    Keys the package defines are checked (``output_dim``, ``z_dim``, ``class_embed_dim``,
-    ``channel_width``, ``num_classes``, ``layers`` as ``[upsample, in, out]`` triples,
-    ``attention_layer_position``, ``eps``, ``n_stats``); others are ignored.
-
-    Raises
-    ------
-    InvalidFileError
-        Not UTF-8 JSON, not an object, a missing or mistyped key (named).
-    FileLimitError
-        A file or a value past :data:`CONFIG_LIMITS`.
-    """
-    path = Path(path)
-    where = str(path)
-    config = read_json_file(path, where=where, what="a BigGAN config.json", max_bytes=CONFIG_LIMITS["bytes"])
-    if not isinstance(config, dict):
-        raise InvalidFileError(f"{where} holds {describe(config)}, not a BigGAN config object", path)
-    required = ("output_dim", "z_dim", "class_embed_dim", "channel_width", "num_classes", "layers", "attention_layer_position")
-    missing = [key for key in required if key not in config]
-    if missing:
-        raise InvalidFileError(f"{where}: a BigGAN config needs {', '.join(missing)}; found {', '.join(map(repr, list(config)[:12]))}", path)
-    out: dict[str, Any] = {}
-    try:
-        for key in ("output_dim", "z_dim", "class_embed_dim", "channel_width", "num_classes"):
-            out[key] = _int_field(config, key, 1, CONFIG_LIMITS[key], where)
-        layers = config["layers"]
-        if type(layers) is not list or not layers:
-            raise InvalidFileError(f"{where}: 'layers' must be a non-empty list of [upsample, in, out]; got {describe(layers)}")
-        if len(layers) > CONFIG_LIMITS["layers"]:
-            raise FileLimitError(f"{where}: 'layers' lists {len(layers):,} layers; at most {CONFIG_LIMITS['layers']} are read")
-        high = CONFIG_LIMITS["channel_multiplier"]
-        for i, layer in enumerate(layers):
-            if (type(layer) is not list or len(layer) != 3 or type(layer[0]) is not bool
-                    or not all(type(n) is int and 1 <= n <= high for n in layer[1:])):
-                raise InvalidFileError(
-                    f"{where}: layers[{i}] must be [upsample (bool), in, out (ints in [1, {high}])]; got {describe(layer)}"
-                )
-        out["layers"] = [list(layer) for layer in layers]
-        _check_layer_chain(out["layers"], out["channel_width"], out["output_dim"], where)
-        out["attention_layer_position"] = _int_field(config, "attention_layer_position", -1, len(layers), where)
-        position = out["attention_layer_position"]
-        if 0 <= position < len(layers) and out["channel_width"] * layers[position][1] < 8:
-            raise InvalidFileError(
-                f"{where}: the attention layer before layers[{position}] needs at least 8 channels "
-                f"(channel_width × {layers[position][1]} = {out['channel_width'] * layers[position][1]})"
-            )
-        if "n_stats" in config:
-            out["n_stats"] = _int_field(config, "n_stats", 2, CONFIG_LIMITS["n_stats"], where)
-        if "eps" in config:
-            eps = config["eps"]
-            if type(eps) not in (int, float) or not math.isfinite(eps) or not 0 < eps < 1:
-                raise InvalidFileError(f"{where}: 'eps' must be a number in (0, 1); got {describe(eps)}")
-            out["eps"] = float(eps)
-    except InvalidFileError as error:
-        raise type(error)(str(error), path) from None
-    if out["channel_width"] * 16 * 16 > 2**31 // out["z_dim"]:
-        raise FileLimitError(f"{where}: channel_width {out['channel_width']} with z_dim {out['z_dim']} is past the limits", path)
-    return out
 
 
 def load_biggan(
@@ -396,10 +241,16 @@ def load_biggan(
     truncation, classes, device
         As for :class:`BigGANGenerator`.
     """
-    if isinstance(truncation, bool) or not isinstance(truncation, (int, float)) or not 0 < truncation <= 1:
-        raise InvalidInputError(f"truncation must be in (0, 1]; got {truncation!r}")
+    truncation = _check_truncation(truncation)
     weights, config_path = _locate(name, path, cache_dir)
-    checked = read_biggan_config(config_path)  # before the (slow) package import
+    config = read_biggan_config(config_path)  # before the (slow) package import
+    label = name if name is not None and path is None else Path(weights).parent.name
+    return _build(weights, config_path, config, truncation=truncation, classes=classes, name=label, device=device)
+
+
+def _build(weights: Path, config_path: Path, checked: dict[str, Any], *, truncation: float,
+           classes: ClassSpec | Sequence[ClassSpec] | None, name: str, device: str | torch.device) -> BigGANGenerator:
+    """The BigGAN of a checked config, its weights checked against it before it is built."""
     package = _package()
     config = package.BigGANConfig.from_dict(checked)
     state_dict = load_torch_file(weights)
@@ -407,7 +258,7 @@ def load_biggan(
         raise InvalidFileError(f"{str(weights)!r} holds {describe(state_dict)}, expected a BigGAN state dict", weights)
     where = f"{weights} (with {config_path})"
     # the layer count of the config against the weights present, before building anything
-    counted = _count_layers(state_dict)
+    counted = count_indexed(state_dict, "generator.layers.")
     expected_layers = len(config.layers) + (0 <= config.attention_layer_position < len(config.layers))
     if counted != expected_layers:
         raise InvalidFileError(
@@ -418,70 +269,12 @@ def load_biggan(
     what = f"the BigGAN that {config_path.name} describes"
     check_weights(expected, state_dict, where=where, what=what, path=weights)
     tensors = converted_weights(expected, state_dict, where=where, path=weights)
-    negative = [name for name, tensor in tensors.items() if name.endswith("running_vars") and bool((tensor < 0).any())]
+    negative = [key for key, tensor in tensors.items() if key.endswith("running_vars") and bool((tensor < 0).any())]
     if negative:
         raise InvalidFileError(f"{where}: batch-norm variances must be >= 0 (they are square-rooted); negative in {few(negative)}", weights)
     module = package.BigGAN(config)  # now that every weight is known to fit, for real
     module.load_state_dict(tensors, strict=True)
-    label = name if name is not None and path is None else Path(weights).parent.name
-    return BigGANGenerator(module, truncation=truncation, classes=classes, name=label, device=device)
-
-
-def expected_weights(config: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The state dict a checked config's ``BigGAN`` has, as ``meta`` tensors (names, shapes).
-
-    Written from pytorch-pretrained-biggan's model (``BigGAN``, ``Generator``, ``GenBlock``,
-    ``SelfAttn``, ``BigGANBatchNorm``, spectral-normed layers with ``weight_orig``,
-    ``weight_u``, ``weight_v``), because building it on the ``meta`` device runs its random
-    initialisation through torch's Python references (seconds); a test checks both agree.
-    """
-    shapes: dict[str, tuple[int, ...]] = {}
-    z, ch, n_stats = config["z_dim"], config["channel_width"], config.get("n_stats", 51)
-    condition = 2 * z
-
-    def spectral(prefix: str, out: int, inp: int, kernel: int | None = None, bias: bool = True) -> None:
-        if bias:
-            shapes[f"{prefix}.bias"] = (out,)
-        shapes[f"{prefix}.weight_orig"] = (out, inp) if kernel is None else (out, inp, kernel, kernel)
-        shapes[f"{prefix}.weight_u"] = (out,)
-        shapes[f"{prefix}.weight_v"] = (inp * (kernel or 1) ** 2,)
-
-    def batch_norm(prefix: str, features: int, conditional: bool = True) -> None:
-        shapes[f"{prefix}.running_means"] = (n_stats, features)
-        shapes[f"{prefix}.running_vars"] = (n_stats, features)
-        if conditional:
-            spectral(f"{prefix}.scale", features, condition, bias=False)
-            spectral(f"{prefix}.offset", features, condition, bias=False)
-        else:
-            shapes[f"{prefix}.weight"] = (features,)
-            shapes[f"{prefix}.bias"] = (features,)
-
-    shapes["embeddings.weight"] = (z, config["num_classes"])
-    spectral("generator.gen_z", 4 * 4 * 16 * ch, condition)
-    index = 0
-    for i, (_, inp, out) in enumerate(config["layers"]):
-        inp, out = ch * inp, ch * out
-        if i == config["attention_layer_position"]:
-            prefix = f"generator.layers.{index}"
-            for name, o, n in (("theta", inp // 8, inp), ("phi", inp // 8, inp), ("g", inp // 2, inp), ("o_conv", inp, inp // 2)):
-                spectral(f"{prefix}.snconv1x1_{name}", o, n, 1, bias=False)
-            shapes[f"{prefix}.gamma"] = (1,)
-            index += 1
-        prefix = f"generator.layers.{index}"
-        middle = inp // 4
-        for k, (features, o, n, kernel) in enumerate(((inp, middle, inp, 1), (middle, middle, middle, 3),
-                                                        (middle, middle, middle, 3), (middle, out, middle, 1))):
-            batch_norm(f"{prefix}.bn_{k}", features)
-            spectral(f"{prefix}.conv_{k}", o, n, kernel)
-        index += 1
-    batch_norm("generator.bn", ch, conditional=False)
-    spectral("generator.conv_to_rgb", ch, ch, 3)
-    return {name: torch.empty(shape, device="meta") for name, shape in shapes.items()}
-
-
-def _count_layers(state_dict: dict) -> int:
-    """How many consecutive ``generator.layers.N.`` indices the weights have (one pass)."""
-    return count_indexed(state_dict, "generator.layers.")
+    return BigGANGenerator(module, truncation=truncation, classes=classes, name=name, device=device)
 
 
 def _named(name: str):
@@ -504,17 +297,31 @@ def biggan(*, path: str | os.PathLike, **options: Any) -> BigGANGenerator:
 
 
 @register_file_format(".bin")
-def load_biggan_file(path: str | os.PathLike, **options: Any) -> BigGANGenerator:
-    """``.../pytorch_model.bin`` with a BigGAN ``config.json`` beside it."""
-    config = Path(path).parent / CONFIG_NAME
-    if not config.is_file():
+def load_biggan_file(
+    path: str | os.PathLike,
+    *,
+    truncation: float = 0.4,
+    classes: ClassSpec | Sequence[ClassSpec] | None = None,
+    device: str | torch.device = "cpu",
+) -> BigGANGenerator:
+    """``.../pytorch_model.bin`` with a BigGAN ``config.json`` beside it (read once).
+
+    Declines (:class:`~panda_viz.exceptions.NotThisFormat`) when there is no ``config.json``
+    beside the file, or one that is not JSON or names no ``z_dim``, ``num_classes`` and
+    ``layers``; then as :func:`load_biggan` with ``path=``.
+    """
+    weights = Path(path)
+    config_path = weights.parent / CONFIG_NAME
+    if not config_path.is_file():
         raise NotThisFormat(f"no {CONFIG_NAME} beside it (a BigGAN folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
-    if config.stat().st_size > CONFIG_LIMITS["bytes"]:
-        raise FileLimitError(f"{config} has {config.stat().st_size:,} bytes; a BigGAN config.json has at most {CONFIG_LIMITS['bytes']:,}", config)
     try:
-        keys = json.loads(config.read_bytes().decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        keys = read_json_file(config_path, where=str(config_path), what="a BigGAN config.json", max_bytes=CONFIG_LIMITS["bytes"])
+    except FileLimitError:
+        raise  # too large or too deeply nested to read: refused, not left to another format
+    except InvalidFileError:
         raise NotThisFormat(f"{CONFIG_NAME} beside it is not UTF-8 JSON") from None
     if not isinstance(keys, dict) or not {"z_dim", "num_classes", "layers"} <= set(keys):
         raise NotThisFormat(f"{CONFIG_NAME} beside it is not a BigGAN config (needs z_dim, num_classes, layers)")
-    return load_biggan(path=path, **options)
+    truncation = _check_truncation(truncation)
+    config = check_biggan_config(keys, config_path)
+    return _build(weights, config_path, config, truncation=truncation, classes=classes, name=weights.parent.name, device=device)

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...exceptions import FileLimitError, InvalidFileError
-from ...fileio.safe_pickle import describe
+from ..._checks import describe
+from ...exceptions import FileLimitError, InvalidFileError, InvalidStateError
 from ...fileio.weights import count_indexed  # shared with the BigGAN loader
 
 __all__ = [
@@ -63,7 +63,7 @@ class Holder(nn.Module):
     """
 
     def forward(self, *_args: Any) -> None:  # pragma: no cover - never called
-        raise RuntimeError(f"{type(self).__name__} only holds tensors; its parent reads them")
+        raise InvalidStateError(f"{type(self).__name__} only holds tensors and is never called; its parent reads them")
 
 
 class DenseBlock(nn.Module):
@@ -276,7 +276,7 @@ def tensor_shape(state_dict: Mapping[str, Any], key: str, ndim: int, where: str)
     Raises
     ------
     InvalidFileError
-        Naming the file (``where``) and the key: missing, not a tensor, or another rank.
+        Naming the file (``where``) and the key: missing, not a tensor, or of another number of dimensions.
     """
     if key not in state_dict:
         raise InvalidFileError(f"{where}: the weight {key!r} is missing")

@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,10 +32,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._checks import (
+    check_choice,
+    check_float,
+    check_int,
+    describe,
+    unknown_name_message,
+)
 from ...exceptions import InvalidInputError, InvalidTypeError
-from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
-from ...fileio.weights import load_into_meta_module
+from ...fileio.weights import fill_meta_module
 from ..base import Generator
 from ..registry import NotThisFormat, register_file_format
 from .blocks import LIMITS
@@ -98,8 +103,7 @@ def official_layer_name(architecture: str, layer: int) -> str:
     L = 5 is 16×16, L = 6 and 7 are 32×32); for StyleGAN and PGGAN the loop runs over
     resolutions ``2**2 … 2**(L-1)``, ending with ``(synthesis.)layer{2L-5}``.
     """
-    if isinstance(layer, bool) or not isinstance(layer, int):
-        raise InvalidTypeError(f"an official layer number is an int; got {type(layer).__name__}")
+    layer = check_int("an official layer number", layer)
     if architecture == "stylegan2":
         if layer < 1:
             raise InvalidInputError(f"official StyleGAN2 layers start at 1 (synthesis.layer0); got {layer}")
@@ -108,7 +112,7 @@ def official_layer_name(architecture: str, layer: int) -> str:
         if layer < 3:
             raise InvalidInputError(f"official {architecture} layers start at 3 (4×4 features); got {layer}")
         return f"{'synthesis.' if architecture == 'stylegan' else ''}layer{2 * layer - 5}"
-    raise InvalidInputError(f"unknown genforce architecture {architecture!r}; expected one of {ARCHITECTURES}")
+    raise InvalidInputError(unknown_name_message("genforce architecture", architecture, ARCHITECTURES))
 
 
 # ---------------------------------------------------------------------------------------
@@ -125,30 +129,22 @@ def _build(architecture: str, state_dict: dict[str, torch.Tensor], options: dict
     where = f"{path} ({entry!r})"
     with torch.device("meta"):
         module = cls.from_state_dict(state_dict, where=where, **options)
-    return load_into_meta_module(
+    return fill_meta_module(
         module, state_dict, where=where, what=f"the genforce {architecture} generator its shapes describe", path=path
     )
 
 
 def _check_options(truncation_psi: Any, truncation_layers: Any, architecture: Any, resolution: Any,
-                   fused_scale: Any, mapping_lr_mul: Any) -> tuple[float, int | None]:
-    if isinstance(truncation_psi, bool) or not isinstance(truncation_psi, (int, float)):
-        raise InvalidTypeError(f"truncation_psi must be a number; got {type(truncation_psi).__name__}")
-    if not math.isfinite(truncation_psi):
-        raise InvalidInputError(f"truncation_psi must be finite (1 = no truncation); got {truncation_psi!r}")
-    if truncation_layers is not None and (
-        isinstance(truncation_layers, bool) or not isinstance(truncation_layers, int) or truncation_layers < 0
-    ):
-        raise InvalidInputError(f"truncation_layers must be None (all layers) or an int >= 0; got {truncation_layers!r}")
-    if architecture is not None and architecture not in ARCHITECTURES:
-        raise InvalidInputError(f"Invalid architecture: got {architecture!r} instead of one of {set(ARCHITECTURES)}")
-    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1):
-        raise InvalidInputError(f"resolution must be None or a positive int; got {resolution!r}")
-    if fused_scale not in (None, True, False, "auto"):
-        raise InvalidInputError(f"Invalid fused_scale: got {fused_scale!r} instead of one of {{True, False, 'auto'}}")
-    if isinstance(mapping_lr_mul, bool) or not isinstance(mapping_lr_mul, (int, float)) or not (0 < mapping_lr_mul < math.inf):
-        raise InvalidInputError(f"mapping_lr_mul must be a finite number > 0; got {mapping_lr_mul!r}")
-    return float(truncation_psi), truncation_layers
+                   fused_scale: Any, mapping_lr_mul: Any) -> tuple[float, int | None, int | None, float]:
+    """``(truncation_psi, truncation_layers, resolution, mapping_lr_mul)``, checked."""
+    psi = check_float("truncation_psi", truncation_psi, low=None)
+    layers = check_int("truncation_layers", truncation_layers, low=0, allow_none=True)
+    if architecture is not None:
+        check_choice("architecture", architecture, ARCHITECTURES)
+    resolution = check_int("resolution", resolution, low=1, allow_none=True)
+    if not (fused_scale is None or isinstance(fused_scale, bool) or fused_scale == "auto"):
+        raise InvalidInputError(f"Invalid fused_scale: got {describe(fused_scale)} instead of one of {{True, False, 'auto'}}")
+    return psi, layers, resolution, check_float("mapping_lr_mul", mapping_lr_mul)
 
 
 @register_file_format(".pth", ".pt")
@@ -232,7 +228,9 @@ def load_genforce(
     path = Path(path)
     if "config" in other:
         raise NotThisFormat("config= is for NVlabs state dicts; genforce checkpoints need none")
-    psi, trunc_layers = _check_options(truncation_psi, truncation_layers, architecture, resolution, fused_scale, mapping_lr_mul)
+    psi, trunc_layers, resolution, mapping_lr_mul = _check_options(
+        truncation_psi, truncation_layers, architecture, resolution, fused_scale, mapping_lr_mul
+    )
     checkpoint = load_torch_file(path)
     found = genforce_state_dict(checkpoint)
     if found is None:
@@ -260,7 +258,7 @@ def load_genforce(
     if found_arch != "pggan":
         options["mapping_lr_mul"] = mapping_lr_mul
     module = _build(found_arch, state_dict, options, path, entry)
-    if resolution is not None and int(resolution) != module.resolution:
+    if resolution is not None and resolution != module.resolution:
         raise InvalidInputError(
             f"{str(path)!r} holds a {module.resolution}×{module.resolution} genforce {found_arch} "
             f"generator, not the {resolution}×{resolution} asked for"

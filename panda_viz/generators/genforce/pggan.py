@@ -135,7 +135,7 @@ class PGGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images (N, C, R, R) from latents (N, z_dim)."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"latents of shape (N, {self.z_dim}) expected; got {tuple(z.shape)}")
+            raise InvalidInputError(f"latents of shape (N, {self.z_dim}) expected; got {tuple(z.shape)}")
         x = (pixel_norm(z) * math.sqrt(self.z_dim))[:, :, None, None]
         for i in range(2 * self.num_blocks):
             x = getattr(self, f"layer{i}")(x)

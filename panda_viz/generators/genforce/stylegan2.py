@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...exceptions import InvalidFileError
+from ...exceptions import InvalidFileError, InvalidInputError
 from .blocks import (
     Holder,
     MappingModule,
@@ -142,7 +142,7 @@ class StyleGAN2Synthesis(nn.Module):
     def __init__(self, widths: list[int], w_dim: int, *, image_channels: int = 3, architecture: str = "skip") -> None:
         super().__init__()
         if architecture not in ("skip", "origin"):
-            raise ValueError(f"Invalid StyleGAN2 architecture: got {architecture!r} instead of one of {{'skip', 'origin'}}")
+            raise InvalidInputError(f"Invalid StyleGAN2 architecture: got {architecture!r} instead of one of {{'skip', 'origin'}}")
         self.architecture = architecture
         self.num_blocks = len(widths)
         self.num_layers = 2 * self.num_blocks

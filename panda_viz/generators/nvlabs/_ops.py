@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..._checks import is_int
+from ...exceptions import InvalidInputError
+
 __all__ = [
     "bias_act",
     "modulated_conv2d",
@@ -42,14 +45,14 @@ _ACTIVATIONS = {"linear": (1.0, 1.0), "lrelu": (0.2, math.sqrt(2.0)), "relu": (0
 
 
 def _pad4(padding: int | Sequence[int]) -> tuple[int, int, int, int]:
-    if isinstance(padding, int):
-        return (padding, padding, padding, padding)
+    if is_int(padding):
+        return (int(padding),) * 4
     padding = [int(p) for p in padding]
     if len(padding) == 2:
         return (padding[0], padding[0], padding[1], padding[1])
     if len(padding) == 4:
         return tuple(padding)  # type: ignore[return-value]
-    raise ValueError(f"padding must be an int, (x, y) or (x0, x1, y0, y1); got {padding}")
+    raise InvalidInputError(f"padding must be an int, (x, y) or (x0, x1, y0, y1); got {padding}")
 
 
 def bias_act(
@@ -67,7 +70,7 @@ def bias_act(
     ``gain`` defaults to the activation's own (√2 for the rectifiers, 1 for linear).
     """
     if act not in _ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {act!r}")
+        raise InvalidInputError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {act!r}")
     default_alpha, default_gain = _ACTIVATIONS[act]
     alpha = default_alpha if alpha is None else float(alpha)
     gain = default_gain if gain is None else float(gain)
@@ -97,7 +100,7 @@ def upfirdn2d(
     The filter is multiplied by ``gain`` (spread evenly over both passes of a separable one).
     """
     if x.ndim != 4:
-        raise ValueError(f"expected a 4-D tensor (N, C, H, W); got shape {tuple(x.shape)}")
+        raise InvalidInputError(f"expected a 4-D tensor (N, C, H, W); got shape {tuple(x.shape)}")
     n, c, h, w = x.shape
     x0, x1, y0, y1 = _pad4(padding)
     if up > 1:
@@ -236,7 +239,7 @@ def modulated_conv2d(
     elif up == 2:
         x = conv2d_up2(x, w, resample_filter, padding=padding, groups=n)
     else:
-        raise ValueError(f"up must be 1 or 2; got {up}")
+        raise InvalidInputError(f"up must be 1 or 2; got {up}")
     return x.reshape(n, out_ch, *x.shape[2:])
 
 
@@ -295,7 +298,7 @@ def lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, *, radi
     generator built from its configuration the buffers the checkpoint fills.
     """
     if numtaps < 1:
-        raise ValueError(f"numtaps must be >= 1; got {numtaps}")
+        raise InvalidInputError(f"numtaps must be >= 1; got {numtaps}")
     if numtaps == 1:
         return None
     nyq = fs / 2

@@ -14,8 +14,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..._checks import describe
 from ...exceptions import NetworkPickleError
-from ...fileio.safe_pickle import describe
 
 __all__ = ["LIMITS", "check_init_kwargs"]
 

@@ -20,7 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,11 +28,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...exceptions import InvalidInputError, InvalidTypeError, NetworkPickleError
+from ..._checks import check_choice, check_float, check_int, describe
+from ...exceptions import (
+    InvalidInputError,
+    InvalidTypeError,
+    MissingFileError,
+    NetworkPickleError,
+)
 from ...fileio.json_data import read_json_file
-from ...fileio.safe_pickle import describe
 from ...fileio.torch_files import load_torch_file
-from ...fileio.weights import few, load_into_meta_module
+from ...fileio.weights import few, fill_meta_module
 from ..base import Generator
 from ..registry import NotThisFormat, register_file_format
 from .config import check_init_kwargs
@@ -110,7 +114,7 @@ def build_network(
             module = ARCHITECTURES[architecture](**kwargs)
     except (ValueError, TypeError) as error:
         raise NetworkPickleError(f"{where}: a {architecture} generator cannot be built from this configuration: {error}", path) from None
-    return load_into_meta_module(
+    return fill_meta_module(
         module, state_dict, where=where, what=f"a {architecture} generator built from its configuration",
         error=NetworkPickleError, path=path,
     )
@@ -141,18 +145,11 @@ def check_generator_options(options: Mapping[str, Any], where: str) -> dict[str,
     if unknown:
         raise InvalidTypeError(f"{where}: unexpected options {unknown}; accepted: {', '.join(GENERATOR_OPTIONS)}")
     options = {**GENERATOR_OPTIONS, **options}
-    psi = options["truncation_psi"]
-    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not math.isfinite(psi):
-        raise InvalidInputError(f"truncation_psi must be a finite number (1 = no truncation); got {psi!r}")
-    if options["latent_space"] not in LATENT_SPACES:
-        raise InvalidInputError(f"Invalid latent_space: got {options['latent_space']!r} instead of one of {set(LATENT_SPACES)}")
-    if options["noise_mode"] not in NOISE_MODES:
-        raise InvalidInputError(f"Invalid noise_mode: got {options['noise_mode']!r} instead of one of {set(NOISE_MODES)}")
-    for name in ("truncation_cutoff", "class_index"):
-        value = options[name]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise InvalidInputError(f"{name} must be None or an int >= 0; got {value!r}")
-    return {**options, "truncation_psi": float(psi)}
+    psi = check_float("truncation_psi", options["truncation_psi"], low=None)  # 1 = no truncation
+    check_choice("latent_space", options["latent_space"], LATENT_SPACES)
+    check_choice("noise_mode", options["noise_mode"], NOISE_MODES)
+    checked = {name: check_int(name, options[name], low=0, allow_none=True) for name in ("truncation_cutoff", "class_index")}
+    return {**options, **checked, "truncation_psi": psi}
 
 
 # --------------------------------------------------------------------------- wrapper
@@ -204,8 +201,7 @@ def nvlabs_generator(
     )["truncation_psi"]
     num_ws = module.num_ws
     if truncation_cutoff is not None:
-        if not 0 <= truncation_cutoff <= num_ws:
-            raise InvalidInputError(f"truncation_cutoff must be an int in [0, {num_ws}] or None; got {truncation_cutoff!r}")
+        truncation_cutoff = check_int("truncation_cutoff", truncation_cutoff, low=0, high=num_ws)
         if latent_space == "w" and truncation_cutoff < num_ws:
             raise InvalidInputError(
                 "truncation_cutoff truncates only some of the ws, which a single w cannot hold: "
@@ -359,7 +355,7 @@ def _read_config(config: Any) -> tuple[dict[str, Any], str | None, str]:
         path = Path(config)
         where = f"config file {str(path)!r}"
         if not path.is_file():
-            raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+            raise MissingFileError(f"config file {str(path)!r} does not exist", path)
         config = read_json_file(path, where=where, what="a generator configuration", max_bytes=MAX_CONFIG_BYTES)
     if not isinstance(config, Mapping):
         raise InvalidTypeError(f"config must be a dict of constructor kwargs or a path to a JSON file; got {type(config).__name__}")

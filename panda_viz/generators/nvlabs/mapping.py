@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ...exceptions import InvalidInputError
 from ._ops import FullyConnectedLayer, normalize_2nd_moment
 
 __all__ = ["MappingNetwork", "MappedGenerator", "check_synthesis_input", "NOISE_MODES"]
@@ -32,13 +33,13 @@ def check_synthesis_input(ws: torch.Tensor, noise_mode: str, *, num_ws: int, w_d
 
     Raises
     ------
-    ValueError
+    InvalidInputError
         Naming what was expected and what was given.
     """
     if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}; got {noise_mode!r}")
+        raise InvalidInputError(f"noise_mode must be one of {NOISE_MODES}; got {noise_mode!r}")
     if ws.ndim != 3 or tuple(ws.shape[1:]) != (num_ws, w_dim):
-        raise ValueError(f"ws of shape (N, {num_ws}, {w_dim}) expected; got {tuple(ws.shape)}")
+        raise InvalidInputError(f"ws of shape (N, {num_ws}, {w_dim}) expected; got {tuple(ws.shape)}")
     return ws.to(torch.float32)
 
 
@@ -103,7 +104,7 @@ class MappingNetwork(nn.Module):
             x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
             if c is None:
-                raise ValueError(f"this generator is class-conditional (c_dim={self.c_dim}): pass a label")
+                raise InvalidInputError(f"this generator is class-conditional (c_dim={self.c_dim}): pass a label")
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for idx in range(self.num_layers):
@@ -111,7 +112,7 @@ class MappingNetwork(nn.Module):
         x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if truncation_psi != 1:
             if self.w_avg is None:
-                raise ValueError("this generator keeps no w_avg, so it cannot be truncated")
+                raise InvalidInputError("this generator keeps no w_avg, so it cannot be truncated")
             cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
             x[:, :cutoff] = self.w_avg.lerp(x[:, :cutoff], truncation_psi)
         return x

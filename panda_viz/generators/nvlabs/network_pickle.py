@@ -41,17 +41,12 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from ..._checks import describe
 from ...exceptions import FileLimitError, NetworkPickleError, UnsafePickleError
 from ...fileio.pickle_data import TokenHandler
-from ...fileio.safe_pickle import (
-    Finisher,
-    Handler,
-    PickleLimits,
-    Placeholder,
-    PlainDict,
-    RestrictedUnpickler,
-    describe,
-)
+from ...fileio.pickle_objects import Finisher, Handler, Placeholder, PlainDict
+from ...fileio.pickle_stream import PickleLimits
+from ...fileio.safe_pickle import RestrictedUnpickler
 from ...fileio.torch_files import Storage, finisher_for, read_legacy, torch_handlers
 
 __all__ = [
@@ -219,7 +214,7 @@ class _LoadFromBytes(Handler):
     def call(self, reader: RestrictedUnpickler, args: tuple) -> Storage:
         if len(args) != 1 or type(args[0]) not in (bytes, bytearray):
             raise reader.fail(f"_load_from_bytes takes the bytes of one storage; got {describe(args)}")
-        storage = read_legacy(args[0], f"{reader.where} (a tensor storage at byte {reader._opcode_at})",
+        storage = read_legacy(args[0], f"{reader.where} (a tensor storage at byte {reader.opcode_at})",
                               path=reader.path, error=reader.error, limits=reader.limits, finish=False)
         if not isinstance(storage, Storage) or storage.flat is None:
             raise reader.fail(f"an embedded tensor storage holds {describe(storage)}, not one storage")

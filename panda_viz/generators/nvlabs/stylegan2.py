@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...exceptions import InvalidInputError
 from ._ops import (
     FullyConnectedLayer,
     bias_act,
@@ -116,7 +117,7 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         del fp16_channels_last, fused_modconv_default  # speed options of the CUDA code; same maths
         if architecture not in ("skip", "orig"):
-            raise ValueError(
+            raise InvalidInputError(
                 f"unsupported StyleGAN2 synthesis architecture {architecture!r}; supported: 'skip' "
                 "(every official generator), 'orig'"
             )
@@ -174,7 +175,7 @@ class SynthesisNetwork(nn.Module):
         **block_kwargs: Any,
     ) -> None:
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
-            raise ValueError(f"img_resolution must be a power of two >= 4; got {img_resolution}")
+            raise InvalidInputError(f"img_resolution must be a power of two >= 4; got {img_resolution}")
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.img_resolution_log2 = int(np.log2(img_resolution))
