@@ -30,7 +30,7 @@ from ..fileio.atomic import atomic_path
 
 __all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION", "MAX_ARRAY_BYTES"]
 
-FORMAT = "panda_viz.decomposition.fitted"
+FORMAT = "panda_viz.factors"
 FORMAT_VERSION = 1
 _ARRAYS = ("parts", "appearances", "loss_history", "metadata")
 _META_KEYS = (

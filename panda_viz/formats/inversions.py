@@ -29,7 +29,7 @@ from ..generators.inverted import STAGES, Inversion
 
 __all__ = ["save_inversion", "load_inversion", "FORMAT", "FORMAT_VERSION"]
 
-FORMAT = "panda_viz.inversion.invert"
+FORMAT = "panda_viz.inversion"
 FORMAT_VERSION = 1
 WHAT = "inversion file"
 #: Largest array an inversion file may declare (inflated), and its metadata (JSON, 4 bytes a character).

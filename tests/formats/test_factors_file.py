@@ -29,6 +29,8 @@ def test_round_trip(fitted, tmp_path):
     assert loaded.objective_ == model.objective_ and loaded.n_samples_ == 20 and loaded.feature_shape_ == (6, 3, 4)
     assert loaded.loss_history_ == model.loss_history_ and loaded.solver_ == "projective"
     assert loaded.metadata_["package_version"] == panda_viz.__version__
+    # the format id is in users' files: it never follows a module's name
+    assert loaded.metadata_["format"] == "panda_viz.factors" and loaded.metadata_["format_version"] == 1
     torch.testing.assert_close(loaded.transform(Z), model.transform(Z))
     # the file is a plain npz: readable without pickle
     with np.load(path, allow_pickle=False) as data:
