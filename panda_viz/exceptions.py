@@ -18,6 +18,7 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     │   │   └── UnsafePickleError (pickle.UnpicklingError)
     │   ├── FileLimitError                    declared sizes, counts or nesting past a limit
     │   └── NetworkPickleError                not a readable NVlabs network pickle
+    ├── MissingFileError (FileNotFoundError)  no file at the path given; names the file
     ├── NotFittedError (ValueError, AttributeError)
     ├── WeightsNotInstalledError (ImportError)
     ├── InvalidStateError (RuntimeError)      a call made in a state that does not allow it
@@ -50,6 +51,7 @@ __all__ = [
     "UnsafePickleError",
     "FileLimitError",
     "NetworkPickleError",
+    "MissingFileError",
     "NotFittedError",
     "WeightsNotInstalledError",
     "InvalidStateError",
@@ -115,6 +117,18 @@ class FileLimitError(InvalidFileError):
 
 class NetworkPickleError(InvalidFileError):
     """The file is not a readable network pickle, or not one this package supports."""
+
+
+class MissingFileError(PandaVizError, FileNotFoundError):
+    """No file (or folder) at the path a call was given; ``path`` is that path.
+
+    A ``FileNotFoundError`` (so an ``OSError``), as the built-in ``open`` raises: code that
+    catches either keeps working.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = None if path is None else Path(path)
+        super().__init__(message)
 
 
 class NotFittedError(PandaVizError, ValueError, AttributeError):
