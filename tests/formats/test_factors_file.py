@@ -11,6 +11,7 @@ import torch
 
 import panda_viz
 from panda_viz import PandA, load_factors, save_factors
+from panda_viz.exceptions import MissingFileError
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +65,9 @@ def _rewrite(path, **changes):
 
 def test_refuses_corrupt_and_foreign_files(fitted, tmp_path):
     model, _ = fitted
-    with pytest.raises(FileNotFoundError, match="no factor file"):
+    with pytest.raises(FileNotFoundError, match="no factor file") as info:
         load_factors(tmp_path / "none.npz")
+    assert isinstance(info.value, MissingFileError) and info.value.path == tmp_path / "none.npz"
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(ValueError, match="cannot be read as an .npz"):

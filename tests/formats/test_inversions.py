@@ -16,6 +16,7 @@ from panda_viz.exceptions import (
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
+    MissingFileError,
 )
 from panda_viz.formats.inversions import load_inversion, save_inversion
 
@@ -107,8 +108,9 @@ def test_not_an_inversion_file(tmp_path, saved):
     junk.write_bytes(b"not a zip")
     with pytest.raises(InvalidFileError, match="cannot be read as an .npz"):
         load_inversion(junk)
-    with pytest.raises(FileNotFoundError, match="no inversion file"):
+    with pytest.raises(FileNotFoundError, match="no inversion file") as info:
         load_inversion(tmp_path / "missing.npz")
+    assert isinstance(info.value, MissingFileError) and info.value.path == tmp_path / "missing.npz"
     np.savez(junk, latents=np.zeros(2))
     with pytest.raises(InvalidFileError, match="no metadata array"):
         load_inversion(junk)
