@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from ..decomposition.fitted import (
     appearance_indices,
     check_compatible,
-    check_features,
+    check_features_fit,
     check_fitted,
     feature_shape,
 )
@@ -409,7 +409,7 @@ def removal_edit(
     """
     if method not in ("add", "replace"):
         raise ValueError(f"Invalid method: got {method!r} instead of one of {{'add', 'replace'}}")
-    Z = check_features(model, Z)
+    Z = check_features_fit(model, Z)
     b = int(appearance_indices(model, appearance)[0])
     C, H, W = feature_shape(model)
     r = _region_map(model, region, (H, W), parts, image_size).to(Z.device, Z.dtype)

@@ -26,7 +26,7 @@ from ..decomposition.fitted import (
     Appearances,
     appearance_indices,
     check_compatible,
-    check_features,
+    check_features_fit,
     check_fitted,
 )
 from ..runtime import distributed
@@ -57,7 +57,7 @@ def saliency_maps(
     Tensor (N, K, H, W), or (N, K, *size)
         On Z's device, in Z's dtype.
     """
-    Z = check_features(model, Z)
+    Z = check_features_fit(model, Z)
     index = appearance_indices(model, appearances)
     A = check_fitted(model).appearances_.to(Z.device, Z.dtype)[:, index.to(Z.device)]
     m = torch.einsum("ck,nchw->nkhw", A, Z)
