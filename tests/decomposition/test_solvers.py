@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from panda_viz import ConvergenceWarning, PandA, panda
+from panda_viz.exceptions import NonFiniteError
 from panda_viz.decomposition._init import random_parts
 from panda_viz.decomposition._pgd import grad_appearances, grad_parts
 from panda_viz.decomposition._projective import parts_objective, solve_parts
@@ -112,6 +113,13 @@ def test_convergence_warning_when_max_iter_reached(small_Z):
 
 
 @pytest.mark.filterwarnings("ignore:.*reached max_iter=5:panda_viz.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver, learning_rate", [("pgd", 1e3), ("adam", 1e12)])
+def test_a_diverging_solver_raises_a_non_finite_error(small_Z, solver, learning_rate):
+    # a NonFiniteError is a ValueError: the learning rate given was too large for the data
+    with pytest.raises(NonFiniteError, match=rf"solver '{solver}' diverged at iteration \d+ with learning_rate=\S+; use a smaller one"):
+        PandA(3, solver=solver, learning_rate=learning_rate, max_iter=100, random_state=0).fit(small_Z)
+
+
 def test_convergence_warning_names_the_alternation_cap(small_Z, monkeypatch):
     from panda_viz.decomposition import _projective
 
