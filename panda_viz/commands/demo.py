@@ -7,7 +7,7 @@ features), and writes to ``--out`` (default ``figures/demo``):
 - ``saliency.png``: saliency maps a_kᵀ Z_i of the first appearances, and their
   thresholded localisation [m ≥ μ_k];
 - ``edits.png``: local edits (part × appearance × α), the appearances chosen by
-  :func:`panda_viz.editing.edits.rank_appearances` for the parts nearest the image centre;
+  :func:`panda_viz.editing.ranking.rank_appearances` for the parts nearest the image centre;
 - ``removal.png``: context-aware object removal with the proposed background appearance,
   and background removal with its thresholded saliency;
 - ``named_edits.png``: the named edits of the generator's edit zoo (``white_lips``,
@@ -214,13 +214,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..decomposition import fit_generator
-    from ..editing.edits import (
-        EditTerm,
-        edit_images,
-        propose_background_appearance,
-        rank_appearances,
-        remove_images,
-    )
+    from ..editing.edits import EditTerm, edit_images
+    from ..editing.ranking import rank_appearances
+    from ..editing.removal import propose_background_appearance, remove_images
     from ..editing.saliency import fill_images, saliency_thresholds
     from ..formats.edit_zoo import load_edit_zoo
     from ..generators import load_generator

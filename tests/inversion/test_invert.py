@@ -17,7 +17,7 @@ import panda_viz
 from panda_viz.baselines import apply_direction
 from panda_viz.decomposition import fit_generator
 from panda_viz.editing import edits as editing
-from panda_viz.editing import saliency
+from panda_viz.editing import ranking, removal, saliency
 from panda_viz.exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
 from panda_viz.generators import Inversion
 from panda_viz.generators.inverted import tuned_module
@@ -167,13 +167,13 @@ def test_every_function_agrees_with_the_latents_path(dcgan, identity_inversion, 
     mask[20:40, 10:30] = 1
     assert torch.equal(editing.edit_images(G, inv, model, [(None, 2, 3.0)], mask=mask),
                        editing.edit_images(G, z, model, [(None, 2, 3.0)], mask=mask))
-    assert torch.equal(editing.remove_images(G, inv, model, 1, appearance=0), editing.remove_images(G, z, model, 1, appearance=0))
+    assert torch.equal(removal.remove_images(G, inv, model, 1, appearance=0), removal.remove_images(G, z, model, 1, appearance=0))
     assert torch.equal(saliency.fill_images(G, inv, model, 0), saliency.fill_images(G, z, model, 0))
     Z = G.features(inv, "main.5")
     assert torch.equal(saliency.localize(model, Z, [0, 1], size=64), saliency.localize(model, G.features(z, "main.5"), [0, 1], size=64))
     assert torch.equal(model.refine(Z, max_iter=3), model.refine(G.features(z, "main.5"), max_iter=3))
-    a = editing.rank_appearances(G, inv, model, 1, candidates=4)
-    b = editing.rank_appearances(G, z, model, 1, candidates=4)
+    a = ranking.rank_appearances(G, inv, model, 1, candidates=4)
+    b = ranking.rank_appearances(G, z, model, 1, candidates=4)
     assert torch.equal(a.appearances, b.appearances) and torch.equal(a.scores, b.scores)
     assert torch.equal(zoo.apply(G, inv, "white_lips", model=zoo_model), zoo.apply(G, z, "white_lips", model=zoo_model))
     direction = torch.randn(100, generator=torch.Generator().manual_seed(0))
@@ -187,7 +187,7 @@ def test_alpha_zero_reproduces_the_reconstruction_bit_for_bit(dcgan, inversion, 
     assert torch.equal(editing.edit_images(G, inversion, model, [(0, 0, 0.0), (2, 5, 0.0)]), recon)
     assert torch.equal(editing.edit_images(G, inversion, model, [(None, 1, 0.0)], mask=torch.ones(8, 8)), recon)
     assert torch.equal(zoo.apply(G, inversion, "white_lips", model=zoo_model, alpha=0.0), recon)
-    assert torch.equal(editing.remove_images(G, inversion, model, 1, appearance=0, alpha=0.0), recon)
+    assert torch.equal(removal.remove_images(G, inversion, model, 1, appearance=0, alpha=0.0), recon)
     assert torch.equal(G.synthesize(apply_direction(inversion, torch.ones(100), 0.0)), recon)
 
 
