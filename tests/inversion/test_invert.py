@@ -18,7 +18,7 @@ from panda_viz.baselines import apply_direction
 from panda_viz.decomposition import fit_generator
 from panda_viz.editing import edits as editing
 from panda_viz.editing import ranking, removal, saliency
-from panda_viz.exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
+from panda_viz.exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError, NonFiniteError
 from panda_viz.generators import Inversion
 from panda_viz.generators.inverted import tuned_module
 from panda_viz.inversion.invert import default_inversion_layer, psnr, tunable_parameters
@@ -119,6 +119,15 @@ def test_random_state_makes_it_reproducible(dcgan):
     a = panda_viz.invert(dcgan, PHOTO, random_state=3, **kwargs)
     b = panda_viz.invert(dcgan, PHOTO, random_state=torch.Generator().manual_seed(3), **kwargs)
     assert torch.equal(a.latents, b.latents) and torch.equal(a.reconstruction, b.reconstruction)
+
+
+def test_random_state_none_leaves_the_global_generator_alone(dcgan):
+    kwargs = dict(n_starts=2, latent_steps=1, feature_steps=0, tune_steps=0, progress=False)
+    state = torch.get_rng_state()
+    a = panda_viz.invert(dcgan, PHOTO, random_state=None, **kwargs)
+    assert torch.equal(torch.get_rng_state(), state)  # fresh OS randomness, never torch.seed()
+    b = panda_viz.invert(dcgan, PHOTO, random_state=None, **kwargs)
+    assert not torch.equal(a.latents, b.latents)
 
 
 def test_stages_can_be_skipped_and_the_callback_sees_every_step(dcgan):
@@ -270,11 +279,11 @@ def test_tuned_module_shares_what_it_does_not_tune(dcgan):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"n_starts": 0}, InvalidInputError, "n_starts must be an int >= 1"),
-        ({"latent_steps": -1}, InvalidInputError, "latent_steps must be an int >= 0"),
-        ({"tune_steps": 2.5}, InvalidInputError, "tune_steps must be an int"),
-        ({"feature_lr": 0}, InvalidInputError, "feature_lr must be a positive finite number"),
-        ({"tune_lr": float("nan")}, InvalidInputError, "tune_lr must be a positive finite number"),
+        ({"n_starts": 0}, InvalidInputError, r"n_starts must be an int in \[1, inf\]; got 0"),
+        ({"latent_steps": -1}, InvalidInputError, r"latent_steps must be an int in \[0, inf\]; got -1"),
+        ({"tune_steps": 2.5}, InvalidTypeError, "tune_steps must be an int; got float 2.5"),
+        ({"feature_lr": 0}, InvalidInputError, r"feature_lr must be a number in \(0.0, inf\]; got 0"),
+        ({"tune_lr": float("nan")}, NonFiniteError, "tune_lr must be a finite number; got nan"),
         ({"layer": "main.55"}, ValueError, "layer 'main.55' not found"),
         ({"layer": 5}, InvalidTypeError, "layer must be 'auto', None or a layer name"),
         ({"random_state": -1}, InvalidInputError, "random_state must be"),
