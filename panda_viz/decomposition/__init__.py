@@ -1,9 +1,8 @@
 """PandA: semi-nonnegative factorisation of feature maps into parts and appearances.
 
 ``PandA`` (scikit-learn-style estimator, :mod:`.estimator`), ``panda`` (the function it
-wraps, :mod:`.fitting`),
-``fit_generator`` (stream a generator's layer into a fit), and the tensor algebra the
-separable model rests on (:mod:`panda_viz.decomposition.tensor`): ``unfold``, ``fold``,
+wraps, :mod:`.fitting`), ``fit_generator`` (stream a generator's layer into a fit), and
+the tensor algebra the separable model rests on (:mod:`panda_viz.decomposition.tensor`): ``unfold``, ``fold``,
 ``mode_dot``, ``multi_mode_dot``, ``hosvd``, ``tucker_to_tensor`` and ``mpca``.
 ``SOLVERS`` and ``APPEARANCE_BASES`` are the values ``PandA(solver=…, appearance_basis=…)``
 accepts (saved factors record them).

@@ -31,7 +31,10 @@ __all__ = ["panda", "PandAResult"]
 
 @dataclass
 class PandAResult:
-    """What :func:`panda` returns; :class:`PandA` keeps the same fields as fitted attributes."""
+    """What :func:`panda` returns.
+
+    :class:`~panda_viz.decomposition.estimator.PandA` keeps the same fields as fitted attributes.
+    """
 
     parts: torch.Tensor  # (n_parts, H, W) float32, CPU
     appearances: torch.Tensor  # (C, n_appearances) float32, CPU
