@@ -112,7 +112,6 @@ def test_convergence_warning_when_max_iter_reached(small_Z):
         PandA(3, random_state=0).fit(small_Z)
 
 
-@pytest.mark.filterwarnings("ignore:.*reached max_iter=5:panda_viz.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("solver, learning_rate", [("pgd", 1e3), ("adam", 1e12)])
 def test_a_diverging_solver_raises_a_non_finite_error(small_Z, solver, learning_rate):
     # a NonFiniteError is a ValueError: the learning rate given was too large for the data
@@ -120,6 +119,7 @@ def test_a_diverging_solver_raises_a_non_finite_error(small_Z, solver, learning_
         PandA(3, solver=solver, learning_rate=learning_rate, max_iter=100, random_state=0).fit(small_Z)
 
 
+@pytest.mark.filterwarnings("ignore:.*reached max_iter=5:panda_viz.exceptions.ConvergenceWarning")
 def test_convergence_warning_names_the_alternation_cap(small_Z, monkeypatch):
     from panda_viz.decomposition import _projective
 
