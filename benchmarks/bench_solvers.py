@@ -29,6 +29,7 @@ import torch
 
 import panda_viz
 from panda_viz import PandA
+from panda_viz.exceptions import NonFiniteError
 
 
 def timed_fit(Z, **params):
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
             lr = base_lr * mult
             try:
                 model, total, marks = timed_fit(Z, learning_rate=lr, **params)
-            except FloatingPointError:
+            except NonFiniteError:  # the solver diverged
                 print(f"Algorithm 1  lr={lr:.3g} ({mult:g} x default): diverged")
                 continue
             runs.append((model.objective_, total, lr, mult, marks))

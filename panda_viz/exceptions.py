@@ -54,6 +54,7 @@ __all__ = [
     "UnsafePickleError",
     "FileLimitError",
     "NetworkPickleError",
+    "MissingFileError",
     "NotFittedError",
     "WeightsNotInstalledError",
     "InvalidStateError",

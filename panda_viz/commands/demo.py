@@ -7,7 +7,7 @@ features), and writes to ``--out`` (default ``figures/demo``):
 - ``saliency.png``: saliency maps a_kᵀ Z_i of the first appearances, and their
   thresholded localisation [m ≥ μ_k];
 - ``edits.png``: local edits (part × appearance × α), the appearances chosen by
-  :func:`panda_viz.editing.edits.rank_appearances` for the parts nearest the image centre;
+  :func:`panda_viz.editing.ranking.rank_appearances` for the parts nearest the image centre;
 - ``removal.png``: context-aware object removal with the proposed background appearance,
   and background removal with its thresholded saliency;
 - ``named_edits.png``: the named edits of the generator's edit zoo (``white_lips``,
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
 def _features(G, model, layer: str, n_samples: int, seed: int):
     """μ_k from the features of up to 256 samples, the proposed background appearance, and the
     samples shown: (thresholds, background, z_show, Z_show, images)."""
-    from ..editing.edits import propose_background_appearance
+    from ..editing.removal import propose_background_appearance
     from ..editing.saliency import saliency_thresholds
 
     z_stats = G.sample_latents(min(n_samples, 256), seed=seed)
@@ -229,7 +229,8 @@ def _features(G, model, layer: str, n_samples: int, seed: int):
 def _edits(G, model, z_show: torch.Tensor, images: np.ndarray, n_channels: int) -> tuple[bytes, list]:
     """edits.png: the two best-ranked appearances of the two central parts, at five strengths each
     (ranked among the first ``N_CANDIDATES`` of the layer's ``n_channels`` appearances)."""
-    from ..editing.edits import EditTerm, edit_images, rank_appearances
+    from ..editing.edits import EditTerm, edit_images
+    from ..editing.ranking import rank_appearances
 
     rows = []
     for k in _central_parts(model.parts_, 2):
@@ -248,7 +249,7 @@ def _edits(G, model, z_show: torch.Tensor, images: np.ndarray, n_channels: int) 
 
 def _removal(G, model, z_show: torch.Tensor, images: np.ndarray, thresholds, background: int) -> bytes:
     """removal.png: the central part removed (added and replaced), and the background removed."""
-    from ..editing.edits import remove_images
+    from ..editing.removal import remove_images
     from ..editing.saliency import fill_images
 
     region = _central_parts(model.parts_, 1)[0]
@@ -274,7 +275,7 @@ def _named_edits(G, z_show: torch.Tensor, images: np.ndarray) -> tuple[bytes, li
 
 def _photo(G, photo: Path | None, n_steps: int | None):
     """real_photo.png: a photo inverted, its reconstruction, the zoo's named edits and a removal on it."""
-    from ..editing.edits import propose_background_appearance, remove_images
+    from ..editing.removal import propose_background_appearance, remove_images
     from ..formats.edit_zoo import load_edit_zoo
     from ..inversion.invert import invert
 

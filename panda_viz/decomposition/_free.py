@@ -96,11 +96,11 @@ def pass_appearance_grams(
     return M1, M2
 
 
-def eigen_step(K: torch.Tensor, rank: int) -> torch.Tensor:
-    """The ``rank`` leading eigenvectors of symmetric K (C, rank), signs fixed."""
+def eigen_step(K: torch.Tensor, n_appearances: int) -> torch.Tensor:
+    """The ``n_appearances`` leading eigenvectors of symmetric K (C, n_appearances), signs fixed."""
     from ._init import channel_basis
 
-    return channel_basis((K + K.T) / 2, rank)
+    return channel_basis((K + K.T) / 2, n_appearances)
 
 
 def lyapunov_step(B: torch.Tensor, Cm: torch.Tensor, U: torch.Tensor | None = None):

@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from ..exceptions import NonFiniteError
 from ..runtime.progress import progress as _progress
 from . import _adam, _init, _pgd
 from ._grams import Grams
@@ -50,7 +51,7 @@ def fit_gradient(
     *,
     solver: str,
     n_parts: int,
-    rank: int,
+    n_appearances: int,
     init: str,
     max_iter: int,
     learning_rate: float | None,
@@ -68,7 +69,7 @@ def fit_gradient(
     grams : Grams
         Their Gram pass (A's HOSVD start; pgd's default step size from lambda_max(M)).
     solver : {'pgd', 'adam'}
-    n_parts, rank : int
+    n_parts, n_appearances : int
         R_S and R_C (already checked against the feature shape).
     init : {'hosvd', 'random'}
     max_iter : int
@@ -91,15 +92,15 @@ def fit_gradient(
 
     Raises
     ------
-    FloatingPointError
-        When the factors stop being finite (a learning rate too large).
+    NonFiniteError
+        When the factors stop being finite (a learning rate too large); a ValueError.
     """
     start = time.perf_counter()
     evaluating = 0.0  # seconds of loss-history evaluations
     C, H, W = grams.feature_shape
     S = H * W
     K = n_parts
-    R = rank
+    R = n_appearances
     dtype = grams.dtype
     device = grams.device
     A = _init.initial_appearances(grams, R, init, rng).to(dtype)
@@ -128,7 +129,7 @@ def fit_gradient(
             if (t + 1) % every == 0 or t + 1 == max_iter:
                 A_, P_ = (A, P) if solver == "pgd" else (state.A.detach(), state.P.detach())
                 if not (torch.isfinite(A_).all() and torch.isfinite(P_).all()):
-                    raise FloatingPointError(
+                    raise NonFiniteError(
                         f"solver {solver!r} diverged at iteration {t + 1} with learning_rate={lr:g}; use a smaller one"
                     )
                 evaluation = time.perf_counter()

@@ -13,15 +13,15 @@ import torch
 __all__ = ["channel_basis", "random_parts", "initial_appearances"]
 
 
-def channel_basis(scatter: torch.Tensor, rank: int) -> torch.Tensor:
-    """The HOSVD appearance basis: the ``rank`` leading eigenvectors of the channel scatter.
+def channel_basis(scatter: torch.Tensor, n_vectors: int) -> torch.Tensor:
+    """The HOSVD appearance basis: the ``n_vectors`` leading eigenvectors of the channel scatter, (C, n_vectors).
 
     The scatter sum_i Z_i Z_i^T is Z_(2) Z_(2)^T of Algorithm 1; its eigenvectors are the
     left singular vectors of Z_(2). Signs are fixed so each vector's largest entry is
     positive (deterministic across platforms).
     """
     values, vectors = torch.linalg.eigh(scatter)
-    order = torch.argsort(values, descending=True)[:rank]
+    order = torch.argsort(values, descending=True)[:n_vectors]
     U = vectors[:, order]
     peak = U.gather(0, U.abs().argmax(dim=0, keepdim=True))
     return U * torch.where(peak < 0, -1.0, 1.0).to(U.dtype)
@@ -33,21 +33,21 @@ def random_parts(n_restarts: int, S: int, n_parts: int, *, rng: torch.Generator,
     return P.to(device=device, dtype=dtype)
 
 
-def initial_appearances(grams, rank: int, init: str, rng: torch.Generator) -> torch.Tensor:
-    """A's starting point, (C, rank) float64 on the Grams' device: the HOSVD basis or a random orthonormal one.
+def initial_appearances(grams, n_appearances: int, init: str, rng: torch.Generator) -> torch.Tensor:
+    """A's starting point, (C, n_appearances) float64 on the Grams' device: the HOSVD basis or a random orthonormal one.
 
     Parameters
     ----------
     grams : :class:`~._grams.Grams`
         Its channel scatter gives the HOSVD basis (``init="hosvd"``, Sec. 3.4).
-    rank : int
+    n_appearances : int
         R_C.
     init : {'hosvd', 'random'}
     rng : torch.Generator
         Draws the random basis (not touched by ``"hosvd"``).
     """
     if init == "hosvd":
-        return channel_basis(grams.channel, rank)
+        return channel_basis(grams.channel, n_appearances)
     C = grams.channel.shape[0]
-    Q, _ = torch.linalg.qr(torch.randn((C, rank), generator=rng, dtype=torch.float64))
+    Q, _ = torch.linalg.qr(torch.randn((C, n_appearances), generator=rng, dtype=torch.float64))
     return Q.to(grams.channel.device)

@@ -312,7 +312,7 @@ def fit_projective(
     grams: Grams,
     *,
     n_parts: int,
-    rank: int,
+    n_appearances: int,
     init: str,
     appearance_basis: str,
     max_iter: int,
@@ -337,7 +337,7 @@ def fit_projective(
         The feature maps (re-read by each alternation's passes).
     grams : Grams
         Their Gram pass.
-    n_parts, rank : int
+    n_parts, n_appearances : int
         R_S and R_C (already checked against the feature shape).
     init : {'hosvd', 'random'}
         A's starting point (:func:`._init.initial_appearances`).
@@ -352,7 +352,7 @@ def fit_projective(
     rng : torch.Generator
         Draws the starts (and a random A).
     reduce : distributed.Reducer
-        Completes the passes' sums across ranks; rank 0's solves feed every rank.
+        Completes the passes' sums across the processes of a group; rank 0's solves feed every rank.
     callback : callable, optional
         ``callback(iteration, relative_objective)`` after every parts iteration (the
         best restart's objective), iterations counted across solves.
@@ -366,7 +366,7 @@ def fit_projective(
     C, H, W = grams.feature_shape
     S = H * W
     K = n_parts
-    R = rank
+    R = n_appearances
     device = grams.spatial.device
     E = grams.energy
     history: list[float] = []

@@ -1,13 +1,20 @@
-"""Validation of hyperparameters and feature maps, done once at the public boundary."""
+"""Validation of hyperparameters and feature maps, done once at the public boundary.
+
+The general checks (an int, a float, a choice, a random state) are :mod:`panda_viz._checks`';
+this module holds what only a decomposition asks: the hyperparameters of :func:`panda`
+together (:func:`check_params`), the numbers of parts and appearances against a feature
+shape (:func:`check_ranks`), and a batch of feature maps to fit on
+(:func:`check_finite_features`, :class:`FeatureSource`).
+"""
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Iterator
 
 import torch
 
+from .._checks import as_rng, check_bool, check_choice, check_float, check_int
 from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 
 __all__ = [
@@ -18,10 +25,7 @@ __all__ = [
     "CHUNK",
     "check_params",
     "check_ranks",
-    "check_choice",
-    "check_int",
-    "check_float",
-    "check_features",
+    "check_finite_features",
     "FeatureSource",
 ]
 
@@ -34,50 +38,19 @@ DEFAULT_MAX_ITER = {"projective": 1000, "pgd": 10_000, "adam": 10_000}
 CHUNK = 256
 
 
-def _set_text(options: Iterable[str]) -> str:
-    return "{" + ", ".join(repr(o) for o in options) + "}"
-
-
-def check_choice(name: str, value: object, options: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``options``; else a scikit-learn-style ValueError."""
-    if not isinstance(value, str) or value not in options:
-        raise InvalidInputError(f"Invalid {name}: got {value!r} instead of one of {_set_text(options)}")
-    return value
-
-
-def check_int(name: str, value: object, *, low: int | None = None, high: int | None = None, allow_none: bool = False):
-    """An int within [low, high] (None allowed when ``allow_none``)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidTypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
-        raise InvalidInputError(f"{name} must be in [{lo}, {hi}]; got {value}")
-    return value
-
-
-def check_float(name: str, value: object, *, low: float = 0.0, strict: bool = True, allow_none: bool = False):
-    """A finite real number > low (>= low when not ``strict``)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidTypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
-    if value != value or value in (float("inf"), float("-inf")) or value < low or (strict and value == low):
-        relation = ">" if strict else ">="
-        raise InvalidInputError(f"{name} must be a finite number {relation} {low}; got {value}")
-    return value
-
-
 def check_params(params: dict) -> dict:
     """Check :func:`~panda_viz.decomposition.panda`'s hyperparameters (all but ``Z``) by name.
 
     Returns a copy with ``max_iter=None`` replaced by the pgd/adam default
     (:data:`DEFAULT_MAX_ITER`); the projective solver's default depends on the layer's size
-    and is set once the features' shape is known (:func:`projective_max_iter`). Raises TypeError / ValueError naming the parameter.
+    and is set once the features' shape is known (:func:`projective_max_iter`).
+
+    Raises
+    ------
+    InvalidTypeError
+        A parameter of the wrong kind (``n_parts=2.5``, ``solver=None``).
+    InvalidInputError
+        A parameter out of range, or an unknown name (with the near misses).
     """
     p = dict(params)
     check_int("n_parts", p["n_parts"], low=1)
@@ -90,10 +63,9 @@ def check_params(params: dict) -> dict:
     check_float("learning_rate", p["learning_rate"], allow_none=True)
     check_int("batch_size", p["batch_size"], low=1, allow_none=True)
     check_int("n_restarts", p["n_restarts"], low=1)
-    if p["random_state"] is not None and not isinstance(p["random_state"], torch.Generator):
-        check_int("random_state", p["random_state"], low=0)
-    if p["verbose"] is not None and not isinstance(p["verbose"], bool):
-        raise InvalidTypeError(f"verbose must be True, False or None; got {p['verbose']!r}")
+    # checked only: panda() seeds its own generator (a None shared by every process of a group)
+    as_rng(p["random_state"], "random_state")
+    check_bool("verbose", p["verbose"], allow_none=True)
     if p["callback"] is not None and not callable(p["callback"]):
         raise InvalidTypeError(f"callback must be callable; got {type(p['callback']).__name__}")
     if p["max_iter"] is None and p["solver"] != "projective":  # projective: from S, see projective_max_iter
@@ -112,7 +84,7 @@ def projective_max_iter(S: int) -> int:
 
 
 def check_ranks(n_parts: int, n_appearances: int | None, feature_shape) -> int:
-    """R_C, the number of appearances, after checking both ranks against the feature shape (C, H, W).
+    """R_C, the number of appearances, once ``n_parts`` and ``n_appearances`` fit the feature shape (C, H, W).
 
     ``n_parts`` must be in [1, S] (S = H*W) and ``n_appearances`` in [1, C]; ``None`` means C.
     """
@@ -127,7 +99,7 @@ def check_ranks(n_parts: int, n_appearances: int | None, feature_shape) -> int:
     return n_appearances
 
 
-def check_features(
+def check_finite_features(
     Z: object,
     *,
     expected: tuple[int, int, int] | None = None,
@@ -195,7 +167,7 @@ class FeatureSource:
         """``expected``: the feature shape (C, H, W) every batch must have (e.g. a fitted model's)."""
         self.what = what
         if isinstance(Z, torch.Tensor):
-            check_features(Z, expected=expected, what=what)
+            check_finite_features(Z, expected=expected, what=what)
             self.tensor: torch.Tensor | None = Z
             self.reiterable = True
             self.feature_shape: tuple[int, int, int] | None = tuple(Z.shape[1:])
@@ -233,7 +205,7 @@ class FeatureSource:
         self._passes += 1
         offset = 0
         for batch in self._iterable:  # type: ignore[union-attr]
-            check_features(batch, expected=self.feature_shape, offset=offset, what=self.what)
+            check_finite_features(batch, expected=self.feature_shape, offset=offset, what=self.what)
             if self.feature_shape is None:
                 self.feature_shape = tuple(batch.shape[1:])
             offset += int(batch.shape[0])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .._checks import as_rng, check_float, check_int
+from ..exceptions import InvalidInputError
 from ._init import channel_basis, random_parts
 from .objectives import batch_relative_objective
 from .tensor import (  # rows 1 and 2 (the library's MPCA, also used by the lesson)
@@ -57,7 +59,7 @@ def unconstrained_panda(
     *,
     max_iter: int = 500,
     learning_rate: float = 1e-2,
-    random_state: int = 0,
+    random_state: int | torch.Generator | None = 0,
 ) -> UnconstrainedResult:
     """min_{A, P} Σ_i ‖Z_i − A Aᵀ Z_i P Pᵀ‖²_F without P ≥ 0 (Fig. 8, row 3).
 
@@ -72,8 +74,8 @@ def unconstrained_panda(
     max_iter : int
     learning_rate : float
         Adam's step.
-    random_state : int
-        Seeds P's initialisation (a local torch.Generator).
+    random_state : int, torch.Generator or None
+        Seeds P's initialisation (:func:`panda_viz._checks.as_rng`: None draws a fresh seed).
 
     Returns
     -------
@@ -81,16 +83,15 @@ def unconstrained_panda(
     """
     if not isinstance(Z, torch.Tensor) or Z.ndim != 4:
         got = tuple(Z.shape) if isinstance(Z, torch.Tensor) else type(Z).__name__
-        raise ValueError(f"Z of shape (N, C, H, W) expected; got {got}")
+        raise InvalidInputError(f"unconstrained_panda: Z of shape (N, C, H, W) expected; got {got}")
     N, C, H, W = Z.shape
-    if not isinstance(n_parts, int) or not 1 <= n_parts <= H * W:
-        raise ValueError(f"n_parts must be an int in [1, {H * W}] (H·W); got {n_parts!r}")
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int; got {max_iter!r}")
+    check_int("n_parts (at most H·W)", n_parts, low=1, high=H * W)
+    check_int("max_iter", max_iter, low=1)
+    check_float("learning_rate", learning_rate)
+    rng = as_rng(random_state)
     z = Z.flatten(2).to(torch.float64)
     energy = float((z**2).sum())
     A = channel_basis(torch.einsum("ncs,nds->cd", z, z), C).clone().requires_grad_(True)
-    rng = torch.Generator().manual_seed(int(random_state))
     P = random_parts(1, H * W, n_parts, rng=rng, device=z.device)[0].clone().requires_grad_(True)
     optimiser = torch.optim.Adam([A, P], lr=learning_rate)
     history = []

@@ -6,16 +6,21 @@ A fitted model is anything with the attributes of :class:`FittedFactors`, such a
 questions below here, so each is answered, and each error worded, in one place:
 
 - :func:`check_fitted`: is it a fitted model, with factors of consistent shapes?
-- :func:`check_features`: do these feature maps fit the factors (shape, floating point)?
+- :func:`check_features_fit`: do these feature maps fit the factors (shape, floating point)?
+  Their values are not looked at: a consumer's result shows NaN where the features hold
+  it. (A batch to *fit on* is checked for finite values too, by
+  :meth:`PandA.fit <panda_viz.PandA.fit>` and :meth:`~panda_viz.PandA.transform`.)
 - :func:`appearance_indices`: which appearances do these indices name?
+- :func:`candidate_appearances`: which appearances do these candidates name (an int n: the first n)?
 - :func:`check_compatible`: do the factors fit this generator at this layer?
 
 Errors are :class:`~panda_viz.exceptions.NotFittedError` (no factors),
 :class:`~panda_viz.exceptions.IncompatibleFactorsError` (factors and generator, layer or
 features disagree; the message names both sides), :class:`~panda_viz.exceptions.InvalidTypeError`
 (features that are not a floating-point tensor: integers are refused, never cast, as in
-:meth:`PandA.transform <panda_viz.PandA.transform>`) and ``IndexError`` (an appearance
-index out of range).
+:meth:`PandA.transform <panda_viz.PandA.transform>`) and
+:class:`~panda_viz.exceptions.InvalidIndexError` (an appearance index out of range; an
+``IndexError``).
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from .._checks import check_int, is_int
 from ..exceptions import (
     IncompatibleFactorsError,
+    InvalidIndexError,
     InvalidInputError,
     InvalidTypeError,
     NotFittedError,
@@ -37,8 +44,9 @@ __all__ = [
     "Appearances",
     "check_fitted",
     "feature_shape",
-    "check_features",
+    "check_features_fit",
     "appearance_indices",
+    "candidate_appearances",
     "check_compatible",
 ]
 
@@ -110,8 +118,10 @@ def feature_shape(model: Any) -> tuple[int, int, int]:
     return (int(model.appearances_.shape[0]), int(model.parts_.shape[1]), int(model.parts_.shape[2]))
 
 
-def check_features(model: Any, Z: Any, name: str = "Z") -> torch.Tensor:
+def check_features_fit(model: Any, Z: Any, name: str = "Z") -> torch.Tensor:
     """``Z`` itself, once it is a floating-point (N, C, H, W) tensor of the factors' feature shape.
+
+    Only the type and the shape are checked, not the values (no pass over ``Z``).
 
     Parameters
     ----------
@@ -147,8 +157,8 @@ def appearance_indices(model: Any, appearances: Appearances) -> torch.Tensor:
     ------
     InvalidInputError
         Not an int or a non-empty sequence of ints.
-    IndexError
-        An index outside 0 … n_appearances − 1.
+    InvalidIndexError
+        An index outside 0 … n_appearances − 1 (an ``IndexError``).
     """
     n = int(check_fitted(model).appearances_.shape[1])
     if appearances is None:
@@ -160,8 +170,29 @@ def appearance_indices(model: Any, appearances: Appearances) -> torch.Tensor:
         raise InvalidInputError(f"appearances must be an int or a non-empty sequence of ints; got {appearances!r}")
     bad = [int(i) for i in index if not 0 <= int(i) < n]
     if bad:
-        raise IndexError(f"appearance index {bad[0]} out of range: the model has {n} appearances (0 … {n - 1})")
+        raise InvalidIndexError(f"appearance index {bad[0]} out of range: the model has {n} appearances (0 … {n - 1})")
     return index.long()
+
+
+def candidate_appearances(model: Any, candidates: int | Appearances, name: str = "candidates") -> torch.Tensor:
+    """The appearances a search tries, as a 1-D LongTensor: an int n means the first n.
+
+    An int n >= 1 larger than the model's number of appearances means all of them (the
+    first n of fewer), so a default such as 16 serves every model; n < 1 is refused.
+    ``None`` means all; a sequence or tensor names the indices themselves.
+
+    Raises
+    ------
+    InvalidInputError
+        An int below 1, or what :func:`appearance_indices` refuses.
+    InvalidIndexError
+        An index out of range.
+    """
+    n = int(check_fitted(model).appearances_.shape[1])
+    if is_int(candidates):
+        first = check_int(f"{name} (the first n appearances)", candidates, low=1)
+        return torch.arange(min(first, n))
+    return appearance_indices(model, candidates)
 
 
 def check_compatible(generator: Any, model: Any, layer: str | None = None) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .._checks import check_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..runtime import distributed
-from ._validation import check_int, check_params, check_ranks
+from ._validation import check_params, check_ranks
 from .estimator import PandA
 
 __all__ = ["fit_generator"]
@@ -59,7 +60,7 @@ def fit_generator(
         if model is None:
             params.setdefault("verbose", progress)
         estimator = PandA(**params) if model is None else model
-        # the layer's shape is known: refuse bad ranks before extracting any features
+        # the layer's shape is known: refuse n_parts / n_appearances too large before extracting any features
         checked = check_params(estimator.get_params())
         if distributed.is_active() and checked["solver"] != "projective":
             raise InvalidInputError(

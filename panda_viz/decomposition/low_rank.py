@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._checks import check_choice, check_int, is_int
 from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
 from ..runtime.progress import progress
 from .estimator import PandA
@@ -114,9 +115,10 @@ class LowRankApproximations:
             raise InvalidInputError(f"Z of shape (N, C, H, W) with every size >= 1 expected; got {tuple(Z.shape)}")
         if not torch.isfinite(Z).all():
             raise InvalidInputError("Z has non-finite values (NaN or inf)")
-        for name, value in (("panda_max_iter", panda_max_iter), ("mpca_max_iter", mpca_max_iter)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"{name} must be a positive int; got {value!r}")
+        check_int("panda_max_iter", panda_max_iter, low=1)
+        check_int("mpca_max_iter", mpca_max_iter, low=1)
+        # a seed, not a generator: every fit starts from it, so each (R_C, R_S) is repeatable
+        check_int("random_state", random_state, low=0, high=2**63 - 1)
         self.Z = Z
         N, C, H, W = Z.shape
         self.feature_shape = (C, H, W)
@@ -135,12 +137,16 @@ class LowRankApproximations:
 
     # ------------------------------------------------------------------ ranks
     def check_ranks(self, method: str, r_c, r_s) -> tuple[int, int]:
-        """``(r_c, r_s)`` as ints, or an :class:`InvalidInputError` saying what is possible."""
-        if method not in METHODS:
-            raise InvalidInputError(f"Invalid method: got {method!r} instead of one of {METHODS}")
+        """``(r_c, r_s)`` as ints, or an :class:`InvalidInputError` saying what is possible.
+
+        A bad R_C or R_S is always an :class:`InvalidInputError`, a non-integer too (``2.0``),
+        so a control that takes what a user typed catches one class; an unknown method is
+        one too (with the near misses; a method that is not a string is an InvalidTypeError).
+        """
+        check_choice("method", method, METHODS)
         C, H, W = self.feature_shape
         for name, value, size, what in (("R_C", r_c, C, "channels C"), ("R_S", r_s, H * W, "positions S = H·W")):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= size:
+            if not (is_int(value) and 1 <= value <= size):
                 raise InvalidInputError(
                     f"{name} must be an int in [1, {size}] (the layer has {size} {what}); got {value!r}"
                 )

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._checks import check_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ._init import channel_basis
 
@@ -54,11 +55,7 @@ def _check_tensor(tensor, what: str = "tensor", min_ndim: int = 1) -> torch.Tens
 
 
 def _check_mode(mode, ndim: int, what: str = "mode") -> int:
-    if isinstance(mode, bool) or not isinstance(mode, int):
-        raise InvalidTypeError(f"{what} must be an int; got {mode!r}")
-    if not -ndim <= mode < ndim:
-        raise InvalidInputError(f"{what} must be in [{-ndim}, {ndim - 1}] for a {ndim}-D tensor; got {mode}")
-    return mode % ndim
+    return check_int(f"{what} of a {ndim}-D tensor", mode, low=-ndim, high=ndim - 1) % ndim
 
 
 # ------------------------------------------------------------------ unfold / fold
@@ -156,23 +153,23 @@ def multi_mode_dot(tensor: torch.Tensor, matrices: Sequence[torch.Tensor], modes
 
 
 # ------------------------------------------------------------------ HOSVD / Tucker
-def leading_left_singular_vectors(matrix: torch.Tensor, rank: int | None = None) -> torch.Tensor:
-    """The ``rank`` leading left singular vectors of ``matrix`` (I, J), as columns (I, rank).
+def leading_left_singular_vectors(matrix: torch.Tensor, n_vectors: int | None = None) -> torch.Tensor:
+    """The ``n_vectors`` leading left singular vectors of ``matrix`` (I, J), as columns (I, n_vectors).
 
     Signs are fixed so that each vector's largest-magnitude entry is positive, so results
     do not depend on the LAPACK build. For a wide matrix (an unfolding, J ≫ I) they are the
     eigenvectors of the I x I Gram matrix M Mᵀ, computed in float64 (the same vectors,
-    far cheaper than an SVD of the wide matrix), and also when ``rank`` exceeds J (the
-    matrix has rank at most J: the vectors beyond complete an orthonormal basis of R^I).
+    far cheaper than an SVD of the wide matrix), and also when ``n_vectors`` exceeds J (the
+    columns span at most J dimensions: the vectors beyond complete an orthonormal basis of R^I).
     """
     I, J = matrix.shape
-    if J > 4 * I or (rank is not None and rank > J):
+    if J > 4 * I or (n_vectors is not None and n_vectors > J):
         M = matrix.to(torch.float64)
         values, vectors = torch.linalg.eigh(M @ M.T)
         U = vectors[:, torch.argsort(values, descending=True)].to(matrix.dtype)
     else:
         U, _, _ = torch.linalg.svd(matrix, full_matrices=False)
-    U = U[:, : U.shape[1] if rank is None else rank]
+    U = U[:, : U.shape[1] if n_vectors is None else n_vectors]
     peak = U.gather(0, U.abs().argmax(dim=0, keepdim=True))
     return U * torch.where(peak < 0, -1.0, 1.0).to(U.dtype)
 
@@ -191,9 +188,7 @@ def _check_ranks(shape: tuple[int, ...], ranks: Sequence, modes: Sequence[int], 
         if rank is None and allow_none:
             checked.append(size)
             continue
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= size:
-            raise InvalidInputError(f"rank of mode {mode} must be an int in [1, {size}]; got {rank!r}")
-        checked.append(rank)
+        checked.append(check_int(f"rank of mode {mode}", rank, low=1, high=size))
     return checked
 
 
@@ -330,8 +325,7 @@ def mpca(Z: torch.Tensor, ranks: Sequence[int], *, center: bool = True, max_iter
         raise InvalidInputError(f"Z of shape (N, I_1, ..., I_d) with d >= 2 expected; got {got}")
     shape = tuple(Z.shape[1:])
     ranks = tuple(_check_ranks(shape, ranks, list(range(len(shape))), allow_none=False, what="sample mode"))
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise InvalidInputError(f"max_iter must be a non-negative int; got {max_iter!r}")
+    check_int("max_iter", max_iter, low=0)
     X = Z.to(torch.float64)
     mean = X.mean(0) if center else torch.zeros_like(X[0])
     X = X - mean

@@ -22,13 +22,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .._checks import is_int
 from ..decomposition.fitted import (
     Appearances,
     appearance_indices,
     check_compatible,
-    check_features,
+    check_features_fit,
     check_fitted,
 )
+from ..exceptions import InvalidInputError
 from ..runtime import distributed
 
 __all__ = ["saliency_maps", "saliency_thresholds", "localize", "fill_images"]
@@ -57,7 +59,7 @@ def saliency_maps(
     Tensor (N, K, H, W), or (N, K, *size)
         On Z's device, in Z's dtype.
     """
-    Z = check_features(model, Z)
+    Z = check_features_fit(model, Z)
     index = appearance_indices(model, appearances)
     A = check_fitted(model).appearances_.to(Z.device, Z.dtype)[:, index.to(Z.device)]
     m = torch.einsum("ck,nchw->nkhw", A, Z)
@@ -99,7 +101,7 @@ def saliency_thresholds(
             total = s if total is None else total + s.to(total.device)
             count += m.shape[0] * m.shape[2] * m.shape[3]
         if total is None:
-            raise ValueError("saliency_thresholds needs at least one batch of features; got an empty iterable")
+            raise InvalidInputError("saliency_thresholds needs at least one batch of features; got an empty iterable")
         return total, count
 
     total, count = reduce.sum(compute, "saliency thresholds")
@@ -113,16 +115,16 @@ def _thresholds(model: Any, Z: torch.Tensor, index: torch.Tensor, thresholds: An
     if mu.ndim == 0:
         mu = mu.expand(len(index))
     if mu.shape != (len(index),):
-        raise ValueError(f"thresholds must be a scalar or have one value per appearance ({len(index)}); got shape {tuple(mu.shape)}")
+        raise InvalidInputError(f"thresholds must be a scalar or have one value per appearance ({len(index)}); got shape {tuple(mu.shape)}")
     return mu
 
 
 def _size(size: int | Sequence[int] | None, default: tuple[int, int]) -> tuple[int, int]:
     if size is None:
         return default
-    size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
+    size = (int(size), int(size)) if is_int(size) else tuple(int(s) for s in size)
     if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"size must be an int or (height, width) of positive ints; got {size!r}")
+        raise InvalidInputError(f"size must be an int or (height, width) of positive ints; got {size!r}")
     return size
 
 
@@ -185,7 +187,7 @@ def fill_images(
     model : fitted PandA
     appearance : int
         The concept to remove, e.g. from
-        :func:`panda_viz.editing.edits.propose_background_appearance`.
+        :func:`panda_viz.editing.removal.propose_background_appearance`.
     thresholds : scalar or Tensor (1,), optional
         μ_k; default from these samples' features.
     fill : float or 3 floats in [-1, 1]
@@ -203,5 +205,5 @@ def fill_images(
     mask = localize(model, Z, [appearance], thresholds=thresholds, size=tuple(images.shape[-2:]))
     value = torch.as_tensor(fill, dtype=images.dtype, device=images.device).reshape(-1, 1, 1)
     if value.shape[0] not in (1, images.shape[1]):
-        raise ValueError(f"fill must be one value or {images.shape[1]} (one per channel); got {tuple(torch.as_tensor(fill).shape)}")
+        raise InvalidInputError(f"fill must be one value or {images.shape[1]} (one per channel); got {tuple(torch.as_tensor(fill).shape)}")
     return torch.where(mask.to(images.device), value.expand(images.shape[1], *images.shape[-2:]), images)

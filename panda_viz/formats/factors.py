@@ -23,14 +23,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._checks import is_int, is_real
 from .._version import __version__
-from ..exceptions import InvalidFileError, InvalidInputError, InvalidTypeError
+from ..exceptions import (
+    InvalidFileError,
+    InvalidInputError,
+    InvalidTypeError,
+    MissingFileError,
+)
 from ..fileio import npz
 from ..fileio.atomic import atomic_path
 
 __all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION", "MAX_ARRAY_BYTES"]
 
-FORMAT = "panda_viz.decomposition.fitted"
+FORMAT = "panda_viz.factors"
 FORMAT_VERSION = 1
 _ARRAYS = ("parts", "appearances", "loss_history", "metadata")
 _META_KEYS = (
@@ -145,12 +151,13 @@ def save_factors(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def _fail(path: Path, why: str, error: type[InvalidFileError] = InvalidFileError):
-    raise error(f"{path}: not a valid panda_viz factor file: {why}", path)
+def _fail(path: Path, why: str) -> InvalidFileError:
+    """The error for a file that is not a valid factor file (``raise _fail(...)``)."""
+    return InvalidFileError(f"{path}: not a valid panda_viz factor file: {why}", path)
 
 
-def _is_int(value, low: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+def _int_at_least(value, low: int) -> bool:
+    return is_int(value) and value >= low
 
 
 def _check_metadata_values(path: Path, metadata: dict) -> None:
@@ -159,14 +166,14 @@ def _check_metadata_values(path: Path, metadata: dict) -> None:
     from ..decomposition import APPEARANCE_BASES, SOLVERS
 
     checks = {
-        "format_version": (lambda v: _is_int(v, 1), "an int >= 1"),
-        "n_parts": (lambda v: _is_int(v, 1), "an int >= 1"),
-        "n_appearances": (lambda v: _is_int(v, 1), "an int >= 1"),
-        "n_samples": (lambda v: _is_int(v, 0), "an int >= 0"),
-        "n_iter": (lambda v: _is_int(v, 0), "an int >= 0"),
-        "feature_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(x, 1) for x in v),
+        "format_version": (lambda v: _int_at_least(v, 1), "an int >= 1"),
+        "n_parts": (lambda v: _int_at_least(v, 1), "an int >= 1"),
+        "n_appearances": (lambda v: _int_at_least(v, 1), "an int >= 1"),
+        "n_samples": (lambda v: _int_at_least(v, 0), "an int >= 0"),
+        "n_iter": (lambda v: _int_at_least(v, 0), "an int >= 0"),
+        "feature_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_int_at_least(x, 1) for x in v),
                           "a list of 3 positive ints (C, H, W)"),
-        "objective": (lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), "a number"),
+        "objective": (lambda v: v is None or is_real(v), "a number"),
         "solver": (lambda v: v is None or v in SOLVERS, f"null or one of {list(SOLVERS)}"),
         "appearance_basis": (lambda v: v is None or v in APPEARANCE_BASES, f"null or one of {list(APPEARANCE_BASES)}"),
         "layer": (lambda v: v is None or isinstance(v, str), "null or a string"),
@@ -175,9 +182,9 @@ def _check_metadata_values(path: Path, metadata: dict) -> None:
     }
     for key, (ok, expected) in checks.items():
         if not ok(metadata[key]):
-            _fail(path, f"metadata {key} must be {expected}; got {metadata[key]!r}")
+            raise _fail(path, f"metadata {key} must be {expected}; got {metadata[key]!r}")
     if metadata["objective"] is not None and not math.isfinite(metadata["objective"]):
-        _fail(path, f"metadata objective must be finite (or null); got {metadata['objective']!r}")
+        raise _fail(path, f"metadata objective must be finite (or null); got {metadata['objective']!r}")
 
 
 # ------------------------------------------------------------------------ bounded reading
@@ -194,7 +201,7 @@ def _members(path: Path, archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]
                                   max_members=4 * len(_ARRAYS), expected=str(sorted(f"{n}.npy" for n in _ARRAYS)))
     missing = [name for name in _ARRAYS if name not in members]
     if missing:
-        _fail(path, f"missing arrays {missing}; found {sorted(members)}")
+        raise _fail(path, f"missing arrays {missing}; found {sorted(members)}")
     return members
 
 
@@ -224,7 +231,7 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError (a FileNotFoundError)
         No such file.
     InvalidFileError (a ValueError)
         A corrupt, truncated or foreign file (e.g. a lone ``.npy``), unexpected or
@@ -241,7 +248,7 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
         raise InvalidTypeError(f"load_factors: path must be a str or Path; got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no factor file at {path}")
+        raise MissingFileError(f"load_factors: no factor file at {path}", path)
     with _open_archive(path) as archive:
         members = _members(path, archive)
         metadata = _read_metadata(path, archive, members["metadata"])
@@ -254,10 +261,10 @@ def load_factors(path: str | os.PathLike, *, layer: str | None = None, generator
         history = _read_member(path, archive, members["loss_history"], max_bytes=MAX_HISTORY_BYTES, kinds="f", ndim=1)
     for name, array in (("parts", parts), ("appearances", appearances), ("loss_history", history)):
         if not np.isfinite(array).all():
-            _fail(path, f"member '{name}.npy': {name} must be finite floats; found {int((~np.isfinite(array)).sum())} "
+            raise _fail(path, f"member '{name}.npy': {name} must be finite floats; found {int((~np.isfinite(array)).sum())} "
                         "NaN/inf values")
     if (parts < 0).any():
-        _fail(path, f"member 'parts.npy': parts must be non-negative; found {int((parts < 0).sum())} negative entries")
+        raise _fail(path, f"member 'parts.npy': parts must be non-negative; found {int((parts < 0).sum())} negative entries")
     for key, wanted in (("layer", layer), ("generator", generator_name)):
         if wanted is not None and metadata[key] != wanted:
             raise InvalidFileError(f"{path}: factors were fitted at {key} {metadata[key]!r}, not {wanted!r}", path)

@@ -21,15 +21,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._checks import is_int, is_real
 from .._version import __version__
-from ..exceptions import InvalidFileError, InvalidInputError, InvalidTypeError
+from ..exceptions import (
+    InvalidFileError,
+    InvalidInputError,
+    InvalidTypeError,
+    MissingFileError,
+)
 from ..fileio import npz
 from ..fileio.atomic import atomic_path
 from ..generators.inverted import STAGES, Inversion
 
 __all__ = ["save_inversion", "load_inversion", "FORMAT", "FORMAT_VERSION"]
 
-FORMAT = "panda_viz.inversion.invert"
+FORMAT = "panda_viz.inversion"
 FORMAT_VERSION = 1
 WHAT = "inversion file"
 #: Largest array an inversion file may declare (inflated), and its metadata (JSON, 4 bytes a character).
@@ -101,21 +107,26 @@ def _jsonable(value: Any) -> Any:
         return repr(value)
 
 
-def _fail(path: Path, why: str):
-    raise InvalidFileError(f"{path}: not a valid panda_viz inversion file: {why}", path)
+def _fail(path: Path, why: str) -> InvalidFileError:
+    """The error for a file that is not a valid inversion file (``raise _fail(...)``)."""
+    return InvalidFileError(f"{path}: not a valid panda_viz inversion file: {why}", path)
+
+
+def _positive_int(value: Any) -> bool:
+    return is_int(value) and value >= 1
 
 
 def _shape(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+    return isinstance(value, list) and all(_positive_int(v) for v in value)
 
 
 def _check_metadata(path: Path, metadata: dict) -> None:
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)  # noqa: E731
+    number = lambda v: is_real(v) and math.isfinite(v)  # noqa: E731
     checks = {
-        "format_version": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an int >= 1"),
+        "format_version": (_positive_int, "an int >= 1"),
         "generator": (lambda v: v is None or isinstance(v, str), "null or a string"),
         "layer": (lambda v: v is None or (isinstance(v, str) and v), "null or a layer name"),
-        "n_images": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an int >= 1"),
+        "n_images": (_positive_int, "an int >= 1"),
         "latent_shape": (lambda v: _shape(v) and len(v) >= 1, "a list of positive ints"),
         "image_shape": (lambda v: _shape(v) and len(v) == 3, "a list of 3 positive ints"),
         "feature_shape": (lambda v: v is None or (_shape(v) and len(v) == 3), "null or a list of 3 positive ints"),
@@ -130,9 +141,9 @@ def _check_metadata(path: Path, metadata: dict) -> None:
     }
     for key, (ok, expected) in checks.items():
         if not ok(metadata[key]):
-            _fail(path, f"metadata {key} must be {expected}; got {metadata[key]!r}")
+            raise _fail(path, f"metadata {key} must be {expected}; got {metadata[key]!r}")
     if (metadata["layer"] is None) != (metadata["feature_shape"] is None):
-        _fail(path, f"metadata layer {metadata['layer']!r} and feature_shape {metadata['feature_shape']!r} go together")
+        raise _fail(path, f"metadata layer {metadata['layer']!r} and feature_shape {metadata['feature_shape']!r} go together")
 
 
 def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversion:
@@ -147,7 +158,7 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
 
     Raises
     ------
-    FileNotFoundError
+    MissingFileError (a FileNotFoundError)
         No such file.
     InvalidFileError
         Not an .npz, a foreign or corrupt file, missing arrays or metadata keys, shapes
@@ -157,12 +168,12 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no inversion file at {path}")
+        raise MissingFileError(f"load_inversion: no inversion file at {path}", path)
     with npz.open_archive(path, what=WHAT) as archive:
         members = npz.archive_members(path, archive, what=WHAT, accepts=_known_array, max_members=MAX_MEMBERS,
                                       expected="latents, images, features, tuned.* and stage_psnr.* arrays and metadata")
         if "metadata" not in members:
-            _fail(path, f"no metadata array; found {sorted(members)}")
+            raise _fail(path, f"no metadata array; found {sorted(members)}")
         metadata = npz.read_metadata(path, archive, members.pop("metadata"), what=WHAT, max_bytes=MAX_METADATA_BYTES,
                                      format=FORMAT, version=FORMAT_VERSION, keys=_META_KEYS,
                                      check=lambda m: _check_metadata(path, m))
@@ -183,19 +194,19 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
         for key in members:
             if key.startswith("stage_psnr."):
                 if key.partition(".")[2] not in STAGES:
-                    _fail(path, f"array {key!r}: unknown stage (stages: {STAGES})")
+                    raise _fail(path, f"array {key!r}: unknown stage (stages: {STAGES})")
                 expected[key] = (n,)
         missing = [name for name in expected if name not in members]
         unknown = [name for name in members if name not in expected]
         if missing or unknown:
-            _fail(path, f"arrays {missing} are missing and {unknown} unexpected (the metadata decides which belong)")
+            raise _fail(path, f"arrays {missing} are missing and {unknown} unexpected (the metadata decides which belong)")
         # each member's header (dtype, shape) is checked against the metadata before its data is read
         arrays = {name: npz.read_member(path, archive, members[name], what=WHAT, max_bytes=MAX_ARRAY_BYTES,
                                         kinds="f", shape=shape)
                   for name, shape in expected.items()}
     for name, array in arrays.items():
         if not np.isfinite(array).all():
-            _fail(path, f"array {name!r} must hold finite floats; found {int((~np.isfinite(array)).sum())} NaN/inf values")
+            raise _fail(path, f"array {name!r} must hold finite floats; found {int((~np.isfinite(array)).sum())} NaN/inf values")
 
     def tensor(name: str) -> torch.Tensor | None:
         return torch.from_numpy(arrays[name].astype(np.float32)) if name in arrays else None

@@ -26,7 +26,6 @@ real portrait in a few seconds on a 2-core CPU, and the edit zoo's named edits a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import as_rng, check_float, check_int, is_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.inverted import STAGES, Inversion, tuned_module
 from ..imaging.photos import Box, load_images
@@ -113,28 +113,6 @@ def tunable_parameters(generator: Any, layer: str | None) -> list[str]:
 
 
 # ------------------------------------------------------------------------ validation
-def _check_steps(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"{name} must be an int >= 0 (0 skips the stage); got {value!r}")
-    return value
-
-
-def _check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"{name} must be a positive finite number; got {value!r}")
-    return float(value)
-
-
-def _rng(random_state: Any) -> torch.Generator:
-    if isinstance(random_state, torch.Generator):
-        return random_state
-    if random_state is None:
-        return torch.Generator().manual_seed(torch.seed())
-    if isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0:
-        raise InvalidInputError(f"random_state must be None, an int >= 0 or a torch.Generator; got {random_state!r}")
-    return torch.Generator().manual_seed(random_state)
-
-
 def _resolve_layer(generator: Any, layer: Any) -> str | None:
     if layer is None:
         return None
@@ -280,7 +258,8 @@ def invert(
     latent_lr, feature_lr, tune_lr : float
         Adam learning rates of the stages.
     random_state : int, torch.Generator or None
-        Draws the starts (no global seed is touched).
+        Draws the starts (no global seed is touched; None: a fresh seed from the operating
+        system, as everywhere in panda_viz).
     progress : bool or None
         A progress bar over the stages' steps.
     callback : callable, optional
@@ -295,25 +274,23 @@ def invert(
     """
     if not all(hasattr(generator, a) for a in ("synthesize", "latent_shape", "module", "layers")):
         raise InvalidTypeError(f"generator must be a panda_viz Generator; got {type(generator).__name__}")
-    n_starts = _check_steps("n_starts", n_starts)
-    if n_starts < 1:
-        raise InvalidInputError(f"n_starts must be an int >= 1; got {n_starts}")
-    steps = {
-        "latents": _check_steps("latent_steps", latent_steps),
-        "features": _check_steps("feature_steps", feature_steps),
-        "tuning": _check_steps("tune_steps", tune_steps),
+    n_starts = check_int("n_starts", n_starts, low=1)
+    steps = {  # 0 skips a stage
+        "latents": check_int("latent_steps", latent_steps, low=0),
+        "features": check_int("feature_steps", feature_steps, low=0),
+        "tuning": check_int("tune_steps", tune_steps, low=0),
     }
     rates = {
-        "latents": _check_rate("latent_lr", latent_lr),
-        "features": _check_rate("feature_lr", feature_lr),
-        "tuning": _check_rate("tune_lr", tune_lr),
+        "latents": check_float("latent_lr", latent_lr),
+        "features": check_float("feature_lr", feature_lr),
+        "tuning": check_float("tune_lr", tune_lr),
     }
     if callback is not None and not callable(callback):
         raise InvalidTypeError(f"callback must be callable or None; got {type(callback).__name__}")
     layer = _resolve_layer(generator, layer)
     if layer is None:
         steps["features"] = 0
-    rng = _rng(random_state)
+    rng = as_rng(random_state)
     dtype = next((p.dtype for p in generator.module.parameters()), torch.float32)
     target = load_images(images, tuple(generator.image_shape[1:]), box=box, device=generator.device, dtype=dtype)
     settings = {
@@ -321,7 +298,7 @@ def invert(
         "layer": layer, "n_starts": n_starts, "latent_steps": steps["latents"], "feature_steps": steps["features"],
         "tune_steps": steps["tuning"], "latent_lr": rates["latents"], "feature_lr": rates["features"],
         "tune_lr": rates["tuning"],
-        "random_state": random_state if isinstance(random_state, int) else None,
+        "random_state": int(random_state) if is_int(random_state) else None,
     }
     tuned_names = tunable_parameters(generator, layer) if steps["tuning"] else []
     schedule = [(stage, i) for stage in STAGES for i in range(steps[stage])]

@@ -193,7 +193,8 @@ def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_C
 
 
 def _panda_candidates(G, model, layer, Z_sel, mask, n: int, batch_size: int) -> list[_Candidate]:
-    from ..editing.edits import default_alpha, local_edit, part_maps
+    from ..editing.edits import local_edit, part_maps
+    from ..editing.ranking import default_alpha
 
     maps = part_maps(model)  # (K, h, w) in [0, 1]
     up = F.interpolate(maps[:, None].float(), size=tuple(mask.shape), mode="bilinear", align_corners=False)[:, 0]

@@ -14,6 +14,7 @@ import torch
 from .._checks import check_int
 from ..decomposition.fitted import check_compatible
 from ..editing import edits as editing
+from ..editing.ranking import AppearanceRanking, default_alpha, rank_appearances
 from ..exceptions import InvalidInputError, InvalidStateError
 from ..formats.edit_zoo import EditZoo, term_names
 from ..imaging import render
@@ -48,7 +49,7 @@ class EditPanel(Panel):
 
     Each term adds α a_j p̂_kᵀ at the model's layer (:func:`panda_viz.editing.edits.edit_images`);
     the appearances offered for a part are ranked by how much, and how locally, they change
-    it (:func:`panda_viz.editing.edits.rank_appearances`, on a few fixed samples, cached per part).
+    it (:func:`panda_viz.editing.ranking.rank_appearances`, on a few fixed samples, cached per part).
     With the region set to "painted region" every term uses the mask painted in
     :attr:`roi` instead of its part (the paper's hand-drawn ROI).
 
@@ -101,7 +102,7 @@ class EditPanel(Panel):
         self.rows: list[_Term] = []
         self.edits: list[dict] = []
         self._edit_models: list[Any] = []  # the model each kept edit indexes (the Explorer may fit a new one)
-        self._rankings: dict[int, editing.AppearanceRanking] = {}
+        self._rankings: dict[int, AppearanceRanking] = {}
         self._alpha_scale = 1.0
         guard = self.guard
         self.use_painter(roi)
@@ -163,7 +164,7 @@ class EditPanel(Panel):
         self.model = model
         self._rankings.clear()
         Z = self.samples.features(0, self.layer)
-        self._alpha_scale = editing.default_alpha(Z)
+        self._alpha_scale = default_alpha(Z)
         self._offer_named_edits()
         with self.render_held():
             for row in list(self.rows):
@@ -171,11 +172,11 @@ class EditPanel(Panel):
             self.add_term(part=central_part(model), alpha=0.0)
         self.render()
 
-    def _ranking(self, part: int) -> editing.AppearanceRanking:
+    def _ranking(self, part: int) -> AppearanceRanking:
         if part not in self._rankings:
             z = self.generator.sample_latents(self.n_rank_samples, seed=0)
             n = min(self.n_rank_candidates, int(self.model.appearances_.shape[1]))
-            self._rankings[part] = editing.rank_appearances(self.generator, z, self.model, part, candidates=n,
+            self._rankings[part] = rank_appearances(self.generator, z, self.model, part, candidates=n,
                                                             alpha=self._alpha_scale, layer=self.layer)
         return self._rankings[part]
 

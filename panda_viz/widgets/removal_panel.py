@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from ..decomposition.fitted import check_compatible
-from ..editing import edits as editing
+from ..editing import removal
 from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, central_part, check_index
 from .panel import Panel
@@ -20,9 +20,9 @@ __all__ = ["RemovalPanel"]
 class RemovalPanel(Panel):
     """Remove what is in a part (or a painted region) with the "background" appearance.
 
-    The removal itself is :func:`panda_viz.editing.edits.remove_images` (paper, Sec. 4.1.1 and Fig. 3);
+    The removal itself is :func:`panda_viz.editing.removal.remove_images` (paper, Sec. 4.1.1 and Fig. 3);
     the background appearance defaults to
-    :func:`panda_viz.editing.edits.propose_background_appearance` on ``n_background_samples``
+    :func:`panda_viz.editing.removal.propose_background_appearance` on ``n_background_samples``
     samples, and can be changed.
 
     Parameters
@@ -86,7 +86,7 @@ class RemovalPanel(Panel):
         n_parts, n_app = int(model.parts_.shape[0]), int(model.appearances_.shape[1])
         part = check_index(central_part(model) if part is None else part, n_parts, "part")
         z = self.generator.sample_latents(self.n_background_samples, seed=0)
-        proposed = editing.propose_background_appearance(model, self.generator.features(z, layer))
+        proposed = removal.propose_background_appearance(model, self.generator.features(z, layer))
         self.model, self.layer = model, layer
         with self.render_held():
             self.background.options = [(f"{k} (proposed)" if k == proposed else str(k), k) for k in range(n_app)]
@@ -120,6 +120,6 @@ class RemovalPanel(Panel):
             n = int(self.model.parts_.shape[0])
             visible = [k == region for k in range(n)]
             shown = render.overlay_parts(original, self.model.parts_, opacity=0.7, visible=visible)
-        images = editing.remove_images(self.generator, self.samples.latents(self.seed.value), self.model, region,
+        images = removal.remove_images(self.generator, self.samples.latents(self.seed.value), self.model, region,
                                 self.background.value, method=self.method.value, layer=self.layer)
         return original, shown, render.to_uint8(images)[0]

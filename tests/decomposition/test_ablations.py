@@ -84,9 +84,9 @@ def test_unconstrained_descends_and_goes_negative(dcgan):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_parts": 0}, r"n_parts must be an int in \[1, 64\] \(H·W\); got 0"),
+        ({"n_parts": 0}, r"n_parts \(at most H·W\) must be an int in \[1, 64\]; got 0"),
         ({"n_parts": 65}, r"got 65"),
-        ({"n_parts": 2, "max_iter": 0}, "max_iter must be a positive int; got 0"),
+        ({"n_parts": 2, "max_iter": 0}, r"max_iter must be an int in \[1, inf\]; got 0"),
     ],
 )
 def test_unconstrained_validation(kwargs, match):

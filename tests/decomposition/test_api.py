@@ -10,24 +10,29 @@ import torch
 import panda_viz
 from panda_viz import PandA, panda
 from panda_viz.decomposition import estimator, fit_generator, fold, hosvd, unfold
+from panda_viz.exceptions import InvalidInputError, InvalidTypeError, NotFittedError
 
 
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"solver": "pdg"}, ValueError, r"Invalid solver: got 'pdg' instead of one of \{'projective', 'pgd', 'adam'\}"),
+        ({"solver": "pdg"}, ValueError,
+         r"Invalid solver: got 'pdg' instead of one of \{'projective', 'pgd', 'adam'\}; did you mean 'pgd'\?"),
+        ({"solver": None}, InvalidTypeError, "Invalid solver: got None instead of one of"),
         ({"appearance_basis": "ortho"}, ValueError, r"Invalid appearance_basis: got 'ortho' instead of one of \{'orthonormal', 'free'\}"),
         ({"init": "svd"}, ValueError, "Invalid init: got 'svd'"),
-        ({"n_parts": 0}, ValueError, r"n_parts must be in \[1, inf\]; got 0"),
+        ({"n_parts": 0}, InvalidInputError, r"n_parts must be an int in \[1, inf\]; got 0"),
         ({"n_parts": 13}, ValueError, r"n_parts must be in \[1, S\] with S = H\*W = 3\*4 = 12 spatial positions; got 13"),
-        ({"n_parts": 2.5}, TypeError, "n_parts must be an int"),
+        ({"n_parts": 2.5}, InvalidTypeError, "n_parts must be an int; got float 2.5"),
         ({"n_appearances": 6}, ValueError, r"n_appearances must be in \[1, C\] with C = 5 channels; got 6"),
-        ({"max_iter": 0}, ValueError, "max_iter must be in"),
-        ({"tol": -1.0}, ValueError, "tol must be a finite number >= 0.0"),
-        ({"learning_rate": 0.0}, ValueError, "learning_rate must be a finite number > 0.0"),
-        ({"batch_size": 0}, ValueError, "batch_size must be in"),
-        ({"random_state": "x"}, TypeError, "random_state must be an int"),
-        ({"verbose": "yes"}, TypeError, "verbose must be True, False or None; got 'yes'"),
+        ({"max_iter": 0}, ValueError, r"max_iter must be an int in \[1, inf\]; got 0"),
+        ({"tol": -1.0}, ValueError, r"tol must be a number in \[0.0, inf\]; got -1"),
+        ({"tol": float("nan")}, ValueError, "tol must be a finite number; got nan"),
+        ({"learning_rate": 0.0}, ValueError, r"learning_rate must be a number in \(0.0, inf\]; got 0"),
+        ({"batch_size": 0}, ValueError, r"batch_size must be an int in \[1, inf\]; got 0"),
+        ({"random_state": "x"}, InvalidTypeError, "random_state must be None, an int >= 0 or a torch.Generator; got str 'x'"),
+        ({"random_state": -1}, InvalidInputError, r"random_state must be None, an int in \[0, 2\*\*63 - 1\]"),
+        ({"verbose": "yes"}, InvalidTypeError, "verbose must be True, False or None; got str 'yes'"),
     ],
 )
 def test_bad_parameters(small_Z, params, error, match):
@@ -69,8 +74,11 @@ def test_progress_bars_switch_off_and_on(capsys, solver):
 
 
 def test_apply_to_other_shape_and_unfitted(small_Z):
-    with pytest.raises(RuntimeError, match="not fitted"):
-        PandA(3).transform(small_Z)
+    for method in (PandA(3).transform, PandA(3).refine, PandA(3).score):
+        with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+            method(small_Z)
+    with pytest.raises(AttributeError, match="not fitted"):  # a NotFittedError is an AttributeError too
+        PandA(3).n_parts_
     m = PandA(3, random_state=0).fit(small_Z)
     other = torch.zeros(2, 5, 4, 4)
     for method in (m.transform, m.reconstruct, m.refine, m.score):
@@ -204,5 +212,5 @@ def test_unfold_fold_hosvd():
     for mode, U in enumerate(factors):
         back = torch.movedim(torch.movedim(back, mode, -1) @ U.T, -1, mode)
     torch.testing.assert_close(back, T)
-    with pytest.raises(ValueError, match=r"mode must be in \[-3, 2\]"):
+    with pytest.raises(ValueError, match=r"mode of a 3-D tensor must be an int in \[-3, 2\]"):
         unfold(X, 3)

@@ -58,7 +58,7 @@ def test_precompute_fits_every_pair_once(approx):
 
 
 @pytest.mark.parametrize("method, r_c, r_s, match", [
-    ("svd", 1, 1, r"Invalid method: got 'svd' instead of one of \('hosvd', 'mpca', 'panda'\)"),
+    ("svd", 1, 1, r"Invalid method: got 'svd' instead of one of \{'hosvd', 'mpca', 'panda'\}"),
     ("hosvd", 0, 1, r"R_C must be an int in \[1, 256\] \(the layer has 256 channels C\); got 0"),
     ("panda", 1, 65, r"R_S must be an int in \[1, 64\] \(the layer has 64 positions S = H·W\); got 65"),
     ("mpca", 2.0, 1, r"R_C must be an int in \[1, 256\].*got 2.0"),
@@ -73,7 +73,7 @@ def test_impossible_ranks_say_what_is_possible(approx, method, r_c, r_s, match):
     (torch.ones(2, 3, 4), {}, InvalidInputError, r"\(N, C, H, W\) with every size >= 1 expected; got \(2, 3, 4\)"),
     (torch.zeros(2, 3, 2, 2), {}, InvalidInputError, "all zeros"),
     (torch.full((2, 3, 2, 2), float("nan")), {}, InvalidInputError, "non-finite"),
-    (torch.ones(2, 3, 2, 2), {"panda_max_iter": 0}, InvalidInputError, "panda_max_iter must be a positive int; got 0"),
+    (torch.ones(2, 3, 2, 2), {"panda_max_iter": 0}, InvalidInputError, r"panda_max_iter must be an int in \[1, inf\]; got 0"),
 ])
 def test_bad_features_are_refused(Z, kwargs, error, match):
     with pytest.raises(error, match=match):

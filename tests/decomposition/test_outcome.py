@@ -39,7 +39,7 @@ def drive(Z, solver, **overrides):
     """Run one solver driver directly, with explicit arguments (no parameter dict)."""
     source = FeatureSource(Z)
     grams = accumulate_grams(source, batch_size=256)
-    common = dict(n_parts=3, rank=grams.feature_shape[0], init="hosvd", rng=torch.Generator().manual_seed(0), callback=None)
+    common = dict(n_parts=3, n_appearances=grams.feature_shape[0], init="hosvd", rng=torch.Generator().manual_seed(0), callback=None)
     if solver == "projective":
         kwargs = dict(common, appearance_basis="orthonormal", max_iter=1000, tol=1e-6, n_restarts=4)
         return fit_projective(source, grams, **{**kwargs, **overrides})

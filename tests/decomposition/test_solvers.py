@@ -12,6 +12,7 @@ from panda_viz import ConvergenceWarning, PandA, panda
 from panda_viz.decomposition._init import random_parts
 from panda_viz.decomposition._pgd import grad_appearances, grad_parts
 from panda_viz.decomposition._projective import parts_objective, solve_parts
+from panda_viz.exceptions import NonFiniteError
 
 SOLVERS = ["projective", "pgd", "adam"]
 FAST = {"projective": {}, "pgd": {"max_iter": 300, "batch_size": None}, "adam": {"max_iter": 300, "batch_size": None, "learning_rate": 1e-2}}
@@ -109,6 +110,13 @@ def test_convergence_warning_when_max_iter_reached(small_Z):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PandA(3, random_state=0).fit(small_Z)
+
+
+@pytest.mark.parametrize("solver, learning_rate", [("pgd", 1e3), ("adam", 1e12)])
+def test_a_diverging_solver_raises_a_non_finite_error(small_Z, solver, learning_rate):
+    # a NonFiniteError is a ValueError: the learning rate given was too large for the data
+    with pytest.raises(NonFiniteError, match=rf"solver '{solver}' diverged at iteration \d+ with learning_rate=\S+; use a smaller one"):
+        PandA(3, solver=solver, learning_rate=learning_rate, max_iter=100, random_state=0).fit(small_Z)
 
 
 @pytest.mark.filterwarnings("ignore:.*reached max_iter=5:panda_viz.exceptions.ConvergenceWarning")

@@ -212,8 +212,8 @@ def test_mpca_warm_start_from_its_own_solution_stays_there():
 # --------------------------------------------------------------------------- validation
 @pytest.mark.parametrize("call, error, match", [
     (lambda: unfold(np.zeros((2, 3)), 0), InvalidTypeError, "tensor must be a torch.Tensor; got ndarray"),
-    (lambda: unfold(torch.zeros(2, 3), 2), InvalidInputError, r"mode must be in \[-2, 1\] for a 2-D tensor; got 2"),
-    (lambda: unfold(torch.zeros(2, 3), 1.0), InvalidTypeError, "mode must be an int; got 1.0"),
+    (lambda: unfold(torch.zeros(2, 3), 2), InvalidInputError, r"mode of a 2-D tensor must be an int in \[-2, 1\]; got 2"),
+    (lambda: unfold(torch.zeros(2, 3), 1.0), InvalidTypeError, "mode of a 2-D tensor must be an int; got float 1.0"),
     (lambda: unfold(torch.tensor(1.0), 0), InvalidInputError, r"needs at least 1 mode\(s\); got shape \(\)"),
     (lambda: fold(torch.zeros(3, 5), 1, (2, 3, 4)), InvalidInputError,
      r"cannot fold a matrix of shape \(3, 5\) into \(2, 3, 4\) along mode 1: expected shape \(3, 8\)"),
@@ -230,7 +230,7 @@ def test_mpca_warm_start_from_its_own_solution_stays_there():
     (lambda: hosvd(torch.zeros(2, 3), ranks=3), InvalidTypeError, "ranks must be a sequence of ints"),
     (lambda: hosvd(torch.zeros(2, 3), modes=(1, 1)), InvalidInputError, r"modes must not repeat; got \(1, 1\)"),
     (lambda: mpca(torch.ones(4, 2, 3), (1, 1)), InvalidInputError, "no scatter to capture"),
-    (lambda: mpca(torch.randn(4, 2, 3), (1, 1), max_iter=-1), InvalidInputError, "max_iter must be a non-negative int"),
+    (lambda: mpca(torch.randn(4, 2, 3), (1, 1), max_iter=-1), InvalidInputError, r"max_iter must be an int in \[0, inf\]; got -1"),
     (lambda: mpca(torch.randn(4, 2, 3), (1, 2), init=[torch.zeros(2, 1), torch.zeros(3, 3)]), InvalidInputError,
      r"init must hold one factor \(I_n, R_n\) per mode: \[\(2, 1\), \(3, 2\)\]"),
     (lambda: mpca(torch.randn(4, 2, 3), (1, 2)).reconstruct(torch.zeros(4, 3, 2)), InvalidInputError,

@@ -8,17 +8,15 @@ import torch
 import torch.nn.functional as F
 from factors_helpers import LAYER, HandFactors, box, make_factors
 
-from panda_viz.editing.edits import (
-    EditTerm,
-    edit_images,
-    local_edit,
-    part_maps,
+from panda_viz.editing.edits import EditTerm, edit_images, local_edit, part_maps
+from panda_viz.editing.ranking import default_alpha, rank_appearances
+from panda_viz.editing.removal import (
     propose_background_appearance,
-    rank_appearances,
     removal_edit,
     remove_images,
 )
 from panda_viz.editing.saliency import localize
+from panda_viz.exceptions import InvalidIndexError, InvalidInputError, InvalidTypeError
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +147,9 @@ def test_background_proposal_follows_the_frame_rule(Z):
     assert best == 2
     assert scores.shape == (4,) and scores[2] > 0.9 and scores[1] < -0.9
     assert propose_background_appearance(synthetic, feats, candidates=[0, 1]) in (0, 1)
+    # an int n means the first n: of a model with 4 appearances, the default 16 tries all 4
+    best, scores = propose_background_appearance(synthetic, feats, return_scores=True)
+    assert best == 2 and scores.shape == (4,)
 
 
 def test_background_proposal_on_real_features(model, Z):
@@ -215,9 +216,21 @@ def test_ranking_subset_and_single_sign(dcgan, model, z):
     assert torch.all(ranking.signs == 1) and ranking.alpha > 0
 
 
+def test_candidates_as_an_int_mean_the_first_n_in_ranking_and_proposal_alike(dcgan, model, z, Z):
+    three = HandFactors(parts_=model.parts_, appearances_=model.appearances_[:, :3])
+    ranking = rank_appearances(dcgan, z[:1], three, 0, candidates=16, both_signs=False)
+    assert sorted(ranking.appearances.tolist()) == [0, 1, 2]  # the first 16 of 3: all of them
+    _, scores = propose_background_appearance(three, Z[:8], candidates=16, return_scores=True)
+    assert scores.shape == (3,)
+    for call in (lambda: rank_appearances(dcgan, z[:1], three, 0, candidates=0),
+                 lambda: propose_background_appearance(three, Z[:8], candidates=0)):
+        with pytest.raises(InvalidInputError, match=r"candidates \(the first n appearances\) must be an int in \[1, inf\]; got 0"):
+            call()
+
+
 # ------------------------------------------------------------------------ bad input
 def test_part_out_of_range(model):
-    with pytest.raises(IndexError, match=r"part index 3 out of range: the model has 3 parts \(0 … 2\)"):
+    with pytest.raises(InvalidIndexError, match=r"part index 3 out of range: the model has 3 parts \(0 … 2\)"):
         local_edit(model, EditTerm(3, 0, 1.0))
     with pytest.raises(IndexError, match="part index -1 out of range"):
         local_edit(model, EditTerm((0, -1), 0, 1.0))
@@ -231,7 +244,7 @@ def test_appearance_out_of_range(model):
 def test_bad_terms():
     with pytest.raises(TypeError, match="EditTerm.part must be an int, a non-empty tuple of ints or None; got 'eyes'"):
         EditTerm("eyes", 0, 1.0)
-    with pytest.raises(TypeError, match="EditTerm.appearance must be an int; got 1.5"):
+    with pytest.raises(InvalidTypeError, match="EditTerm.appearance must be an int; got float 1.5"):
         EditTerm(0, 1.5, 1.0)
     with pytest.raises(ValueError, match="alpha must be a finite number; got nan"):
         EditTerm(0, 1, float("nan"))
@@ -304,13 +317,9 @@ def test_bad_removal_arguments(model, Z):
         removal_edit(model, Z, "face", 1)
     with pytest.raises(IndexError, match="part index 7 out of range"):
         removal_edit(model, Z, 7, 1)
-    with pytest.raises(ValueError, match="candidates must be a positive int"):
-        propose_background_appearance(model, Z, candidates=0)
 
 
 def test_bad_ranking_arguments(dcgan, model, z):
-    with pytest.raises(ValueError, match=r"n must be in 1 … 256; got 0"):
-        rank_appearances(dcgan, z, model, 0, candidates=0)
     with pytest.raises(IndexError, match="part index 5 out of range"):
         rank_appearances(dcgan, z, model, 5, candidates=2)
 
@@ -347,8 +356,6 @@ def test_real_fit_per_sample_refined_parts(dcgan, fitted, z):
 
 
 def test_default_alpha_is_the_mean_fibre_length(Z):
-    from panda_viz.editing.edits import default_alpha
-
     assert default_alpha(Z) == pytest.approx(float(torch.linalg.vector_norm(Z, dim=1).mean()), rel=1e-6)
     with pytest.raises(ValueError, match=r"features of shape \(N, C, H, W\) expected; got \(256, 8, 8\)"):
         default_alpha(Z[0])

@@ -11,6 +11,7 @@ import torch
 
 import panda_viz
 from panda_viz import PandA, load_factors, save_factors
+from panda_viz.exceptions import MissingFileError
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,8 @@ def test_round_trip(fitted, tmp_path):
     assert loaded.objective_ == model.objective_ and loaded.n_samples_ == 20 and loaded.feature_shape_ == (6, 3, 4)
     assert loaded.loss_history_ == model.loss_history_ and loaded.solver_ == "projective"
     assert loaded.metadata_["package_version"] == panda_viz.__version__
+    # the format id is in users' files: it never follows a module's name
+    assert loaded.metadata_["format"] == "panda_viz.factors" and loaded.metadata_["format_version"] == 1
     torch.testing.assert_close(loaded.transform(Z), model.transform(Z))
     # the file is a plain npz: readable without pickle
     with np.load(path, allow_pickle=False) as data:
@@ -62,8 +65,9 @@ def _rewrite(path, **changes):
 
 def test_refuses_corrupt_and_foreign_files(fitted, tmp_path):
     model, _ = fitted
-    with pytest.raises(FileNotFoundError, match="no factor file"):
+    with pytest.raises(FileNotFoundError, match="no factor file") as info:
         load_factors(tmp_path / "none.npz")
+    assert isinstance(info.value, MissingFileError) and info.value.path == tmp_path / "none.npz"
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip at all")
     with pytest.raises(ValueError, match="cannot be read as an .npz"):

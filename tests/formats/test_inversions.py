@@ -16,6 +16,7 @@ from panda_viz.exceptions import (
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
+    MissingFileError,
 )
 from panda_viz.formats.inversions import load_inversion, save_inversion
 
@@ -44,6 +45,9 @@ def test_round_trip(dcgan, inversion, saved):
     assert loaded.layer == "main.5" and loaded.generator_name == "dcgan-digiface"
     assert loaded.settings["layer"] == "main.5" and loaded.settings["box"][0] == [80, 30, 450, 400]
     assert torch.equal(dcgan.synthesize(loaded), inversion.reconstruction)  # replays bit for bit
+    # the format id is in users' files: it never follows a module's name
+    with np.load(saved, allow_pickle=False) as data:
+        assert json.loads(str(data["metadata"][()]))["format"] == "panda_viz.inversion"
 
 
 def test_a_moved_inversion_round_trips(dcgan, inversion, tmp_path):
@@ -84,7 +88,7 @@ def _rewrite(path, **changes):
         ({"features": np.zeros((2, 256, 8, 7), np.float32)}, r"member 'features.npy': features have shape \(2, 256, 8, 7\); the metadata says \(2, 256, 8, 8\)"),
         ({"psnr": np.array([np.nan, 1.0], np.float32)}, "'psnr' must hold finite floats"),
         ({"latents": np.zeros((2, 100, 1, 1), np.int64)}, "member 'latents.npy' has dtype int64; expected floats"),
-        ({"meta_format": "panda_viz.decomposition.fitted"}, "format 'panda_viz.decomposition.fitted', expected 'panda_viz.inversion.invert'"),
+        ({"meta_format": "panda_viz.factors"}, "format 'panda_viz.factors', expected 'panda_viz.inversion'"),
         ({"meta_format_version": 99}, "format version 99 is newer"),
         ({"meta_n_images": 0}, "metadata n_images must be an int >= 1"),
         ({"meta_layer": None}, "layer None and feature_shape .* go together"),
@@ -104,15 +108,16 @@ def test_not_an_inversion_file(tmp_path, saved):
     junk.write_bytes(b"not a zip")
     with pytest.raises(InvalidFileError, match="cannot be read as an .npz"):
         load_inversion(junk)
-    with pytest.raises(FileNotFoundError, match="no inversion file"):
+    with pytest.raises(FileNotFoundError, match="no inversion file") as info:
         load_inversion(tmp_path / "missing.npz")
+    assert isinstance(info.value, MissingFileError) and info.value.path == tmp_path / "missing.npz"
     np.savez(junk, latents=np.zeros(2))
     with pytest.raises(InvalidFileError, match="no metadata array"):
         load_inversion(junk)
     np.savez(junk, metadata=np.array("{nope"))
     with pytest.raises(InvalidFileError, match="metadata is not valid JSON"):
         load_inversion(junk)
-    np.savez(junk, metadata=np.array(json.dumps({"format": "panda_viz.inversion.invert"})))
+    np.savez(junk, metadata=np.array(json.dumps({"format": "panda_viz.inversion"})))
     with pytest.raises(InvalidFileError, match="metadata lacks keys"):
         load_inversion(junk)
     np.savez(junk, latents=np.array([object()], dtype=object), allow_pickle=True)

@@ -17,8 +17,13 @@ import panda_viz
 from panda_viz.baselines import apply_direction
 from panda_viz.decomposition import fit_generator
 from panda_viz.editing import edits as editing
-from panda_viz.editing import saliency
-from panda_viz.exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
+from panda_viz.editing import ranking, removal, saliency
+from panda_viz.exceptions import (
+    ConvergenceWarning,
+    InvalidInputError,
+    InvalidTypeError,
+    NonFiniteError,
+)
 from panda_viz.generators import Inversion
 from panda_viz.generators.inverted import tuned_module
 from panda_viz.inversion.invert import default_inversion_layer, psnr, tunable_parameters
@@ -121,6 +126,15 @@ def test_random_state_makes_it_reproducible(dcgan):
     assert torch.equal(a.latents, b.latents) and torch.equal(a.reconstruction, b.reconstruction)
 
 
+def test_random_state_none_leaves_the_global_generator_alone(dcgan):
+    kwargs = dict(n_starts=2, latent_steps=1, feature_steps=0, tune_steps=0, progress=False)
+    state = torch.get_rng_state()
+    a = panda_viz.invert(dcgan, PHOTO, random_state=None, **kwargs)
+    assert torch.equal(torch.get_rng_state(), state)  # fresh OS randomness, never torch.seed()
+    b = panda_viz.invert(dcgan, PHOTO, random_state=None, **kwargs)
+    assert not torch.equal(a.latents, b.latents)
+
+
 def test_stages_can_be_skipped_and_the_callback_sees_every_step(dcgan):
     seen = []
     inv = panda_viz.invert(dcgan, PHOTO, layer=None, n_starts=1, latent_steps=2, feature_steps=5, tune_steps=2,
@@ -167,13 +181,13 @@ def test_every_function_agrees_with_the_latents_path(dcgan, identity_inversion, 
     mask[20:40, 10:30] = 1
     assert torch.equal(editing.edit_images(G, inv, model, [(None, 2, 3.0)], mask=mask),
                        editing.edit_images(G, z, model, [(None, 2, 3.0)], mask=mask))
-    assert torch.equal(editing.remove_images(G, inv, model, 1, appearance=0), editing.remove_images(G, z, model, 1, appearance=0))
+    assert torch.equal(removal.remove_images(G, inv, model, 1, appearance=0), removal.remove_images(G, z, model, 1, appearance=0))
     assert torch.equal(saliency.fill_images(G, inv, model, 0), saliency.fill_images(G, z, model, 0))
     Z = G.features(inv, "main.5")
     assert torch.equal(saliency.localize(model, Z, [0, 1], size=64), saliency.localize(model, G.features(z, "main.5"), [0, 1], size=64))
     assert torch.equal(model.refine(Z, max_iter=3), model.refine(G.features(z, "main.5"), max_iter=3))
-    a = editing.rank_appearances(G, inv, model, 1, candidates=4)
-    b = editing.rank_appearances(G, z, model, 1, candidates=4)
+    a = ranking.rank_appearances(G, inv, model, 1, candidates=4)
+    b = ranking.rank_appearances(G, z, model, 1, candidates=4)
     assert torch.equal(a.appearances, b.appearances) and torch.equal(a.scores, b.scores)
     assert torch.equal(zoo.apply(G, inv, "white_lips", model=zoo_model), zoo.apply(G, z, "white_lips", model=zoo_model))
     direction = torch.randn(100, generator=torch.Generator().manual_seed(0))
@@ -187,7 +201,7 @@ def test_alpha_zero_reproduces_the_reconstruction_bit_for_bit(dcgan, inversion, 
     assert torch.equal(editing.edit_images(G, inversion, model, [(0, 0, 0.0), (2, 5, 0.0)]), recon)
     assert torch.equal(editing.edit_images(G, inversion, model, [(None, 1, 0.0)], mask=torch.ones(8, 8)), recon)
     assert torch.equal(zoo.apply(G, inversion, "white_lips", model=zoo_model, alpha=0.0), recon)
-    assert torch.equal(editing.remove_images(G, inversion, model, 1, appearance=0, alpha=0.0), recon)
+    assert torch.equal(removal.remove_images(G, inversion, model, 1, appearance=0, alpha=0.0), recon)
     assert torch.equal(G.synthesize(apply_direction(inversion, torch.ones(100), 0.0)), recon)
 
 
@@ -270,11 +284,11 @@ def test_tuned_module_shares_what_it_does_not_tune(dcgan):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"n_starts": 0}, InvalidInputError, "n_starts must be an int >= 1"),
-        ({"latent_steps": -1}, InvalidInputError, "latent_steps must be an int >= 0"),
-        ({"tune_steps": 2.5}, InvalidInputError, "tune_steps must be an int"),
-        ({"feature_lr": 0}, InvalidInputError, "feature_lr must be a positive finite number"),
-        ({"tune_lr": float("nan")}, InvalidInputError, "tune_lr must be a positive finite number"),
+        ({"n_starts": 0}, InvalidInputError, r"n_starts must be an int in \[1, inf\]; got 0"),
+        ({"latent_steps": -1}, InvalidInputError, r"latent_steps must be an int in \[0, inf\]; got -1"),
+        ({"tune_steps": 2.5}, InvalidTypeError, "tune_steps must be an int; got float 2.5"),
+        ({"feature_lr": 0}, InvalidInputError, r"feature_lr must be a number in \(0.0, inf\]; got 0"),
+        ({"tune_lr": float("nan")}, NonFiniteError, "tune_lr must be a finite number; got nan"),
         ({"layer": "main.55"}, ValueError, "layer 'main.55' not found"),
         ({"layer": 5}, InvalidTypeError, "layer must be 'auto', None or a layer name"),
         ({"random_state": -1}, InvalidInputError, "random_state must be"),

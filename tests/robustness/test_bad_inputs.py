@@ -15,7 +15,8 @@ from torch import nn
 import panda_viz
 from panda_viz import PandA
 from panda_viz.commands import cli
-from panda_viz.editing.edits import EditTerm, edit_images, local_edit, removal_edit
+from panda_viz.editing.edits import EditTerm, edit_images, local_edit
+from panda_viz.editing.removal import removal_edit
 from panda_viz.exceptions import (
     InvalidInputError,
     InvalidTypeError,
@@ -130,11 +131,11 @@ def test_all_zero_features_a_dead_relu_layer(solver):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"n_parts": 0}, InvalidInputError, r"n_parts must be in \[1, inf\]; got 0"),
+        ({"n_parts": 0}, InvalidInputError, r"n_parts must be an int in \[1, inf\]; got 0"),
         ({"n_parts": 2.5}, InvalidTypeError, "n_parts must be an int; got float 2.5"),
         ({"n_parts": 17}, InvalidInputError, r"n_parts must be in \[1, S\] with S = H\*W = 4\*4 = 16 spatial positions; got 17"),
         ({"n_appearances": 9}, InvalidInputError, r"n_appearances must be in \[1, C\] with C = 8 channels; got 9"),
-        ({"tol": float("nan")}, InvalidInputError, "tol must be a finite number >= 0.0; got nan"),
+        ({"tol": float("nan")}, NonFiniteError, "tol must be a finite number; got nan"),
         ({"solver": "sgd"}, InvalidInputError, r"Invalid solver: got 'sgd' instead of one of"),
     ],
 )

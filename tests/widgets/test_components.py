@@ -8,7 +8,8 @@ import torch
 
 import panda_viz
 from panda_viz.editing import edits as editing
-from panda_viz.editing import saliency
+from panda_viz.editing import removal, saliency
+from panda_viz.editing.ranking import rank_appearances
 from panda_viz.exceptions import InvalidIndexError
 from panda_viz.formats.edit_zoo import load_edit_zoo
 from panda_viz.imaging import render
@@ -143,8 +144,8 @@ def test_moving_alpha_edits_the_part_as_the_editing_module_does(edit, dcgan, mod
 
 
 def test_appearances_are_offered_in_ranked_order(edit, dcgan, model):
-    ranking = editing.rank_appearances(dcgan, dcgan.sample_latents(4, seed=0), model, edit.rows[0].part.value,
-                                       candidates=8, alpha=edit._alpha_scale)
+    ranking = rank_appearances(dcgan, dcgan.sample_latents(4, seed=0), model, edit.rows[0].part.value,
+                               candidates=8, alpha=edit._alpha_scale)
     assert [v for _, v in edit.rows[0].appearance.options] == ranking.appearances.tolist()
 
 
@@ -207,12 +208,12 @@ def test_a_painted_region_becomes_the_edits_mask(dcgan, model):
 def test_removal_of_a_part_matches_the_editing_module(dcgan, model):
     panel = RemovalPanel(dcgan, model, seed=SEED, part=2, n_background_samples=32)
     z = dcgan.sample_latents(32, seed=0)
-    proposed = editing.propose_background_appearance(model, dcgan.features(z, "main.5"))
+    proposed = removal.propose_background_appearance(model, dcgan.features(z, "main.5"))
     assert panel.background.value == proposed
-    expected = editing.remove_images(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed)
+    expected = removal.remove_images(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed)
     assert np.array_equal(panel.removed.array, render.to_uint8(expected)[0])
     panel.method.set_state({"index": 1})  # "replace"
-    expected = editing.remove_images(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed, method="replace")
+    expected = removal.remove_images(dcgan, dcgan.sample_latents(1, seed=SEED), model, 2, proposed, method="replace")
     assert np.array_equal(panel.removed.array, render.to_uint8(expected)[0])
     panel.region.set_state({"index": 1})  # "painted region"
     assert "the painted region is empty" in panel.log_area.last_error
