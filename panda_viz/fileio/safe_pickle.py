@@ -23,7 +23,7 @@ small opcode interpreter (protocols 0-5) written for files from strangers:
   their final objects, so a check made then cannot be undone by a later opcode.
 
 The machine is :class:`RestrictedUnpickler`: one method per opcode, named after it as
-:mod:`pickletools` names it (``op_binint1`` runs ``BININT1``), and :data:`OPCODES`, the table
+``pickletools`` names it (``op_binint1`` runs ``BININT1``), and :data:`OPCODES`, the table
 from opcode byte to method. Reading bytes into constants is its base class,
 :class:`~panda_viz.fileio.pickle_stream.PickleStream`.
 
@@ -50,7 +50,7 @@ __all__ = ["RestrictedUnpickler", "OPCODES", "REFUSED"]
 _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 #: Every opcode the reader runs: its byte -> the :class:`RestrictedUnpickler` method (named
-#: ``op_`` + its :mod:`pickletools` name). The constants and framing are
+#: ``op_`` + its ``pickletools`` name). The constants and framing are
 #: :class:`~panda_viz.fileio.pickle_stream.PickleStream`'s.
 OPCODES: dict[int, str] = {
     # framing and control

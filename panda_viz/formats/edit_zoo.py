@@ -14,7 +14,7 @@ the generator). Two zoos ship with the package:
   the official counting, parts/appearances indexing the official ``Us``/``Uc`` files,
   which are not shipped: put them in a folder and pass ``root=``);
 - ``"dcgan-digiface"``: edits of the embedded generator, found with
-  :func:`panda_viz.editing.edits.rank_appearances` on a fixed fit whose factors ship too.
+  :func:`panda_viz.editing.ranking.rank_appearances` on a fixed fit whose factors ship too.
 
 Users add their own and save them next to their factors::
 
