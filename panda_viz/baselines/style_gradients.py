@@ -114,7 +114,8 @@ def iter_style_gradients(
     latents = generator.check_latents(latents)
     n = len(latents)
     per_pass = generator.batch_size_for()
-    batch = min(n, batch_size or per_pass)
+    # a reverse pass keeps its forward pass's graph: about twice a pass's memory
+    batch = min(n, batch_size or (per_pass if method == "forward" else max(1, per_pass // 2)))
     starts = range(0, n, batch)
     desc = f"style gradients ({method})"
     for start in _progress(starts, total=len(starts), enabled=progress, n_samples=n * 100, desc=desc):
@@ -219,7 +220,7 @@ def _reverse_maps(generator, z: torch.Tensor, styles: dict[str, torch.Tensor], o
     for k in range(flat.shape[1]):
         # the images are independent, so the sum's gradient holds each image's own row
         grads = torch.autograd.grad(flat[:, k].sum(), inputs, retain_graph=k + 1 < flat.shape[1], allow_unused=True)
-        for layer, grad in zip(leaves, grads):
+        for layer, grad in zip(leaves, grads, strict=True):
             if grad is not None:
                 maps[layer][:, :, k] = grad
     channels = pooled.shape[1]

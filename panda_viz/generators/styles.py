@@ -33,11 +33,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
+from .._progress import progress as _progress
 from ..exceptions import InvalidInputError, InvalidTypeError
 from . import hooks
 from .genforce_stylegan import StyleGANConvBlock, StyleGANGenerator
@@ -171,6 +172,14 @@ def check_style_layers(generator, layers) -> dict[str, int]:
     return chosen
 
 
+def _batch_size(generator, batch_size) -> int:
+    if batch_size is None:
+        return generator.batch_size_for()
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise InvalidInputError(f"batch_size must be a positive int or None; got {batch_size!r}")
+    return batch_size
+
+
 def _tensor_latents(generator, latents, what: str) -> torch.Tensor:
     if isinstance(latents, Inversion):
         raise InvalidTypeError(f"{what} takes latents (N, *latent_shape), not an Inversion (use its .latents)")
@@ -199,11 +208,12 @@ def read_styles(
     """
     chosen = check_style_layers(generator, layers)
     latents = _tensor_latents(generator, latents, "read_styles")
+    batch = _batch_size(generator, batch_size)
     parts: dict[str, list[torch.Tensor]] = {layer: [] for layer in chosen}
-    batch = batch_size if batch_size is not None else generator.batch_size_for()
-    for start in range(0, len(latents), batch):
+    starts = range(0, len(latents), batch)
+    for start in _progress(starts, total=len(starts), enabled=progress, n_samples=len(latents), desc="styles"):
         with torch.no_grad(), hooks.capture(generator.module, list(chosen)) as captured:
-            generator.synthesize(latents[start : start + batch], batch_size=batch, progress=progress)
+            generator.synthesize(latents[start : start + batch], batch_size=batch, progress=False)
         for layer in chosen:
             parts[layer].append(captured[layer])
     return {layer: torch.cat(chunks) for layer, chunks in parts.items()}
@@ -283,9 +293,7 @@ def synthesize_styles(
     latents = generator.check_latents(latents)
     n = len(latents)
     deltas = _check_deltas(generator, deltas, n)
-    batch = batch_size if batch_size is not None else generator.batch_size_for()
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-        raise InvalidInputError(f"batch_size must be a positive int or None; got {batch_size!r}")
+    batch = _batch_size(generator, batch_size)
     early: list[str] = []
     layer = latents.layer if isinstance(latents, Inversion) else None
     if layer is not None and deltas:
@@ -311,7 +319,7 @@ def synthesize_styles(
             wanted = inversion.features + (moved - plain)
             edits = {layer: lambda _features, f=wanted: f}
         fired: set[str] = set()
-        counted = {name: (lambda s, f=move, name=name: (fired.add(name), f(s))[1]) for name, move in moves.items()}
+        counted = {name: (lambda s, f=move, name=name, seen=fired: (seen.add(name), f(s))[1]) for name, move in moves.items()}
         with replace_styles(generator, counted, module=inversion.module_for(generator.module)):
             out.append(generator.synthesize(inversion, edits, batch_size=batch, progress=progress))
         if fired != set(moves):

@@ -298,7 +298,7 @@ def test_stylespace_equals_the_official_pipeline_on_its_gradient_maps(name):
     semantic = official_labels(labels.numpy(), len(names), 4)
     official = official_toprate([official_align(maps[l].flatten(2).double().numpy(), semantic, 4) for l in layers])
     assert result.regions == (REST, "eyes", "nose", "mouth") and list(result.layers) == layers
-    for layer, expected in zip(layers, official):
+    for layer, expected in zip(layers, official, strict=True):
         np.testing.assert_allclose(result.scores[layer].numpy(), expected, rtol=0, atol=1e-12)
         assert (result.votes[layer].sum(dim=1) == 2).all()  # each image votes once per channel
     s = read_styles(generator, z, layers=layers)
