@@ -9,7 +9,8 @@ edits an image by moving one channel: s_c ← s_c + α·σ_c.
 
 1. ``invert_mask.py``: the gradient of the image, average-pooled to 32×32, with respect to
    every style channel (ToRGB excluded, no ``-include_trgb``), over N images
-   (:func:`~panda_viz.baselines.style_gradients.style_gradients`);
+   (1,000 in ``bash_script/gradient_map.sh``;
+   :func:`~panda_viz.baselines.style_gradients.style_gradients`);
 2. ``align_mask.py``: the label maps are reduced to 32×32 by a majority vote in each
    block (``ExpendSMask``, sum over the block, ``argmax``: the lowest label wins a tie);
    per image and channel the map ``mean_RGB |∂x↓/∂s_c|``; for each region of o pixels
@@ -28,14 +29,15 @@ edits an image by moving one channel: s_c ← s_c + α·σ_c.
 
 **What departs, and why**
 
-- *Regions*: the official code segments each image with a face parser (BiSeNet on
-  CelebAMask-HQ's 19 labels), not installable here. :func:`stylespace` takes what a user
-  has: named masks at the image resolution (fixed, like
-  :func:`panda_viz.paper.regions.face_masks`, hand-painted, or one per image), binarised
-  at ``mask_threshold``, or per-image integer label maps (N, H, W) from any segmenter.
-  Pixels that no named mask covers form the region ``"rest"``, label 0, the place of the
-  parser's background label (official label maps cover every pixel, and a channel whose
-  gradient map wins no pixel votes for the first region present, label 0).
+- *Regions*: the official code segments each image with a face parser (``GetMask.py``:
+  BiSeNet, CelebAMask-HQ's 19 classes, merged by ``CFFHQ`` into 10 regions plus label 0
+  for the background and the classes it does not use), not installable here.
+  :func:`stylespace` takes what a user has: named masks at the image resolution (fixed,
+  like :func:`panda_viz.paper.regions.face_masks`, hand-painted, or one per image),
+  binarised at ``mask_threshold``, or per-image integer label maps (N, H, W) from any
+  segmenter. Pixels that no named mask covers form the region ``"rest"``, label 0, as the
+  official label 0 (its label maps cover every pixel, and a channel whose gradient map
+  wins no pixel votes for the first region present, label 0).
 - *σ*: the official code takes σ over 100,000 samples (ψ = 0.7 on the first 8 layers);
   here over ``latents`` or ``sigma_latents`` (load the generator with that truncation
   for the official sampling).

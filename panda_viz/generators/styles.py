@@ -236,7 +236,10 @@ def replace_styles(
         The module the passes run on (default ``generator.module``; an inversion's tuned
         copy, :meth:`Inversion.module_for`, for its passes).
     """
-    check_style_layers(generator, list(replacements))
+    if replacements:
+        check_style_layers(generator, list(replacements))
+    else:
+        style_layers(generator)  # still only for style-based generators
     with hooks.replace(generator.module if module is None else module, dict(replacements)):
         yield
 
@@ -251,7 +254,7 @@ def _order(generator, names: list[str]) -> list[str]:
 def _check_deltas(generator, deltas: Mapping[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
     if not isinstance(deltas, Mapping):
         raise InvalidTypeError(f"style deltas must map style layers to tensors; got {type(deltas).__name__}")
-    known = check_style_layers(generator, list(deltas))
+    known = check_style_layers(generator, list(deltas)) if deltas else style_layers(generator)
     checked = {}
     for layer, delta in deltas.items():
         c = known[layer]

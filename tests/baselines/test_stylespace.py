@@ -260,6 +260,7 @@ def test_alpha_zero_reproduces_the_image_exactly(generator):
     sigma = {layer: torch.ones(style_layers(generator)[layer])}
     plain = generator.synthesize(z)
     assert torch.equal(edit_styles(generator, z, [(layer, 0, 0.0), (layer, 5, 0.0)], sigma=sigma), plain)
+    assert torch.equal(edit_styles(generator, z, [], sigma=None), plain)
     moved = edit_styles(generator, z, [(layer, 5, torch.tensor([0.0, 3.0, -3.0]))], sigma=sigma)
     # StyleGAN3 scales a batch's styles by their mean square (demodulation cancels it, up to rounding)
     torch.testing.assert_close(moved[0], plain[0], rtol=0, atol=1e-5)
