@@ -1,4 +1,4 @@
-"""Latent-direction baselines: SeFa, ReSeFa and GANSpace, with one result type and one way to edit.
+"""Baselines: the latent-direction methods SeFa, ReSeFa and GANSpace, and StyleSpace's channels.
 
 Every method returns :class:`Directions` (``.directions`` (k, *latent_shape), ``.scores``),
 and :func:`apply_direction` moves latents along any of them, so the notebooks, the
@@ -7,12 +7,22 @@ Explorer's directions tab and :mod:`panda_viz.paper.evaluation` treat all method
     from panda_viz.baselines import sefa, apply_direction
     result = sefa(G)
     images = G.synthesize(apply_direction(z, result[0], 3.0))
+
+StyleSpace edits style channels instead of latents, on style-based generators only:
+:func:`stylespace` returns :class:`StyleSpaceChannels` (each region's locally-active
+channels, :meth:`~StyleSpaceChannels.top`), and :func:`edit_styles` moves them::
+
+    from panda_viz.baselines import stylespace, edit_styles
+    channels = stylespace(G, z, {"mouth": mouth_mask})
+    images = edit_styles(G, z, [(layer, c, 5.0) for layer, c, _ in channels.top("mouth", 1)], sigma=channels)
 """
 
 from ._directions import Directions, apply_direction, fix_signs
 from .ganspace import default_ganspace_layer, ganspace
 from .resefa import generalized_eigh, image_jacobians, region_grams, resefa
 from .sefa import latent_projection, sefa
+from .style_gradients import style_gradients
+from .stylespace import StyleSpaceChannels, edit_styles, stylespace
 
 __all__ = [
     "Directions",
@@ -26,4 +36,8 @@ __all__ = [
     "region_grams",
     "ganspace",
     "default_ganspace_layer",
+    "stylespace",
+    "StyleSpaceChannels",
+    "edit_styles",
+    "style_gradients",
 ]

@@ -83,8 +83,8 @@ def _check_reads_latents(generator: Generator, names: Sequence[str]) -> None:
     for name in names:
         if name not in seen:
             raise InvalidInputError(
-                f"sefa: module {name!r} never runs in a forward pass of generator {generator.name!r} (its parent "
-                f"reads its weight, as genforce's style holders): SeFa needs modules fed the latents{hint}"
+                f"sefa: module {name!r} never runs in a forward pass of generator {generator.name!r} (it is skipped, or "
+                f"its parent reads its weight): SeFa needs modules fed the latents{hint}"
             )
         if not _reads_latent(seen[name], z):
             raise InvalidInputError(
@@ -158,8 +158,9 @@ def sefa(
         style-affine layers of style-based generators. Each must read the generator's
         latents (checked with one probe pass): for an NVlabs StyleGAN2/3 load it with
         ``latent_space="w"``, whose latents are what the affines
-        (``synthesis.b8.conv0.affine`` …) read; z latents or a layer fed anything else
-        (a genforce ``…style`` weight holder, which never runs) are refused.
+        (``synthesis.b8.conv0.affine`` …) read; z latents, a layer fed anything else (a
+        genforce ``…style`` affine, which reads w under z latents) or one that never runs
+        are refused.
     weight : Tensor (m, d), optional
         A itself (overrides ``layer``): rows are outputs, columns latent entries.
     k : int, optional

@@ -101,5 +101,8 @@ def test_layers_not_fed_the_latents_are_refused(stylegan2, testvectors):
         with pytest.raises(ValueError, match=r"'synthesis.b4.conv1.affine' is fed another tensor than the generator's latents.*latent_space='w'"):
             sefa(G, layer=["synthesis.b4.conv1.affine"])
     G = panda_viz.load_generator(testvectors / "genforce-stylegan2" / "checkpoint.pth")
-    with pytest.raises(ValueError, match=r"'synthesis.layer0.style' never runs in a forward pass"):
-        sefa(G, layer="synthesis.layer0.style")
+    with pytest.raises(ValueError, match=r"'synthesis.layer0.style' is fed another tensor than the generator's latents"):
+        sefa(G, layer="synthesis.layer0.style")  # genforce's style affines read w; its latents are z
+    G = panda_viz.load_generator(testvectors / "genforce-stylegan" / "checkpoint.pth")
+    with pytest.raises(ValueError, match=r"'synthesis.output0' never runs in a forward pass"):
+        sefa(G, layer="synthesis.output0")  # StyleGAN runs only its last RGB layer

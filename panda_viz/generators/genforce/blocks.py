@@ -27,6 +27,7 @@ __all__ = [
     "pixel_norm",
     "Holder",
     "DenseBlock",
+    "StyleAffine",
     "MappingModule",
     "TruncationModule",
     "StyleBasedGenerator",
@@ -57,8 +58,8 @@ def pixel_norm(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor
 class Holder(nn.Module):
     """A container of parameters/buffers under genforce's key names, never called itself.
 
-    genforce keeps e.g. a layer's style weights in a child module ``style``; here the
-    parent reads them directly, so such children never run and do not show up as
+    genforce keeps e.g. a layer's noise in a child module ``apply_noise``; here the
+    parent reads it directly, so such children never run and do not show up as
     hookable layers of the :class:`~panda_viz.generators.Generator`.
     """
 
@@ -100,6 +101,28 @@ class DenseBlock(nn.Module):
         if self.lrelu:
             x = F.leaky_relu(x, 0.2)
         return x * self.act_scale if self.act_scale != 1.0 else x
+
+
+class StyleAffine(nn.Module):
+    """A synthesis layer's affine map w → style, ``w @ (weight / sqrt(w_dim))ᵀ + bias + offset``.
+
+    genforce keeps these weights in a child ``style`` of each layer (``style.weight``,
+    ``style.bias``); here that child is a module its parent calls, so the style a layer
+    receives (its part of StyleSpace's S) can be read and replaced by forward hooks
+    (:mod:`panda_viz.generators.styles`). Its output is 2-D, so it is not a hookable
+    feature layer. ``offset`` is StyleGAN2's ``+ 1`` (the style that scales the kernel).
+    """
+
+    def __init__(self, w_dim: int, out_channels: int, *, offset: float = 0.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_channels, w_dim))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.wscale = 1.0 / math.sqrt(w_dim)
+        self.offset = offset
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        style = F.linear(w, self.weight * self.wscale, self.bias)
+        return style + self.offset if self.offset else style
 
 
 class MappingModule(nn.Module):

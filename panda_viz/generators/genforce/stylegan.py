@@ -20,6 +20,7 @@ from ...exceptions import InvalidFileError, InvalidInputError
 from .blocks import (
     Holder,
     MappingModule,
+    StyleAffine,
     StyleBasedGenerator,
     check_lod,
     check_size,
@@ -88,10 +89,7 @@ class StyleGANConvBlock(nn.Module):
         self.apply_noise.weight = nn.Parameter(
             torch.zeros(out_channels) if self.spatial_noise else torch.zeros(resolution, resolution)
         )
-        self.style = Holder()
-        self.style.weight = nn.Parameter(torch.zeros(2 * out_channels, w_dim))
-        self.style.bias = nn.Parameter(torch.zeros(2 * out_channels))
-        self.style_wscale = 1.0 / math.sqrt(w_dim)
+        self.style = StyleAffine(w_dim, 2 * out_channels)  # (scale, shift) of the AdaIN
 
     def forward(self, x: torch.Tensor | None, w: torch.Tensor, randomize_noise: bool = False) -> torch.Tensor:
         if self.const_input:
@@ -116,7 +114,7 @@ class StyleGANConvBlock(nn.Module):
         else:
             x = x + noise * self.apply_noise.weight.view(1, 1, self.resolution, self.resolution)
         x = _instance_norm(leaky(x + self.bias.view(1, -1, 1, 1)))
-        style = F.linear(w, self.style.weight * self.style_wscale, self.style.bias)
+        style = self.style(w)
         scale, shift = style.view(-1, 2, self.out_channels, 1, 1).unbind(1)
         return x * (scale + 1) + shift
 

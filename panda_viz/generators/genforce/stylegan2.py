@@ -23,6 +23,7 @@ from ...exceptions import InvalidFileError, InvalidInputError
 from .blocks import (
     Holder,
     MappingModule,
+    StyleAffine,
     StyleBasedGenerator,
     check_size,
     count_indexed,
@@ -89,10 +90,7 @@ class ModulatedConvBlock(nn.Module):
         self.weight = nn.Parameter(torch.zeros(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.wscale = 1.0 / math.sqrt(kernel_size * kernel_size * in_channels)
-        self.style = Holder()
-        self.style.weight = nn.Parameter(torch.zeros(in_channels, w_dim))
-        self.style.bias = nn.Parameter(torch.zeros(in_channels))
-        self.style_wscale = 1.0 / math.sqrt(w_dim)
+        self.style = StyleAffine(w_dim, in_channels, offset=1.0)
         if upsample:
             self.filter = Holder()
             self.filter.register_buffer("kernel", torch.zeros(1, 1, 4, 4))
@@ -102,7 +100,7 @@ class ModulatedConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, randomize_noise: bool = False) -> torch.Tensor:
         n = len(x)
-        style = F.linear(w, self.style.weight * self.style_wscale, self.style.bias) + 1.0
+        style = self.style(w)
         weight = self.weight[None] * self.wscale * style[:, None, :, None, None]  # (N, out, in, k, k)
         if self.demodulate:
             weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)

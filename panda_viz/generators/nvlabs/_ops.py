@@ -260,10 +260,19 @@ def filtered_lrelu(
     filter with ``fd`` and downsample.
 
     The activation works in place on the upsampled tensor, which only this function holds
-    (the largest of the layer: up² times the input), so it is never held twice.
+    (the largest of the layer: up² times the input), so it is never held twice; out of
+    place while autograd records (a backward pass needs the activation's own output).
     """
     x = bias_act(x, b) if b is not None else x.clone()
     x = upfirdn2d(x, fu, up=up, padding=padding, gain=up * up)
+    if torch.is_grad_enabled() and x.requires_grad:
+        if slope != 1.0:
+            x = F.leaky_relu(x, slope) if slope > 0 else F.relu(x)
+        if gain != 1.0:
+            x = x * gain
+        if clamp is not None and clamp >= 0:
+            x = x.clamp(-clamp, clamp)
+        return upfirdn2d(x, fd, down=down)
     if slope != 1.0:
         x = F.leaky_relu_(x, slope) if slope > 0 else F.relu_(x)
     if gain != 1.0:
