@@ -30,6 +30,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from .._checks import check_choice, check_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.inverted import Inversion
 from ..generators.styles import check_style_layers, read_styles, replace_styles
@@ -45,8 +46,7 @@ GRADIENT_METHODS = ("forward", "reverse")
 def check_out_size(out_size, image_hw: tuple[int, int]) -> int:
     """``out_size`` validated: a positive int dividing the image's height and width."""
     h, w = image_hw
-    if isinstance(out_size, bool) or not isinstance(out_size, int) or out_size < 1:
-        raise InvalidInputError(f"out_size must be a positive int (official: 32); got {out_size!r}")
+    out_size = check_int("out_size (official: 32)", out_size, low=1)
     if h % out_size or w % out_size:
         raise InvalidInputError(
             f"out_size {out_size} must divide the image size {h}×{w} (the official code average-pools by "
@@ -65,11 +65,9 @@ def pool_images(images: torch.Tensor, out_size: int) -> torch.Tensor:
 
 
 def _check_options(generator, method, batch_size, chunk_size, out_size) -> int:
-    if method not in GRADIENT_METHODS:
-        raise InvalidInputError(f"Invalid method: got {method!r} instead of one of {set(GRADIENT_METHODS)}")
+    check_choice("method", method, GRADIENT_METHODS)
     for name, value in (("batch_size", batch_size), ("chunk_size", chunk_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-            raise InvalidInputError(f"{name} must be a positive int or None; got {value!r}")
+        check_int(name, value, low=1, allow_none=True)
     return check_out_size(out_size, tuple(generator.image_shape[1:]))
 
 

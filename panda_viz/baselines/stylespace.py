@@ -58,14 +58,13 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 
+from .._checks import check_float, check_int, is_real
 from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 from ..generators.inverted import Inversion
 from ..generators.styles import (
@@ -75,6 +74,16 @@ from ..generators.styles import (
     synthesize_styles,
 )
 from .style_gradients import GRADIENT_METHODS, check_out_size, iter_style_gradients
+from .stylespace_scores import (
+    REST,
+    count_shares,
+    downsample_labels,
+    overlap_scores,
+    region_labels,
+    region_votes,
+    vote_counts,
+    vote_shares,
+)
 
 __all__ = [
     "REST",
@@ -89,221 +98,6 @@ __all__ = [
     "vote_shares",
 ]
 
-#: The region of the pixels no named mask covers (label 0).
-REST = "rest"
-
-
-# --------------------------------------------------------------------------- regions
-def _as_tensor(value: Any, what: str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    try:
-        return torch.as_tensor(np.asarray(value))
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise InvalidTypeError(f"{what} must be a tensor or array; got {type(value).__name__}") from err
-
-
-def _per_image(value: torch.Tensor, n: int, hw: tuple[int, int], what: str) -> torch.Tensor:
-    """``value`` (H, W), (1, H, W) or (N, H, W) as (N, H, W)."""
-    given = tuple(value.shape)
-    if value.ndim == 2:
-        value = value[None]
-    if value.ndim != 3 or tuple(value.shape[1:]) != hw or len(value) not in (1, n):
-        raise InvalidInputError(
-            f"{what} of shape {hw} (the image size), (1, {hw[0]}, {hw[1]}) or ({n}, {hw[0]}, {hw[1]}) expected; got {given}"
-        )
-    return value.expand(n, *hw)
-
-
-def region_labels(
-    regions: Any,
-    n: int,
-    image_hw: tuple[int, int],
-    *,
-    region_names: Sequence[str] | None = None,
-    mask_threshold: float = 0.5,
-) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """Per-image label maps (N, H, W) and region names from named masks or label maps.
-
-    Parameters
-    ----------
-    regions : mapping of str to mask, or label maps
-        Named masks: name → (H, W), (1, H, W) or (N, H, W) with values in [0, 1] (bool
-        masks too). A pixel belongs to the region whose mask is largest there, if that is
-        at least ``mask_threshold`` (the first named on ties); pixels no mask reaches form
-        :data:`REST`, label 0; region ``i`` of the mapping is label ``i + 1``.
-        Label maps: an integer tensor or array (H, W) or (N, H, W), labels ≥ 0 (a
-        segmenter's classes; every pixel has one).
-    n : int
-        The number of images.
-    image_hw : (int, int)
-        The image size; masks and label maps must have it.
-    region_names : sequence of str, optional
-        Label maps only: the name of each label value (default ``"0"``, ``"1"``, …).
-    mask_threshold : float
-        Named masks only: in (0, 1].
-
-    Returns
-    -------
-    labels : LongTensor (N, H, W)
-    names : tuple of str
-        ``names[label]``.
-    """
-    if isinstance(regions, Mapping):
-        if region_names is not None:
-            raise InvalidInputError("region_names= names the labels of label maps; named masks carry their names")
-        if not regions:
-            raise InvalidInputError("regions is empty: give at least one named mask")
-        if isinstance(mask_threshold, bool) or not isinstance(mask_threshold, (int, float)) or not 0 < mask_threshold <= 1:
-            raise InvalidInputError(f"mask_threshold must be a number in (0, 1]; got {mask_threshold!r}")
-        names = [REST]
-        masks = []
-        for name, mask in regions.items():
-            if not isinstance(name, str) or not name:
-                raise InvalidTypeError(f"region names must be non-empty strings; got {name!r}")
-            if name == REST:
-                raise InvalidInputError(f"the region name {REST!r} is reserved for the pixels no mask covers")
-            mask = _per_image(_as_tensor(mask, f"mask {name!r}").to(torch.float64), n, image_hw, f"mask {name!r}")
-            if not bool(torch.isfinite(mask).all()) or mask.min() < 0 or mask.max() > 1:
-                raise InvalidInputError(
-                    f"mask {name!r} must hold values in [0, 1]; got range [{float(mask.min()):.3g}, {float(mask.max()):.3g}]"
-                )
-            if not bool((mask >= mask_threshold).any()):
-                raise InvalidInputError(
-                    f"mask {name!r} covers no pixel: no value reaches mask_threshold={mask_threshold} in any image"
-                )
-            names.append(name)
-            masks.append(mask)
-        stacked = torch.stack(masks)  # (K, N, H, W)
-        best, index = stacked.max(dim=0)  # the first of equal maxima
-        labels = torch.where(best >= mask_threshold, index + 1, 0)
-        return labels.long(), tuple(names)
-    labels = _as_tensor(regions, "regions")
-    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise InvalidTypeError(
-            f"regions must be named masks (a dict of name to mask) or integer label maps (N, H, W); got a "
-            f"{labels.dtype} array (for one mask, pass {{'name': mask}})"
-        )
-    labels = _per_image(labels.long(), n, image_hw, "label maps")
-    if labels.min() < 0:
-        raise InvalidInputError(f"label maps must hold labels >= 0; got {int(labels.min())}")
-    top = int(labels.max())
-    if region_names is None:
-        return labels, tuple(str(v) for v in range(top + 1))
-    names = tuple(region_names) if not isinstance(region_names, str) else None
-    if names is None or not all(isinstance(s, str) and s for s in names) or len(set(names)) != len(names):
-        raise InvalidInputError(f"region_names must be distinct non-empty strings, one per label; got {region_names!r}")
-    if top >= len(names):
-        raise InvalidInputError(f"label maps hold label {top}, but region_names names labels 0 … {len(names) - 1} only")
-    return labels, names
-
-
-def downsample_labels(labels: torch.Tensor, out_size: int, n_regions: int) -> torch.Tensor:
-    """Label maps (N, H, W) reduced to (N, out_size, out_size) by a majority in each block.
-
-    The official ``align_mask.py``: one-hot masks summed over each (H / out) × (W / out)
-    block, then ``argmax`` (the lowest label wins a tie).
-    """
-    n, h, w = labels.shape
-    bh, bw = h // out_size, w // out_size
-    one_hot = torch.nn.functional.one_hot(labels, n_regions)  # (N, H, W, K)
-    counts = one_hot.reshape(n, out_size, bh, out_size, bw, n_regions).sum(dim=(2, 4))
-    return counts.argmax(dim=-1)  # first maximum: the lowest label
-
-
-# --------------------------------------------------------------------------- scores
-def overlap_scores(maps: torch.Tensor, labels: torch.Tensor, n_regions: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The official ``OverlapScore`` of every channel's gradient map with every region.
-
-    Parameters
-    ----------
-    maps : Tensor (N, C, h, w)
-        Per image and channel, ``mean_RGB |gradient|`` at the pooled size.
-    labels : LongTensor (N, h, w)
-        Label maps at the same size (:func:`downsample_labels`).
-    n_regions : int
-        K; labels are 0 … K − 1.
-
-    Returns
-    -------
-    n : Tensor (N, C, K), float64
-        Pixels of the region where the map exceeds its (1 − p) quantile, p = o / (h·w);
-        NaN where the region is absent from the image.
-    o : Tensor (N, K), float64
-        The region's pixel count, NaN where absent (the official code returns NaN for n,
-        u and o there).
-    """
-    N, C = maps.shape[:2]
-    flat = maps.reshape(N, C, -1).to(torch.float64)
-    pixels = flat.shape[-1]
-    lab = labels.reshape(N, -1).to(flat.device)
-    n_out = torch.full((N, C, n_regions), math.nan, dtype=torch.float64, device=flat.device)
-    o_out = torch.full((N, n_regions), math.nan, dtype=torch.float64, device=flat.device)
-    for i in range(N):
-        sizes = torch.bincount(lab[i], minlength=n_regions)[:n_regions]
-        present = torch.nonzero(sizes).flatten()
-        q = 1 - sizes[present].to(torch.float64) / pixels  # 1 − p
-        thresholds = torch.quantile(flat[i], q, dim=1, interpolation="linear")  # (R, C), np.percentile's default
-        above = flat[i][None] > thresholds[..., None]  # (R, C, P)
-        inside = lab[i][None, :] == present[:, None]  # (R, P)
-        n_out[i][:, present] = (above & inside[:, None, :]).sum(-1).T.to(torch.float64)
-        o_out[i, present] = sizes[present].to(torch.float64)
-    return n_out, o_out
-
-
-def region_votes(n: torch.Tensor, o: torch.Tensor, *, discount: float = 2.0) -> torch.Tensor:
-    """Each image's vote per channel: the region with the highest score n / o^discount.
-
-    The official ``TopRate``: ``np.nanargmax(np.abs(n / o**discount_factor), axis=1)``;
-    absent regions (NaN) never win, the first region wins a tie.
-
-    Parameters
-    ----------
-    n : Tensor (N, C, K)
-    o : Tensor (N, K)
-        As :func:`overlap_scores` returns them.
-    discount : float
-        The official ``discount_factor`` (2: "pay higher weight [to] precision").
-
-    Returns
-    -------
-    LongTensor (N, C)
-        The region each image votes for, per channel.
-    """
-    score = (n / o[:, None, :] ** discount).abs()
-    return torch.nan_to_num(score, nan=-math.inf).argmax(dim=-1)
-
-
-def vote_counts(votes: torch.Tensor, n_regions: int) -> torch.Tensor:
-    """How many images voted for each region, per channel: LongTensor (C, K) from votes (N, C)."""
-    return torch.nn.functional.one_hot(votes, n_regions).sum(dim=0)
-
-
-def _shares(counts: torch.Tensor, holding: torch.Tensor) -> torch.Tensor:
-    # a region no image holds scores 0: the official code divides by 1 there
-    return counts.to(torch.float64) / holding.clamp_min(1).to(torch.float64)
-
-
-def vote_shares(votes: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """A channel's score per region: the share of the images holding the region that voted for it.
-
-    Parameters
-    ----------
-    votes : LongTensor (N, C)
-        :func:`region_votes`.
-    present : BoolTensor (N, K)
-        Which regions each image holds (``~isnan(o)``).
-
-    Returns
-    -------
-    Tensor (C, K), float64
-        Votes / images holding the region (a region no image holds: 0, as the official
-        code divides by 1 there).
-    """
-    return _shares(vote_counts(votes, present.shape[1]), present.sum(dim=0))
-
-
-# --------------------------------------------------------------------------- result
 @dataclass(frozen=True)
 class StyleSpaceChannels:
     """StyleSpace's channel scores for each region, and the channels' σ for edits.
@@ -374,10 +168,8 @@ class StyleSpaceChannels:
             ready for :func:`edit_styles` as ``[(layer, channel, alpha) …]``.
         """
         index = self.region_index(region)
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise InvalidInputError(f"k must be a positive int or None; got {k!r}")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            raise InvalidInputError(f"threshold must be a number in [0, 1] (the paper's 0.5); got {threshold!r}")
+        check_int("k", k, low=1, allow_none=True)
+        threshold = check_float("threshold (the paper's 0.5)", threshold, low=0.0, high=1.0, strict=False)
         found = []
         for order, (layer, table) in enumerate(self.scores.items()):
             column = table[:, index]
@@ -396,8 +188,7 @@ class StyleSpaceChannels:
 
 # --------------------------------------------------------------------------- the method
 def _positive_int_or_none(value: Any, name: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise InvalidInputError(f"{name} must be a positive int or None; got {value!r}")
+    check_int(name, value, low=1, allow_none=True)
 
 
 def _check_deterministic(generator, latents: torch.Tensor) -> None:
@@ -523,8 +314,7 @@ def stylespace(
     if gradients is not None:
         out_size = _check_gradients(gradients, chosen, len(latents), hw, out_size)
     out_size = check_out_size(32 if out_size is None else out_size, hw)
-    if isinstance(discount, bool) or not isinstance(discount, (int, float)) or not math.isfinite(discount) or discount <= 0:
-        raise InvalidInputError(f"discount must be a positive number (official discount_factor 2); got {discount!r}")
+    discount = check_float("discount (official discount_factor 2)", discount)
     if method not in GRADIENT_METHODS:
         raise InvalidInputError(f"Invalid method: got {method!r} instead of one of {set(GRADIENT_METHODS)}")
     _positive_int_or_none(batch_size, "batch_size")
@@ -560,7 +350,7 @@ def stylespace(
             counts[layer] += vote_counts(region_votes(n, o, discount=discount), k).to(counts[layer].device)
             held = ~torch.isnan(o)  # the same for every layer
         present += held.sum(dim=0).to(present.device)
-    shares = {layer: _shares(c, present) for layer, c in counts.items()}
+    shares = {layer: count_shares(c, present) for layer, c in counts.items()}
     return StyleSpaceChannels(
         generator_name=generator.name,
         layers=dict(chosen),
@@ -645,15 +435,14 @@ def edit_styles(
             raise InvalidInputError(f"each edit is (layer, channel, alpha); got {entry!r}")
         layer, channel, alpha = entry
         c = check_style_layers(generator, layer)[layer]
-        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= int(channel) < c:
-            raise InvalidInputError(f"channel of style layer {layer!r} must be an int in [0, {c - 1}]; got {channel!r}")
+        channel = check_int(f"channel of style layer {layer!r}", channel, low=0, high=c - 1)
         if isinstance(alpha, torch.Tensor):
             alpha = alpha.detach().to(torch.float64).flatten()
             if alpha.numel() == 1:
                 alpha = alpha.expand(n)
             if alpha.shape != (n,):
                 raise InvalidInputError(f"alpha must be a number or a tensor of shape ({n},); got {tuple(alpha.shape)}")
-        elif isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating, np.integer)):
+        elif not is_real(alpha):
             raise InvalidTypeError(f"alpha must be a number or a tensor; got {type(alpha).__name__}")
         else:
             alpha = torch.full((n,), float(alpha), dtype=torch.float64)

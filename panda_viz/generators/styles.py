@@ -38,6 +38,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .._checks import check_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..runtime.progress import progress as _progress
 from . import hooks
@@ -175,9 +176,7 @@ def check_style_layers(generator, layers) -> dict[str, int]:
 def _batch_size(generator, batch_size) -> int:
     if batch_size is None:
         return generator.batch_size_for()
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise InvalidInputError(f"batch_size must be a positive int or None; got {batch_size!r}")
-    return batch_size
+    return check_int("batch_size", batch_size, low=1)
 
 
 def _tensor_latents(generator, latents, what: str) -> torch.Tensor:

@@ -349,7 +349,7 @@ def test_top_ranks_locally_active_channels():
     assert result.region_scores("eyes")["b"].tolist() == [1.0, 0.1, 0.5]
     with pytest.raises(InvalidInputError, match="region 'ears' not found; regions: rest, eyes"):
         result.top("ears")
-    with pytest.raises(InvalidInputError, match="k must be a positive int"):
+    with pytest.raises(InvalidInputError, match=r"k must be an int in \[1, inf\]"):
         result.top("eyes", 0)
 
 
@@ -430,7 +430,7 @@ def test_bad_input_is_refused_before_any_work():
         stylespace(G, z, masks, out_size=5)
     with pytest.raises(InvalidInputError, match="Invalid method"):
         stylespace(G, z, masks, method="numerical")
-    with pytest.raises(InvalidInputError, match="discount must be a positive number"):
+    with pytest.raises(InvalidInputError, match=r"discount \(official discount_factor 2\) must be a number in \(0.0, inf\]"):
         stylespace(G, z, masks, discount=0)
     with pytest.raises(InvalidTypeError, match="not an Inversion"):
         stylespace(G, Inversion(latents=z), masks)
