@@ -52,6 +52,7 @@ __all__ = [
     "official_file_names",
     "official_layer",
     "read_npy_header",
+    "read_npy_data",
     "load_official_factors",
     "MAX_HEADER_BYTES",
     "MAX_FACTOR_ELEMENTS",
@@ -246,8 +247,9 @@ def read_npy_header(path: str | Path, what: str = "factor") -> NpyHeader:
     return header
 
 
-def _read_npy(path: Path, header: NpyHeader, what: str) -> np.ndarray:
-    """The matrix a checked header describes, as float64 (C order); finite values only."""
+def read_npy_data(path: str | Path, header: NpyHeader, what: str = "factor") -> np.ndarray:
+    """The matrix a checked header (:func:`read_npy_header`) describes, as float64 (C order); finite values only."""
+    path = Path(path)
     with path.open("rb") as f:
         f.seek(header.data_offset)
         data = f.read(header.nbytes)
@@ -387,8 +389,8 @@ def load_official_factors(
             f"ranks R_S = {n_parts} ({parts_path.name!r}), R_C = {n_appearances} ({appearances_path.name!r}) exceed "
             f"S = {H * W}, C = {C} of layer {module_name!r}: at most S parts and C appearances expected"
         )
-    Us = _read_npy(parts_path, us_header, "parts (Us)")
-    Uc = _read_npy(appearances_path, uc_header, "appearances (Uc)")
+    Us = read_npy_data(parts_path, us_header, "parts (Us)")
+    Uc = read_npy_data(appearances_path, uc_header, "appearances (Uc)")
     if (Us < 0).any():
         raise InvalidFileError(
             f"parts file {parts_path.name!r} has negative entries (min {Us.min():g}); parts are non-negative",

@@ -1,4 +1,4 @@
-"""Latent-direction baselines: SeFa, ReSeFa and GANSpace, with one result type and one way to edit.
+"""Latent-direction baselines: SeFa, ReSeFa, LowRankGAN and GANSpace, with one result type and one way to edit.
 
 Every method returns :class:`Directions` (``.directions`` (k, *latent_shape), ``.scores``),
 and :func:`apply_direction` moves latents along any of them, so the notebooks, the
@@ -10,8 +10,11 @@ Explorer's directions tab and :mod:`panda_viz.paper.evaluation` treat all method
 """
 
 from ._directions import Directions, apply_direction, fix_signs
+from .direction_files import load_directions
 from .ganspace import default_ganspace_layer, ganspace
+from .lowrankgan import lowrankgan, lowrankgan_jacobians
 from .resefa import generalized_eigh, image_jacobians, region_grams, resefa
+from .robust_pca import RobustPCAResult, robust_pca
 from .sefa import latent_projection, sefa
 
 __all__ = [
@@ -24,6 +27,11 @@ __all__ = [
     "image_jacobians",
     "generalized_eigh",
     "region_grams",
+    "lowrankgan",
+    "lowrankgan_jacobians",
+    "robust_pca",
+    "RobustPCAResult",
+    "load_directions",
     "ganspace",
     "default_ganspace_layer",
 ]
