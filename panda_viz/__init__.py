@@ -28,6 +28,7 @@ _LAZY = {
     "WeightsNotInstalledError": "panda_viz.exceptions",
     "sefa": "panda_viz.baselines",
     "resefa": "panda_viz.baselines",
+    "lowrankgan": "panda_viz.baselines",
     "ganspace": "panda_viz.baselines",
     "apply_direction": "panda_viz.baselines",
     "roir": "panda_viz.metrics.locality",

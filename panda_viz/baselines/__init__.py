@@ -1,4 +1,4 @@
-"""Baselines: the latent-direction methods SeFa, ReSeFa and GANSpace, and StyleSpace's channels.
+"""Baselines: the latent-direction methods SeFa, ReSeFa, LowRankGAN and GANSpace, and StyleSpace's channels.
 
 Every method returns :class:`Directions` (``.directions`` (k, *latent_shape), ``.scores``),
 and :func:`apply_direction` moves latents along any of them, so the notebooks, the
@@ -18,8 +18,11 @@ channels, :meth:`~StyleSpaceChannels.top`), and :func:`edit_styles` moves them::
 """
 
 from ._directions import Directions, apply_direction, fix_signs
+from .direction_files import load_directions
 from .ganspace import default_ganspace_layer, ganspace
+from .lowrankgan import lowrankgan, lowrankgan_jacobians
 from .resefa import generalized_eigh, image_jacobians, region_grams, resefa
+from .robust_pca import RobustPCAResult, robust_pca
 from .sefa import latent_projection, sefa
 from .style_gradients import style_gradients
 from .stylespace import StyleSpaceChannels, edit_styles, stylespace
@@ -34,6 +37,11 @@ __all__ = [
     "image_jacobians",
     "generalized_eigh",
     "region_grams",
+    "lowrankgan",
+    "lowrankgan_jacobians",
+    "robust_pca",
+    "RobustPCAResult",
+    "load_directions",
     "ganspace",
     "default_ganspace_layer",
     "stylespace",

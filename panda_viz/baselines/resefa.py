@@ -40,20 +40,43 @@ import warnings
 
 import torch
 
-from .._checks import check_choice, check_float, check_int
+from .._checks import check_bool, check_choice, check_float, check_int
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
 from ..runtime.progress import progress as _progress
 from ._directions import Directions, fix_signs
 
-__all__ = ["resefa", "image_jacobians", "region_grams", "generalized_eigh", "MASK_MODES"]
+__all__ = ["resefa", "image_jacobians", "nearest_indices", "check_mask", "region_grams", "generalized_eigh", "MASK_MODES"]
 
 #: ``"binary"``: the official rule (exact 1 region, exact 0 background); ``"soft"``: weights.
 MASK_MODES = ("binary", "soft")
 
 
+def nearest_indices(size_in: int, size_out: int) -> torch.Tensor:
+    """The source rows (or columns) of a nearest-neighbour resize from ``size_in`` to ``size_out``.
+
+    The rule of TensorFlow 1's ``tf.image.resize_images(..., method=1)`` (nearest neighbour,
+    no corner alignment, no half-pixel centres), which the official LowRankGAN and ReSeFa
+    ``compute_jacobian.py`` use: output index i reads input index ⌊i · size_in / size_out⌋
+    (computed in integers; TensorFlow's float32 scale is exact for ``size_out`` = 256).
+    From 1024 to 256 it keeps every fourth row, starting with the first.
+
+    Returns
+    -------
+    Tensor (size_out,), int64
+    """
+    return torch.arange(size_out) * size_in // size_out
+
+
 def image_jacobians(
-    generator: Generator, latents: torch.Tensor, *, batch_size: int = 8, progress: bool | None = None
+    generator: Generator,
+    latents: torch.Tensor,
+    *,
+    batch_size: int = 8,
+    progress: bool | None = None,
+    image_size: int | None = None,
+    fused_channel: bool = False,
+    basis: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Jacobians of the images with respect to the (flattened) latents.
 
@@ -66,32 +89,85 @@ def image_jacobians(
     latents : Tensor (N, *latent_shape)
     batch_size : int
         Samples per vmapped call (memory: batch_size · 3·H·W · d floats, times a few).
+    image_size : int, optional
+        Resize the image to ``image_size`` × ``image_size`` by the official nearest-neighbour
+        rule (:func:`nearest_indices`) before differentiating, as the official LowRankGAN and
+        ReSeFa ``compute_jacobian.py`` do (their ``--image_size 256``). None: the image as it is.
+    fused_channel : bool
+        Differentiate the mean of the colour channels (the official ``--fused_channel``);
+        the Jacobian then has one channel.
+    basis : Tensor (d', *latent_shape), optional
+        Differentiate with respect to the coefficients c of ``latent + Σ_i c_i · basis[i]``
+        instead of the latent's entries: d' directions per sample instead of
+        prod(latent_shape). For example one w added to every layer of a w+ latent, as the
+        official code differentiates a style-based generator.
 
     Returns
     -------
-    Tensor (N, 3, H, W, d)
+    Tensor (N, C, H', W', d)
+        C = 3 (1 with ``fused_channel``), H' = W' = ``image_size`` if given (else the
+        image's H, W), d = prod(latent_shape) (d' with ``basis``).
     """
     latents = generator.check_latents(latents)
     batch_size = check_int("image_jacobians: batch_size", batch_size, low=1)
+    check_int("image_jacobians: image_size (the official 256)", image_size, low=1, allow_none=True)
+    check_bool("image_jacobians: fused_channel", fused_channel)
     shape = generator.latent_shape
+    if basis is not None:
+        if not isinstance(basis, torch.Tensor) or tuple(basis.shape[1:]) != shape or len(basis) == 0:
+            got = tuple(basis.shape) if isinstance(basis, torch.Tensor) else type(basis).__name__
+            raise InvalidInputError(f"basis of shape (d', {', '.join(map(str, shape))}) expected; got {got}")
+        basis = basis.detach().to(device=latents.device, dtype=latents.dtype)
+    _, height, width = generator.image_shape  # learnt here, outside the vmap (profiling draws random latents)
+    rows = cols = None
+    if image_size is not None and (height, width) != (image_size, image_size):
+        rows, cols = nearest_indices(height, image_size).to(latents.device), nearest_indices(width, image_size).to(latents.device)
 
     def image(z_flat: torch.Tensor) -> torch.Tensor:
-        return generator.synthesize(z_flat.reshape(1, *shape), grad=True, progress=False)[0]
+        x = generator.synthesize(z_flat.reshape(1, *shape), grad=True, progress=False)[0]
+        if rows is not None:
+            x = x[:, rows][:, :, cols]
+        return x.mean(0, keepdim=True) if fused_channel else x
 
-    jac = torch.func.vmap(torch.func.jacfwd(image))
-    flat = latents.flatten(1).detach()
-    starts = range(0, len(flat), batch_size)
+    if basis is None:
+        jac = torch.func.vmap(torch.func.jacfwd(image))
+        inputs: tuple[torch.Tensor, ...] = (latents.flatten(1).detach(),)
+    else:
+        def along_basis(c: torch.Tensor, z_flat: torch.Tensor) -> torch.Tensor:
+            return image(z_flat + c @ basis.flatten(1))
+
+        jac = torch.func.vmap(torch.func.jacfwd(along_basis))
+        inputs = (latents.new_zeros(len(latents), len(basis)), latents.flatten(1).detach())
+    n = len(latents)
+    starts = range(0, n, batch_size)
     out = []
     with warnings.catch_warnings():
         # torch.func's forward-mode batching rules call torch.jit.script internally (torch 2.13)
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
-        for s in _progress(starts, total=len(starts), enabled=progress, n_samples=len(flat) * 20, desc="jacobians"):
-            out.append(jac(flat[s : s + batch_size]).detach())
+        for s in _progress(starts, total=len(starts), enabled=progress, n_samples=n * 20, desc="jacobians"):
+            out.append(jac(*(x[s : s + batch_size] for x in inputs)).detach())
     return torch.cat(out)
 
 
-def _check_mask(mask, n: int, hw: tuple[int, int], mask_mode: str) -> torch.Tensor:
-    """The mask as float64 (1 or n, H, W), validated for ``mask_mode``."""
+def check_mask(mask, n: int, hw: tuple[int, int], mask_mode: str) -> torch.Tensor:
+    """The mask as float64 (1 or n, H, W), validated for ``mask_mode`` (ReSeFa's and LowRankGAN's rule).
+
+    Parameters
+    ----------
+    mask : Tensor or array (H, W), (1, H, W) or (n, H, W), values in [0, 1]
+    n : int
+        Samples.
+    hw : (int, int)
+        The resolution expected.
+    mask_mode : {"binary", "soft"}
+        ``"binary"``: at least one pixel exactly 1 and one exactly 0 per sample (a warning
+        counts the pixels in between, which belong to neither); ``"soft"``: some weight
+        inside and outside.
+
+    Raises
+    ------
+    InvalidTypeError, InvalidInputError
+    """
     if not isinstance(mask, torch.Tensor):
         try:
             mask = torch.as_tensor(mask)
@@ -113,7 +189,7 @@ def _check_mask(mask, n: int, hw: tuple[int, int], mask_mode: str) -> torch.Tens
         if not region.flatten(1).any(1).all():
             raise InvalidInputError(
                 "mask is empty: no pixel is exactly 1 for at least one sample, so there is no region to edit "
-                "(the official ReSeFa takes the pixels equal to 1 as the region: binarise a soft mask, e.g. "
+                "(the official ReSeFa and LowRankGAN code take the pixels equal to 1 as the region: binarise a soft mask, e.g. "
                 "mask >= 0.5, or pass mask_mode='soft')"
             )
         if not background.flatten(1).any(1).all():
@@ -124,7 +200,7 @@ def _check_mask(mask, n: int, hw: tuple[int, int], mask_mode: str) -> torch.Tens
         between = int((~region & ~background).sum())
         if between:
             warnings.warn(
-                f"mask has {between} pixel(s) strictly between 0 and 1; the official ReSeFa (mask_mode='binary') "
+                f"mask has {between} pixel(s) strictly between 0 and 1; the official code (mask_mode='binary') "
                 "counts them neither as region nor as background: binarise the mask, or pass mask_mode='soft' "
                 "to weight them",
                 UserWarning,
@@ -167,7 +243,7 @@ def region_grams(
         got = tuple(jacobians.shape) if isinstance(jacobians, torch.Tensor) else type(jacobians).__name__
         raise InvalidInputError(f"jacobians of shape (N, C, H, W, d) expected; got {got}")
     n, c, h, w, d = jacobians.shape
-    mask = _check_mask(mask, n, (h, w), mask_mode).to(jacobians.device)
+    mask = check_mask(mask, n, (h, w), mask_mode).to(jacobians.device)
     fg = torch.zeros(d, d, dtype=torch.float64, device=jacobians.device)
     bg = torch.zeros_like(fg)
     rows = []
@@ -315,7 +391,7 @@ def resefa(
     if jacobians is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # region_grams checks (and warns about) the mask once, below
-            _check_mask(mask, len(latents), tuple(generator.image_shape[1:]), mask_mode)
+            check_mask(mask, len(latents), tuple(generator.image_shape[1:]), mask_mode)
         jacobians = image_jacobians(generator, latents, batch_size=batch_size, progress=progress)
     elif not isinstance(jacobians, torch.Tensor) or jacobians.ndim != 5 or len(jacobians) != len(latents) \
             or jacobians.shape[-1] != d:

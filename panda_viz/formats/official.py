@@ -58,6 +58,7 @@ __all__ = [
     "official_file_names",
     "official_layer",
     "read_factor_header",
+    "read_factor_data",
     "load_official_factors",
     "MAX_FACTOR_ELEMENTS",
 ]
@@ -183,8 +184,9 @@ def read_factor_header(path: str | Path, what: str = "factor") -> NpyHeader:
     return header
 
 
-def _read_factors(path: Path, header: NpyHeader, what: str) -> np.ndarray:
-    """The matrix a checked header describes, as float64 (C order); finite values only."""
+def read_factor_data(path: str | Path, header: NpyHeader, what: str = "factor") -> np.ndarray:
+    """The matrix a checked header (:func:`read_factor_header`) describes, as float64 (C order); finite values only."""
+    path = Path(path)
     where = f"{what} file {path.name!r}"
     with path.open("rb") as f:
         f.seek(header.data_offset)
@@ -320,8 +322,8 @@ def load_official_factors(
             f"ranks R_S = {n_parts} ({parts_path.name!r}), R_C = {n_appearances} ({appearances_path.name!r}) exceed "
             f"S = {H * W}, C = {C} of layer {module_name!r}: at most S parts and C appearances expected"
         )
-    Us = _read_factors(parts_path, us_header, "parts (Us)")
-    Uc = _read_factors(appearances_path, uc_header, "appearances (Uc)")
+    Us = read_factor_data(parts_path, us_header, "parts (Us)")
+    Uc = read_factor_data(appearances_path, uc_header, "appearances (Uc)")
     if (Us < 0).any():
         raise InvalidFileError(
             f"parts file {parts_path.name!r} has negative entries (min {Us.min():g}); parts are non-negative",

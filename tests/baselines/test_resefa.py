@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import panda_viz
 from panda_viz.baselines import (
     apply_direction,
     generalized_eigh,
@@ -193,3 +194,11 @@ def test_bad_input(dcgan, latents, jacobians):
         resefa(dcgan, latents, face_mask("eyes"), mask_mode="weighted", jacobians=jacobians)
     with pytest.raises(InvalidInputError, match=r"jacobians of shape \(3, 3, H, W, 100\) expected"):
         resefa(dcgan, latents, face_mask("eyes"), jacobians=jacobians[:2])
+
+
+def test_image_jacobians_on_a_generator_not_yet_profiled():
+    """The generator's shapes are learnt before the vmap (profiling draws random latents, which
+    torch.func.vmap refuses)."""
+    G = panda_viz.load_generator("dcgan-digiface")
+    jac = image_jacobians(G, G.sample_latents(1, seed=0), fused_channel=True)
+    assert jac.shape == (1, 1, 64, 64, 100)
