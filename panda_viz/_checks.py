@@ -76,6 +76,12 @@ def _interval(low: Any, high: Any, *, strict: bool = False) -> str:
     return f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}]"
 
 
+def _check_kind(name: str, value: Any, ok: bool, expected: str, allow_none: bool) -> None:
+    if not ok:
+        expected += " or None" if allow_none else ""
+        raise InvalidTypeError(f"{name} must be {expected}; got {type(value).__name__} {describe(value)}")
+
+
 def check_int(name: str, value: Any, *, low: int | None = None, high: int | None = None,
               allow_none: bool = False) -> int | None:
     """``value`` as an ``int`` in [low, high]; ``None`` passes through when ``allow_none``.
@@ -89,9 +95,7 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     """
     if value is None and allow_none:
         return None
-    if not is_int(value):
-        expected = "an int or None" if allow_none else "an int"
-        raise InvalidTypeError(f"{name} must be {expected}; got {type(value).__name__} {describe(value)}")
+    _check_kind(name, value, is_int(value), "an int", allow_none)
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise InvalidInputError(f"{name} must be an int in {_interval(low, high)}; got {value:,}")
@@ -115,9 +119,7 @@ def check_float(name: str, value: Any, *, low: float | None = 0.0, high: float |
     """
     if value is None and allow_none:
         return None
-    if not is_real(value):
-        expected = "a real number or None" if allow_none else "a real number"
-        raise InvalidTypeError(f"{name} must be {expected}; got {type(value).__name__} {describe(value)}")
+    _check_kind(name, value, is_real(value), "a real number", allow_none)
     value = float(value)
     if finite and not math.isfinite(value):
         raise NonFiniteError(f"{name} must be a finite number; got {value}")

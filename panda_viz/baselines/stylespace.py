@@ -86,17 +86,11 @@ from .stylespace_scores import (
 )
 
 __all__ = [
-    "REST",
     "StyleSpaceChannels",
     "stylespace",
     "edit_styles",
-    "region_labels",
-    "downsample_labels",
-    "overlap_scores",
-    "region_votes",
-    "vote_counts",
-    "vote_shares",
 ]
+
 
 @dataclass(frozen=True)
 class StyleSpaceChannels:

@@ -104,23 +104,12 @@ class RestrictedUnpickler(PickleStream):
 
     Parameters
     ----------
-    data : bytes, bytearray or mmap
-        The whole stream (declared lengths are checked against it before slicing).
     handlers : mapping
         ``(module, name) -> Handler``.
-    where : str
-        The file, for messages.
-    error : type
-        The :class:`~panda_viz.exceptions.InvalidFileError` subclass for malformed streams.
     persistent_load : callable, optional
         ``f(reader, pid) -> object`` for persistent ids; without it they are refused.
-    limits : PickleLimits
-    start : int
-        Offset of the pickle in ``data`` (several pickles may follow one another).
-    path : path, optional
-        Stored on the errors raised.
-    what : str
-        What the stream is, for messages (``"{where} is not a readable {what}: …"``).
+    data, where, error, limits, start, path, what
+        As :class:`~panda_viz.fileio.pickle_stream.PickleStream`'s.
 
     Attributes
     ----------

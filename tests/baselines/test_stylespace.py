@@ -15,7 +15,7 @@ from panda_viz.baselines import (
     style_gradients,
     stylespace,
 )
-from panda_viz.baselines.stylespace import (
+from panda_viz.baselines.stylespace_scores import (
     REST,
     downsample_labels,
     overlap_scores,
