@@ -203,6 +203,14 @@ def robust_pca(
     ConvergenceWarning
         The residual did not meet the tolerance within ``max_iter`` iterations (the
         official code stops there too, without a word; the result is what it returns).
+
+    Notes
+    -----
+    The loop makes up to ``max_iter`` decompositions of a d × d matrix, each too small for
+    several threads to help: on a machine shared with other jobs, LAPACK's threads make each
+    one several to tens of times slower (a 100 × 100 eigh took 26 ms with two threads on a
+    loaded 2-core machine, under 3 ms with one). Call ``torch.set_num_threads(1)`` first
+    there; ``benchmarks/bench_lowrankgan.py`` runs with one thread.
     """
     lam = check_robust_pca_options(lam=lam, max_iter=max_iter, tol=tol, solver=solver)
     M = _check_matrix(matrix, solver)

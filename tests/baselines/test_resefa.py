@@ -9,7 +9,7 @@ import torch
 
 import panda_viz
 from panda_viz.baselines import apply_direction, generalized_eigh, image_jacobians, region_grams, resefa
-from panda_viz.exceptions import InvalidInputError
+from panda_viz.exceptions import InvalidInputError, InvalidTypeError
 from panda_viz.metrics import roir
 from panda_viz.paper.regions import face_mask
 
@@ -196,3 +196,14 @@ def test_image_jacobians_on_a_generator_not_yet_profiled():
     G = panda_viz.load_generator("dcgan-digiface")
     jac = image_jacobians(G, G.sample_latents(1, seed=0), fused_channel=True)
     assert jac.shape == (1, 1, 64, 64, 100)
+
+
+def test_image_jacobian_options_are_checked_first(dcgan, latents):
+    with pytest.raises(InvalidInputError, match=r"basis of shape \(d', 100, 1, 1\) expected; got \(3, 99\)"):
+        image_jacobians(dcgan, latents, basis=torch.zeros(3, 99))
+    with pytest.raises(InvalidInputError, match="image_size must be None or a positive int"):
+        image_jacobians(dcgan, latents, image_size=0)
+    with pytest.raises(InvalidTypeError, match="fused_channel must be a bool"):
+        image_jacobians(dcgan, latents, fused_channel=1)
+    with pytest.raises(InvalidInputError, match="batch_size must be a positive int"):
+        image_jacobians(dcgan, latents, batch_size=0)
