@@ -39,10 +39,10 @@ Two solvers run that same iteration (``solver=``):
     DCGAN's 100-d matrices and 1.9× on 512-d ones. M is symmetrised, (M + Mᵀ)/2, once (a
     JᵀJ computed in floating point is symmetric only to rounding).
 
-Warm starts (starting the iteration from an earlier solution) and adaptive μ reach the same
-minimiser in fewer iterations, but stop at a different iterate than the official
-trajectory does (which, with a 10⁻⁷ tolerance and 10,000 iterations, often stops before it
-meets its tolerance): they are not the official answer, and neither solver uses them.
+Warm starts (starting the iteration from an earlier solution) and an adaptive μ head for the
+same minimiser along another trajectory, so they stop at another iterate than the official
+one (which on the DCGAN's matrices stops after 2,000 to 7,000 iterations): they would not
+give the official answer, and neither solver uses them.
 """
 
 from __future__ import annotations
