@@ -67,8 +67,20 @@ from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
 from ..generators.inverted import Inversion
 from ._directions import Directions, fix_signs
-from .resefa import MASK_MODES, check_mask, image_jacobians, nearest_indices, region_grams
-from .robust_pca import DEFAULT_LAMBDA, DEFAULT_MAX_ITER, DEFAULT_TOL, check_robust_pca_options, robust_pca
+from .resefa import (
+    MASK_MODES,
+    check_mask,
+    image_jacobians,
+    nearest_indices,
+    region_grams,
+)
+from .robust_pca import (
+    DEFAULT_LAMBDA,
+    DEFAULT_MAX_ITER,
+    DEFAULT_TOL,
+    check_robust_pca_options,
+    robust_pca,
+)
 
 __all__ = ["lowrankgan", "lowrankgan_jacobians", "lowrank_directions", "EDIT_LAYERS", "EDIT_DISTANCES", "IMAGE_SIZE"]
 

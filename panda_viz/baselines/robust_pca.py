@@ -55,7 +55,12 @@ import numpy as np
 import torch
 from torch.nn.functional import softshrink
 
-from ..exceptions import ConvergenceWarning, InvalidInputError, InvalidTypeError, NonFiniteError
+from ..exceptions import (
+    ConvergenceWarning,
+    InvalidInputError,
+    InvalidTypeError,
+    NonFiniteError,
+)
 
 __all__ = ["RobustPCAResult", "robust_pca", "check_robust_pca_options", "SOLVERS", "DEFAULT_LAMBDA", "DEFAULT_MAX_ITER", "DEFAULT_TOL"]
 

@@ -20,7 +20,11 @@ from panda_viz.baselines import (
     region_grams,
     robust_pca,
 )
-from panda_viz.baselines.lowrankgan import EDIT_DISTANCES, EDIT_LAYERS, lowrank_directions
+from panda_viz.baselines.lowrankgan import (
+    EDIT_DISTANCES,
+    EDIT_LAYERS,
+    lowrank_directions,
+)
 from panda_viz.baselines.resefa import nearest_indices
 from panda_viz.exceptions import (
     ConvergenceWarning,
@@ -30,6 +34,7 @@ from panda_viz.exceptions import (
     NonFiniteError,
     UnsafeFileError,
 )
+from panda_viz.generators.inverted import Inversion
 from panda_viz.paper.regions import face_mask
 
 # the module (the package's `lowrankgan` is the function)
@@ -204,6 +209,7 @@ def test_svd_solver_takes_any_matrix_and_eigh_only_symmetric_ones():
     result = robust_pca(A, lam=None, solver="svd")
     assert result.n_iter == n_iter
     np.testing.assert_allclose(result.low_rank.numpy(), L, atol=1e-10)
+    np.testing.assert_allclose(result.sparse.numpy(), S, atol=1e-10)
     with pytest.raises(InvalidInputError, match=r"solver='eigh' needs a symmetric matrix.*6×9.*solver='svd'"):
         robust_pca(A)
     with pytest.raises(InvalidInputError, match=r"‖M − Mᵀ‖_F / ‖M‖_F = .*solver='svd'"):
@@ -410,6 +416,8 @@ def test_bad_input_gets_a_clear_error_and_no_jacobian(dcgan, latents, eyes, monk
             lowrankgan(dcgan, latents, eyes, **option)
     with pytest.raises(InvalidTypeError, match="fused_channel must be a bool"):
         lowrankgan(dcgan, latents, eyes, fused_channel="yes")
+    with pytest.raises(InvalidTypeError, match="pass latents \\(e.g. inversion.latents\\), not an Inversion"):
+        lowrankgan(dcgan, Inversion(latents=latents), eyes)
     torch.testing.assert_close(latents, before, rtol=0, atol=0)
 
 
