@@ -44,8 +44,8 @@ image's resolution (a test checks it). Other sizes are resized as the official c
 - M_f and M_b are computed in float64 from the Jacobian (the official ``np.load`` keeps the
   float32 Jacobian and forms JᵀJ in float32 before Robust PCA turns it float64).
 - The Robust PCA solver: ``solver="eigh"`` (default) runs the same ADMM iterates through
-  eigendecompositions, about three times faster at d = 512 (exact for the symmetric M_f,
-  M_b; see :mod:`.robust_pca`); ``solver="svd"`` is the official iteration as written.
+  eigendecompositions, about twice as fast (exact for the symmetric M_f, M_b; see
+  :mod:`.robust_pca`); ``solver="svd"`` is the official iteration as written.
 - Signs: each direction is flipped so its largest-magnitude entry is positive (singular
   vectors have no sign), as every baseline here does; its unprojected principal direction
   is flipped with it.

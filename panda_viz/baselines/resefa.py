@@ -56,8 +56,8 @@ def nearest_indices(size_in: int, size_out: int) -> torch.Tensor:
     """The source rows (or columns) of a nearest-neighbour resize from ``size_in`` to ``size_out``.
 
     The rule of TensorFlow 1's ``tf.image.resize_images(..., method=1)`` (nearest neighbour,
-    no corner alignment, no half-pixel centres), which the official LowRankGAN and ReSeFa
-    ``compute_jacobian.py`` use: output index i reads input index ⌊i · size_in / size_out⌋
+    no corner alignment, no half-pixel centres), which the official LowRankGAN
+    ``compute_jacobian.py`` uses: output index i reads input index ⌊i · size_in / size_out⌋
     (computed in integers; TensorFlow's float32 scale is exact for ``size_out`` = 256).
     From 1024 to 256 it keeps every fourth row, starting with the first.
 
@@ -90,9 +90,9 @@ def image_jacobians(
     batch_size : int
         Samples per vmapped call (memory: batch_size · 3·H·W · d floats, times a few).
     image_size : int, optional
-        Resize the image to ``image_size`` × ``image_size`` by the official nearest-neighbour
-        rule (:func:`nearest_indices`) before differentiating, as the official LowRankGAN and
-        ReSeFa ``compute_jacobian.py`` do (their ``--image_size 256``). None: the image as it is.
+        Resize the image to ``image_size`` × ``image_size`` by the nearest-neighbour rule of
+        :func:`nearest_indices` before differentiating, as the official LowRankGAN
+        ``compute_jacobian.py`` does (``--image_size 256``). None: the image as it is.
     fused_channel : bool
         Differentiate the mean of the colour channels (the official ``--fused_channel``);
         the Jacobian then has one channel.

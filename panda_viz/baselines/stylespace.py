@@ -75,14 +75,12 @@ from ..generators.styles import (
 )
 from .style_gradients import GRADIENT_METHODS, check_out_size, iter_style_gradients
 from .stylespace_scores import (
-    REST,
     count_shares,
     downsample_labels,
     overlap_scores,
     region_labels,
     region_votes,
     vote_counts,
-    vote_shares,
 )
 
 __all__ = [

@@ -15,7 +15,7 @@ from panda_viz.baselines import (
     region_grams,
     resefa,
 )
-from panda_viz.exceptions import InvalidInputError
+from panda_viz.exceptions import InvalidInputError, InvalidTypeError
 from panda_viz.metrics import roir
 from panda_viz.paper.regions import face_mask
 
@@ -202,3 +202,14 @@ def test_image_jacobians_on_a_generator_not_yet_profiled():
     G = panda_viz.load_generator("dcgan-digiface")
     jac = image_jacobians(G, G.sample_latents(1, seed=0), fused_channel=True)
     assert jac.shape == (1, 1, 64, 64, 100)
+
+
+def test_image_jacobian_options_are_checked_first(dcgan, latents):
+    with pytest.raises(InvalidInputError, match=r"basis of shape \(d', 100, 1, 1\) expected; got \(3, 99\)"):
+        image_jacobians(dcgan, latents, basis=torch.zeros(3, 99))
+    with pytest.raises(InvalidInputError, match=r"image_jacobians: image_size \(the official 256\) must be an int in \[1, inf\]"):
+        image_jacobians(dcgan, latents, image_size=0)
+    with pytest.raises(InvalidTypeError, match=r"image_jacobians: fused_channel must be True or False"):
+        image_jacobians(dcgan, latents, fused_channel=1)
+    with pytest.raises(InvalidInputError, match=r"image_jacobians: batch_size must be an int in \[1, inf\]"):
+        image_jacobians(dcgan, latents, batch_size=0)
