@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..exceptions import FileWriteError, PandaVizError
 
-__all__ = ["atomic_path", "temporary_name", "remove_stale_temporaries", "write_error"]
+__all__ = ["atomic_path", "temporary_name", "remove_stale_temporaries", "is_stale_temporary", "write_error"]
 
 #: The marker in every temporary's name (no user file is named like this).
 PARTIAL = "partial"
@@ -65,21 +65,13 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         The temporaries removed.
     """
     path = Path(path)
-    pattern = re.compile(
-        re.escape(f".{path.name}.") + r"(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{8}\." + PARTIAL + r"(\.[^/]*)?$"
-    )
     removed = []
     try:
         candidates = list(path.parent.iterdir())
     except OSError:
         return removed
-    host = _host()
     for candidate in candidates:
-        match = pattern.match(candidate.name)
-        if not match or match["host"] != host or not candidate.is_file() or candidate.is_symlink():
-            continue
-        pid = int(match["pid"])
-        if pid == os.getpid() or _pid_alive(pid):
+        if not is_stale_temporary(candidate.name, path.name) or not candidate.is_file() or candidate.is_symlink():
             continue
         try:
             candidate.unlink()
@@ -87,6 +79,21 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+_SUFFIX = r"(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{8}\." + PARTIAL + r"(\.[^/]*)?"
+
+
+def is_stale_temporary(name: str, target: str | None = None) -> bool:
+    """Whether ``name`` is a temporary (of ``target``, if given) left by a writer on this host that no longer runs."""
+    if target is not None:
+        match = re.fullmatch(re.escape(f".{target}.") + _SUFFIX, name)
+    else:
+        match = re.fullmatch(r"\..+\." + _SUFFIX, name)
+    if not match or match["host"] != _host():
+        return False
+    pid = int(match["pid"])
+    return pid != os.getpid() and not _pid_alive(pid)
 
 
 @contextmanager

@@ -59,15 +59,15 @@ def check_device(device: Any, *, where: str) -> torch.device:
     try:
         parsed = torch.device(device)
     except (RuntimeError, ValueError, TypeError):  # torch's own messages list every backend it knows
-        raise InvalidInputError(f"{where}: {describe(device)} is not a device name such as 'cpu', 'cuda' or 'cuda:1'; "
-                                f"{_listing()}") from None
+        raise InvalidInputError(f"{where} must be a device name such as 'cpu', 'cuda' or 'cuda:1'; got {describe(device)} "
+                                f"({_listing()})") from None
     if parsed.type == "cpu":
         return parsed
     if parsed.type != "cuda":
-        raise InvalidInputError(f"{where}: device {str(parsed)!r} is not supported (cpu or cuda); {_listing()}")
+        raise InvalidInputError(f"{where} must be cpu or cuda; got {str(parsed)!r} ({_listing()})")
     if not torch.cuda.is_available():
-        raise InvalidInputError(f"{where}: CUDA was asked for ({str(parsed)!r}) but this machine has none "
-                                f"(torch {torch.__version__}, CUDA available: False); {_listing()}")
+        raise InvalidInputError(f"{where} must be a device this machine has; got {str(parsed)!r}, but CUDA is not "
+                                f"available here (torch {torch.__version__}; {_listing()})")
     if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise InvalidInputError(f"{where}: {str(parsed)!r} does not exist; {_listing()}")
+        raise InvalidInputError(f"{where} must be a device this machine has; got {str(parsed)!r} ({_listing()})")
     return parsed
