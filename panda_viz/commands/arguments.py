@@ -26,6 +26,9 @@ MAX_BATCH = 4096
 MAX_ITER = 1_000_000
 #: A generator's memory budget from the command line, in GiB, at most.
 MAX_MEMORY_GIB = 4096.0
+#: An edit strength from the command line at most, in magnitude (the paper's are below 20;
+#: past this every image saturates).
+MAX_ALPHA = 1e4
 
 
 def _convert(text: str, kind: Callable[[str], Any], expected: str) -> Any:
@@ -50,12 +53,12 @@ def whole_number(text: str, expected: str) -> int:
 
 def positive_int(limit: int) -> Callable[[str], int]:
     """An argparse type: a whole number in [1, limit] (every count has an upper limit)."""
-    expected = f"a whole number in [1, {limit:,}]"
-
     def parse(text: str) -> int:
-        value = whole_number(text, expected)
-        if not 1 <= value <= limit:
-            raise argparse.ArgumentTypeError(f"expected {expected}; got {value:,}")
+        value = whole_number(text, "a positive integer")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"expected a positive integer of at most {limit:,}; got {value:,}")
         return value
 
     return parse
@@ -105,6 +108,19 @@ def output_folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"cannot make folder {text!r}: {str(ancestor)!r} is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot write to {text!r}: {str(ancestor)!r} is not writable")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file to write: named (not ''), not an existing folder, not under a file."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file name; got {_shown(text)}")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is an existing folder; name a file in it")
+    blocker = next((p for p in path.absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(blocker)!r} is a file")
     return path
 
 

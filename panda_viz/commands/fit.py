@@ -217,7 +217,7 @@ def generator_options(args: argparse.Namespace, device: torch.device) -> dict[st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .arguments import bounded_float, positive_int, seed
+    from .arguments import bounded_float, output_file, positive_int, seed
 
     parser.add_argument("generator", help="a registered generator name (e.g. dcgan-digiface) or a checkpoint file")
     parser.add_argument("--layer", required=True, help="the layer to factorise, a module name (e.g. main.5)")
@@ -231,7 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="samples per forward pass (default: as many as fit in the memory budget, at most 128)")
     parser.add_argument("--max-iter", type=positive_int(MAX_ITER), default=None, help="parts iterations per solve (default 1000)")
     parser.add_argument("--tol", type=bounded_float(0.0, 1.0, low_open=False), default=1e-6, help="stopping tolerance in [0, 1] (default 1e-6)")
-    parser.add_argument("--out", type=Path, required=True, help="the factors file to write (.npz); the report goes beside it")
+    parser.add_argument("--out", type=output_file, required=True, help="the factors file to write (.npz); the report goes beside it")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_device_arguments(parser)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from ..exceptions import InvalidInputError, InvalidTypeError, PandaVizError, Res
 from ..fileio.confined import ConfinedFolder
 from ..runtime import distributed
 from ..runtime.progress import progress as _progress
-from .arguments import MAX_SEED
+from .arguments import MAX_ALPHA, MAX_SEED
 from .render_records import MANIFEST, Record, journal_name, manifest_text, read_records, record_line, remove_journals
 
 __all__ = ["RenderJob", "render_edits", "parse_seeds", "MANIFEST", "ORIGINAL", "MAX_FILES", "DEFAULT_BATCH",
@@ -195,7 +196,7 @@ def render_edits(
     mine = range(seeds.start + first * batch_size, seeds.start + min(last * batch_size, n_seeds))
 
     def prepare() -> tuple[ConfinedFolder, dict[str, ConfinedFolder], dict[str, Record]]:
-        root = ConfinedFolder(out, where="--out") if isinstance(out, (str, Path)) and str(out).strip() else None
+        root = ConfinedFolder(out, where="--out") if isinstance(out, (str, os.PathLike)) and str(out).strip() else None
         if root is None:
             raise InvalidInputError(f"render: --out must name a folder; got {describe(out)}")
         folders = {job.name: root.subfolder(job.name) for job in jobs}
@@ -290,7 +291,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zoo", default=None,
                         help="the edit zoo of --edit: a shipped zoo name or a .json (default: the generator's shipped zoo)")
     parser.add_argument("--root", type=Path, default=None, help="folder of the zoo's factor files (default: beside the zoo)")
-    parser.add_argument("--alpha", type=float, default=None, help="override every edit's strength α")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help=f"override every edit's strength α (a finite number, |α| ≤ {MAX_ALPHA:g})")
     parser.add_argument("--original", action="store_true", help="also write the unedited images (folder 'original')")
     parser.add_argument("--seeds", required=True,
                         help=f"seeds A:B (A … B-1, at most {MAX_FILES:,} images in all); seed s is G.sample_latents(1, seed=s)")
@@ -305,7 +307,7 @@ def jobs_from_arguments(generator, args: argparse.Namespace) -> list[RenderJob]:
     """The render jobs ``--edit/--edits/--zoo/--original`` name, with their factors loaded (validated)."""
     from ..formats.edit_zoo import load_edit_zoo
 
-    check_float("--alpha", args.alpha, low=None, allow_none=True)
+    check_float("--alpha", args.alpha, low=-MAX_ALPHA, high=MAX_ALPHA, strict=False, allow_none=True)
     if args.edits is not None:
         if args.zoo is not None:
             raise InvalidInputError("give either --edits FILE or --zoo, not both")
