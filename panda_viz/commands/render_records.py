@@ -13,7 +13,7 @@ A later run trusts a file only through a record: it counts as done when it is a 
 file (not a link, not hard-linked) inside its folder, of exactly the recorded size, whose
 SHA-256 (read in chunks, never more than that size) is the recorded one. Anything else is
 rendered again. The records are read as data, within limits: at most
-:data:`MAX_RECORDS_BYTES` a file, a line of at most :data:`MAX_LINE_BYTES`, a size of at most
+:data:`MAX_RECORDS_BYTES` in all, a line of at most :data:`MAX_LINE_BYTES`, a size of at most
 :data:`MAX_IMAGE_BYTES`, and only the records of the files the run needs are kept.
 """
 
@@ -46,7 +46,8 @@ __all__ = [
 MANIFEST = "manifest.json"
 #: A rank's journal: ``.render-journal.rank<R>.jsonl``.
 JOURNAL = re.compile(r"\.render-journal\.rank(\d{1,5})\.jsonl")
-#: A manifest or journal larger than this is not read (its files are rendered again).
+#: Bytes of manifest and journals read at most, all together; a file past what is left is
+#: not read (its files are rendered again).
 MAX_RECORDS_BYTES = 1 << 30
 #: A record line longer than this is skipped.
 MAX_LINE_BYTES = 4096
@@ -107,12 +108,23 @@ def read_records(root: ConfinedFolder, wanted: Callable[[str], bool], *, warn: b
     """
     records: dict[str, Record] = {}
     journals = sorted((n for n in root.names() if JOURNAL.fullmatch(n)), key=lambda n: int(JOURNAL.fullmatch(n)[1]))
+    budget = MAX_RECORDS_BYTES  # for all of them together: thousands of planted journals cannot stall a run
+    skipped = False
     for name in [MANIFEST, *journals]:
+        size = root.regular_size(name, single_link=False) or 0
+        if size > budget:  # unread, and said once: a folder of planted journals gives one warning, not thousands
+            if warn and not skipped:
+                warnings.warn(f"render: {name} in {str(root.path)!r} was not read ({size:,} bytes; the records of a "
+                              f"folder are read up to {MAX_RECORDS_BYTES:,} bytes in all); the files it lists are "
+                              "rendered again", UserWarning, stacklevel=2)
+            skipped = True
+            continue
         try:
-            for line in root.iter_lines(name, max_bytes=MAX_RECORDS_BYTES, max_line=MAX_LINE_BYTES):
+            for line in root.iter_lines(name, max_bytes=budget, max_line=MAX_LINE_BYTES):
                 parsed = _parse(line, wanted)
                 if parsed is not None:
                     records[parsed[0]] = parsed[1]
+            budget -= size
         except (PandaVizError, OSError) as err:
             if warn:
                 warnings.warn(f"render: {name} in {str(root.path)!r} was not used ({err}); the files it lists are "
@@ -122,6 +134,5 @@ def read_records(root: ConfinedFolder, wanted: Callable[[str], bool], *, warn: b
 
 def remove_journals(root: ConfinedFolder) -> None:
     """Remove every rank's journal (once the manifest holds their records)."""
-    for name in root.names():
-        if JOURNAL.fullmatch(name):
-            root.remove(name)
+    for name in [n for n in root.names() if JOURNAL.fullmatch(n)]:
+        root.remove(name)

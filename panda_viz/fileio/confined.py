@@ -115,15 +115,17 @@ class ConfinedFolder:
                                   where) from err
         return ConfinedFolder(where, where=self.where, _fd=fd)
 
-    def names(self) -> list[str]:
-        """The names in the folder (any kind of entry)."""
-        return os.listdir(self.fd)
+    def names(self) -> Iterator[str]:
+        """The names in the folder (any kind of entry), streamed: a folder of millions is never listed at once."""
+        with os.scandir(self.fd) as entries:
+            for entry in entries:
+                yield entry.name
 
     def remove_stale_temporaries(self) -> int:
         """Remove temporaries left here by killed writers on this host (:func:`~panda_viz.fileio.atomic.is_stale_temporary`)."""
         removed = 0
-        for name in self.names():
-            if is_stale_temporary(name) and self.regular_size(name, single_link=False) is not None:
+        for name in list(n for n in self.names() if is_stale_temporary(n)):
+            if self.regular_size(name, single_link=False) is not None:
                 try:
                     os.unlink(name, dir_fd=self.fd)
                     removed += 1

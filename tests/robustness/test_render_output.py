@@ -192,6 +192,19 @@ def test_a_sparse_manifest_is_refused_unread(first_run, tmp_path):
     assert outcome.result["written"] == list(range(6)) and outcome.seconds < 90
 
 
+def test_thousands_of_planted_sparse_journals_cannot_stall_a_run(first_run, tmp_path):
+    """2,000 journals of 512 MB each (1 TB of zeros): the records are read up to 1 GiB in all, once."""
+    out = _copy_of(first_run, tmp_path)
+    for rank in range(2000):
+        with open(out / f".render-journal.rank{rank}.jsonl", "wb") as f:
+            f.truncate(512 * 2**20)
+    outcome = _render(out, memory_mb=400)
+    assert outcome.error_type is None, outcome.error_message
+    assert outcome.result["written"] == []  # the manifest, read first, still vouches for every image
+    assert outcome.seconds < 60 and outcome.peak_rss_mb < 1100
+    assert not [p for p in out.iterdir() if p.name.startswith(".render-journal")]
+
+
 def test_an_interrupted_run_resumes_from_its_journal(first_run, tmp_path):
     """No manifest (the run was killed before it), but the journal of what it finished: those files are kept."""
     out = _copy_of(first_run, tmp_path)
