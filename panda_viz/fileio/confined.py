@@ -322,9 +322,16 @@ class ConfinedFolder:
             pass
 
     def close(self) -> None:
-        if self.fd >= 0:
+        """Close the folder's descriptor (once; later calls do nothing)."""
+        if getattr(self, "fd", -1) >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def __del__(self) -> None:  # a folder opened on a rank whose peers failed is dropped without close()
+        try:
+            self.close()
+        except OSError:
+            pass
 
     def __enter__(self) -> ConfinedFolder:
         return self
