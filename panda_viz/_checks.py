@@ -42,6 +42,7 @@ __all__ = [
     "unknown_name_message",
     "as_rng",
     "describe",
+    "check_has_data",
 ]
 
 
@@ -183,6 +184,20 @@ def check_choice(name: str, value: Any, options: Iterable[str]) -> str:
     listed = "{" + ", ".join(repr(o) for o in options) + "}"
     error = InvalidInputError if isinstance(value, str) else InvalidTypeError
     raise error(f"Invalid {name}: got {describe(value)} instead of one of {listed}{hint}")
+
+
+def check_has_data(name: str, tensor: Any) -> Any:
+    """``tensor`` itself, unless it is a tensor on the ``meta`` device (a shape without values).
+
+    torch fails on such a tensor only deep inside a computation (``NotImplementedError:
+    Cannot copy out of meta tensor``); this names the argument instead.
+    """
+    if isinstance(tensor, torch.Tensor) and tensor.is_meta:
+        raise InvalidInputError(
+            f"{name} is a tensor on the 'meta' device (shape {tuple(tensor.shape)}, no values); "
+            "pass a tensor with data, on the CPU or a GPU"
+        )
+    return tensor
 
 
 def as_rng(random_state: Any, name: str = "random_state") -> torch.Generator:

@@ -18,8 +18,10 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
     │   ├── UnsafeFileError                   reading it would run code; nothing was run
     │   │   └── UnsafePickleError (pickle.UnpicklingError)
     │   ├── FileLimitError                    declared sizes, counts or nesting past a limit
+    │   ├── UnsafePathError                   a path that leads out of the folder it must stay in
     │   └── NetworkPickleError                not a readable NVlabs network pickle
     ├── MissingFileError (FileNotFoundError)  no file at the path given; names the file
+    ├── FileWriteError (OSError)              a file that could not be written; nothing half-written is left
     ├── NotFittedError (ValueError, AttributeError)
     ├── WeightsNotInstalledError (ImportError)
     ├── InvalidStateError (RuntimeError)      a call made in a state that does not allow it
@@ -53,8 +55,9 @@ __all__ = [
     "UnsafeFileError",
     "UnsafePickleError",
     "FileLimitError",
+    "UnsafePathError",
     "NetworkPickleError",
-    "MissingFileError",
+    "FileWriteError",
     "NotFittedError",
     "WeightsNotInstalledError",
     "InvalidStateError",
@@ -125,6 +128,11 @@ class FileLimitError(InvalidFileError):
     """A file declares sizes, counts or nesting past a limit; nothing was allocated for them."""
 
 
+class UnsafePathError(InvalidFileError):
+    """A path leads out of the folder it must stay in (a symbolic link, ``..``, an absolute
+    name); nothing was read or written through it. ``path`` is that path."""
+
+
 class NetworkPickleError(InvalidFileError):
     """The file is not a readable network pickle, or not one this package supports."""
 
@@ -139,6 +147,20 @@ class MissingFileError(PandaVizError, FileNotFoundError):
     def __init__(self, message: str, path: str | Path | None = None):
         self.path = None if path is None else Path(path)
         super().__init__(message)
+
+
+class FileWriteError(PandaVizError, OSError):
+    """A file could not be written: a parent that is a file, a full disk, a file-size limit.
+
+    ``path`` is the file that was being written, ``errno`` the operating system's code
+    (None when the error did not come from the system). What was written so far is removed:
+    no half-written file is left at ``path``, and a file already there is unchanged.
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None, errno: int | None = None):
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.errno = errno
 
 
 class NotFittedError(PandaVizError, ValueError, AttributeError):

@@ -9,30 +9,55 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 #: Seeds go to torch.Generator.manual_seed, which takes at most 64 bits.
 MAX_SEED = 2**63 - 1
+#: Parts or appearances of a fit at most (a layer's H·W and C are checked once it is known).
+MAX_RANK = 65_536
+#: Samples of one ``panda-viz fit`` at most (the paper fits on 50,000 and less).
+MAX_FIT_SAMPLES = 10_000_000
+#: Images or samples per forward pass at most (and at most what fits in the generator's memory budget).
+MAX_BATCH = 4096
+#: Iterations of one solve at most.
+MAX_ITER = 1_000_000
+#: A generator's memory budget from the command line, in GiB, at most.
+MAX_MEMORY_GIB = 4096.0
+#: An edit strength from the command line at most, in magnitude (the paper's are below 20;
+#: past this every image saturates).
+MAX_ALPHA = 1e4
 
 
 def _convert(text: str, kind: Callable[[str], Any], expected: str) -> Any:
     """``kind(text)``, or an argparse error "expected <expected>; got '<text>'" where it fails."""
     try:
         return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {_shown(text)}") from None
 
 
-def positive_int(limit: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number in [1, limit]."""
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:37] + "...")
 
+
+def whole_number(text: str, expected: str) -> int:
+    """``text`` as a whole number written in digits (``1e3``, ``0x10``, ``1_000`` and 30+ digits refused)."""
+    match = re.fullmatch(r"\s*([+-]?\d{1,30})\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {_shown(text)}")
+    return int(match[1])
+
+
+def positive_int(limit: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [1, limit] (every count has an upper limit)."""
     def parse(text: str) -> int:
-        value = _convert(text, int, "a positive integer")
+        value = whole_number(text, "a positive integer")
         if value <= 0:
             raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-        if limit is not None and value > limit:
+        if value > limit:
             raise argparse.ArgumentTypeError(f"expected a positive integer of at most {limit:,}; got {value:,}")
         return value
 
@@ -41,9 +66,10 @@ def positive_int(limit: int | None = None) -> Callable[[str], int]:
 
 def seed(text: str) -> int:
     """An argparse type: a seed, a whole number in [0, 2**63 - 1] (``1e23`` and ``-1`` are refused)."""
-    value = _convert(text, int, f"a whole number in [0, {MAX_SEED}]")
+    expected = f"a whole number in [0, {MAX_SEED}]"
+    value = whole_number(text, expected)
     if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a whole number in [0, {MAX_SEED}]; got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {value}")
     return value
 
 
@@ -51,14 +77,27 @@ def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     value = _convert(text, float, "a positive number")
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {_shown(text)}")
     return value
+
+
+def bounded_float(low: float, high: float, *, low_open: bool = True) -> Callable[[str], float]:
+    """An argparse type: a finite number in (low, high] (``[low, high]`` when not ``low_open``)."""
+    expected = f"a number in {'(' if low_open else '['}{low:g}, {high:g}]"
+
+    def parse(text: str) -> float:
+        value = _convert(text, float, expected)
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"expected {expected}; got {_shown(text)}")
+        return value
+
+    return parse
 
 
 def output_folder(text: str) -> Path:
     """An argparse type: a folder that exists or can be made and written (not an existing file)."""
-    if not text:
-        raise argparse.ArgumentTypeError("expected a folder; got an empty string")
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a folder; got {_shown(text)} (name one: the current folder is '.')")
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is an existing file, not a folder; name a folder for the output")
@@ -69,6 +108,19 @@ def output_folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"cannot make folder {text!r}: {str(ancestor)!r} is a file")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot write to {text!r}: {str(ancestor)!r} is not writable")
+    return path
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: a file to write: named (not ''), not an existing folder, not under a file."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file name; got {_shown(text)}")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is an existing folder; name a file in it")
+    blocker = next((p for p in path.absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(blocker)!r} is a file")
     return path
 
 

@@ -55,14 +55,14 @@ MAX_PHOTO_STEPS = 100_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .arguments import existing_file, output_folder, positive_int, seed
+    from .arguments import MAX_RANK, existing_file, output_folder, positive_int, seed
 
     parser.add_argument("--out", type=output_folder, default=Path("figures/demo"),
                         help="folder for the figures (default: figures/demo)")
     parser.add_argument("--layer", default=DEFAULT_LAYER, help=f"layer to factorise (default: {DEFAULT_LAYER})")
     parser.add_argument("--n-samples", type=positive_int(MAX_SAMPLES), default=512,
                         help="samples the factors are fitted on (default: 512)")
-    parser.add_argument("--n-parts", type=positive_int(), default=8, help="number of parts (default: 8)")
+    parser.add_argument("--n-parts", type=positive_int(MAX_RANK), default=8, help="number of parts (default: 8)")
     parser.add_argument("--seed", type=seed, default=0, help="seed of the latents and of the fit (default: 0)")
     parser.add_argument("--photo", type=existing_file, default=None,
                         help="a face photo for real_photo.png (default: matplotlib's grace_hopper.jpg, face crop)")

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from .._checks import as_rng, check_bool, check_choice, check_float, check_int
+from .._checks import as_rng, check_bool, check_choice, check_float, check_has_data, check_int
 from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 
 __all__ = [
@@ -132,6 +132,7 @@ def check_finite_features(
         raise InvalidTypeError(f"{what} must be a floating-point tensor; got dtype {Z.dtype}")
     if Z.shape[0] == 0:
         raise InvalidInputError(f"{what} must hold at least one sample; got shape {tuple(Z.shape)}")
+    check_has_data(what, Z)
     if expected is not None and tuple(Z.shape[1:]) != tuple(expected):
         raise InvalidInputError(
             f"{what} of shape (N, {', '.join(map(str, expected))}) expected (the feature shape the model was "

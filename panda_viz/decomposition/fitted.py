@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from .._checks import check_int, is_int
+from .._checks import check_has_data, check_int, is_int
 from ..exceptions import (
     IncompatibleFactorsError,
     InvalidIndexError,
@@ -147,7 +147,7 @@ def check_features_fit(model: Any, Z: Any, name: str = "Z") -> torch.Tensor:
         layer = getattr(model, "layer_", None)
         where = f" (the factors were fitted at layer {layer!r})" if layer else ""
         raise IncompatibleFactorsError(f"{name} of shape {expected} expected{where}; got {tuple(Z.shape)}")
-    return Z
+    return check_has_data(name, Z)
 
 
 def appearance_indices(model: Any, appearances: Appearances) -> torch.Tensor:

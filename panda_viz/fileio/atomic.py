@@ -8,6 +8,7 @@ recognises it by that name and removes it once the process that made it is gone.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -16,7 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "temporary_name", "remove_stale_temporaries"]
+from ..exceptions import FileWriteError, PandaVizError
+
+__all__ = ["atomic_path", "temporary_name", "remove_stale_temporaries", "is_stale_temporary", "write_error"]
 
 #: The marker in every temporary's name (no user file is named like this).
 PARTIAL = "partial"
@@ -62,21 +65,13 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         The temporaries removed.
     """
     path = Path(path)
-    pattern = re.compile(
-        re.escape(f".{path.name}.") + r"(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{8}\." + PARTIAL + r"(\.[^/]*)?$"
-    )
     removed = []
     try:
         candidates = list(path.parent.iterdir())
     except OSError:
         return removed
-    host = _host()
     for candidate in candidates:
-        match = pattern.match(candidate.name)
-        if not match or match["host"] != host or not candidate.is_file() or candidate.is_symlink():
-            continue
-        pid = int(match["pid"])
-        if pid == os.getpid() or _pid_alive(pid):
+        if not is_stale_temporary(candidate.name, path.name) or not candidate.is_file() or candidate.is_symlink():
             continue
         try:
             candidate.unlink()
@@ -86,13 +81,30 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+_SUFFIX = r"(?P<host>[A-Za-z0-9-]+)-(?P<pid>\d+)\.[0-9a-f]{8}\." + PARTIAL + r"(\.[^/]*)?"
+
+
+def is_stale_temporary(name: str, target: str | None = None) -> bool:
+    """Whether ``name`` is a temporary (of ``target``, if given) left by a writer on this host that no longer runs."""
+    if target is not None:
+        match = re.fullmatch(re.escape(f".{target}.") + _SUFFIX, name)
+    else:
+        match = re.fullmatch(r"\..+\." + _SUFFIX, name)
+    if not match or match["host"] != _host():
+        return False
+    pid = int(match["pid"])
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     Parent folders are created. The temporary file keeps ``path``'s suffix (or ``suffix``),
     so writers that pick a format by suffix (``savefig``, ``np.savez``) behave the same.
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was; an
+    ``OSError`` on the way (a parent that is a file, a full disk, the file-size limit) is
+    re-raised as :class:`~panda_viz.exceptions.FileWriteError` naming ``path``.
     Temporaries of ``path`` left by killed writers are removed first
     (:func:`remove_stale_temporaries`).
 
@@ -102,18 +114,48 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     ...     fig.savefig(tmp)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     remove_stale_temporaries(path)
     tmp_path = path.parent / temporary_name(path, path.suffix if suffix is None else suffix)
-    # O_EXCL: never write through a file or link someone placed at that name
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
+    try:  # O_EXCL: never write through a file or link someone placed at that name
+        os.close(os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as err:
+        raise write_error(path, err) from err
     try:
-        yield tmp_path
-        # a plain open() would give the mode the umask allows, not mkstemp's private 0600
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        try:
+            yield tmp_path
+            # a plain open() would give the mode the umask allows, not mkstemp's private 0600
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, path)
+        except PandaVizError:
+            raise
+        except OSError as err:  # a full disk, a file-size limit (EFBIG), a quota: name the file
+            raise write_error(path, err) from err
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        try:
+            tmp_path.unlink(missing_ok=True)
+        except OSError:  # the folder went away or became unwritable: nothing more to clean
+            pass
 
+
+def write_error(path: Path, err: OSError) -> FileWriteError:
+    """The error for a failed write of ``path`` (``raise write_error(...)``): the file, the reason, the errno."""
+    reason = {errno.EFBIG: "the file-size limit of this process (ulimit -f) or of the file system was reached",
+              errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exhausted"}.get(err.errno, "")
+    detail = err.strerror or str(err)
+    why = f"{reason} ({detail})" if reason else detail
+    return FileWriteError(f"could not write {str(path)!r}: {why}; nothing was left at that path "
+                          "(a file already there is unchanged)", path, err.errno)
+
+
+def _make_parent(path: Path) -> None:
+    """Make ``path``'s folders, or say which part of the path is in the way."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    except (FileExistsError, NotADirectoryError) as err:
+        blocker = next((p for p in [path.parent, *path.parent.parents] if p.exists() and not p.is_dir()), None)
+        where = f"{str(blocker)!r} is a file, not a folder" if blocker is not None else str(err)
+        raise FileWriteError(f"cannot write {str(path)!r}: {where}", path, err.errno) from err
+    except OSError as err:
+        raise write_error(path, err) from err

@@ -7,6 +7,8 @@ configurations, the metadata inside saved archives).
 - :func:`parse_json`: text parsed by :func:`json.loads`; nesting past what the parser
   can follow is a :class:`~panda_viz.exceptions.FileLimitError`, anything else it refuses
   (bad syntax, integers of thousands of digits) an :class:`~panda_viz.exceptions.InvalidFileError`.
+- :func:`json_text`: the writing side: a value as JSON text, or an error naming the first
+  place in it that JSON cannot hold (``fit['x']``), raised before anything is written.
 
 Every message starts with the caller's ``where`` (``"edit zoo 'z.json'"``).
 """
@@ -15,13 +17,18 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import stat
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import FileLimitError, InvalidFileError
+from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError, NonFiniteError
 
-__all__ = ["read_json_file", "parse_json", "decode_utf8"]
+__all__ = ["read_json_file", "parse_json", "decode_utf8", "json_text", "MAX_WRITE_DEPTH"]
+
+#: Nesting a written JSON value may have at most (the readers follow far deeper; a value
+#: deeper than this is a mistake, and json.dumps would exhaust the recursion limit).
+MAX_WRITE_DEPTH = 100
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "UTF-32"),
@@ -118,3 +125,61 @@ def read_json_file(path: str | Path, *, where: str, what: str, max_bytes: int) -
     if len(raw) > max_bytes:  # it grew while we looked
         raise FileLimitError(f"{where} holds more than {max_bytes:,} bytes; {what} is at most that (not read)", path)
     return parse_json(decode_utf8(raw, where=where, what=what, path=path), where=where, what=what, path=path)
+
+
+def _first_problem(value: Any, root: str) -> tuple[type[Exception], str] | None:
+    """Where ``value`` holds something JSON cannot (breadth first, no recursion): (error class, message)."""
+    queue = [(value, root, 0)]
+    while queue:
+        item, place, depth = queue.pop()
+        if depth > MAX_WRITE_DEPTH:
+            return InvalidInputError, f"{root} nests deeper than {MAX_WRITE_DEPTH} levels"
+        if item is None or isinstance(item, (bool, str)):
+            continue
+        if isinstance(item, (int, float)):
+            if isinstance(item, float) and not math.isfinite(item):
+                return NonFiniteError, f"{place} is {item} (JSON holds finite numbers only)"
+            continue
+        if isinstance(item, (list, tuple)):
+            queue.extend((v, f"{place}[{i}]", depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, dict):
+            for key, v in item.items():
+                if not isinstance(key, str):
+                    return InvalidTypeError, f"{place} has the key {key!r} ({type(key).__name__}); JSON keys are strings"
+                queue.append((v, f"{place}[{key!r}]", depth + 1))
+        else:
+            return InvalidTypeError, (f"{place} is a {type(item).__module__}.{type(item).__qualname__}; JSON holds None, "
+                                      "bools, numbers, strings, lists and dicts with string keys")
+    return None
+
+
+def json_text(value: Any, *, where: str, root: str = "the value", indent: int | None = 2) -> str:
+    """``value`` as JSON text (UTF-8 safe, one trailing newline), checked before it is written.
+
+    Parameters
+    ----------
+    value : object
+        Plain data: None, bool, int, finite float, str, lists/tuples, dicts with str keys.
+    where : str
+        How messages name what is being saved (``"EditZoo.save('z.json')"``).
+    root : str
+        How messages name ``value`` itself (``"fit"``), so a place reads ``fit['x'][0]``.
+    indent : int or None
+
+    Raises
+    ------
+    InvalidTypeError
+        A value JSON cannot hold (an object, a set, bytes, a non-string key), named by its place.
+    NonFiniteError
+        A NaN or infinite float (JSON has none; ``json.dumps`` would write a non-standard ``NaN``).
+    InvalidInputError
+        Nested deeper than :data:`MAX_WRITE_DEPTH`.
+    """
+    problem = _first_problem(value, root)
+    if problem is not None:
+        error, message = problem
+        raise error(f"{where}: {message}; nothing was written")
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as error:  # an integer past the int-to-text digits limit
+        raise InvalidInputError(f"{where}: {root} cannot be written as JSON ({str(error)[:200]}); nothing was written") from None

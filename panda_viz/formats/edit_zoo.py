@@ -52,6 +52,7 @@ from .zoo_file import (
     shipped_zoo_path,
     write_zoo_file,
     zoo_document,
+    zoo_text,
 )
 
 __all__ = ["EditZoo", "load_edit_zoo", "apply_named_edit", "term_names"]
@@ -183,15 +184,25 @@ class EditZoo(Mapping):
         UserWarning
             When a factor file an edit names is not in ``path``'s folder.
         """
-        from .factors import save_factors
+        from .factors import check_factors_path, factors_payload, write_factors
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidTypeError(f"EditZoo.save: path must be a str or Path; got {type(path).__name__}")
         path = Path(path)
         if path.suffix.lower() != ".json":
             raise InvalidInputError(f"an edit zoo is saved as .json; got {path.name!r}")
+        if factors is not None and not isinstance(factors, Mapping):
+            raise InvalidTypeError(f"EditZoo.save: factors must map file names to fitted models; got {type(factors).__name__}")
+        # everything is checked and serialised first: a bad value leaves no file behind, not even a factor file
+        text = zoo_text(self.contents(), where=f"EditZoo.save({str(path)!r})")
+        payloads = {}
         for name, model in (factors or {}).items():
             check_factor_name(f"factors {name!r}", name)
-            save_factors(model, path.with_name(name))
-        write_zoo_file(path, self.contents())
+            payloads[name] = factors_payload(model)
+        check_factors_path(path, "EditZoo.save")
+        for name, payload in payloads.items():
+            write_factors(payload, check_factors_path(path.with_name(name), "EditZoo.save"))
+        write_zoo_file(path, text)
         missing = sorted({f for e in self.edits.values() for f in e.factors if not (path.parent / f).is_file()})
         if missing:
             warnings.warn(

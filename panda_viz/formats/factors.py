@@ -19,13 +19,15 @@ import math
 import os
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from .._checks import is_int, is_real
+from .._checks import describe, is_int, is_real
 from .._version import __version__
 from ..exceptions import (
+    FileWriteError,
     InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
@@ -33,8 +35,10 @@ from ..exceptions import (
 )
 from ..fileio import npz
 from ..fileio.atomic import atomic_path
+from ..fileio.json_data import json_text
 
-__all__ = ["save_factors", "load_factors", "FORMAT", "FORMAT_VERSION", "MAX_ARRAY_BYTES"]
+__all__ = ["save_factors", "load_factors", "factors_payload", "write_factors", "check_factors_path", "FactorsPayload",
+           "FORMAT", "FORMAT_VERSION", "MAX_ARRAY_BYTES"]
 
 FORMAT = "panda_viz.factors"
 FORMAT_VERSION = 1
@@ -95,6 +99,83 @@ def _model_arrays(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return parts, appearances, history
 
 
+class FactorsPayload(NamedTuple):
+    """What :func:`save_factors` writes, prepared and checked before any file is touched."""
+
+    parts: np.ndarray
+    appearances: np.ndarray
+    loss_history: np.ndarray
+    metadata: str
+
+
+def _metadata_value(model, attribute: str, kind: str, default):
+    """``model.<attribute>`` as the metadata holds it; an error naming the attribute otherwise."""
+    value = getattr(model, attribute, default)
+    if kind != "text" and isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 0:
+        value = value.item()  # a 0-d tensor or array holds one number
+    if kind == "text" and (value is None or isinstance(value, str)):
+        return value
+    if kind == "count" and is_int(value) and value >= 0:
+        return int(value)
+    if kind == "number" and (value is None or is_real(value)):
+        return None if value is None or not math.isfinite(float(value)) else float(value)
+    expected = {"text": "a str or None", "count": "an int >= 0", "number": "a number or None"}[kind]
+    raise InvalidTypeError(f"save_factors: model.{attribute} must be {expected} to be saved; got {describe(value)}")
+
+
+def factors_payload(model) -> FactorsPayload:
+    """The arrays and the metadata text :func:`save_factors` would write, checked to read back.
+
+    Raises
+    ------
+    InvalidInputError, InvalidTypeError
+        What :func:`save_factors` raises for the model; nothing is written.
+    """
+    parts, appearances, history = _model_arrays(model)
+    metadata = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generator": _metadata_value(model, "generator_", "text", None),
+        "layer": _metadata_value(model, "layer_", "text", None),
+        "n_parts": int(parts.shape[0]),
+        "n_appearances": int(appearances.shape[1]),
+        "feature_shape": [int(s) for s in model.feature_shape_],
+        "solver": _metadata_value(model, "solver_", "text", None),
+        "appearance_basis": _metadata_value(model, "appearance_basis_", "text", None),
+        "objective": _metadata_value(model, "objective_", "number", None),
+        "n_samples": _metadata_value(model, "n_samples_", "count", 0),
+        "n_iter": _metadata_value(model, "n_iter_", "count", 0),
+        "package_version": __version__,
+    }
+    text = json_text(metadata, where="save_factors", root="the metadata", indent=None).rstrip("\n")
+    try:  # what is written must read back: the reader's checks, run on the metadata now
+        _check_metadata_values(Path("<not written>"), json.loads(text))
+    except InvalidFileError as error:
+        raise InvalidInputError(f"save_factors: the model's metadata would not read back ({error}); nothing was written") from None
+    return FactorsPayload(parts, appearances, history, text)
+
+
+def check_factors_path(path, where: str = "save_factors") -> Path:
+    """``path`` as a Path a factor file can be written to: not a folder, not under a file."""
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise InvalidTypeError(f"{where}: path must be a non-empty str or Path; got {describe(path)}")
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{where}: {str(path)!r} is a folder; pass a file name such as {str(path / 'factors.npz')!r}")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise FileWriteError(f"{where}: cannot write {str(path)!r}: {str(blocker)!r} is a file, not a folder", path)
+    return path
+
+
+def write_factors(payload: FactorsPayload, path: Path) -> Path:
+    """Write a prepared :class:`FactorsPayload` to ``path``, atomically; returns ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, parts=payload.parts, appearances=payload.appearances, loss_history=payload.loss_history,
+                 metadata=np.array(payload.metadata))
+    return path
+
+
 def save_factors(model, path: str | os.PathLike) -> Path:
     """Write a fitted :class:`~panda_viz.PandA`'s factors and metadata to ``path`` (.npz).
 
@@ -117,38 +198,15 @@ def save_factors(model, path: str | os.PathLike) -> Path:
     ------
     InvalidInputError
         An unfitted or inconsistent model (no parts, NaN factors …): nothing is written.
+    InvalidTypeError
+        A metadata attribute that cannot be saved (``model.generator_`` not a str …), or
+        ``path`` not a str or Path: nothing is written.
+    FileWriteError
+        ``path`` is under a file, or the write failed (a full disk, the file-size limit):
+        no half-written file is left, a file already at ``path`` is unchanged.
     """
-    parts, appearances, history = _model_arrays(model)
-    objective = float(getattr(model, "objective_", float("nan")))
-    metadata = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "generator": getattr(model, "generator_", None),
-        "layer": getattr(model, "layer_", None),
-        "n_parts": int(parts.shape[0]),
-        "n_appearances": int(appearances.shape[1]),
-        "feature_shape": [int(s) for s in model.feature_shape_],
-        "solver": getattr(model, "solver_", None),
-        "appearance_basis": getattr(model, "appearance_basis_", None),
-        "objective": objective if math.isfinite(objective) else None,
-        "n_samples": int(getattr(model, "n_samples_", 0)),
-        "n_iter": int(getattr(model, "n_iter_", 0)),
-        "package_version": __version__,
-    }
-    if not isinstance(path, (str, os.PathLike)):
-        raise InvalidTypeError(f"save_factors: path must be a str or Path; got {type(path).__name__}")
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidInputError(f"save_factors: {str(path)!r} is a folder; pass a file name such as {str(path / 'factors.npz')!r}")
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(
-            f,
-            parts=parts,
-            appearances=appearances,
-            loss_history=history,
-            metadata=np.array(json.dumps(metadata)),
-        )
-    return path
+    payload = factors_payload(model)
+    return write_factors(payload, check_factors_path(path))
 
 
 def _fail(path: Path, why: str) -> InvalidFileError:

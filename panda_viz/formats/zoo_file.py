@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import FileLimitError, InvalidFileError
+from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError
 from ..fileio.atomic import atomic_path
-from ..fileio.json_data import read_json_file
+from ..fileio.json_data import json_text, read_json_file
 from .named_edit import EDIT_NAME, TEXT_LIMIT, NamedEdit
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "available_edit_zoos",
     "shipped_zoo_path",
     "zoo_document",
+    "zoo_text",
     "read_zoo_file",
     "write_zoo_file",
 ]
@@ -93,9 +94,27 @@ def zoo_document(contents: ZooContents) -> dict:
     return out
 
 
-def write_zoo_file(path: Path, contents: ZooContents) -> Path:
-    """Write the zoo's document to ``path`` (UTF-8 JSON), atomically; returns ``path``."""
-    text = json.dumps(zoo_document(contents), indent=2, ensure_ascii=False) + "\n"
+def zoo_text(contents: ZooContents, *, where: str) -> str:
+    """The zoo's document as JSON text, checked to read back as the same zoo (nothing is written).
+
+    Raises
+    ------
+    InvalidTypeError, NonFiniteError
+        A value JSON cannot hold (e.g. an object in ``fit``), named by its place.
+    InvalidInputError
+        A document :func:`read_zoo_file` would refuse (an empty name, a ``fit`` that is not a dict …).
+    """
+    text = json_text(zoo_document(contents), where=where, root="zoo")
+    try:
+        _contents(json.loads(text), where, Path(where))
+    except InvalidFileError as error:
+        raise InvalidInputError(f"{error}: the zoo would not read back; nothing was written") from None
+    return text
+
+
+def write_zoo_file(path: Path, contents: ZooContents | str) -> Path:
+    """Write the zoo (its contents, or the text :func:`zoo_text` made of them) to ``path``, atomically."""
+    text = contents if isinstance(contents, str) else zoo_text(contents, where=f"edit zoo {str(path)!r}")
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path

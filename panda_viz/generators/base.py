@@ -16,13 +16,14 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .._checks import as_rng, check_float, check_int, describe
+from .._checks import as_rng, check_float, check_has_data, check_int, describe
 from ..exceptions import (
     InvalidInputError,
     InvalidTypeError,
     NonFiniteError,
     NonFiniteWarning,
 )
+from ..runtime.devices import check_device
 from ..runtime.progress import progress as _progress
 from . import hooks
 from .edit_maps import EditMap, edit_replacements
@@ -115,6 +116,7 @@ class Generator:
         if not isinstance(module, nn.Module):
             raise InvalidTypeError(f"expected a torch.nn.Module; got {type(module).__name__}")
         latent_shape = _check_latent_shape(latent_shape)
+        device = check_device(device, where="Generator: device")
         self.module = module.eval().requires_grad_(False).to(device)
         self.latent_shape = latent_shape
         self.name = name or type(module).__name__
@@ -145,7 +147,7 @@ class Generator:
 
     def to(self, device: str | torch.device) -> Generator:
         """Move the module to ``device``; returns ``self``."""
-        self.module.to(device)
+        self.module.to(check_device(device, where="Generator.to: device"))
         return self
 
     # ------------------------------------------------------- shapes and memory
@@ -291,6 +293,7 @@ class Generator:
             raise InvalidTypeError(
                 f"latents must be a floating-point tensor (e.g. from G.sample_latents); got dtype {latents.dtype}"
             )
+        check_has_data("latents", latents)
         shape = tuple(latents.shape)
         if shape[1:] == self.latent_shape and len(shape) >= 2 and shape[0] > 0:
             out = latents
@@ -427,6 +430,7 @@ class Generator:
         if not isinstance(features, torch.Tensor) or features.ndim != 4 or tuple(features.shape[1:]) != shape:
             got = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise InvalidInputError(f"features of shape (N, {', '.join(map(str, shape))}) expected at layer {layer!r}; got {got}")
+        check_has_data("features", features)
         if latents is None:
             if self.downstream_needs_latents:
                 raise InvalidInputError(

@@ -9,6 +9,7 @@ deep inside (a ``KeyError``, an ``IndexError``, a torch ``RuntimeError``, a
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from .._checks import unknown_name_message
 from ..exceptions import (
     FileLimitError,
     InvalidFileError,
@@ -26,6 +28,7 @@ from ..exceptions import (
     NotThisFormat,
     PandaVizError,
 )
+from ..runtime.devices import check_device
 from .base import Generator
 
 __all__ = [
@@ -110,6 +113,26 @@ def available_generators() -> list[str]:
     return sorted(_NAMED)
 
 
+def _check_options(functions: list[Callable[..., Any]], options: dict[str, Any], what: str, *, skip: int = 0) -> None:
+    """Refuse options none of ``functions`` takes (Python would say only "unexpected keyword argument").
+
+    ``skip``: leading positional parameters the caller fills itself (``self``, a file loader's path).
+    """
+    accepted = []
+    for function in functions:
+        try:
+            parameters = list(inspect.signature(function).parameters.values())[skip:]
+        except (TypeError, ValueError):  # no signature to read: let the function judge its options
+            return
+        if any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return
+        accepted += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    accepted = list(dict.fromkeys(accepted + ["memory_budget"]))
+    for key in options:
+        if key not in accepted:
+            raise InvalidTypeError(f"load_generator({what}): {unknown_name_message('option', key, accepted)}")
+
+
 def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
     """Load a generator by registered name, checkpoint path, or wrap a module.
 
@@ -128,20 +151,33 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
     Returns
     -------
     Generator
+
+    Raises
+    ------
+    InvalidTypeError
+        An option the factory, loader or Generator does not take (``devcie=``), with the
+        closest accepted names.
+    InvalidInputError
+        A ``device=`` this machine does not have (CUDA where there is none, ``"nope"``).
     """
+    if "device" in options:
+        check_device(options["device"], where="load_generator: device")
     if "memory_budget" in options:
         budget = options.pop("memory_budget")
         generator = load_generator(source, **options)
         generator.memory_budget = budget
         return generator
     if isinstance(source, Generator):
+        _check_options([Generator.to], options, "a Generator", skip=1)
         return source.to(options["device"]) if "device" in options else source
     if isinstance(source, nn.Module):
         if "latent_shape" not in options:
             raise InvalidTypeError("wrapping a torch.nn.Module needs latent_shape=(...), the shape of one latent")
+        _check_options([Generator.__init__], options, "a torch.nn.Module", skip=2)
         return Generator(source, **options)
     if isinstance(source, (str, Path)):
         if isinstance(source, str) and source in _NAMED:
+            _check_options([_NAMED[source]], options, repr(source))
             return _NAMED[source](**options)
         path = Path(source)
         if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
@@ -156,6 +192,7 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
                     f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}", path,
                 )
             reasons = []
+            _check_options(loaders, options, repr(str(path)), skip=1)
             for loader in loaders:
                 try:
                     return loader(path, **options)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .._checks import check_bool, check_int
+from .._checks import check_bool, check_has_data, check_int, describe
 from ..exceptions import (
     InvalidFileError,
     InvalidInputError,
@@ -31,23 +32,53 @@ __all__ = ["fid", "frechet_distance", "INCEPTION_ENV"]
 INCEPTION_ENV = "PANDA_VIZ_INCEPTION"
 
 
+def _as_features(feats: Any, name: str) -> torch.Tensor:
+    """``feats`` (a tensor or array of numbers) as a float64 tensor; what else a detector returns is refused."""
+    if isinstance(feats, torch.Tensor):
+        return check_has_data(name, feats).detach().to(torch.float64)
+    try:
+        array = np.asarray(feats, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidTypeError(f"{name} must be a tensor or array of numbers (N, D); got {describe(feats)}") from None
+    return torch.from_numpy(array)
+
+
 def frechet_distance(feats_a: torch.Tensor | np.ndarray, feats_b: torch.Tensor | np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (N, D).
 
     ‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a^½ Σ_b Σ_a^½)^½), with the trace of the matrix
     square root from the eigenvalues of the symmetric Σ_a^½ Σ_b Σ_a^½ (float64).
     """
-    fa = torch.as_tensor(np.asarray(feats_a) if not isinstance(feats_a, torch.Tensor) else feats_a).to(torch.float64)
-    fb = torch.as_tensor(np.asarray(feats_b) if not isinstance(feats_b, torch.Tensor) else feats_b).to(torch.float64)
+    return _frechet(feats_a, feats_b, ("feats_a", "feats_b"))
+
+
+def _frechet(feats_a: Any, feats_b: Any, names: tuple[str, str]) -> float:
+    fa, fb = (_as_features(f, name) for f, name in zip((feats_a, feats_b), names))
     if fa.ndim != 2 or fb.ndim != 2 or fa.shape[1] != fb.shape[1] or len(fa) < 2 or len(fb) < 2:
         raise InvalidInputError(
-            f"feature sets (N, D) with the same D and N ≥ 2 expected; got {tuple(fa.shape)} and {tuple(fb.shape)}")
+            f"feature sets (N, D) with the same D and N ≥ 2 expected; got {names[0]} of shape {tuple(fa.shape)} "
+            f"and {names[1]} of shape {tuple(fb.shape)}")
+    for name, f in zip(names, (fa, fb)):
+        finite = torch.isfinite(f).all(dim=1)
+        if not bool(finite.all()):  # eigh would fail to converge ("ill-conditioned") instead of naming them
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise NonFiniteError(
+                f"{name}: the features of {len(bad)} of {len(f)} samples hold NaN or infinite values (sample(s) "
+                f"{', '.join(map(str, bad[:5]))}{' …' if len(bad) > 5 else ''}); the Fréchet distance needs finite features"
+            )
     mu_a, mu_b = fa.mean(0), fb.mean(0)
     cov_a, cov_b = torch.cov(fa.T), torch.cov(fb.T)
-    w, v = torch.linalg.eigh(cov_a)
-    root_a = (v * w.clamp_min(0).sqrt()) @ v.T
-    middle = root_a @ cov_b @ root_a
-    tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    for name, mu, cov in zip(names, (mu_a, mu_b), (cov_a, cov_b)):
+        if not (bool(torch.isfinite(cov).all()) and bool(torch.isfinite(mu).all())):
+            raise NonFiniteError(f"{name}: finite features whose mean or covariance overflows float64 "
+                                 f"(largest magnitude {float(fa.abs().max() if name == names[0] else fb.abs().max()):.3g})")
+    try:
+        w, v = torch.linalg.eigh(cov_a)
+        root_a = (v * w.clamp_min(0).sqrt()) @ v.T
+        middle = root_a @ cov_b @ root_a
+        tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    except torch.linalg.LinAlgError as err:  # finite but degenerate beyond what eigh resolves
+        raise InvalidInputError(f"{names[0]} and {names[1]}: the Fréchet distance could not be computed: {err}") from None
     return float((mu_a - mu_b).square().sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt)
 
 
@@ -144,6 +175,16 @@ def fid(
     def run(x: torch.Tensor) -> torch.Tensor:
         u8 = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         with torch.no_grad():
-            return torch.cat([features(u8[s : s + batch_size]).detach().cpu() for s in range(0, len(u8), batch_size)])
+            return torch.cat([_detector_output(features(u8[s : s + batch_size]), s) for s in range(0, len(u8), batch_size)])
 
-    return frechet_distance(run(a), run(b))
+    return _frechet(run(a), run(b), ("the FID detector's features of images_a", "the FID detector's features of images_b"))
+
+
+def _detector_output(value: Any, start: int) -> torch.Tensor:
+    """One detector call's features, on the CPU; a detector that returns something else is named."""
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor) or value.is_meta:
+        raise InvalidTypeError(f"fid: the detector must return a tensor of features (N, D); for the images from "
+                               f"{start} on it returned {describe(value)}")
+    return value.detach().cpu()

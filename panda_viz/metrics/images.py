@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._checks import check_has_data
 from ..exceptions import InvalidInputError
 
 __all__ = ["as_images"]
@@ -18,7 +19,7 @@ def as_images(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     InvalidInputError
         ``x`` is not 4-D; the message names the argument ``name``.
     """
-    t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    t = check_has_data(name, x).detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if t.ndim != 4:
         raise InvalidInputError(f"{name}: images of shape (N, C, H, W) expected; got {tuple(t.shape)}")
     return t.to(torch.float64 if t.dtype == torch.float64 else torch.float32)

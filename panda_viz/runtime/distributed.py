@@ -25,8 +25,9 @@ the other ranks lives in this module:
   rank and its error (instead of leaving the others waiting in a collective);
 - :func:`barrier`: a barrier bounded in time (``monitored_barrier`` on Gloo, which names
   the ranks that did not arrive);
-- :func:`process_group`: initialise a group from torchrun's environment variables
-  (NCCL with CUDA, Gloo otherwise) and destroy it on exit.
+- :func:`launch_settings` and :func:`process_group`: torchrun's environment variables,
+  each checked by name; a group initialised from them (NCCL with CUDA, Gloo otherwise)
+  after a short rendezvous of its own, destroyed on exit.
 
 Every collective is wrapped so that a dead, failed or timed-out peer surfaces as a
 ``DistributedError`` saying which rank saw what, within the group's timeout.
@@ -35,8 +36,9 @@ Every collective is wrapped so that a dead, failed or timed-out peer surfaces as
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,7 +47,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..exceptions import DistributedError
+from .._checks import check_float
+from ..exceptions import DistributedError, InvalidInputError
+from .devices import check_device
+from .sharding import shard_range, shard_units, unit_boundaries
 
 __all__ = [
     "World",
@@ -53,6 +58,7 @@ __all__ = [
     "is_active",
     "unit_boundaries",
     "shard_range",
+    "shard_units",
     "Reducer",
     "LOCAL",
     "reducer_for",
@@ -61,7 +67,12 @@ __all__ = [
     "barrier",
     "process_group",
     "default_device",
+    "launch_settings",
+    "Launch",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_RENDEZVOUS_TIMEOUT",
+    "MAX_TIMEOUT",
+    "MAX_WORLD_SIZE",
 ]
 
 #: Seconds a collective waits for the other ranks before the group reports them failed.
@@ -105,57 +116,6 @@ def world() -> World:
 def is_active() -> bool:
     """True inside an initialised process group of more than one process."""
     return world().active
-
-
-# --------------------------------------------------------------------------- sharding
-def unit_boundaries(n_samples: int, batch_size: int, *, block: int, latent_chunk: int | None = None) -> list[int]:
-    """Sample indices where a shard may start: ``[0, …, n_samples]``.
-
-    The single-process stream runs forward batches of ``batch_size`` samples, restarting
-    at each latent chunk of ``latent_chunk`` samples (None: one chunk), and cuts the
-    features into blocks of ``block`` samples from index 0. A boundary is an index that
-    starts both a batch and a block, so that a shard's batches and blocks are exactly the
-    single-process ones.
-
-    Parameters
-    ----------
-    n_samples, batch_size, block : int
-    latent_chunk : int, optional
-
-    Returns
-    -------
-    list of int
-        Increasing, from 0 to ``n_samples``.
-    """
-    chunk = n_samples if latent_chunk is None else latent_chunk
-    starts = set()
-    for chunk_start in range(0, n_samples, chunk):
-        starts.update(range(chunk_start, min(chunk_start + chunk, n_samples), batch_size))
-    return sorted(s for s in starts if s % block == 0) + [n_samples]
-
-
-def shard_range(boundaries: Sequence[int], rank: int, size: int, *, what: str = "samples") -> tuple[int, int]:
-    """The contiguous samples ``[start, stop)`` rank ``rank`` of ``size`` reads.
-
-    The units between consecutive ``boundaries`` are dealt out in order, as evenly as
-    possible (the first ranks take one more), so rank 0 holds the first samples.
-
-    Raises
-    ------
-    DistributedError
-        When there are fewer units than ranks (a rank would read nothing).
-    """
-    n_units = len(boundaries) - 1
-    if size > n_units:
-        raise DistributedError(
-            f"world size {size} is larger than the number of batches of {what} ({n_units}: "
-            f"{boundaries[-1]} samples in units of whole forward batches and 32-sample blocks); "
-            f"use at most {n_units} processes, more samples, or a smaller batch size"
-        )
-    base, extra = divmod(n_units, size)
-    first = rank * base + min(rank, extra)
-    last = first + base + (1 if rank < extra else 0)
-    return boundaries[first], boundaries[last]
 
 
 # ------------------------------------------------------------------ error propagation
@@ -330,45 +290,168 @@ def reducer_for(source: Any) -> Reducer:
 
 
 # ----------------------------------------------------------------------- process groups
+#: Seconds the ranks wait for each other when a group starts (a missing peer fails this fast).
+DEFAULT_RENDEZVOUS_TIMEOUT = 60.0
+#: The longest timeout accepted, in seconds (a week): past it, timedelta and the backends'
+#: millisecond counters overflow, and a job that waits longer has hung.
+MAX_TIMEOUT = 7 * 24 * 3600.0
+#: The largest WORLD_SIZE accepted.
+MAX_WORLD_SIZE = 65_536
+
+
+@dataclass(frozen=True)
+class Launch:
+    """torchrun's environment variables, parsed and checked (see :func:`launch_settings`).
+
+    Attributes
+    ----------
+    world_size, rank, local_rank : int
+        ``1``, ``0``, ``0`` when the variables are not set.
+    master_addr : str or None
+    master_port : int or None
+        Set (and checked) when ``world_size > 1``.
+    """
+
+    world_size: int
+    rank: int
+    local_rank: int
+    master_addr: str | None
+    master_port: int | None
+
+    def describe(self) -> str:
+        return (f"WORLD_SIZE={self.world_size}, RANK={self.rank}, MASTER_ADDR={self.master_addr}, "
+                f"MASTER_PORT={self.master_port}")
+
+
+def _env_int(environ: Mapping[str, str], name: str, low: int, high: int, default: int | None, why: str) -> int | None:
+    """An integer environment variable, or an error naming it, what it holds and what is allowed."""
+    text = environ.get(name)
+    if text is None:
+        return default
+    match = re.fullmatch(r"\s*\+?(\d{1,12})\s*", text)  # digits only: int() would take ' 1_0 ', and 5000 digits slowly
+    value = int(match[1]) if match else None
+    if value is None or not low <= value <= high:
+        shown = repr(text if len(text) <= 40 else text[:37] + "...")
+        allowed = f"a whole number in [{low}, {high}]" if low < high else f"{low}"
+        raise InvalidInputError(f"environment variable {name} must be {allowed} ({why}); got {shown}")
+    return value
+
+
+def launch_settings(environ: Mapping[str, str] | None = None) -> Launch:
+    """Read and check ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``.
+
+    Without ``WORLD_SIZE`` (or with ``WORLD_SIZE=1``) the process runs alone; a ``RANK`` or
+    ``LOCAL_RANK`` other than 0 is then refused (a rank of a job that is not there). With
+    ``WORLD_SIZE`` > 1, ``RANK`` and both ``MASTER_`` variables must be set.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The variables (default: ``os.environ``).
+
+    Raises
+    ------
+    InvalidInputError
+        A variable that is not a whole number in its range (``WORLD_SIZE=-3``,
+        ``WORLD_SIZE=abc``, ``RANK=2`` of 2, ``MASTER_PORT=70000``), or one that is missing;
+        the message names the variable.
+    """
+    env = os.environ if environ is None else environ
+    size = _env_int(env, "WORLD_SIZE", 1, MAX_WORLD_SIZE, 1, "the number of processes; torchrun sets it, unset it to run alone")
+    if size == 1:
+        for name in ("RANK", "LOCAL_RANK"):
+            _env_int(env, name, 0, 0, 0, "WORLD_SIZE is 1 or unset: one process, rank 0")
+        return Launch(1, 0, 0, env.get("MASTER_ADDR"), None)
+    rank = _env_int(env, "RANK", 0, size - 1, None, f"this process's rank of WORLD_SIZE={size}")
+    if rank is None:
+        raise InvalidInputError(f"environment variable RANK must be set when WORLD_SIZE={size} (torchrun sets both)")
+    local_rank = _env_int(env, "LOCAL_RANK", 0, size - 1, 0, f"this process's rank on its machine, below WORLD_SIZE={size}")
+    port = _env_int(env, "MASTER_PORT", 1, 65_535, None, "the rank-0 machine's TCP port")
+    addr = env.get("MASTER_ADDR", "").strip()
+    if port is None or not addr or len(addr) > 255 or any(c.isspace() for c in addr):
+        missing = "MASTER_PORT" if port is None else "MASTER_ADDR"
+        raise InvalidInputError(f"environment variable {missing} must be set (a host name or address, and a TCP port) "
+                                f"when WORLD_SIZE={size}; got MASTER_ADDR={env.get('MASTER_ADDR')!r}, "
+                                f"MASTER_PORT={env.get('MASTER_PORT')!r}")
+    return Launch(size, rank, local_rank, addr, port)
+
+
 def default_device() -> torch.device:
     """``cuda:LOCAL_RANK`` when CUDA is available (torchrun sets LOCAL_RANK), else the CPU."""
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        return torch.device("cuda", launch_settings().local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 
 
+def _rendezvous(launch: Launch, rendezvous_timeout: float, backend: str) -> Any:
+    """The store every rank has joined, within ``rendezvous_timeout`` seconds; a missing peer is named."""
+    try:
+        store, _, _ = next(dist.rendezvous("env://", timeout=timedelta(seconds=rendezvous_timeout)))
+    except Exception as err:  # DistStoreError (peers missing), DistNetworkError (no rank 0), address in use…
+        raise DistributedError(
+            f"the process group did not form within the rendezvous timeout of {rendezvous_timeout:g} s "
+            f"({backend}; {launch.describe()}): expected {launch.world_size} processes to meet at "
+            f"{launch.master_addr}:{launch.master_port}. Start every rank (torchrun --nproc-per-node=N starts them "
+            f"all), check MASTER_ADDR/MASTER_PORT, or unset WORLD_SIZE to run alone ({_describe(err)[:300]})"
+        ) from err
+    return store
+
+
 @contextmanager
-def process_group(device: str | torch.device | None = None, *, timeout: float = DEFAULT_TIMEOUT) -> Iterator[World]:
+def process_group(device: str | torch.device | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                  rendezvous_timeout: float = DEFAULT_RENDEZVOUS_TIMEOUT) -> Iterator[World]:
     """Join the process group torchrun describes in the environment, for the duration of a ``with``.
 
     With ``WORLD_SIZE`` > 1 in the environment (``torchrun`` / ``python -m
-    torch.distributed.run`` set it, with ``RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``) and
-    no group yet, initialise one: NCCL when ``device`` is a CUDA device, Gloo otherwise,
-    with ``timeout`` seconds for every collective; it is destroyed on exit. Without those
-    variables, or inside a group someone else made, it does nothing.
+    torch.distributed.run`` set it, with ``RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``;
+    :func:`launch_settings` checks them) and no group yet, initialise one: NCCL when
+    ``device`` is a CUDA device, Gloo otherwise. The ranks first meet within
+    ``rendezvous_timeout`` seconds (a rank whose peers never start fails then, naming
+    MASTER_ADDR/PORT and WORLD_SIZE); then every collective may wait ``timeout`` seconds.
+    The group is destroyed on exit. Without those variables, or inside a group someone
+    else made, it does nothing.
+
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        Checked by :func:`panda_viz.runtime.devices.check_device` (default :func:`default_device`).
+    timeout, rendezvous_timeout : float
+        Seconds, in (0, :data:`MAX_TIMEOUT`].
 
     Yields
     ------
     World
+
+    Raises
+    ------
+    InvalidInputError
+        A bad environment variable (named), a timeout out of range, a device this machine lacks.
+    DistributedError
+        The peers did not meet in time, or the group could not start.
     """
-    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if size <= 1 or (dist.is_available() and dist.is_initialized()):
+    timeout = check_float("process_group: timeout (seconds)", timeout, low=0.0, high=MAX_TIMEOUT)
+    rendezvous_timeout = check_float("process_group: rendezvous_timeout (seconds)", rendezvous_timeout, low=0.0,
+                                     high=MAX_TIMEOUT)
+    if dist.is_available() and dist.is_initialized():  # someone else's group: theirs to set up
+        yield world()
+        return
+    launch = launch_settings()
+    if launch.world_size <= 1:
         yield world()
         return
     if not dist.is_available():
         raise DistributedError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
-    device = torch.device(device) if device is not None else default_device()
+    device = check_device(device, where="process_group: device") if device is not None else default_device()
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    store = _rendezvous(launch, rendezvous_timeout, backend)
+    store.set_timeout(timedelta(seconds=timeout))  # from now on, the collectives' patience
     try:
-        dist.init_process_group(backend=backend, init_method="env://", timeout=timedelta(seconds=timeout))
+        dist.init_process_group(backend=backend, store=store, rank=launch.rank, world_size=launch.world_size,
+                                timeout=timedelta(seconds=timeout))
     except Exception as err:
-        raise DistributedError(
-            f"could not join the process group ({backend}, WORLD_SIZE={size}, RANK={os.environ.get('RANK')}, "
-            f"MASTER_ADDR={os.environ.get('MASTER_ADDR')}, MASTER_PORT={os.environ.get('MASTER_PORT')}): "
-            f"{_describe(err)}"
-        ) from err
+        raise DistributedError(f"could not join the process group ({backend}, {launch.describe()}): {_describe(err)}") from err
     try:
         yield world()
     finally:
