@@ -2,24 +2,29 @@
 
 :func:`rgb_floats` turns a (small) region of a PIL image into a tensor (3, h, w) float32:
 
-========================================  ==================================================
-mode                                      how
-========================================  ==================================================
-``1``, ``L``, ``P``, ``RGB``, ``RGBX``,   ``convert("RGB")``, then ÷ 255 (Pillow's own
-``CMYK``, ``YCbCr``, ``LAB``, ``HSV``     colour conversions)
-``LA``, ``PA``, ``RGBA``, and ``P``,      ``convert("RGBA")`` (palettes expanded, the
-``L``, ``RGB``, ``1`` with a              transparent colour or index made alpha), then
-``transparency``                          composited over :data:`BACKGROUND` (white)
-``La``, ``RGBa`` (premultiplied alpha)    colour + (1 − alpha): the colour is already
-                                          multiplied by alpha (Pillow cannot convert ``La``)
-``I;16``, ``I;16L``, ``I;16B``,           ÷ 65535 (16-bit data: Pillow's ``convert("RGB")``
-``I;16N``, ``I``                          would clip at 255), clipped to [0, 1]; a
-                                          ``transparency`` value is composited too
-``F``                                     ÷ ``float_scale``: 1 for an image whose values all
-                                          lie in [0, 1], else Pillow's own 0 … 255 scale
-                                          (:func:`float_scale`); clipped to [0, 1]; NaN or
-                                          infinite values are refused
-========================================  ==================================================
+======================================  ====================================================
+mode                                    how
+======================================  ====================================================
+``1``, ``L``, ``P``, ``RGB``, ``RGBX``, ``convert("RGB")``, then ÷ 255 (Pillow's own colour
+``CMYK``, ``YCbCr``, ``LAB``, ``HSV``   conversions: LAB through LittleCMS, CMYK naively)
+``LA``, ``PA``, ``RGBA``, and ``P``,    ``convert("RGBA")`` (palettes expanded, the
+``L``, ``RGB``, ``1`` with a            transparent colour or index made alpha), then
+``transparency``                        composited over :data:`BACKGROUND` (white)
+``La``, ``RGBa`` (premultiplied)        colour + (1 − alpha): the colour is already
+                                        multiplied by alpha (Pillow cannot convert ``La``)
+``I;16``, ``I;16L``, ``I;16B``,         ÷ 65535 (16-bit data: Pillow's ``convert("RGB")``
+``I;16N``                               would clip at 255); a ``transparency`` value is
+                                        composited too
+``I`` (32-bit integers)                 ÷ 255 when every value lies in 0 … 255 (an 8-bit
+                                        image, as ``convert("I")`` makes), else ÷ 65535
+                                        (16-bit data); clipped to [0, 1]
+``F`` (32-bit floats)                   as they are when every value lies in [0, 1], else
+                                        ÷ 255 (Pillow's own scale for ``F``); clipped to
+                                        [0, 1]; NaN or infinite values are refused
+======================================  ====================================================
+
+The scale of an ``I`` or ``F`` image is decided once from the whole image
+(:func:`value_scale`), so every band of it is read alike.
 
 Each function works on whatever region it is given, so a large image is converted band by
 band (:mod:`panda_viz.imaging.sources`) and never as a whole.
@@ -33,13 +38,13 @@ import torch
 from .._checks import is_int
 from ..exceptions import InvalidInputError, NonFiniteError
 
-__all__ = ["BACKGROUND", "SIXTEEN_BIT_MODES", "rgb_floats", "float_scale", "composite", "has_alpha"]
+__all__ = ["BACKGROUND", "SIXTEEN_BIT_MODES", "rgb_floats", "value_scale", "composite", "has_alpha"]
 
 #: The background alpha is composited over: white, 1.0 in every channel.
 BACKGROUND = 1.0
 
-#: Pillow's 16-bit greyscale modes (and 32-bit ``I``), scaled by 65535.
-SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+#: Pillow's 16-bit greyscale modes, scaled by 65535.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 _PREMULTIPLIED = ("La", "RGBa")
 _ALPHA = ("LA", "PA", "RGBA")
 _TRANSPARENT_COLOUR = ("1", "L", "P", "RGB")
@@ -50,13 +55,20 @@ def composite(colour: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     return colour * alpha + (BACKGROUND - alpha)
 
 
-def float_scale(image) -> float:
-    """What an ``F`` image's values are divided by: 1 when they all lie in [0, 1], else 255.
+def value_scale(image) -> float:
+    """What the values of an image in an integer or float mode are divided by (1 for other modes).
 
-    Decided once for the whole image (``getextrema``, no copy), so every band of it is
-    read on the same scale.
+    ``I;16*``: 65535. ``I``: 255 when every value lies in 0 … 255, else 65535. ``F``: 1 when
+    every value lies in [0, 1], else 255. Decided from the whole image's extremes
+    (``getextrema``, no copy), so every band of it is read on the same scale.
     """
+    if image.mode in SIXTEEN_BIT_MODES:
+        return 65535.0
+    if image.mode not in ("I", "F"):
+        return 1.0
     low, high = image.getextrema()
+    if image.mode == "I":
+        return 255.0 if 0 <= low and high <= 255 else 65535.0
     return 1.0 if 0.0 <= low and high <= 1.0 else 255.0
 
 
@@ -64,9 +76,9 @@ def _grey_to_rgb(grey: torch.Tensor) -> torch.Tensor:
     return grey.expand(3, *grey.shape[-2:]).clone()
 
 
-def _sixteen_bit(region, where: str) -> torch.Tensor:
+def _integers(region, scale: float) -> torch.Tensor:
     raw = np.asarray(region, dtype=np.float64)
-    grey = torch.from_numpy(np.clip(raw / 65535.0, 0.0, 1.0)).float()[None]
+    grey = torch.from_numpy(np.clip(raw / scale, 0.0, 1.0)).float()[None]
     transparent = region.info.get("transparency")
     if is_int(transparent):
         alpha = torch.from_numpy(raw != float(transparent)).float()[None]
@@ -93,7 +105,7 @@ def has_alpha(region) -> bool:
     return region.mode in _ALPHA or (region.mode in _TRANSPARENT_COLOUR and "transparency" in region.info)
 
 
-def rgb_floats(region, where: str, *, float_scale: float = 1.0) -> torch.Tensor:
+def rgb_floats(region, where: str, *, scale: float | None = None) -> torch.Tensor:
     """A PIL image (or a region cropped from one) as (3, h, w) float32 in [0, 1], over white.
 
     Parameters
@@ -102,8 +114,9 @@ def rgb_floats(region, where: str, *, float_scale: float = 1.0) -> torch.Tensor:
         Any mode; see the module docstring.
     where : str
         Names the image in messages (``"images[2]"``).
-    float_scale : float
-        What an ``F`` image's values are divided by (:func:`float_scale` of the whole image).
+    scale : float, optional
+        What the values of an ``I``, ``I;16*`` or ``F`` region are divided by:
+        :func:`value_scale` of the whole image it was cropped from (default: the region's).
 
     Raises
     ------
@@ -113,10 +126,11 @@ def rgb_floats(region, where: str, *, float_scale: float = 1.0) -> torch.Tensor:
         A mode Pillow cannot convert to RGB.
     """
     mode = region.mode
-    if mode in SIXTEEN_BIT_MODES:
-        return _sixteen_bit(region, where)
+    scale = value_scale(region) if scale is None else scale
+    if mode in SIXTEEN_BIT_MODES or mode == "I":
+        return _integers(region, scale)
     if mode == "F":
-        return _float(region, float_scale, where)
+        return _float(region, scale, where)
     if mode in _PREMULTIPLIED:
         return _premultiplied(region)
     try:

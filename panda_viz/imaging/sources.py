@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from ..exceptions import InvalidInputError, NonFiniteError
 from .decoding import check_pixels, is_lazy, orientation, stored_box, turn_upright, upright_size
-from .pil_modes import composite, float_scale, rgb_floats
+from .pil_modes import composite, rgb_floats, value_scale
 
 __all__ = ["LARGE_IMAGE_PIXELS", "BAND_BYTES", "reduction_factor", "banded", "PilSource", "ArraySource",
            "TensorSource", "channels_to_rgb"]
@@ -144,9 +144,9 @@ class PilSource:
             region = turn_upright(region.crop(box), self.turn)
             box = (0, 0, region.width, region.height)
         left, top, right, bottom = box
-        scale = float_scale(region) if region.mode == "F" else 1.0
+        scale = value_scale(region)
         factor = reduction_factor((bottom - top, right - left), out)
-        return banded(lambda y0, y1: rgb_floats(region.crop((left, top + y0, right, top + y1)), self.where, float_scale=scale),
+        return banded(lambda y0, y1: rgb_floats(region.crop((left, top + y0, right, top + y1)), self.where, scale=scale),
                       bottom - top, right - left, factor)
 
 
