@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..exceptions import InvalidInputError, NonFiniteError
 from .decoding import check_pixels, is_lazy, orientation, stored_box, turn_upright, upright_size
@@ -53,23 +52,42 @@ def reduction_factor(crop: tuple[int, int], out: tuple[int, int]) -> int:
     return max(1, int(min(h / oh, w / ow) // 2))
 
 
+def _edges(length: int, blocks: int) -> np.ndarray:
+    """Where each of ``blocks`` equal blocks of ``length`` pixels starts, and the end: sides of ⌊length / blocks⌋ or one more."""
+    return np.arange(blocks + 1) * length // blocks
+
+
 def banded(render_band: Callable[[int, int], torch.Tensor], height: int, width: int, factor: int) -> torch.Tensor:
-    """Rows 0 … height of a crop, rendered ``render_band(y0, y1) -> (3, y1 - y0, width)`` band by band,
-    each averaged over ``factor × factor`` blocks (partial blocks at the edges average what they hold).
+    """Rows 0 … height of a crop, rendered ``render_band(y0, y1) -> (3, y1 - y0, width)`` a band at a time,
+    each band averaged over blocks about ``factor`` pixels wide before the next is rendered.
+
+    With ``factor`` > 1 the crop is divided into ⌊height / factor⌋ × ⌊width / factor⌋ blocks
+    of equal size to within a pixel (their sides are ``factor`` or ``factor + 1`` pixels), so
+    the result is a uniform grid over the whole crop, as a resize to that size would make.
 
     Returns
     -------
-    Tensor (3, ⌈height / factor⌉, ⌈width / factor⌉) float32
+    Tensor (3, height, width), or (3, ⌊height / factor⌋, ⌊width / factor⌋) float32
     """
-    rows = max(factor, (BAND_BYTES // (12 * width)) // factor * factor)
-    if rows >= height and factor == 1:
-        return render_band(0, height)
-    out = torch.empty(3, -(-height // factor), -(-width // factor))
-    for y0 in range(0, height, rows):
-        band = render_band(y0, min(height, y0 + rows))
-        if factor > 1:
-            band = F.avg_pool2d(band[None], factor, ceil_mode=True)[0]
-        out[:, y0 // factor: y0 // factor + band.shape[1]] = band
+    if factor == 1:
+        rows = max(1, BAND_BYTES // (12 * width))
+        if rows >= height:
+            return render_band(0, height)
+        out = torch.empty(3, height, width)
+        for y0 in range(0, height, rows):
+            out[:, y0:y0 + rows] = render_band(y0, min(height, y0 + rows))
+        return out
+    row_edges, col_edges = _edges(height, height // factor), _edges(width, width // factor)
+    col_sides = np.diff(col_edges).astype(np.float32)
+    per_band = max(1, BAND_BYTES // (12 * width * (factor + 1)))  # blocks of rows per band
+    out = torch.empty(3, len(row_edges) - 1, len(col_edges) - 1)
+    for i0 in range(0, len(row_edges) - 1, per_band):
+        i1 = min(len(row_edges) - 1, i0 + per_band)
+        y0, y1 = int(row_edges[i0]), int(row_edges[i1])
+        band = render_band(y0, y1).numpy()
+        sums = np.add.reduceat(np.add.reduceat(band, col_edges[:-1], axis=2), row_edges[i0:i1] - y0, axis=1)
+        sides = np.diff(row_edges[i0:i1 + 1]).astype(np.float32)
+        out[:, i0:i1] = torch.from_numpy(sums / (sides[:, None] * col_sides[None, :]))
     return out
 
 
