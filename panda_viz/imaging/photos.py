@@ -47,14 +47,21 @@ from ..runtime.devices import check_device, check_memory
 from .decoding import MAX_PIXELS, decode_errors, open_image
 from .sources import ArraySource, PilSource, TensorSource, check_values
 
-__all__ = ["load_images", "load_image", "photo_batch", "PhotoBatch", "Crop", "centre_box", "MIN_IMAGE_SIDE",
-           "MAX_PIXELS", "Box"]
+__all__ = ["load_images", "load_image", "photo_batch", "PhotoBatch", "Crop", "crop_notes", "centre_box",
+           "MIN_IMAGE_SIDE", "MAX_PIXELS", "UPSCALE_NOTE", "KEPT_NOTE", "STRETCH_NOTE", "Box"]
 
 #: Images smaller than this on either side (before resizing) are refused.
 MIN_IMAGE_SIDE = 8
 
 #: A crop (left, top, right, bottom) in pixels, as ``PIL.Image.crop`` takes it.
 Box = tuple[float, float, float, float]
+
+#: :func:`crop_notes` (and so :func:`panda_viz.invert`'s warning) speaks of a crop upscaled
+#: more than this, of a centred crop that keeps less than this fraction of the image, and
+#: of a crop stretched more than this in one direction than in the other.
+UPSCALE_NOTE = 1.5
+KEPT_NOTE = 0.5
+STRETCH_NOTE = 1.25
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,24 @@ class Crop:
         """The fraction of the image's area inside the crop."""
         left, top, right, bottom = self.box
         return (right - left) * (bottom - top) / (self.image_size[0] * self.image_size[1])
+
+
+def crop_notes(crop: Crop) -> list[str]:
+    """What is doubtful about a crop, in words: upscaled, little of the image kept, stretched (empty if nothing)."""
+    notes = []
+    vertical, horizontal = crop.scale
+    if max(vertical, horizontal) > UPSCALE_NOTE:
+        notes.append(f"upscaled {max(vertical, horizontal):.2g}× (the crop has fewer pixels than the output: "
+                     "the detail it lacks is the generator's invention)")
+    if crop.centred and crop.kept < KEPT_NOTE:
+        height, width = crop.image_size
+        notes.append(f"the centred square keeps {crop.kept:.0%} of the image (its aspect ratio "
+                     f"{max(height, width) / min(height, width):.2g}:1 is far from the output's; pass box= to choose the part)")
+    if max(vertical, horizontal) > STRETCH_NOTE * min(vertical, horizontal):
+        notes.append(f"stretched {max(vertical, horizontal) / min(vertical, horizontal):.2g}× more "
+                     f"{'vertically' if vertical > horizontal else 'horizontally'} than "
+                     f"{'horizontally' if vertical > horizontal else 'vertically'} (the box's aspect ratio is not the output's)")
+    return notes
 
 
 @dataclass(frozen=True)
