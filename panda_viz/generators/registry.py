@@ -9,6 +9,7 @@ deep inside (a ``KeyError``, an ``IndexError``, a torch ``RuntimeError``, a
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from .._checks import unknown_name_message
 from ..exceptions import (
     FileLimitError,
     InvalidFileError,
@@ -26,6 +28,7 @@ from ..exceptions import (
     NotThisFormat,
     PandaVizError,
 )
+from ..runtime.devices import check_device
 from .base import Generator
 
 __all__ = [
@@ -72,6 +75,10 @@ def register_file_format(*suffixes: str) -> Callable[[Callable[..., Generator]],
     def decorate(loader: Callable[..., Generator]) -> Callable[..., Generator]:
         @functools.wraps(loader)
         def guarded(path: Any, *args: Any, **options: Any) -> Generator:
+            names = option_names(loader, skip=1)
+            foreign = [name for name in options if names is not None and name not in names]
+            if foreign:  # another loader of the suffix may take it
+                raise NotThisFormat(f"takes no option {foreign[0]!r} (its options: {', '.join(sorted(names)) or 'none'})")
             with file_errors(path, loader.__name__):
                 return loader(path, *args, **options)
 
@@ -105,6 +112,26 @@ def file_errors(path: Any, loader: str) -> Iterator[None]:
         ) from error
 
 
+def option_names(function: Callable, *, skip: int = 0) -> set[str] | None:
+    """The keyword options ``function`` takes, after its first ``skip`` parameters; None when it takes ``**options``."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _check_options(options: dict[str, Any], accepted: set[str] | None, where: str) -> None:
+    """Refuse an option no loader of ``where`` takes, the closest names first, before anything is loaded."""
+    if accepted is None:
+        return
+    for name in options:
+        if name not in accepted:
+            raise InvalidInputError(f"{where}: " + unknown_name_message("option", name, sorted(accepted)))
+
+
 def available_generators() -> list[str]:
     """Names accepted by :func:`load_generator`."""
     return sorted(_NAMED)
@@ -134,17 +161,23 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
         generator = load_generator(source, **options)
         generator.memory_budget = budget
         return generator
+    if "device" in options:
+        check_device(options["device"])  # before any weights are read
     if isinstance(source, Generator):
+        _check_options(options, {"device"}, "load_generator(a Generator)")
         return source.to(options["device"]) if "device" in options else source
     if isinstance(source, nn.Module):
+        _check_options(options, option_names(Generator.__init__, skip=2), "load_generator(a torch.nn.Module)")
         if "latent_shape" not in options:
             raise InvalidTypeError("wrapping a torch.nn.Module needs latent_shape=(...), the shape of one latent")
         return Generator(source, **options)
     if isinstance(source, (str, Path)):
         if isinstance(source, str) and source in _NAMED:
+            _check_options(options, option_names(_NAMED[source]), f"load_generator({source!r})")
             return _NAMED[source](**options)
         path = Path(source)
-        if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
+        looks_like_a_file = path.suffix.lower() in _FILE_FORMATS or any(sep in str(source) for sep in "/\\")
+        if path.suffix and (path.exists() or isinstance(source, Path) or looks_like_a_file):
             if not path.exists():
                 raise MissingFileError(f"checkpoint {str(path)!r} does not exist", path)
             if not path.is_file():
@@ -155,6 +188,9 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
                     f"no loader for checkpoint files ending in {path.suffix!r}; "
                     f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}", path,
                 )
+            accepted = [option_names(loader, skip=1) for loader in loaders]
+            _check_options(options, None if None in accepted else set().union(*accepted),
+                           f"load_generator for {path.suffix!r} files")
             reasons = []
             for loader in loaders:
                 try:
@@ -162,10 +198,8 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
                 except NotThisFormat as reason:
                     reasons.append(f"{loader.__name__}: {reason}")
             raise InvalidFileError(f"{str(path)!r} matches no known checkpoint format; " + "; ".join(reasons), path)
-        raise InvalidInputError(
-            f"unknown generator {str(source)!r}; registered: {', '.join(available_generators())} "
-            "(or pass a checkpoint path, a torch.nn.Module or a Generator)"
-        )
+        raise InvalidInputError(unknown_name_message("generator", str(source), available_generators())
+                                + " (or a checkpoint path, a torch.nn.Module or a Generator)")
     raise InvalidTypeError(
         "expected a registered generator name, a checkpoint path, a torch.nn.Module or a "
         f"Generator; got {type(source).__name__}"

@@ -29,7 +29,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._checks import is_int
-from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, PandaVizError, ResourceLimitError
+from ..exceptions import (
+    FileLimitError,
+    InvalidFileError,
+    InvalidInputError,
+    PandaVizError,
+    ResourceLimitError,
+)
 
 __all__ = ["MAX_PIXELS", "open_image", "decode_errors", "check_pixels", "orientation", "upright_size",
            "stored_box", "turn_upright", "is_lazy"]

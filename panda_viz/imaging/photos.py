@@ -42,7 +42,12 @@ import torch
 import torch.nn.functional as F
 
 from .._checks import check_int, describe, is_int
-from ..exceptions import InvalidInputError, InvalidTypeError, MissingFileError, ResourceLimitError
+from ..exceptions import (
+    InvalidInputError,
+    InvalidTypeError,
+    MissingFileError,
+    ResourceLimitError,
+)
 from ..runtime.devices import check_device, check_memory
 from .decoding import MAX_PIXELS, decode_errors, open_image
 from .sources import ArraySource, PilSource, TensorSource, check_values

@@ -23,7 +23,14 @@ import numpy as np
 import torch
 
 from ..exceptions import InvalidInputError, NonFiniteError
-from .decoding import check_pixels, is_lazy, orientation, stored_box, turn_upright, upright_size
+from .decoding import (
+    check_pixels,
+    is_lazy,
+    orientation,
+    stored_box,
+    turn_upright,
+    upright_size,
+)
 from .pil_modes import composite, rgb_floats, value_scale
 
 __all__ = ["LARGE_IMAGE_PIXELS", "BAND_BYTES", "reduction_factor", "banded", "PilSource", "ArraySource",

@@ -33,6 +33,9 @@ __all__ = ["DEVICE_TYPES", "check_device", "machine_devices", "available_memory"
 
 #: Device types panda_viz runs on (others torch knows, such as ``meta``, hold no data).
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+#: Allocations up to this size are checked against the budget only (the machine is not asked).
+SMALL_ALLOCATION = 64 << 20
+
 #: What people type for a device type that torch spells otherwise.
 _ALIASES = {"gpu": "cuda", "nvidia": "cuda", "metal": "mps"}
 
@@ -200,6 +203,8 @@ def check_memory(what: str, n: int, bytes_each: float, *, device: str | torch.de
         ``n × bytes_each`` is more than ``budget`` or than the device has free.
     """
     needed = n * bytes_each
+    if needed <= SMALL_ALLOCATION and (budget is None or needed <= budget):
+        return  # not worth asking the operating system
     limits = []
     if budget is not None:
         limits.append((float(budget), budget_name))
