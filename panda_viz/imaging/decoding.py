@@ -81,7 +81,7 @@ def decode_errors(where: str, path: Path | None, *, max_pixels: int) -> Iterator
 
     try:
         yield
-    except PandaVizError:
+    except (PandaVizError, MemoryError):  # a MemoryError is the caller's to name (runtime.devices.memory_errors)
         raise
     except Image.DecompressionBombError as error:
         found = re.search(r"\((\d+) pixels\)", str(error))

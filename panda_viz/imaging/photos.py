@@ -48,7 +48,7 @@ from ..exceptions import (
     MissingFileError,
     ResourceLimitError,
 )
-from ..runtime.devices import check_device, check_memory
+from ..runtime.devices import check_device, check_memory, memory_errors
 from .decoding import MAX_PIXELS, decode_errors, open_image
 from .sources import ArraySource, PilSource, TensorSource, check_values
 
@@ -294,20 +294,23 @@ def photo_batch(
     n = sum(_count(item) for item in items)
     boxes = iter(_boxes(box, n))
     each, what = 3 * size[0] * size[1], f"load_images: {n} images of size {size}"
-    # the float32 batch on the CPU, and the result in dtype on the device (on the CPU, a second copy)
+    # the float32 batch on the CPU, and the result in dtype on the device (on the CPU, a second copy);
+    # while an image is resized, its float output and the resize's half-way image besides
     on_cpu = 4 * each + (each * dtype.itemsize if device.type == "cpu" and dtype != torch.float32 else 0)
-    check_memory(what, n, on_cpu, device="cpu", unit="images")
+    check_memory(what, n, on_cpu, device="cpu", unit="images", working_bytes=2 * 4 * each)
     if device.type != "cpu":
         check_memory(what, n, each * dtype.itemsize, device=device, unit="images")
-    batch = torch.empty(n, 3, *size)
     crops: list[Crop] = []
-    for i, item in enumerate(items):
-        where = f"images[{i}]" if isinstance(images, (list, tuple)) else "images"
-        with ExitStack() as stack:  # a file is closed as soon as its crop is read
-            for source in _sources(item, where, stack, max_pixels):
-                batch[len(crops)], crop = _crop_resize(source, next(boxes), size)
-                crops.append(crop)
-    return PhotoBatch(images=batch.mul_(2).sub_(1).to(device=device, dtype=dtype), crops=tuple(crops))
+    with memory_errors(what):
+        batch = torch.empty(n, 3, *size)
+        for i, item in enumerate(items):
+            where = f"images[{i}]" if isinstance(images, (list, tuple)) else "images"
+            with ExitStack() as stack:  # a file is closed as soon as its crop is read
+                for source in _sources(item, where, stack, max_pixels):
+                    batch[len(crops)], crop = _crop_resize(source, next(boxes), size)
+                    crops.append(crop)
+        images = batch.mul_(2).sub_(1).to(device=device, dtype=dtype)
+    return PhotoBatch(images=images, crops=tuple(crops))
 
 
 def load_images(

@@ -40,7 +40,7 @@ from .._checks import as_rng, check_float, check_int, is_int
 from ..exceptions import InvalidInputError, InvalidTypeError, PhotoWarning
 from ..generators.inverted import STAGES, Inversion, tuned_module
 from ..imaging.photos import MAX_PIXELS, Box, Crop, crop_notes, photo_batch
-from ..runtime.devices import check_memory
+from ..runtime.devices import check_memory, memory_errors
 from ..runtime.progress import progress as _progress
 
 __all__ = ["invert", "psnr", "default_inversion_layer", "tunable_parameters", "Inversion", "STAGES"]
@@ -368,7 +368,7 @@ def invert(
         if callback is not None:
             callback(stage, len(history), steps[stage], value)
 
-    with torch.enable_grad():  # also under a caller's torch.no_grad()
+    with torch.enable_grad(), memory_errors(f"invert ({len(target)} images, n_starts={n_starts})"):  # enable_grad: also under a caller's no_grad
         latents, features, tuned, history, stage_psnr, seconds = _stages(
             generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_names, tick)
 

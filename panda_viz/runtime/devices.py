@@ -12,6 +12,10 @@ The two checks every entry point that takes a ``device=`` or a count shares:
   :class:`~panda_viz.exceptions.ResourceLimitError` says how much was asked, how much is
   allowed and how many items would fit.
 
+And one safety net for what an estimate missed: :func:`memory_errors` turns an allocator's
+failure inside a block (``MemoryError``, torch's "can't allocate memory" and CUDA
+out-of-memory errors) into a :class:`~panda_viz.exceptions.ResourceLimitError` naming the call.
+
 Free memory is what the operating system reports: on the CPU the smallest of
 ``MemAvailable`` (``/proc/meminfo``), the cgroup's limit less its usage, and the address
 space ``RLIMIT_AS`` still leaves; on a GPU ``torch.cuda.mem_get_info``. Where none is known
@@ -21,6 +25,8 @@ space ``RLIMIT_AS`` still leaves; on a GPU ``torch.cuda.mem_get_info``. Where no
 from __future__ import annotations
 
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,8 @@ import torch
 from .._checks import describe, near_misses
 from ..exceptions import InvalidInputError, InvalidTypeError, ResourceLimitError
 
-__all__ = ["DEVICE_TYPES", "check_device", "machine_devices", "available_memory", "check_memory", "format_bytes"]
+__all__ = ["DEVICE_TYPES", "check_device", "machine_devices", "available_memory", "check_memory", "memory_errors",
+           "format_bytes"]
 
 #: Device types panda_viz runs on (others torch knows, such as ``meta``, hold no data).
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
@@ -179,7 +186,8 @@ def available_memory(device: str | torch.device = "cpu") -> int | None:
 
 
 def check_memory(what: str, n: int, bytes_each: float, *, device: str | torch.device = "cpu",
-                 budget: float | None = None, budget_name: str = "the memory budget", unit: str = "") -> None:
+                 budget: float | None = None, budget_name: str = "the memory budget", unit: str = "",
+                 working_bytes: float = 0) -> None:
     """Refuse ``n`` items of ``bytes_each`` bytes that would not fit, before they are allocated.
 
     Parameters
@@ -196,13 +204,15 @@ def check_memory(what: str, n: int, bytes_each: float, *, device: str | torch.de
         A soft limit in bytes the caller may raise, named by ``budget_name`` in the message.
     unit : str
         The items' name in the message (``"latents"``).
+    working_bytes : float
+        Bytes needed at the same time besides the items (a working copy).
 
     Raises
     ------
     ResourceLimitError
         ``n × bytes_each`` is more than ``budget`` or than the device has free.
     """
-    needed = n * bytes_each
+    needed = n * bytes_each + working_bytes
     if needed <= SMALL_ALLOCATION and (budget is None or needed <= budget):
         return  # not worth asking the operating system
     limits = []
@@ -213,9 +223,31 @@ def check_memory(what: str, n: int, bytes_each: float, *, device: str | torch.de
         limits.append((float(free), f"the memory free on {torch.device(device)}"))
     for limit, named in limits:
         if needed > limit:
-            fit = int(limit // bytes_each) if bytes_each > 0 else n
+            fit = max(0, int((limit - working_bytes) // bytes_each)) if bytes_each > 0 else n
             items = f" {unit}" if unit else ""
+            working = f" plus {format_bytes(working_bytes)} to work in" if working_bytes else ""
             raise ResourceLimitError(
-                f"{what}: {n:,}{items} of {format_bytes(bytes_each)} each take {format_bytes(needed)}; "
+                f"{what}: {n:,}{items} of {format_bytes(bytes_each)} each take {format_bytes(n * bytes_each)}{working}; "
                 f"{named} is {format_bytes(limit)}, room for at most {fit:,}{items}"
             )
+
+
+_ALLOCATOR_FAILURES = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+@contextmanager
+def memory_errors(what: str) -> Iterator[None]:
+    """Re-raise an allocator's failure inside the block as a ResourceLimitError naming ``what``.
+
+    The checks above run first and refuse what clearly cannot fit; this catches what an
+    estimate missed (another process took the memory meanwhile, a transient copy) so that
+    the caller still gets a panda_viz error, not ``MemoryError`` or torch's ``RuntimeError``.
+    """
+    try:
+        yield
+    except MemoryError:
+        raise ResourceLimitError(f"{what}: ran out of memory (the allocator refused a request)") from None
+    except RuntimeError as error:  # torch.OutOfMemoryError is one too
+        if not any(text in str(error) for text in _ALLOCATOR_FAILURES):
+            raise
+        raise ResourceLimitError(f"{what}: ran out of memory ({str(error).splitlines()[0][:200]})") from None
