@@ -33,12 +33,15 @@ from .decoding import (
 )
 from .pil_modes import composite, rgb_floats, value_scale
 
-__all__ = ["LARGE_IMAGE_PIXELS", "BAND_BYTES", "reduction_factor", "banded", "PilSource", "ArraySource",
+__all__ = ["LARGE_IMAGE_PIXELS", "DRAFT_GAP", "BAND_BYTES", "reduction_factor", "banded", "PilSource", "ArraySource",
            "TensorSource", "channels_to_rgb"]
 
 #: Crops with more pixels than this (2048 × 2048) are block-averaged before the final resize,
 #: and JPEGs with more are decoded reduced; smaller ones are read whole.
 LARGE_IMAGE_PIXELS = 1 << 22
+
+#: A JPEG is decoded at 1/d of its size only when the crop stays at least this many times the output's side.
+DRAFT_GAP = 8
 
 #: The most bytes of floats one band of a crop takes while it is converted.
 BAND_BYTES = 8 << 20
@@ -144,14 +147,15 @@ class PilSource:
         self.height, self.width = upright_size(image.size, self.turn)
 
     def _drafted(self, box: Box, out: tuple[int, int]) -> Box:
-        """Decode a large JPEG at 1/2, 1/4 or 1/8 scale when the crop stays at least twice ``out``; the box scaled."""
+        """Decode a large JPEG at 1/2, 1/4 or 1/8 scale when the crop stays :data:`DRAFT_GAP` times ``out``; the box scaled."""
         image = self.image
         if not (self.may_draft and is_lazy(image) and image.format in ("JPEG", "MPO")
                 and image.width * image.height > LARGE_IMAGE_PIXELS):
             return box
         left, top, right, bottom = box
         shrink = min((bottom - top) / out[0], (right - left) / out[1])
-        scale = next((d for d in (8, 4, 2) if d <= shrink / 2), 1)
+        # the box is rounded to the reduced image's pixels: at most half of one, 1/16 of an output pixel
+        scale = next((d for d in (8, 4, 2) if d <= shrink / DRAFT_GAP), 1)
         width, height = image.size
         if scale == 1 or image.draft(image.mode, (width // scale, height // scale)) is None:
             return box
