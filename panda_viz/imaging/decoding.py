@@ -75,8 +75,12 @@ def check_pixels(width: int, height: int, where: str, *, max_pixels: int, path: 
 
 
 @contextmanager
-def decode_errors(where: str, path: Path | None, *, max_pixels: int) -> Iterator[None]:
-    """Re-raise whatever decoding an image raises inside the block as a panda_viz error naming its source."""
+def decode_errors(where: str, path: Path | None, *, max_pixels: int, what: str = "the bytes are") -> Iterator[None]:
+    """Re-raise whatever decoding an image raises inside the block as a panda_viz error naming its source.
+
+    ``path`` names the file; without one, ``what`` says what was being decoded ("the bytes
+    are", "the PIL image is").
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -91,12 +95,12 @@ def decode_errors(where: str, path: Path | None, *, max_pixels: int) -> Iterator
                                         f"the limit max_pixels={max_pixels:,}") from None
     except UnidentifiedImageError:
         if path is None:
-            raise InvalidInputError(f"{where}: the bytes are not an image file PIL can read") from None
+            raise InvalidInputError(f"{where}: {what} not an image file PIL can read") from None
         raise InvalidFileError(f"{where}: {str(path)!r} is not an image file PIL can read", path) from None
     except Exception as error:  # noqa: BLE001 - a crafted file can make a decoder fail in any way
         why = f"{type(error).__name__}: {str(error)[:200]}"
         if path is None:
-            raise InvalidInputError(f"{where}: the bytes are not an image file PIL can read ({why})") from None
+            raise InvalidInputError(f"{where}: {what} not an image file PIL can read ({why})") from None
         raise InvalidFileError(f"{where}: {str(path)!r} cannot be read as an image ({why})", path) from None
 
 

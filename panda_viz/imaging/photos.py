@@ -49,7 +49,7 @@ from ..exceptions import (
     ResourceLimitError,
 )
 from ..runtime.devices import check_device, check_memory, memory_errors
-from .decoding import MAX_PIXELS, decode_errors, open_image
+from .decoding import MAX_PIXELS, decode_errors, is_lazy, open_image
 from .sources import ArraySource, PilSource, TensorSource, check_values
 
 __all__ = ["load_images", "load_image", "photo_batch", "PhotoBatch", "Crop", "crop_notes", "centre_box",
@@ -197,8 +197,10 @@ def _sources(item: Any, where: str, stack: ExitStack, max_pixels: int) -> list:
         image = stack.enter_context(open_image(bytes(item), where, max_pixels=max_pixels))
         return [PilSource(image, where, max_pixels=max_pixels, may_draft=True)]
     if isinstance(item, Image.Image):
-        filename = getattr(item, "filename", "")
-        stack.enter_context(decode_errors(where, Path(filename) if filename else None, max_pixels=max_pixels))
+        if is_lazy(item):  # still to be decoded: as a file is
+            filename = getattr(item, "filename", "")
+            stack.enter_context(decode_errors(where, Path(filename) if filename else None, max_pixels=max_pixels,
+                                              what="the PIL image is"))
         return [PilSource(item, where, max_pixels=max_pixels)]
     if isinstance(item, np.ndarray):
         return _numpy_sources(item, where)

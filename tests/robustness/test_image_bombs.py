@@ -107,3 +107,23 @@ def test_a_header_within_the_budget_but_no_data_is_a_truncated_file(tmp_path):
     outcome = _bounded(f"from panda_viz import load_images\nload_images({str(path)!r}, 64)")
     assert outcome.error_type == "InvalidFileError", outcome
     assert str(path) in outcome.error_message and "cannot be read as an image" in outcome.error_message
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the test opens it itself
+def test_a_lazy_pil_image_is_held_to_the_budget_and_its_errors_name_its_file(folder, tmp_path):
+    from PIL import Image
+
+    from panda_viz.exceptions import FileLimitError, InvalidFileError
+    from panda_viz.imaging.photos import load_images
+
+    path = folder / "png-100-megapixels.png"
+    with Image.open(path) as image:  # Pillow opens it (under its own limit); nothing is decoded yet
+        with pytest.raises(FileLimitError, match=r"declares 10,000 × 10,000 pixels .* the limit is 64,000,000") as info:
+            load_images(image, 64)
+    assert info.value.path == path
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(png_header(100, 100))
+    with Image.open(truncated) as image:
+        with pytest.raises(InvalidFileError, match=r"'.*truncated.png' cannot be read as an image") as info:
+            load_images(image, 64)
+    assert info.value.path == truncated
