@@ -170,3 +170,17 @@ def test_an_edit_term_is_checked_against_its_model_where_it_is_first_used(dcgan)
                                                 r"the model has 4 parts \(0 … 3\) and 256 appearances \(0 … 255\)") as info:
         edit_images(dcgan, dcgan.sample_latents(1, seed=0), model, term)
     assert isinstance(info.value, IndexError)
+
+
+def test_unknown_modules_zoos_and_hook_layers_name_the_near_miss(dcgan):
+    from panda_viz.baselines import sefa
+    from panda_viz.formats.edit_zoo import load_edit_zoo
+    from panda_viz.generators import hooks
+
+    with pytest.raises(InvalidInputError, match=r"sefa: module 'Main.0' not found; did you mean 'main.0'\? Modules with a weight"):
+        sefa(dcgan, layer="Main.0")
+    with pytest.raises(InvalidInputError, match=r"unknown edit zoo 'dcgan_digiface'; did you mean 'dcgan-digiface'\?"):
+        load_edit_zoo("dcgan_digiface")
+    with pytest.raises(InvalidInputError, match=r"layer 'main5' not found in Generator; did you mean 'main.5'\? Modules: "):
+        with hooks.capture(dcgan.module, "main5"):
+            pass
