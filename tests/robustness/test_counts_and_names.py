@@ -16,7 +16,12 @@ import panda_viz
 from panda_viz import PandA, fit_generator, load_generator
 from panda_viz.editing.edits import EditTerm, edit_images
 from panda_viz.editing.removal import removal_edit
-from panda_viz.exceptions import InvalidIndexError, InvalidInputError, InvalidTypeError, ResourceLimitError
+from panda_viz.exceptions import (
+    InvalidIndexError,
+    InvalidInputError,
+    InvalidTypeError,
+    ResourceLimitError,
+)
 from panda_viz.imaging.photos import load_images
 from panda_viz.paper.regions import face_mask
 from panda_viz.runtime.devices import check_device, check_memory, format_bytes

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from .bounded import run_bounded
-from .crafted_images import bmp_header, compressible_png, gif_header, jpeg_header, png_header
+from .crafted_images import (
+    bmp_header,
+    compressible_png,
+    gif_header,
+    jpeg_header,
+    png_header,
+)
 
 PEAK_MB = 500
 SECONDS = 20
