@@ -39,6 +39,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "near_misses",
+    "did_you_mean",
     "unknown_name_message",
     "as_rng",
     "describe",
@@ -159,6 +160,12 @@ def near_misses(value: Any, options: Iterable[str], n: int = 3) -> list[str]:
         return by_key[key(value)][:n]
     matches = difflib.get_close_matches(key(value), list(by_key), n=n, cutoff=0.6)
     return [option for match in matches for option in by_key[match]][:n]
+
+
+def did_you_mean(value: Any, options: Iterable[str]) -> str:
+    """``"; did you mean 'main.5'?"`` for the near misses of ``value`` among ``options``; ``""`` when none is close."""
+    close = near_misses(value, options)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def unknown_name_message(what: str, value: Any, options: Iterable[str], *, limit: int = 40) -> str:

@@ -31,6 +31,7 @@ is also the built-in exception that fits (``ValueError``, ``TypeError``, ``OSErr
 
     ConvergenceWarning (UserWarning)
     NonFiniteWarning (UserWarning)
+    PhotoWarning (UserWarning)                a photo cropped, upscaled or stretched far from itself
 
 :class:`StopForward` is not an error: :func:`panda_viz.generators.hooks.stop_after` raises
 it to end a forward pass early, and the same context catches it.
@@ -67,6 +68,7 @@ __all__ = [
     "StopForward",
     "ConvergenceWarning",
     "NonFiniteWarning",
+    "PhotoWarning",
 ]
 
 
@@ -206,3 +208,9 @@ class ConvergenceWarning(UserWarning):
 
 class NonFiniteWarning(UserWarning):
     """A result holds NaN or infinite values (e.g. an edit strength that overflows)."""
+
+
+class PhotoWarning(UserWarning):
+    """A photo given to :func:`panda_viz.invert` was much smaller than the generator's images
+    (so upscaled), or its crop kept little of it or stretched it; the message says which crop
+    and which scale (both recorded on the :class:`~panda_viz.generators.inverted.Inversion`)."""

@@ -15,7 +15,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from .._checks import check_bool, check_int
+from .._checks import check_bool, check_int, did_you_mean
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..generators.base import Generator
 from ._directions import Directions, fix_signs
@@ -28,7 +28,9 @@ def _module(generator: Generator, name: str) -> nn.Module:
         return generator.module.get_submodule(name)
     except AttributeError:
         names = [n for n, m in generator.module.named_modules() if n and isinstance(getattr(m, "weight", None), torch.Tensor)]
-        raise InvalidInputError(f"sefa: module {name!r} not found; modules with a weight: {', '.join(names[:30])}") from None
+        hint = did_you_mean(name, names)
+        raise InvalidInputError(f"sefa: module {name!r} not found{hint + ' Modules' if hint else '; modules'} with a weight: "
+                                f"{', '.join(names[:30])}") from None
 
 
 def _probe_inputs(generator: Generator, names: Sequence[str] | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..exceptions import InvalidInputError
 from ..fileio.atomic import atomic_path
 from ..imaging import render
 
@@ -307,9 +308,10 @@ def _run(args: argparse.Namespace) -> int:
     steps = _Steps(9)
     out = Path(args.out)
     G = steps(f"loaded generator {GENERATOR}", lambda: load_generator(GENERATOR))
-    if args.layer not in G.layers:
-        listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in G.layers.items())
-        print(f"panda-viz demo: layer {args.layer!r} not found; layers: {listing}", file=sys.stderr)
+    try:
+        G.check_layer(args.layer)  # its message names the near misses, then every layer
+    except InvalidInputError as error:
+        print(f"panda-viz demo: {error}", file=sys.stderr)
         return 2
     C, H, W = G.layers[args.layer]
     if args.n_parts > H * W:

@@ -205,7 +205,7 @@ def resolve_device(text: str) -> torch.device:
     """``auto`` -> :func:`panda_viz.runtime.distributed.default_device`; otherwise the device named, if this machine has it."""
     if text == "auto":
         return distributed.default_device()
-    return check_device(text, where="--device")
+    return check_device(text, name="--device")
 
 
 def generator_options(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:

@@ -34,12 +34,25 @@ from typing import Any
 import torch
 
 from .._checks import check_float, describe
-from ..exceptions import InvalidInputError, InvalidTypeError, PandaVizError, ResourceLimitError
+from ..exceptions import (
+    InvalidInputError,
+    InvalidTypeError,
+    PandaVizError,
+    ResourceLimitError,
+)
 from ..fileio.confined import ConfinedFolder
 from ..runtime import distributed
 from ..runtime.progress import progress as _progress
 from .arguments import MAX_ALPHA, MAX_SEED
-from .render_records import MANIFEST, Record, journal_name, manifest_text, read_records, record_line, remove_journals
+from .render_records import (
+    MANIFEST,
+    Record,
+    journal_name,
+    manifest_text,
+    read_records,
+    record_line,
+    remove_journals,
+)
 
 __all__ = ["RenderJob", "render_edits", "parse_seeds", "MANIFEST", "ORIGINAL", "MAX_FILES", "DEFAULT_BATCH",
            "add_arguments", "run"]

@@ -14,7 +14,14 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from .._checks import as_rng, check_bool, check_choice, check_float, check_has_data, check_int
+from .._checks import (
+    as_rng,
+    check_bool,
+    check_choice,
+    check_float,
+    check_has_data,
+    check_int,
+)
 from ..exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 
 __all__ = [

@@ -37,7 +37,6 @@ import torch.nn.functional as F
 
 from .._checks import check_float, check_int, is_int
 from ..decomposition.fitted import (
-    appearance_indices,
     check_compatible,
     check_fitted,
     feature_shape,
@@ -53,6 +52,7 @@ from ..exceptions import (
 __all__ = [
     "PartIndex",
     "EditTerm",
+    "check_terms",
     "part_maps",
     "parts_tensor",
     "part_map",
@@ -117,6 +117,27 @@ def _as_terms(terms: Any) -> list[EditTerm]:
     if not out:
         raise InvalidInputError("local_edit needs at least one (part, appearance, alpha) term; got none")
     return out
+
+
+def check_terms(terms: Sequence[EditTerm], *, n_parts: int, n_appearances: int) -> None:
+    """Each term's parts and appearance checked against a model's counts, where the terms are first used.
+
+    Raises
+    ------
+    InvalidIndexError
+        A part or appearance index the model does not have (an ``IndexError``); the message
+        names the term and both of the model's counts.
+    """
+    for term in terms:
+        parts = () if term.part is None else (term.part,) if is_int(term.part) else term.part
+        bad = [f"part {int(k)}" for k in parts if not 0 <= int(k) < n_parts]
+        if not 0 <= term.appearance < n_appearances:
+            bad.append(f"appearance {term.appearance}")
+        if bad:
+            raise InvalidIndexError(
+                f"edit term {term.label()}: {' and '.join(bad)} out of range; the model has {n_parts} parts "
+                f"(0 … {n_parts - 1}) and {n_appearances} appearances (0 … {n_appearances - 1})"
+            )
 
 
 # --------------------------------------------------------------------------- parts and masks
@@ -254,7 +275,7 @@ def local_edit(
     P = parts_tensor(model if parts is None else parts).to(A.device, A.dtype)
     if tuple(P.shape[-2:]) != (H, W):
         raise IncompatibleFactorsError(f"parts of spatial size ({H}, {W}) expected (the model's features {C}×{H}×{W}); got {tuple(P.shape)}")
-    appearance_indices(model, [t.appearance for t in terms])
+    check_terms(terms, n_parts=P.shape[-3], n_appearances=A.shape[1])
     uses_mask = [t for t in terms if t.part is None]
     if uses_mask and mask is None:
         raise InvalidInputError(f"term {uses_mask[0]} has part=None, which needs a mask; got mask=None")

@@ -30,7 +30,12 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..exceptions import FileLimitError, FileWriteError, InvalidInputError, UnsafePathError
+from ..exceptions import (
+    FileLimitError,
+    FileWriteError,
+    InvalidInputError,
+    UnsafePathError,
+)
 from .atomic import is_stale_temporary, temporary_name, write_error
 
 __all__ = ["ConfinedFolder", "CHUNK_BYTES"]

@@ -22,7 +22,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import FileLimitError, InvalidFileError, InvalidInputError, InvalidTypeError, NonFiniteError
+from ..exceptions import (
+    FileLimitError,
+    InvalidFileError,
+    InvalidInputError,
+    InvalidTypeError,
+    NonFiniteError,
+)
 
 __all__ = ["read_json_file", "parse_json", "decode_utf8", "json_text", "MAX_WRITE_DEPTH"]
 

@@ -6,7 +6,10 @@ whole before anything can look at it, and trusts its declared shape. The saved f
 panda_viz (factors in :mod:`panda_viz.formats.factors`, inversions in :mod:`panda_viz.formats.inversions`)
 read their archives through this module instead:
 
-- :func:`open_archive`: the file is a zip archive (an ``.npy`` passed by mistake is named);
+- :func:`open_archive`: the file is a zip archive (an ``.npy`` passed by mistake is named)
+  whose central directory — the list of members, which ``zipfile`` reads whole and turns
+  into one object per member before anything can count them — declares at most
+  :data:`MAX_DIRECTORY_BYTES` and :data:`MAX_DIRECTORY_ENTRIES`;
 - :func:`archive_members`: the members are ``.npy`` files, none twice, not too many, each
   one accepted by the format before anything is read;
 - :func:`read_member`: compression method, declared size against a cap and against the
@@ -22,6 +25,7 @@ the file, the format and the member.
 
 from __future__ import annotations
 
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -39,16 +43,46 @@ from .npy import (
     read_npy_header,
 )
 
-__all__ = ["MAX_INFLATION", "open_archive", "archive_members", "read_member", "read_metadata"]
+__all__ = ["MAX_INFLATION", "MAX_DIRECTORY_BYTES", "MAX_DIRECTORY_ENTRIES", "open_archive", "archive_members",
+           "read_member", "read_metadata"]
 
 #: How much a deflated member may grow when inflated (real factors compress about 1.1×; a zip
 #: bomb reaches 1000×); members stored uncompressed, as ``np.savez`` writes, are 1×.
 MAX_INFLATION = 64
 
+#: The largest central directory (the archive's list of members) and the most entries it may
+#: declare before ``zipfile`` reads it: an inversion of a 1024-px StyleGAN with every later
+#: parameter tuned holds a few hundred members of about 100 bytes each.
+MAX_DIRECTORY_BYTES = 4 << 20
+MAX_DIRECTORY_ENTRIES = 65_536
+
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_END = b"PK\x06\x06"
+
 
 def _fail(path: Path, what: str, why: str, error: type[InvalidFileError] = InvalidFileError) -> InvalidFileError:
     """The error to raise for a refused archive, naming the file and the format."""
     return error(f"{path}: not a valid panda_viz {what}: {why}", path)
+
+
+def _declared_directory(f, size: int) -> tuple[int, int] | None:
+    """(bytes, entries) of the central directory as the end record declares them (zip64 too); None if not found."""
+    tail = min(size, 22 + 65_535)  # the end record, then a comment of up to 65,535 bytes
+    f.seek(size - tail)
+    data = f.read(tail)
+    at = data.rfind(_END_OF_DIRECTORY)
+    if at < 0 or len(data) - at < 22:
+        return None  # zipfile says what is wrong
+    entries, directory_bytes = struct.unpack("<HI", data[at + 10:at + 16])
+    if (entries == 0xFFFF or directory_bytes == 0xFFFFFFFF) and at >= 20 and data[at - 20:at - 16] == _ZIP64_LOCATOR:
+        (offset,) = struct.unpack("<Q", data[at - 12:at - 4])
+        if offset + 56 <= size:
+            f.seek(offset)
+            record = f.read(56)
+            if record[:4] == _ZIP64_END:
+                entries, directory_bytes = struct.unpack("<QQ", record[32:48])
+    return directory_bytes, entries
 
 
 def open_archive(path: Path, *, what: str, npy_hint: str = "") -> zipfile.ZipFile:
@@ -64,8 +98,12 @@ def open_archive(path: Path, *, what: str, npy_hint: str = "") -> zipfile.ZipFil
     """
     with open(path, "rb") as f:
         head = f.read(len(NPY_MAGIC))
+        declared = _declared_directory(f, path.stat().st_size)
     if head == NPY_MAGIC:
         raise _fail(path, what, f"it is a single .npy array, not an .npz archive{npy_hint}")
+    if declared is not None and (declared[0] > MAX_DIRECTORY_BYTES or declared[1] > MAX_DIRECTORY_ENTRIES):
+        raise _fail(path, what, f"its central directory declares {declared[1]:,} members in {declared[0]:,} bytes; at most "
+                                f"{MAX_DIRECTORY_ENTRIES:,} members in {MAX_DIRECTORY_BYTES:,} bytes are read", FileLimitError)
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .._checks import check_bool, check_float, near_misses
+from .._checks import check_bool, check_float, near_misses, unknown_name_message
 from ..decomposition.fitted import check_fitted
 from ..exceptions import (
     IncompatibleFactorsError,
@@ -338,9 +338,8 @@ def load_edit_zoo(name_or_path: str | Path) -> EditZoo:
     if isinstance(name_or_path, str) and path.suffix.lower() != ".json":
         shipped = shipped_zoo_path(name_or_path)
         if shipped is None:
-            raise InvalidInputError(
-                f"unknown edit zoo {name_or_path!r}; shipped: {', '.join(available_edit_zoos())} (or pass a .json path)"
-            )
+            raise InvalidInputError(unknown_name_message("edit zoo", name_or_path, available_edit_zoos())
+                                    + " (or pass a .json path)")
         path = shipped
     if not path.exists():
         raise MissingFileError(f"edit zoo {str(path)!r} does not exist")

@@ -3,7 +3,9 @@
 Format (as :mod:`panda_viz.formats.factors` does for factors): an ``.npz`` archive, read member by
 member through :mod:`panda_viz.fileio.npz` (only the arrays the metadata names, each header
 checked before its data), holding float arrays ``latents`` (N, *latent_shape), ``target`` and ``reconstruction`` (N, 3, H, W), ``psnr`` (N,), optionally ``features``
-(N, C, H, W) and ``anchor`` (N, *latent_shape), one array ``tuned.<parameter name>`` per
+(N, C, H, W) and ``anchor`` (N, *latent_shape), optionally ``crop_box`` (N, 4) and
+``crop_scale`` (N, 2) together (what was done to each photo; files written before they were
+recorded lack them and still load), one array ``tuned.<parameter name>`` per
 tuned parameter, ``stage_psnr.<stage>`` (N,) per stage run, and ``metadata``, a JSON
 string (format, version, generator, layer, shapes, the tuned parameters' names and
 shapes, the loss history, stage times, the settings). Everything is checked against the
@@ -43,7 +45,8 @@ MAX_ARRAY_BYTES = 2 << 30
 MAX_METADATA_BYTES = 16 << 20
 #: Members at most (one a tuned parameter: a 1024-px StyleGAN's later layers have a few hundred).
 MAX_MEMBERS = 4096
-_FIXED_ARRAYS = ("metadata", "latents", "target", "reconstruction", "psnr", "features", "anchor")
+_FIXED_ARRAYS = ("metadata", "latents", "target", "reconstruction", "psnr", "features", "anchor", "crop_box",
+                 "crop_scale")
 
 
 def _known_array(name: str) -> bool:
@@ -74,6 +77,8 @@ def save_inversion(inversion: Inversion, path: str | os.PathLike) -> Path:
         arrays["features"] = _array(inversion.features)
     if inversion.anchor is not None:
         arrays["anchor"] = _array(inversion.anchor)
+    if inversion.crop_box is not None and inversion.crop_scale is not None:
+        arrays["crop_box"], arrays["crop_scale"] = _array(inversion.crop_box), _array(inversion.crop_scale)
     for name, value in (inversion.tuned or {}).items():
         arrays[f"tuned.{name}"] = _array(value)
     for stage, value in inversion.stage_psnr.items():
@@ -189,6 +194,10 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
             expected["features"] = (n, *metadata["feature_shape"])
         if "anchor" in members:
             expected["anchor"] = expected["latents"]
+        if ("crop_box" in members) != ("crop_scale" in members):
+            raise _fail(path, "arrays crop_box and crop_scale go together; it holds only one of them")
+        if "crop_box" in members:
+            expected.update(crop_box=(n, 4), crop_scale=(n, 2))
         for name, shape in metadata["tuned"].items():
             expected[f"tuned.{name}"] = tuple(shape)
         for key in members:
@@ -225,6 +234,8 @@ def load_inversion(path: str | os.PathLike, *, generator: Any = None) -> Inversi
         stage_seconds=dict(metadata["stage_seconds"]),
         generator_name=metadata["generator"],
         anchor=tensor("anchor"),
+        crop_box=tensor("crop_box"),
+        crop_scale=tensor("crop_scale"),
         settings=metadata["settings"] if isinstance(metadata["settings"], dict) else {},
     )
     if generator is not None:

@@ -16,14 +16,21 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from .._checks import as_rng, check_float, check_has_data, check_int, describe
+from .._checks import (
+    as_rng,
+    check_float,
+    check_has_data,
+    check_int,
+    describe,
+    did_you_mean,
+)
 from ..exceptions import (
     InvalidInputError,
     InvalidTypeError,
     NonFiniteError,
     NonFiniteWarning,
 )
-from ..runtime.devices import check_device
+from ..runtime.devices import check_device, check_memory
 from ..runtime.progress import progress as _progress
 from . import hooks
 from .edit_maps import EditMap, edit_replacements
@@ -116,7 +123,7 @@ class Generator:
         if not isinstance(module, nn.Module):
             raise InvalidTypeError(f"expected a torch.nn.Module; got {type(module).__name__}")
         latent_shape = _check_latent_shape(latent_shape)
-        device = check_device(device, where="Generator: device")
+        device = check_device(device, name="Generator: device")
         self.module = module.eval().requires_grad_(False).to(device)
         self.latent_shape = latent_shape
         self.name = name or type(module).__name__
@@ -147,7 +154,7 @@ class Generator:
 
     def to(self, device: str | torch.device) -> Generator:
         """Move the module to ``device``; returns ``self``."""
-        self.module.to(check_device(device, where="Generator.to: device"))
+        self.module.to(check_device(device, name="Generator.to: device"))
         return self
 
     # ------------------------------------------------------- shapes and memory
@@ -232,7 +239,8 @@ class Generator:
         layers = self.layers
         if layer not in layers:
             listing = ", ".join(f"{n} ({'×'.join(map(str, s))})" for n, s in layers.items())
-            raise InvalidInputError(f"layer {layer!r} not found; layers: {listing}")
+            hint = did_you_mean(layer, layers)
+            raise InvalidInputError(f"layer {layer!r} not found{hint + ' Layers' if hint else '; layers'}: {listing}")
         return layers[layer]
 
     # ----------------------------------------------------------------- latents
@@ -258,8 +266,19 @@ class Generator:
         -------
         Tensor (n, *latent_shape)
             On the generator's device.
+
+        Raises
+        ------
+        ResourceLimitError
+            ``n`` latents (float32) past :attr:`memory_budget` or the memory free on the
+            CPU or the device: the message says how many fit.
         """
         n = check_int("n", n, low=1)
+        each = 4 * math.prod(self.latent_shape)
+        for device in dict.fromkeys((torch.device("cpu"), self.device)):  # drawn on the CPU, then moved
+            check_memory(f"{self.name}: sample_latents(n={n:,})", n, each, device=device, budget=self.memory_budget,
+                         budget_name="the generator's memory_budget (raise G.memory_budget to draw more at once)",
+                         unit="latents")
         if rng is None:
             rng = as_rng(seed, "seed")
         elif not isinstance(rng, torch.Generator):

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._checks import did_you_mean
 from ..exceptions import InvalidInputError, InvalidTypeError, StopForward
 
 #: The per-module tables where ``torch.nn.Module`` keeps registered hooks (those present in
@@ -49,9 +50,10 @@ def _submodule(module: nn.Module, name: str) -> nn.Module:
         return module.get_submodule(name)
     except AttributeError:
         names = [n for n, _ in module.named_modules() if n]
+        hint = did_you_mean(name, names)
         raise InvalidInputError(
-            f"layer {name!r} not found in {type(module).__name__}; "
-            f"modules: {', '.join(names[:40])}{' …' if len(names) > 40 else ''}"
+            f"layer {name!r} not found in {type(module).__name__}{hint + ' Modules' if hint else '; modules'}: "
+            f"{', '.join(names[:40])}{' …' if len(names) > 40 else ''}"
         ) from None
 
 

@@ -96,6 +96,12 @@ class Inversion:
         :func:`panda_viz.apply_direction`): the latents ``features`` belong to.
     settings : dict
         The arguments :func:`panda_viz.invert` ran with (for the record, and saved files).
+    crop_box : Tensor (N, 4) or None
+        The crop of each photo that was inverted: (left, top, right, bottom) in pixels of the
+        upright photo (None for inversions saved before it was recorded).
+    crop_scale : Tensor (N, 2) or None
+        Output pixels per photo pixel of each crop, (vertical, horizontal): above 1 the
+        photo was upscaled to the generator's resolution.
     """
 
     latents: torch.Tensor
@@ -111,6 +117,8 @@ class Inversion:
     generator_name: str | None = None
     anchor: torch.Tensor | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    crop_box: torch.Tensor | None = None
+    crop_scale: torch.Tensor | None = None
     # module copies with the tuned parameters, shared by slices of this inversion
     _modules: dict = field(default_factory=dict, repr=False)
 
@@ -124,13 +132,17 @@ class Inversion:
                 f"Inversion: layer and features go together; got layer={self.layer!r} and "
                 f"features {'None' if self.features is None else tuple(self.features.shape)}"
             )
-        for name in ("features", "target", "reconstruction", "psnr", "anchor"):
+        for name in ("features", "target", "reconstruction", "psnr", "anchor", "crop_box", "crop_scale"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, torch.Tensor) or len(value) != n):
                 got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
                 raise InvalidInputError(f"Inversion.{name} must be a tensor with one entry per image ({n}); got {got}")
         if self.features is not None and self.features.ndim != 4:
             raise InvalidInputError(f"Inversion.features must be (N, C, H, W); got {tuple(self.features.shape)}")
+        for name, width in (("crop_box", 4), ("crop_scale", 2)):
+            value = getattr(self, name)
+            if value is not None and (value.ndim != 2 or value.shape[1] != width or not value.dtype.is_floating_point):
+                raise InvalidInputError(f"Inversion.{name} must be a float tensor (N, {width}); got {describe(value)}")
         if self.anchor is not None and self.anchor.shape != self.latents.shape:
             raise InvalidInputError(
                 f"Inversion.anchor must have the latents' shape {tuple(self.latents.shape)}; got {tuple(self.anchor.shape)}"
@@ -197,6 +209,8 @@ class Inversion:
             reconstruction=pick(self.reconstruction),
             psnr=pick(self.psnr),
             anchor=pick(self.anchor),
+            crop_box=pick(self.crop_box),
+            crop_scale=pick(self.crop_scale),
             stage_psnr={k: pick(v) for k, v in self.stage_psnr.items()},
             _modules=self._modules,
         )

@@ -75,6 +75,10 @@ def register_file_format(*suffixes: str) -> Callable[[Callable[..., Generator]],
     def decorate(loader: Callable[..., Generator]) -> Callable[..., Generator]:
         @functools.wraps(loader)
         def guarded(path: Any, *args: Any, **options: Any) -> Generator:
+            names = option_names(loader, skip=1)
+            foreign = [name for name in options if names is not None and name not in names]
+            if foreign:  # another loader of the suffix may take it
+                raise NotThisFormat(f"takes no option {foreign[0]!r} (its options: {', '.join(sorted(names)) or 'none'})")
             with file_errors(path, loader.__name__):
                 return loader(path, *args, **options)
 
@@ -108,29 +112,29 @@ def file_errors(path: Any, loader: str) -> Iterator[None]:
         ) from error
 
 
+def option_names(function: Callable, *, skip: int = 0) -> set[str] | None:
+    """The keyword options ``function`` takes, after its first ``skip`` parameters; None when it takes ``**options``."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _check_options(options: dict[str, Any], accepted: set[str] | None, where: str) -> None:
+    """Refuse an option no loader of ``where`` takes, the closest names first, before anything is loaded."""
+    if accepted is None:
+        return
+    for name in options:
+        if name not in accepted:
+            raise InvalidTypeError(f"{where}: " + unknown_name_message("option", name, sorted(accepted)))
+
+
 def available_generators() -> list[str]:
     """Names accepted by :func:`load_generator`."""
     return sorted(_NAMED)
-
-
-def _check_options(functions: list[Callable[..., Any]], options: dict[str, Any], what: str, *, skip: int = 0) -> None:
-    """Refuse options none of ``functions`` takes (Python would say only "unexpected keyword argument").
-
-    ``skip``: leading positional parameters the caller fills itself (``self``, a file loader's path).
-    """
-    accepted = []
-    for function in functions:
-        try:
-            parameters = list(inspect.signature(function).parameters.values())[skip:]
-        except (TypeError, ValueError):  # no signature to read: let the function judge its options
-            return
-        if any(p.kind is p.VAR_KEYWORD for p in parameters):
-            return
-        accepted += [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    accepted = list(dict.fromkeys(accepted + ["memory_budget"]))
-    for key in options:
-        if key not in accepted:
-            raise InvalidTypeError(f"load_generator({what}): {unknown_name_message('option', key, accepted)}")
 
 
 def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
@@ -160,27 +164,28 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
     InvalidInputError
         A ``device=`` this machine does not have (CUDA where there is none, ``"nope"``).
     """
-    if "device" in options:
-        check_device(options["device"], where="load_generator: device")
     if "memory_budget" in options:
         budget = options.pop("memory_budget")
         generator = load_generator(source, **options)
         generator.memory_budget = budget
         return generator
+    if "device" in options:
+        check_device(options["device"], name="load_generator: device")  # before any weights are read
     if isinstance(source, Generator):
-        _check_options([Generator.to], options, "a Generator", skip=1)
+        _check_options(options, {"device"}, "load_generator(a Generator)")
         return source.to(options["device"]) if "device" in options else source
     if isinstance(source, nn.Module):
+        _check_options(options, option_names(Generator.__init__, skip=2), "load_generator(a torch.nn.Module)")
         if "latent_shape" not in options:
             raise InvalidTypeError("wrapping a torch.nn.Module needs latent_shape=(...), the shape of one latent")
-        _check_options([Generator.__init__], options, "a torch.nn.Module", skip=2)
         return Generator(source, **options)
     if isinstance(source, (str, Path)):
         if isinstance(source, str) and source in _NAMED:
-            _check_options([_NAMED[source]], options, repr(source))
+            _check_options(options, option_names(_NAMED[source]), f"load_generator({source!r})")
             return _NAMED[source](**options)
         path = Path(source)
-        if path.suffix and (path.exists() or isinstance(source, Path) or any(sep in str(source) for sep in "/\\")):
+        looks_like_a_file = path.suffix.lower() in _FILE_FORMATS or any(sep in str(source) for sep in "/\\")
+        if path.suffix and (path.exists() or isinstance(source, Path) or looks_like_a_file):
             if not path.exists():
                 raise MissingFileError(f"checkpoint {str(path)!r} does not exist", path)
             if not path.is_file():
@@ -191,18 +196,18 @@ def load_generator(source: Any = "dcgan-digiface", **options: Any) -> Generator:
                     f"no loader for checkpoint files ending in {path.suffix!r}; "
                     f"known: {', '.join(sorted(_FILE_FORMATS)) or 'none'}", path,
                 )
+            accepted = [option_names(loader, skip=1) for loader in loaders]
+            _check_options(options, None if None in accepted else set().union(*accepted),
+                           f"load_generator for {path.suffix!r} files")
             reasons = []
-            _check_options(loaders, options, repr(str(path)), skip=1)
             for loader in loaders:
                 try:
                     return loader(path, **options)
                 except NotThisFormat as reason:
                     reasons.append(f"{loader.__name__}: {reason}")
             raise InvalidFileError(f"{str(path)!r} matches no known checkpoint format; " + "; ".join(reasons), path)
-        raise InvalidInputError(
-            f"unknown generator {str(source)!r}; registered: {', '.join(available_generators())} "
-            "(or pass a checkpoint path, a torch.nn.Module or a Generator)"
-        )
+        raise InvalidInputError(unknown_name_message("generator", str(source), available_generators())
+                                + " (or a checkpoint path, a torch.nn.Module or a Generator)")
     raise InvalidTypeError(
         "expected a registered generator name, a checkpoint path, a torch.nn.Module or a "
         f"Generator; got {type(source).__name__}"

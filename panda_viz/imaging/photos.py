@@ -4,11 +4,12 @@ Every input becomes a float tensor (N, 3, height, width) in [-1, 1], the range t
 generators produce, so a photo can be compared with (and inverted into) a generator's
 output. What is accepted:
 
-- a path (``str`` or ``os.PathLike``) of any image file PIL reads; JPEG EXIF orientation
-  is applied (``PIL.ImageOps.exif_transpose``), so a phone photo comes out upright;
-- a ``PIL.Image.Image`` in any mode: RGB, RGBA / LA / palette with transparency
-  (composited over white), greyscale ``L`` / ``1``, 16-bit greyscale ``I;16`` / ``I``,
-  float ``F`` (taken as [0, 1]), CMYK, YCbCr …;
+- a path (``str`` or ``os.PathLike``) of any image file PIL reads by itself (not EPS,
+  which needs Ghostscript), or its encoded ``bytes``; JPEG EXIF orientation is applied,
+  so a phone photo comes out upright;
+- a ``PIL.Image.Image`` in any mode (:mod:`panda_viz.imaging.pil_modes`): alpha and
+  transparency composited over white, palettes expanded, 16-bit modes scaled by 65535,
+  premultiplied ``La`` / ``RGBa``, CMYK, YCbCr, LAB, HSV, float ``F`` …;
 - a NumPy array (H, W), (H, W, 1 | 3 | 4) or a batch (N, H, W, C): ``uint8`` in 0 … 255,
   ``uint16`` in 0 … 65535, ``bool``, or floats in [0, 1] (the PIL / matplotlib convention);
 - a tensor (H, W), (C, H, W) or (N, C, H, W) with C in 1, 3, 4, channels first: ``uint8``
@@ -18,12 +19,21 @@ output. What is accepted:
 
 Each image is then cropped, to ``box`` or to its largest centred square, and resized to
 the generator's resolution with antialiased bicubic interpolation.
+
+**Within a budget.** An image file or bytes declaring more than ``max_pixels`` pixels
+(:data:`MAX_PIXELS`, 64 megapixels) is refused before it is decoded; a large image is
+converted to floats band by band and block-averaged on the way (large JPEGs are decoded
+reduced), so a 60-megapixel photo takes a few hundred megabytes at most
+(:mod:`panda_viz.imaging.sources`). The output size and the batch are checked against the
+same pixel budget and against the memory free on the device before anything is decoded.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +43,17 @@ import torch.nn.functional as F
 
 from .._checks import check_int, describe, is_int
 from ..exceptions import (
-    InvalidFileError,
     InvalidInputError,
     InvalidTypeError,
     MissingFileError,
-    NonFiniteError,
+    ResourceLimitError,
 )
+from ..runtime.devices import check_device, check_memory, memory_errors
+from .decoding import MAX_PIXELS, decode_errors, is_lazy, open_image
+from .sources import ArraySource, PilSource, TensorSource, check_values
 
-__all__ = ["load_images", "load_image", "centre_box", "MIN_IMAGE_SIDE", "Box"]
+__all__ = ["load_images", "load_image", "photo_batch", "PhotoBatch", "Crop", "crop_notes", "centre_box",
+           "MIN_IMAGE_SIDE", "MAX_PIXELS", "UPSCALE_NOTE", "KEPT_NOTE", "STRETCH_NOTE", "Box"]
 
 #: Images smaller than this on either side (before resizing) are refused.
 MIN_IMAGE_SIDE = 8
@@ -48,162 +61,151 @@ MIN_IMAGE_SIDE = 8
 #: A crop (left, top, right, bottom) in pixels, as ``PIL.Image.crop`` takes it.
 Box = tuple[float, float, float, float]
 
-
-# --------------------------------------------------------------------------- one image
-def _from_pil(image: Any, where: str) -> torch.Tensor:
-    """A PIL image as (3, H, W) float32 in [0, 1], upright and composited over white."""
-    from PIL import ImageOps
-
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception as error:  # noqa: BLE001 - a broken EXIF block is not fatal
-        del error
-    if image.width == 0 or image.height == 0:
-        raise InvalidInputError(f"{where}: the image is empty ({image.width}×{image.height} pixels)")
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16-bit greyscale: PIL's convert("RGB") would clip at 255, so scale by hand
-        grey = np.asarray(image, dtype=np.float64) / 65535.0
-        return torch.from_numpy(np.clip(grey, 0, 1)).float().expand(3, *grey.shape).clone()
-    if mode == "F":
-        grey = np.asarray(image, dtype=np.float64)
-        _check_finite(grey, where)
-        _check_range(grey, 0.0, 1.0, where, "a float ('F') image")
-        return torch.from_numpy(grey).float().expand(3, *grey.shape).clone()
-    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in image.info)
-    if has_alpha:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-        return _composite(torch.from_numpy(rgba).permute(2, 0, 1))
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(rgb.copy()).permute(2, 0, 1)
+#: :func:`crop_notes` (and so :func:`panda_viz.invert`'s warning) speaks of a crop upscaled
+#: more than this, of a centred crop that keeps less than this fraction of the image, and
+#: of a crop stretched more than this in one direction than in the other.
+UPSCALE_NOTE = 1.5
+KEPT_NOTE = 0.5
+STRETCH_NOTE = 1.25
 
 
-def _composite(rgba: torch.Tensor) -> torch.Tensor:
-    """(4, H, W) in [0, 1] over a white background: (3, H, W)."""
-    alpha = rgba[3:4]
-    return rgba[:3] * alpha + (1 - alpha)
+@dataclass(frozen=True)
+class Crop:
+    """What was done to one image: the crop taken and how it was scaled.
+
+    Attributes
+    ----------
+    image_size : (height, width)
+        The upright image (after its EXIF orientation).
+    box : (left, top, right, bottom)
+        The crop in pixels of the upright image.
+    size : (height, width)
+        The output it was resized to.
+    centred : bool
+        True when no box was given and the crop is the image's largest centred square.
+    """
+
+    image_size: tuple[int, int]
+    box: tuple[int, int, int, int]
+    size: tuple[int, int]
+    centred: bool
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Output pixels per image pixel, (vertical, horizontal): above 1 the crop was upscaled."""
+        left, top, right, bottom = self.box
+        return self.size[0] / (bottom - top), self.size[1] / (right - left)
+
+    @property
+    def kept(self) -> float:
+        """The fraction of the image's area inside the crop."""
+        left, top, right, bottom = self.box
+        return (right - left) * (bottom - top) / (self.image_size[0] * self.image_size[1])
 
 
-def _from_path(path: str | os.PathLike, where: str) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"{where}: no image file at {str(path)!r}", path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return _from_pil(image, f"{where} ({path})")
-    except UnidentifiedImageError:
-        raise InvalidFileError(f"{where}: {str(path)!r} is not an image file PIL can read", path) from None
-    except (OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, InvalidInputError):
-            raise
-        raise InvalidFileError(f"{where}: {str(path)!r} cannot be read as an image ({error})", path) from None
-
-
-def _check_finite(array: np.ndarray | torch.Tensor, where: str) -> None:
-    finite = torch.isfinite(array).all() if isinstance(array, torch.Tensor) else np.isfinite(array).all()
-    if not bool(finite):
-        raise NonFiniteError(f"{where}: the image has NaN or infinite values")
+def crop_notes(crop: Crop) -> list[str]:
+    """What is doubtful about a crop, in words: upscaled, little of the image kept, stretched (empty if nothing)."""
+    notes = []
+    vertical, horizontal = crop.scale
+    if max(vertical, horizontal) > UPSCALE_NOTE:
+        notes.append(f"upscaled {max(vertical, horizontal):.2g}× (the crop has fewer pixels than the output: "
+                     "the detail it lacks is the generator's invention)")
+    if crop.centred and crop.kept < KEPT_NOTE:
+        height, width = crop.image_size
+        notes.append(f"the centred square keeps {crop.kept:.0%} of the image (its aspect ratio "
+                     f"{max(height, width) / min(height, width):.2g}:1 is far from the output's; pass box= to choose the part)")
+    if max(vertical, horizontal) > STRETCH_NOTE * min(vertical, horizontal):
+        notes.append(f"stretched {max(vertical, horizontal) / min(vertical, horizontal):.2g}× more "
+                     f"{'vertically' if vertical > horizontal else 'horizontally'} than "
+                     f"{'horizontally' if vertical > horizontal else 'vertically'} (the box's aspect ratio is not the output's)")
+    return notes
 
 
-def _check_range(array: np.ndarray | torch.Tensor, low: float, high: float, where: str, what: str) -> None:
-    lo, hi = float(array.min()), float(array.max())
-    if lo < low or hi > high:
-        raise InvalidInputError(f"{where}: {what} must have values in [{low:g}, {high:g}]; got values in [{lo:g}, {hi:g}]")
+@dataclass(frozen=True)
+class PhotoBatch:
+    """:func:`photo_batch`'s result: the images and what was done to each.
+
+    Attributes
+    ----------
+    images : Tensor (N, 3, height, width) in [-1, 1]
+    crops : tuple of Crop
+        One per image, in order.
+    """
+
+    images: torch.Tensor
+    crops: tuple[Crop, ...]
 
 
-def _channels_to_rgb(image: torch.Tensor, where: str) -> torch.Tensor:
-    """(C, H, W) in [0, 1] with C in 1, 3, 4 to (3, H, W)."""
-    channels = image.shape[0]
-    if channels == 1:
-        return image.expand(3, *image.shape[1:]).clone()
-    if channels == 3:
-        return image
-    if channels == 4:
-        return _composite(image)
-    raise InvalidInputError(f"{where}: an image has 1, 3 or 4 channels; got {channels} (shape {tuple(image.shape)})")
+# --------------------------------------------------------------------------- sources
+def _count(item: Any) -> int:
+    """How many images an item holds, known without decoding it (a 4-D array or tensor is a batch)."""
+    if isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 4:
+        return int(item.shape[0])
+    return 1
 
 
-def _from_numpy(array: np.ndarray, where: str) -> list[torch.Tensor]:
-    """(H, W), (H, W, C) or (N, H, W, C), channels last, to a list of (3, H, W) in [0, 1]."""
+def _numpy_sources(array: np.ndarray, where: str) -> list[ArraySource]:
+    """(H, W), (H, W, C) or (N, H, W, C), channels last: one source per image, values checked."""
     if array.size == 0:
         raise InvalidInputError(f"{where}: the array is empty (shape {array.shape})")
-    if array.dtype == np.bool_:
-        values = array.astype(np.float32)
-    elif array.dtype == np.uint8:
-        values = array.astype(np.float32) / 255.0
-    elif array.dtype == np.uint16:
-        values = array.astype(np.float32) / 65535.0
-    elif array.dtype.kind == "f":
-        _check_finite(array, where)
-        _check_range(array, 0.0, 1.0, where, "a float NumPy image (the PIL / matplotlib convention)")
-        values = array.astype(np.float32)
-    else:
+    if array.dtype.kind == "f":
+        check_values(array, 0.0, 1.0, where, "a float NumPy image (the PIL / matplotlib convention)")
+    elif array.dtype not in (np.bool_, np.uint8, np.uint16):
         raise InvalidInputError(
             f"{where}: a NumPy image must be uint8, uint16, bool or float in [0, 1]; got dtype {array.dtype}"
         )
-    if values.ndim == 2:
-        values = values[..., None]
-    if values.ndim == 3:
-        values = values[None]
+    values = array[..., None] if array.ndim == 2 else array
+    values = values[None] if values.ndim == 3 else values
     if values.ndim != 4 or values.shape[-1] not in (1, 3, 4):
         raise InvalidInputError(
             f"{where}: a NumPy image has shape (H, W), (H, W, C) or (N, H, W, C) with C in 1, 3, 4 "
             f"(channels last); got {array.shape}"
         )
-    tensor = torch.from_numpy(np.ascontiguousarray(values)).permute(0, 3, 1, 2)
-    return [_channels_to_rgb(image, where) for image in tensor]
+    return [ArraySource(image, where if len(values) == 1 else f"{where}[{j}]") for j, image in enumerate(values)]
 
 
-def _from_tensor(tensor: torch.Tensor, where: str) -> list[torch.Tensor]:
-    """(H, W), (C, H, W) or (N, C, H, W), channels first, to a list of (3, H, W) in [0, 1]."""
+def _tensor_sources(tensor: torch.Tensor, where: str) -> list[TensorSource]:
+    """(H, W), (C, H, W) or (N, C, H, W), channels first: one source per image, values checked."""
     if tensor.numel() == 0:
         raise InvalidInputError(f"{where}: the tensor is empty (shape {tuple(tensor.shape)})")
     tensor = tensor.detach().cpu()
-    if tensor.dtype == torch.uint8:
-        values = tensor.float() / 255.0
-    elif tensor.dtype == torch.bool:
-        values = tensor.float()
-    elif tensor.dtype.is_floating_point:
-        _check_finite(tensor, where)
-        _check_range(tensor, -1.0, 1.0, where, "a float image tensor (this package's convention, as generators output)")
-        values = (tensor.float() + 1) / 2
-    else:
+    if tensor.dtype.is_floating_point:
+        check_values(tensor, -1.0, 1.0, where, "a float image tensor (this package's convention, as generators output)")
+    elif tensor.dtype not in (torch.uint8, torch.bool):
         raise InvalidInputError(f"{where}: an image tensor must be uint8, bool or float in [-1, 1]; got {tensor.dtype}")
-    if values.ndim == 2:
-        values = values[None]
-    if values.ndim == 3:
-        values = values[None]
+    values = tensor[None] if tensor.ndim == 2 else tensor
+    values = values[None] if values.ndim == 3 else values
     if values.ndim != 4 or values.shape[1] not in (1, 3, 4):
         raise InvalidInputError(
             f"{where}: an image tensor has shape (H, W), (C, H, W) or (N, C, H, W) with C in 1, 3, 4 "
             f"(channels first); got {tuple(tensor.shape)}"
         )
-    return [_channels_to_rgb(image, where) for image in values]
+    return [TensorSource(image, where if len(values) == 1 else f"{where}[{j}]") for j, image in enumerate(values)]
 
 
-def _decode(item: Any, where: str) -> list[torch.Tensor]:
+def _sources(item: Any, where: str, stack: ExitStack, max_pixels: int) -> list:
+    """The images of one item; a file or bytes stays open (in ``stack``) until its crop is rendered."""
     from PIL import Image
 
     if isinstance(item, (str, os.PathLike)):
-        return [_from_path(item, where)]
-    if isinstance(item, Image.Image):
-        return [_from_pil(item, where)]
-    if isinstance(item, np.ndarray):
-        return _from_numpy(item, where)
-    if isinstance(item, torch.Tensor):
-        return _from_tensor(item, where)
+        path = Path(item)
+        if not path.is_file():
+            raise MissingFileError(f"{where}: no image file at {str(path)!r}", path)
+        image = stack.enter_context(open_image(path, where, max_pixels=max_pixels))
+        return [PilSource(image, f"{where} ({path})", max_pixels=max_pixels, may_draft=True)]
     if isinstance(item, (bytes, bytearray, memoryview)):
-        import io
-
-        try:
-            with Image.open(io.BytesIO(bytes(item))) as image:
-                image.load()
-                return [_from_pil(image, where)]
-        except Exception as error:  # noqa: BLE001 - any decoder failure means "not an image"
-            raise InvalidInputError(f"{where}: the bytes are not an image file PIL can read ({error})") from None
+        image = stack.enter_context(open_image(bytes(item), where, max_pixels=max_pixels))
+        return [PilSource(image, where, max_pixels=max_pixels, may_draft=True)]
+    if isinstance(item, Image.Image):
+        if is_lazy(item):  # still to be decoded: as a file is
+            filename = getattr(item, "filename", "")
+            stack.enter_context(decode_errors(where, Path(filename) if filename else None, max_pixels=max_pixels,
+                                              what="the PIL image is"))
+        return [PilSource(item, where, max_pixels=max_pixels)]
+    if isinstance(item, np.ndarray):
+        return _numpy_sources(item, where)
+    if isinstance(item, torch.Tensor):
+        return _tensor_sources(item, where)
     raise InvalidTypeError(
         f"{where}: an image must be a path, a PIL image, a NumPy array, a tensor or encoded bytes; "
         f"got {type(item).__name__}"
@@ -239,18 +241,19 @@ def centre_box(height: int, width: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
-def _crop_resize(image: torch.Tensor, box: Any, size: tuple[int, int], where: str) -> torch.Tensor:
-    _, height, width = image.shape
+def _crop_resize(source: Any, box: Any, size: tuple[int, int]) -> tuple[torch.Tensor, Crop]:
+    height, width, where = source.height, source.width, source.where
     if height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
         raise InvalidInputError(
             f"{where}: the image is {width}×{height} pixels; at least {MIN_IMAGE_SIDE}×{MIN_IMAGE_SIDE} expected"
         )
-    left, top, right, bottom = centre_box(height, width) if box is None else _check_box(box, height, width, where)
-    crop = image[:, top:bottom, left:right]
+    crop_box = centre_box(height, width) if box is None else _check_box(box, height, width, where)
+    crop = source.render(crop_box, size)
+    record = Crop(image_size=(height, width), box=crop_box, size=size, centred=box is None)
     if tuple(crop.shape[-2:]) == tuple(size):
-        return crop
+        return crop, record
     resized = F.interpolate(crop[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
-    return resized.clamp(0, 1)
+    return resized.clamp(0, 1), record
 
 
 def _boxes(box: Any, n: int) -> list[Any]:
@@ -265,6 +268,53 @@ def _boxes(box: Any, n: int) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- public
+def photo_batch(
+    images: Any,
+    size: int | tuple[int, int],
+    *,
+    box: Box | Sequence[Box | None] | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    max_pixels: int = MAX_PIXELS,
+) -> PhotoBatch:
+    """:func:`load_images`, with a :class:`Crop` for each image (what :func:`panda_viz.invert` records).
+
+    Parameters and errors are :func:`load_images`'s.
+    """
+    size = _check_size(size)
+    max_pixels = check_int("max_pixels", max_pixels, low=1)
+    device = check_device(device, allow_none=True) or torch.device("cpu")
+    dtype = dtype or torch.float32
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InvalidInputError(f"dtype must be a floating-point torch dtype; got {describe(dtype)}")
+    if size[0] * size[1] > max_pixels:
+        raise ResourceLimitError(f"size {size} asks for {size[0] * size[1]:,} pixels an image; the limit is "
+                                f"{max_pixels:,} (raise it with max_pixels=)")
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    if not items:
+        raise InvalidInputError("images: expected at least one image; got an empty sequence")
+    n = sum(_count(item) for item in items)
+    boxes = iter(_boxes(box, n))
+    each, what = 3 * size[0] * size[1], f"load_images: {n} images of size {size}"
+    # the float32 batch on the CPU, and the result in dtype on the device (on the CPU, a second copy);
+    # while an image is resized, its float output and the resize's half-way image besides
+    on_cpu = 4 * each + (each * dtype.itemsize if device.type == "cpu" and dtype != torch.float32 else 0)
+    check_memory(what, n, on_cpu, device="cpu", unit="images", working_bytes=2 * 4 * each)
+    if device.type != "cpu":
+        check_memory(what, n, each * dtype.itemsize, device=device, unit="images")
+    crops: list[Crop] = []
+    with memory_errors(what):
+        batch = torch.empty(n, 3, *size)
+        for i, item in enumerate(items):
+            where = f"images[{i}]" if isinstance(images, (list, tuple)) else "images"
+            with ExitStack() as stack:  # a file is closed as soon as its crop is read
+                for source in _sources(item, where, stack, max_pixels):
+                    batch[len(crops)], crop = _crop_resize(source, next(boxes), size)
+                    crops.append(crop)
+        images = batch.mul_(2).sub_(1).to(device=device, dtype=dtype)
+    return PhotoBatch(images=images, crops=tuple(crops))
+
+
 def load_images(
     images: Any,
     size: int | tuple[int, int],
@@ -272,6 +322,7 @@ def load_images(
     box: Box | Sequence[Box | None] | None = None,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> torch.Tensor:
     """Read, crop and resize images into a batch (N, 3, height, width) in [-1, 1].
 
@@ -288,6 +339,11 @@ def load_images(
         is not square is stretched to ``size``.
     device, dtype : optional
         Where and in which float type the batch is returned (default CPU, float32).
+    max_pixels : int
+        The most pixels an image file, encoded bytes or a not-yet-loaded PIL image may
+        declare (default :data:`MAX_PIXELS`, 64 megapixels), and the most an output image
+        may have. Raise it for larger photos (Pillow's own ``PIL.Image.MAX_IMAGE_PIXELS``
+        applies too).
 
     Returns
     -------
@@ -297,30 +353,21 @@ def load_images(
     ------
     InvalidInputError
         An empty input or image, NaN or out-of-range values, an image smaller than
-        :data:`MIN_IMAGE_SIDE` pixels, or a box outside the image.
+        :data:`MIN_IMAGE_SIDE` pixels, a box outside the image, bytes that are not an
+        image, an unknown or absent ``device``, a ``size`` past ``max_pixels``.
+    ResourceLimitError (an InvalidInputError)
+        Bytes or an in-memory image declaring more than ``max_pixels``; a batch that does
+        not fit in the memory free on the CPU or the device.
     InvalidFileError
-        A file that is not an image.
+        A file that is not an image, or that is truncated or corrupt; ``.path`` names it.
+    FileLimitError (an InvalidFileError)
+        A file that declares more than ``max_pixels`` pixels (nothing is decoded).
     MissingFileError
         A path with no file (a ``FileNotFoundError``).
     InvalidTypeError
         Something that is not an image at all.
     """
-    size = _check_size(size)
-    items = list(images) if isinstance(images, (list, tuple)) else [images]
-    if not items:
-        raise InvalidInputError("images: expected at least one image; got an empty sequence")
-    decoded: list[tuple[torch.Tensor, str]] = []
-    for i, item in enumerate(items):
-        where = f"images[{i}]" if isinstance(images, (list, tuple)) else "images"
-        found = _decode(item, where)
-        decoded.extend((image, where if len(found) == 1 else f"{where}[{j}]") for j, image in enumerate(found))
-    boxes = _boxes(box, len(decoded))
-    batch = torch.stack([_crop_resize(image, b, size, where) for (image, where), b in zip(decoded, boxes)])
-    out = batch * 2 - 1
-    dtype = dtype or torch.float32
-    if not dtype.is_floating_point:
-        raise InvalidInputError(f"dtype must be a floating-point dtype; got {dtype}")
-    return out.to(device=device or "cpu", dtype=dtype)
+    return photo_batch(images, size, box=box, device=device, dtype=dtype, max_pixels=max_pixels).images
 
 
 def load_image(image: Any, size: int | tuple[int, int], *, box: Box | None = None, **kwargs: Any) -> torch.Tensor:

@@ -26,7 +26,9 @@ real portrait in a few seconds on a 2-core CPU, and the edit zoo's named edits a
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -35,9 +37,10 @@ import torch
 from torch import nn
 
 from .._checks import as_rng, check_float, check_int, is_int
-from ..exceptions import InvalidInputError, InvalidTypeError
+from ..exceptions import InvalidInputError, InvalidTypeError, PhotoWarning
 from ..generators.inverted import STAGES, Inversion, tuned_module
-from ..imaging.photos import Box, load_images
+from ..imaging.photos import MAX_PIXELS, Box, Crop, crop_notes, photo_batch
+from ..runtime.devices import check_memory, memory_errors
 from ..runtime.progress import progress as _progress
 
 __all__ = ["invert", "psnr", "default_inversion_layer", "tunable_parameters", "Inversion", "STAGES"]
@@ -122,6 +125,36 @@ def _resolve_layer(generator: Any, layer: Any) -> str | None:
         raise InvalidTypeError(f"layer must be 'auto', None or a layer name; got {type(layer).__name__}")
     generator.check_layer(layer)
     return layer
+
+
+def _check_starts(generator: Any, n: int, n_starts: int) -> None:
+    """Refuse a stage-1 pass (n × n_starts samples at once, with gradients) that cannot fit on the device.
+
+    Its memory is estimated from the generator's forward profile: the peak of a plain pass
+    plus every layer's output, which backpropagation keeps (the embedded DCGAN: about
+    2.1 MB a sample estimated, 1.8 MB measured).
+    """
+    profile = generator.forward_profile
+    itemsize = next((p.element_size() for p in generator.module.parameters()), 4)
+    per_sample = profile.pass_bytes[1] + itemsize * sum(math.prod(shape) for shape in profile.layers.values())
+    check_memory(f"invert: n_starts={n_starts:,} for {n} image{'s' if n > 1 else ''} runs stage 1 on "
+                 f"{n * n_starts:,} samples at once (with gradients)", n * n_starts, per_sample,
+                 device=generator.device, unit="samples")
+
+
+def _warn_about_crops(crops: tuple[Crop, ...], many: bool) -> None:
+    """One PhotoWarning per photo whose crop was upscaled, kept little of it or stretched it."""
+    for i, crop in enumerate(crops):
+        notes = crop_notes(crop)
+        if notes:
+            (height, width), (left, top, right, bottom) = crop.image_size, crop.box
+            warnings.warn(
+                f"invert: {'images[' + str(i) + ']' if many else 'images'}: the {width}×{height} photo was cropped to "
+                f"box {crop.box} ({right - left}×{bottom - top} pixels{', its largest centred square' if crop.centred else ''}) "
+                f"and resized to the generator's {crop.size[1]}×{crop.size[0]}: {'; '.join(notes)}. "
+                "The crop and its scale are recorded in Inversion.crop_box and Inversion.crop_scale.",
+                PhotoWarning, stacklevel=3,
+            )
 
 
 # ------------------------------------------------------------------------ the stages
@@ -234,6 +267,7 @@ def invert(
     random_state: int | torch.Generator | None = 0,
     progress: bool | None = True,
     callback: Callable[[str, int, int, float], None] | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> Inversion:
     """Invert photos into ``generator``: latents, then features at ``layer``, then pivotal tuning.
 
@@ -264,13 +298,31 @@ def invert(
         A progress bar over the stages' steps.
     callback : callable, optional
         ``callback(stage, step, n_steps, loss)`` after each step (stage in :data:`STAGES`).
+    max_pixels : int
+        The most pixels a photo file may declare (:func:`panda_viz.load_images`; 64
+        megapixels by default).
 
     Returns
     -------
     Inversion
         On the generator's device and dtype; ``reconstruction``, ``psnr`` (dB against the
         preprocessed ``target``), ``history`` (MSE per step), ``stage_psnr`` and
-        ``stage_seconds`` per stage run.
+        ``stage_seconds`` per stage run; ``crop_box`` and ``crop_scale``, what was done to
+        each photo.
+
+    Warns
+    -----
+    PhotoWarning
+        A photo much smaller than the generator's images (upscaled more than 1.5×), one
+        whose centred crop keeps less than half of it (an aspect ratio far from the
+        generator's), or a box stretched more in one direction than the other: the message
+        names the crop and the scale.
+
+    Raises
+    ------
+    ResourceLimitError
+        ``n_starts`` × the number of photos is more samples than stage 1's single pass can
+        hold in the memory free on the generator's device.
     """
     if not all(hasattr(generator, a) for a in ("synthesize", "latent_shape", "module", "layers")):
         raise InvalidTypeError(f"generator must be a panda_viz Generator; got {type(generator).__name__}")
@@ -292,7 +344,12 @@ def invert(
         steps["features"] = 0
     rng = as_rng(random_state)
     dtype = next((p.dtype for p in generator.module.parameters()), torch.float32)
-    target = load_images(images, tuple(generator.image_shape[1:]), box=box, device=generator.device, dtype=dtype)
+    _check_starts(generator, 1, n_starts)  # before any photo is read
+    photos = photo_batch(images, tuple(generator.image_shape[1:]), box=box, device=generator.device, dtype=dtype,
+                         max_pixels=max_pixels)
+    target = photos.images
+    _check_starts(generator, len(target), n_starts)
+    _warn_about_crops(photos.crops, len(target) > 1)
     settings = {
         "box": box if box is None or isinstance(box, (list, tuple)) else list(box),
         "layer": layer, "n_starts": n_starts, "latent_steps": steps["latents"], "feature_steps": steps["features"],
@@ -311,13 +368,15 @@ def invert(
         if callback is not None:
             callback(stage, len(history), steps[stage], value)
 
-    with torch.enable_grad():  # also under a caller's torch.no_grad()
+    with torch.enable_grad(), memory_errors(f"invert ({len(target)} images, n_starts={n_starts})"):  # enable_grad: also under a caller's no_grad
         latents, features, tuned, history, stage_psnr, seconds = _stages(
             generator, target, layer, n_starts, steps, rates, rng, dtype, tuned_names, tick)
 
     inversion = Inversion(
         latents=latents, layer=layer, features=features, tuned=tuned, target=target, history=history,
         stage_psnr=stage_psnr, stage_seconds=seconds, generator_name=getattr(generator, "name", None), settings=settings,
+        crop_box=torch.tensor([crop.box for crop in photos.crops], dtype=torch.float32),
+        crop_scale=torch.tensor([crop.scale for crop in photos.crops], dtype=torch.float32),
     )
     with torch.no_grad():
         inversion.reconstruction = generator.synthesize(inversion, progress=False)

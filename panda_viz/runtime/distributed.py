@@ -441,7 +441,7 @@ def process_group(device: str | torch.device | None = None, *, timeout: float = 
         return
     if not dist.is_available():
         raise DistributedError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
-    device = check_device(device, where="process_group: device") if device is not None else default_device()
+    device = check_device(device, name="process_group: device") if device is not None else default_device()
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -36,7 +36,7 @@ def test_unknown_layer_is_refused_before_writing(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--layer", "main.55"]) == 2
     err = capsys.readouterr().err
-    assert "layer 'main.55' not found; layers: main.0 (512×4×4)" in err
+    assert "layer 'main.55' not found; did you mean 'main.5' or 'main' or 'main.9'? Layers: main.0 (512×4×4)" in err
     assert not out.exists()
 
 

@@ -85,5 +85,5 @@ def test_check_compatible_names_both_sides(dcgan, factors):
     with pytest.raises(IncompatibleFactorsError, match="fitted at layer 'main.5'; got layer='main.8'"):
         check_compatible(dcgan, factors, "main.8")
     factors.layer_ = "main.55"
-    with pytest.raises(IncompatibleFactorsError, match="layer 'main.55' not found; layers: main.0"):
+    with pytest.raises(IncompatibleFactorsError, match=r"layer 'main.55' not found; did you mean 'main.5'[^?]*\? Layers: main.0"):
         check_compatible(dcgan, factors)

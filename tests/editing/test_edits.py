@@ -229,15 +229,19 @@ def test_candidates_as_an_int_mean_the_first_n_in_ranking_and_proposal_alike(dcg
 
 
 # ------------------------------------------------------------------------ bad input
-def test_part_out_of_range(model):
-    with pytest.raises(InvalidIndexError, match=r"part index 3 out of range: the model has 3 parts \(0 … 2\)"):
+def test_part_out_of_range_names_the_term_and_the_models_counts(model, dcgan, z):
+    counts = r"the model has 3 parts \(0 … 2\) and 256 appearances \(0 … 255\)"
+    with pytest.raises(InvalidIndexError, match=rf"edit term part 3 × appearance 0, α = \+1: part 3 out of range; {counts}"):
         local_edit(model, EditTerm(3, 0, 1.0))
-    with pytest.raises(IndexError, match="part index -1 out of range"):
+    with pytest.raises(IndexError, match=r"edit term parts 0\+-1 × appearance 0, α = \+1: part -1 out of range"):
         local_edit(model, EditTerm((0, -1), 0, 1.0))
+    with pytest.raises(InvalidIndexError, match=rf"part 99 and appearance 300 out of range; {counts}"):
+        edit_images(dcgan, z[:1], model, [EditTerm(0, 1, 1.0), EditTerm(99, 300, -2.0)])
 
 
 def test_appearance_out_of_range(model):
-    with pytest.raises(IndexError, match=r"appearance index 300 out of range: the model has 256 appearances"):
+    with pytest.raises(IndexError, match=r"edit term part 0 × appearance 300, α = \+1: appearance 300 out of range; "
+                                         r"the model has 3 parts"):
         local_edit(model, EditTerm(0, 300, 1.0))
 
 
@@ -292,7 +296,7 @@ def test_model_fitted_at_another_layer(dcgan, z, Z):
     unlabelled = HandFactors(parts_=other.parts_, appearances_=other.appearances_, layer_=None)
     with pytest.raises(ValueError, match=r"the factors expect features of shape 256×8×8; layer 'main.8' of 'dcgan-digiface' has 128×16×16"):
         edit_images(dcgan, z, unlabelled, EditTerm(0, 0, 1.0), layer="main.8")
-    with pytest.raises(ValueError, match="layer 'main.55' not found; layers: main.0"):
+    with pytest.raises(ValueError, match=r"layer 'main.55' not found; did you mean 'main.5'[^?]*\? Layers: main.0"):
         edit_images(dcgan, z, unlabelled, EditTerm(0, 0, 1.0), layer="main.55")
     with pytest.raises(ValueError, match="does not record the layer"):
         edit_images(dcgan, z, unlabelled, EditTerm(0, 0, 1.0))

@@ -53,7 +53,7 @@ def test_unknown_edit_or_zoo_names():
     zoo = load_edit_zoo("stylegan2_ffhq1024")
     with pytest.raises(KeyError, match=r"unknown edit 'big_eye' in zoo 'stylegan2_ffhq1024' \(did you mean 'big_eyes'\?\)"):
         zoo["big_eye"]
-    with pytest.raises(ValueError, match="unknown edit zoo 'ffhq'; shipped: .*stylegan2_ffhq1024"):
+    with pytest.raises(ValueError, match="unknown edit zoo 'ffhq'; expected one of: .*'stylegan2_ffhq1024'"):
         load_edit_zoo("ffhq")
 
 

@@ -140,7 +140,7 @@ def test_wrap_any_module():
 
 # ------------------------------------------------------------------ bad input
 def test_unknown_generator_lists_registered():
-    with pytest.raises(ValueError, match=r"unknown generator 'stylegan9'; registered: .*dcgan-digiface"):
+    with pytest.raises(ValueError, match=r"unknown generator 'stylegan9'; expected one of: .*'dcgan-digiface'"):
         load_generator("stylegan9")
 
 
@@ -162,13 +162,13 @@ def test_missing_checkpoint_file(tmp_path):
 
 
 def test_unknown_layer_lists_layers_with_shapes(dcgan, dcgan_latents):
-    with pytest.raises(ValueError, match=r"layer 'main.55' not found; layers: main.0 \(512×4×4\), .*main.5 \(256×8×8\)"):
+    with pytest.raises(ValueError, match=r"layer 'main.55' not found; did you mean 'main.5'[^?]*\? Layers: main.0 \(512×4×4\), .*main.5 \(256×8×8\)"):
         dcgan.features(dcgan_latents, "main.55")
 
 
 def test_check_layer_returns_the_feature_shape(dcgan):
     assert dcgan.check_layer("main.5") == dcgan.layers["main.5"] == (256, 8, 8)
-    with pytest.raises(InvalidInputError, match=r"layer 'main.55' not found; layers: main.0 \(512×4×4\)"):
+    with pytest.raises(InvalidInputError, match=r"layer 'main.55' not found; did you mean 'main.5'[^?]*\? Layers: main.0 \(512×4×4\)"):
         dcgan.check_layer("main.55")
     with pytest.raises(InvalidTypeError, match="layer must be a module name \\(str\\); got int"):
         dcgan.check_layer(5)

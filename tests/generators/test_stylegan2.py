@@ -153,7 +153,7 @@ def test_loader_options_are_nvlabs_generators_keywords_with_its_defaults():
 def test_loaders_refuse_bad_options_before_reading_the_file(tmp_path, loader):
     missing = tmp_path / "never_read.pkl"  # does not exist: an option error must come first
     own = {"config": {}} if loader is load_nvlabs_state_dict else {"network": "G_ema"}
-    with pytest.raises(InvalidTypeError, match=rf"{loader.__name__}: unexpected options \['truncation'\]; accepted: truncation_psi"):
+    with pytest.raises(InvalidTypeError, match=rf"{loader.__name__}: unexpected options \['truncation'\]; did you mean 'truncation_psi'[^?]*\? Accepted: truncation_psi"):
         loader(missing, truncation=0.7, **own)
     with pytest.raises(ValueError, match="Invalid latent_space: got 'x'"):
         loader(missing, latent_space="x", **own)

@@ -5,12 +5,17 @@ variable, and a rank whose peers never start fails within the rendezvous timeout
 from __future__ import annotations
 
 import pytest
+from ports import free_port
 
 from panda_viz.commands import cli
 from panda_viz.exceptions import InvalidInputError
-from panda_viz.runtime.distributed import MAX_TIMEOUT, Launch, launch_settings, process_group
+from panda_viz.runtime.distributed import (
+    MAX_TIMEOUT,
+    Launch,
+    launch_settings,
+    process_group,
+)
 
-from ports import free_port
 from .bounded import run_bounded
 
 GOOD = {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,11 @@ from panda_viz.exceptions import FileLimitError, InvalidFileError, InvalidInputE
 from panda_viz.fileio.atomic import remove_stale_temporaries, temporary_name
 
 from .bounded import REPO, run_bounded
+from .crafted_archives import bomb as _bomb
+from .crafted_archives import members as _members
+from .crafted_archives import npy as _npy
+from .crafted_archives import npy_header as _npy_header
+from .crafted_archives import write_zip as _write_zip
 
 
 @pytest.fixture(scope="module")
@@ -38,66 +42,6 @@ def model():
 @pytest.fixture()
 def good(model, tmp_path) -> Path:
     return save_factors(model, tmp_path / "good.npz")
-
-
-def _members(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as zf:
-        return {n: zf.read(n) for n in zf.namelist()}
-
-
-def _write_zip(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_STORED) -> Path:
-    with zipfile.ZipFile(path, "w", compression=compression) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return path
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, array, allow_pickle=True)
-    return buffer.getvalue()
-
-
-def _npy_header(descr: str, shape: tuple) -> bytes:
-    """A bare .npy header declaring ``descr`` and ``shape``, followed by no data."""
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
-    return buffer.getvalue()
-
-
-class _Repeat:
-    """A stand-in compressor for zipfile: each 16 MB chunk of zeros becomes the same
-    precompressed deflate blocks (made once), so a 1.5 GB bomb takes a second to build."""
-
-    def __init__(self, chunk: bytes) -> None:
-        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-        self.block = deflate.compress(chunk) + deflate.flush(zlib.Z_FULL_FLUSH)  # byte-aligned, self-contained
-        self.size = len(chunk)
-
-    def compress(self, data: bytes) -> bytes:
-        assert len(data) == self.size
-        return self.block
-
-    def flush(self) -> bytes:
-        return zlib.compressobj(9, zlib.DEFLATED, -15).flush()  # the final, empty block
-
-
-def _bomb(path: Path, members: dict[str, bytes], name: str, header: bytes, inflated: int) -> Path:
-    """``members`` plus ``name``: ``header`` then zeros up to ``inflated`` bytes, deflated (≈ 1000×)."""
-    chunk = bytes(16 << 20)
-    assert (inflated - len(header)) % len(chunk) == 0
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for member, data in members.items():
-            if member != name:
-                zf.writestr(member, data)
-        with zf.open(name, "w", force_zip64=True) as f:
-            f._compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-            f.write(header)
-            f._fileobj.write(f._compressor.flush(zlib.Z_FULL_FLUSH))
-            f._compressor = _Repeat(chunk)
-            for _ in range((inflated - len(header)) // len(chunk)):
-                f.write(chunk)
-    return path
 
 
 # ------------------------------------------------------------------------------ bombs

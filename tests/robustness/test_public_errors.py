@@ -20,7 +20,7 @@ from panda_viz.exceptions import (
 )
 from panda_viz.fileio.json_data import json_text
 from panda_viz.metrics import frechet_distance, swd
-from panda_viz.runtime.devices import available_devices, check_device
+from panda_viz.runtime.devices import check_device, machine_devices
 
 from .bounded import run_bounded
 
@@ -59,7 +59,7 @@ def test_meta_tensors_are_refused_by_name(dcgan, fitted):
 
 # ------------------------------------------------------------------------------ devices
 def test_a_device_this_machine_lacks_is_refused_up_front(dcgan):
-    assert available_devices()[0] == "cpu"
+    assert machine_devices()[0] == "cpu"
     with pytest.raises(InvalidInputError, match=r"load_generator: device must be a device name such as 'cpu'.*got 'nope'"):
         load_generator("dcgan-digiface", device="nope")
     with pytest.raises(InvalidInputError, match="must be cpu or cuda; got 'meta'"):

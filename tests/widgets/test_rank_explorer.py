@@ -122,7 +122,7 @@ def test_impossible_ranks_at_construction_are_a_message(dcgan):
 
 def test_an_unknown_layer_is_a_message_listing_the_layers(dcgan):
     explorer = RankExplorer(dcgan, "main.55", n_samples=4, precompute=())
-    assert explorer.log_area.last_error.startswith("layer: layer 'main.55' not found; layers: main.0 (512×4×4)")
+    assert explorer.log_area.last_error.startswith("layer: layer 'main.55' not found; did you mean 'main.5' or 'main' or 'main.9'? Layers: main.0 (512×4×4)")
     assert explorer.set_ranks(2, 2) is False
     assert "no features yet" in explorer.log_area.last_error
     assert explorer.reconstructed.array is None

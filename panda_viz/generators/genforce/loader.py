@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from ..._checks import (
     check_float,
     check_int,
     describe,
+    did_you_mean,
     unknown_name_message,
 )
 from ...exceptions import InvalidInputError, InvalidTypeError
@@ -240,7 +242,9 @@ def load_genforce(
             f"with genforce keys such as 'synthesis.early_layer.const' or 'truncation.w_avg'; it holds {holds})"
         )
     if other:
-        raise InvalidTypeError(f"unexpected options for a genforce checkpoint: {', '.join(sorted(other))}")
+        own = [n for n in inspect.signature(load_genforce).parameters if n not in ("path", "other")]
+        raise InvalidTypeError(f"unexpected options for a genforce checkpoint: {', '.join(sorted(other))}"
+                               f"{did_you_mean(sorted(other)[0], own)} Its options: {', '.join(own)}")
     state_dict, entry = found
     found_arch = detect_architecture(state_dict)
     if architecture is not None and architecture != found_arch:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..._checks import check_choice, check_float, check_int, describe
+from ..._checks import check_choice, check_float, check_int, describe, did_you_mean
 from ...exceptions import (
     InvalidInputError,
     InvalidTypeError,
@@ -143,7 +143,9 @@ def check_generator_options(options: Mapping[str, Any], where: str) -> dict[str,
     """
     unknown = sorted(set(options) - set(GENERATOR_OPTIONS))
     if unknown:
-        raise InvalidTypeError(f"{where}: unexpected options {unknown}; accepted: {', '.join(GENERATOR_OPTIONS)}")
+        hint = did_you_mean(unknown[0], GENERATOR_OPTIONS)
+        raise InvalidTypeError(f"{where}: unexpected options {unknown}{hint + ' Accepted' if hint else '; accepted'}: "
+                               f"{', '.join(GENERATOR_OPTIONS)}")
     options = {**GENERATOR_OPTIONS, **options}
     psi = check_float("truncation_psi", options["truncation_psi"], low=None)  # 1 = no truncation
     check_choice("latent_space", options["latent_space"], LATENT_SPACES)
