@@ -142,10 +142,10 @@ def test_an_unknown_generator_names_the_near_miss_first():
 
 
 def test_an_unknown_option_names_the_near_miss_first(dcgan):
-    with pytest.raises(InvalidInputError, match=r"load_generator\('dcgan-digiface'\): unknown option 'devcie'; did you mean "
+    with pytest.raises(InvalidTypeError, match=r"load_generator\('dcgan-digiface'\): unknown option 'devcie'; did you mean "
                                                 r"'device'\? Expected one of: 'device'"):
         load_generator("dcgan-digiface", devcie="cpu")
-    with pytest.raises(InvalidInputError, match=r"unknown option 'latent_shap'; did you mean 'latent_shape'\?"):
+    with pytest.raises(InvalidTypeError, match=r"unknown option 'latent_shap'; did you mean 'latent_shape'\?"):
         load_generator(torch.nn.Linear(2, 2), latent_shap=(2,))
 
 

@@ -225,7 +225,7 @@ def test_fit_command_writes_factors_and_report(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["fit", "dcgan-digiface", "--layer", "main.55", "--samples", "8", "--parts", "2", "--out", "{tmp}/f.npz"], "layer 'main.55' not found"),
     (["fit", "dcgan-digiface", "--layer", LAYER, "--samples", "8", "--parts", "2", "--out", "{tmp}/f.txt"], "--out must name an .npz file"),
-    (["fit", "dcgan-digiface", "--layer", LAYER, "--samples", "8", "--parts", "2", "--out", "{tmp}/f.npz", "--device", "tpu:x"], "--device must be"),
+    (["fit", "dcgan-digiface", "--layer", LAYER, "--samples", "8", "--parts", "2", "--out", "{tmp}/f.npz", "--device", "tpu:x"], "--device: 'tpu:x' is not a device"),
     (["render", "dcgan-digiface", "--edit", "nope", "--seeds", "0:2", "--out", "{tmp}/r"], "unknown edit 'nope'"),
     (["render", "dcgan-digiface", "--seeds", "0:2", "--out", "{tmp}/r"], "name the edits"),
     (["render", "dcgan-digiface", "--edit", "white_lips", "--seeds", "2:1", "--out", "{tmp}/r"], "--seeds must be A:B"),
