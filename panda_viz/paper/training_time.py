@@ -35,7 +35,15 @@ from typing import Any
 import torch
 
 from .._checks import check_float, check_int
-from ..baselines import ganspace, image_jacobians, lowrankgan, lowrankgan_jacobians, resefa, sefa, stylespace
+from ..baselines import (
+    ganspace,
+    image_jacobians,
+    lowrankgan,
+    lowrankgan_jacobians,
+    resefa,
+    sefa,
+    stylespace,
+)
 from ..exceptions import InvalidIndexError, InvalidInputError, InvalidTypeError
 from ..generators.styles import style_layers
 from .table1 import PAPER_MINUTES
