@@ -1,4 +1,4 @@
-"""``panda-viz table2``: the PandA paper's Table 2 (ROIR, SWD, FID) on the embedded face GAN."""
+"""``panda-viz table2``: the PandA paper's Table 2 (ROIR, SWD, FID) on the embedded face GAN, all six methods."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-select", type=positive_int(1_000_000), default=32, help="selection samples (default: 32)")
     parser.add_argument("--n-candidates", type=positive_int(10_000), default=12,
                         help="candidate edits per method and region (default: 12)")
+    parser.add_argument("--lowrankgan-samples", type=positive_int(1_000_000), default=16,
+                        help="selection samples whose Jacobians give LowRankGAN's directions (default: 16)")
+    parser.add_argument("--stylespace-samples", type=positive_int(1_000_000), default=32,
+                        help="selection samples whose gradient maps score StyleSpace's channels, on style-based "
+                             "generators (default: 32)")
     parser.add_argument("--layer", default="main.5", help="PandA's layer (default: main.5)")
     parser.add_argument("--target-change", type=positive_float, default=0.2,
                         help="matched in-region RMS change (default: 0.2)")
@@ -42,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         result = table2(layer=args.layer, n_eval=args.n_eval, n_select=args.n_select, n_candidates=args.n_candidates,
+                        lowrankgan_samples=args.lowrankgan_samples, stylespace_samples=args.stylespace_samples,
                         target_change=args.target_change, seed=args.seed, detector=args.inception, out_dir=args.out,
                         log=lambda line: print(line, flush=True))
     except (ValueError, RuntimeError, PandaVizError) as err:

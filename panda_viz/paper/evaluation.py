@@ -1,4 +1,4 @@
-"""The PandA paper's Table 2 on the embedded generator: how local are PandA, SeFa, ReSeFa and GANSpace edits?
+"""The PandA paper's Table 2 on the embedded generator: how local are the edits of PandA and the five baselines?
 
 For each face region (eyes, nose, mouth; :mod:`panda_viz.paper.regions`) and each method, one
 edit is chosen automatically on *selection* samples, then measured on separate
@@ -23,6 +23,18 @@ The protocol (the same for every method)
      background, and its own region masks are binary boxes; the soft mask itself would
      leave ReSeFa only its few pixels equal to 1. ROIR and the matched change still use
      the soft mask, as for every method;
+   - LowRankGAN: its directions for the region (:func:`~panda_viz.baselines.lowrankgan`,
+     the official defaults: Robust PCA of M_f and M_b, L_f's principal space projected onto
+     L_b's null space; as many as L_f's rank, best first by L_f's singular values), from the
+     Jacobians of the first ``lowrankgan_samples`` selection samples (their M_f, M_b
+     averaged; the official code takes one image) and the same binary box as ReSeFa's;
+   - StyleSpace (style-based generators only; on others its row says
+     :data:`NO_STYLE_SPACE`, as Table 1 marks it not architecture-agnostic): its
+     best-scoring channels for the region (:func:`~panda_viz.baselines.stylespace`, official
+     detection on the first ``stylespace_samples`` selection samples, every region's binary
+     box at once so they compete in the vote; the locally-active ones, score ≥ 0.5, come
+     first), each edited alone by α·σ_c (:func:`~panda_viz.baselines.edit_styles`; σ_c over
+     :data:`STYLE_SIGMA_SAMPLES` fresh samples, seed ``seed + 3``);
    - PandA (fitted at ``layer`` with ``n_parts`` parts on ``fit_samples`` samples): the
      part whose upsampled, min-max normalised map has the highest cosine similarity with the
      region mask, edited with each of the appearances most present in it (largest mean
@@ -34,8 +46,9 @@ The protocol (the same for every method)
    change c(α) = mean_i ‖M ⊙ (X′_i − X_i)‖ / √(3 ΣM) (RMS change per masked pixel and
    channel, images in [−1, 1]) equals ``target_change`` on the selection samples: starting
    from α₀ (1 for a unit latent direction, the mean feature-fibre norm for PandA),
-   α ← α · target / c(α) until c(α) is within 5 % of the target (at most 5 syntheses).
-   α is capped (|α| ≤ 2√d in latent space, ≤ 10 α₀ for PandA); a candidate that does not
+   α ← α · target / c(α) until c(α) is within 5 % of the target (at most 5 syntheses);
+   α₀ is 1 σ for a StyleSpace channel.
+   α is capped (|α| ≤ 2√d in latent space, ≤ 10 α₀ for PandA, ≤ 30 σ for StyleSpace); a candidate that does not
    get within 5 % under the cap is dropped.
 3. **Selection.** The candidate with the lowest mean ROIR on the selection samples at its
    matched α wins.
@@ -50,116 +63,46 @@ GANSpace ``seed``.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .._checks import check_float, check_int, near_misses
-from ..baselines import apply_direction, ganspace, image_jacobians, resefa, sefa
-from ..exceptions import InvalidIndexError, InvalidInputError, InvalidStateError
-from ..fileio.atomic import atomic_path
+from ..baselines import (
+    apply_direction,
+    edit_styles,
+    ganspace,
+    image_jacobians,
+    lowrankgan,
+    lowrankgan_jacobians,
+    resefa,
+    sefa,
+    stylespace,
+)
+from ..exceptions import InvalidInputError, InvalidStateError, InvalidTypeError
+from ..generators.styles import is_style_based
 from ..metrics import fid as _fid
 from ..metrics import roir, swd
 from ..runtime.progress import progress as _progress
 from .regions import REGIONS, face_masks
+from .table2_figure import N_EXAMPLES, write_figure
+from .table2_result import NO_STYLE_SPACE, Table2Result, Table2Row
 
-__all__ = ["table2", "Table2Row", "Table2Result", "METHODS", "inside_change"]
+__all__ = ["table2", "Table2Row", "Table2Result", "METHODS", "NO_STYLE_SPACE", "inside_change"]
 
-METHODS = ("PandA", "SeFa", "ReSeFa", "GANSpace")
-
-
-@dataclass(frozen=True)
-class Table2Row:
-    """One method on one region."""
-
-    method: str
-    region: str
-    candidate: str
-    alpha: float
-    selection_roir: float
-    inside_change: float
-    roir_mean: float
-    roir_std: float
-    n_unchanged: int
-    swd: float
-    fid: float | None
-
-
-@dataclass
-class Table2Result:
-    rows: list[Table2Row]
-    settings: dict[str, Any]
-    seconds: float
-
-    def row(self, method: str, region: str) -> Table2Row:
-        for r in self.rows:
-            if r.method == method and r.region == region:
-                return r
-        raise InvalidIndexError(
-            f"Table2Result.row: no row for method {method!r} and region {region!r}; rows: "
-            + ", ".join(f"({r.method!r}, {r.region!r})" for r in self.rows)
-        )
-
-    def to_csv(self) -> str:
-        buf = io.StringIO()
-        fields = list(Table2Row.__dataclass_fields__)
-        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-        writer.writeheader()
-        for r in self.rows:
-            d = asdict(r)
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)) for k, v in d.items()})
-        return buf.getvalue()
-
-    def to_markdown(self) -> str:
-        regions = list(dict.fromkeys(r.region for r in self.rows))
-        methods = list(dict.fromkeys(r.method for r in self.rows))
-        with_fid = any(r.fid is not None for r in self.rows)
-        s = self.settings
-        lines = [
-            f"ROIR (↓, mean ± std over {s['n_eval']} evaluation samples) and SWD (↓, ×10³) of the "
-            f"automatically chosen edit per method and region, `{s['generator']}`; in-region RMS "
-            f"change matched to {s['target_change']} (images in [−1, 1]).",
-            "",
-        ]
-        metric_names = ["ROIR", "SWD"] + (["FID"] if with_fid else [])
-        header = "| method | " + " | ".join(f"{reg} {m}" for reg in regions for m in metric_names) + " |"
-        lines += [header, "|" + " --- |" * (1 + len(regions) * len(metric_names))]
-        for method in methods:
-            cells = []
-            for reg in regions:
-                r = self.row(method, reg)
-                cells.append(f"{r.roir_mean:.2f} ± {r.roir_std:.2f}")
-                cells.append(f"{r.swd:.2f}")
-                if with_fid:
-                    cells.append("" if r.fid is None else f"{r.fid:.2f}")
-            lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        lines += ["", "| method | region | chosen edit | α | selection ROIR | in-region change (eval) | unchanged samples |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        for r in self.rows:
-            lines.append(
-                f"| {r.method} | {r.region} | {r.candidate} | {r.alpha:.3g} | {r.selection_roir:.2f} | "
-                f"{r.inside_change:.3f} | {r.n_unchanged} |"
-            )
-        lines += ["", "Settings: " + ", ".join(f"{k}={v}" for k, v in s.items()) + f"; took {self.seconds:.0f} s."]
-        return "\n".join(lines) + "\n"
-
-    def write(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``table2.csv`` and ``table2.md`` into ``out_dir`` atomically."""
-        out = Path(out_dir)
-        paths = out / "table2.csv", out / "table2.md"
-        for path, text in zip(paths, (self.to_csv(), self.to_markdown())):
-            with atomic_path(path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
-        return paths
+#: The methods, in the rows' order: the paper's Table 2 (SeFa, GANSpace, StyleSpace,
+#: LowRankGAN, then PandA), with ReSeFa, which the paper does not compare with, before PandA.
+METHODS = ("SeFa", "GANSpace", "StyleSpace", "LowRankGAN", "ReSeFa", "PandA")
+#: StyleSpace's strength cap, in units of the channel's σ.
+STYLE_ALPHA_MAX = 30.0
+#: Samples StyleSpace's σ_c are taken over (seeds ``seed + 3``; the official code uses 100,000).
+STYLE_SIGMA_SAMPLES = 1000
 
 
 def inside_change(images: torch.Tensor, edited: torch.Tensor, mask: torch.Tensor) -> float:
@@ -187,7 +130,7 @@ def _latent_candidates(G, result, name: str, n: int, batch_size: int) -> list[_C
         def edit(z, alpha, direction=direction):
             return G.synthesize(apply_direction(z, direction, alpha), batch_size=batch_size, progress=False)
 
-        key = (name, j) if name in ("SeFa", "GANSpace") else None
+        key = (name, j) if name in ("SeFa", "GANSpace") else None  # region-independent: α₀ images cached
         out.append(_Candidate(f"{name} direction {j}", edit, 1.0, 2.0 * math.sqrt(d), key))
     return out
 
@@ -253,13 +196,16 @@ class _Fitted:
 
     directions: dict[str, Any] = field(default_factory=dict)
     jacobians: torch.Tensor | None = None
+    lowrank_jacobians: torch.Tensor | None = None
+    channels: Any = None  # StyleSpaceChannels
     model: Any = None
     Z_sel: torch.Tensor | None = None
 
 
 def _fit_methods(G, methods: Sequence[str], z_sel: torch.Tensor, *, layer: str, n_candidates: int, n_parts: int,
                  fit_samples: int, resefa_samples: int, ganspace_samples: int, seed: int, progress: bool | None,
-                 say: Callable[[str], None]) -> _Fitted:
+                 say: Callable[[str], None], masks: Mapping[str, torch.Tensor], lowrankgan_samples: int,
+                 stylespace_samples: int) -> _Fitted:
     """Step 0 of the protocol: each method's region-independent work, one line said for each."""
     fitted = _Fitted()
     if "SeFa" in methods:
@@ -282,17 +228,46 @@ def _fit_methods(G, methods: Sequence[str], z_sel: torch.Tensor, *, layer: str, 
     if "ReSeFa" in methods:
         fitted.jacobians = image_jacobians(G, z_sel[:resefa_samples], progress=progress)
         say(f"ReSeFa: Jacobians of {len(fitted.jacobians)} selection samples")
+    if "LowRankGAN" in methods:
+        fitted.lowrank_jacobians = lowrankgan_jacobians(G, z_sel[:lowrankgan_samples], progress=progress)
+        say(f"LowRankGAN: Jacobians of {len(fitted.lowrank_jacobians)} selection samples (colours averaged)")
+    if "StyleSpace" in methods and is_style_based(G):
+        boxes = {r: (m >= 0.5).to(m.dtype) for r, m in masks.items()}
+        with torch.no_grad():
+            z_sigma = G.sample_latents(STYLE_SIGMA_SAMPLES, seed=seed + 3)
+        fitted.channels = stylespace(G, z_sel[:stylespace_samples], boxes, sigma_latents=z_sigma, progress=progress)
+        say(f"StyleSpace: gradient maps of {sum(fitted.channels.layers.values())} style channels on "
+            f"{fitted.channels.n_samples} selection samples")
     return fitted
 
 
-def _candidates(G, fitted: _Fitted, method: str, mask: torch.Tensor, z_resefa: torch.Tensor, *, layer: str, n: int,
-                batch_size: int) -> list[_Candidate]:
+def _style_candidates(G, channels, region: str, n: int, batch_size: int) -> list[_Candidate]:
+    """StyleSpace's ``n`` best channels for ``region`` (the locally-active first), each moved alone by α·σ_c."""
+    out = []
+    for layer, channel, score in channels.top(region, n, threshold=0.0):
+        def edit(z, alpha, layer=layer, channel=channel):
+            return edit_styles(G, z, [(layer, channel, alpha)], sigma=channels, batch_size=batch_size, progress=False)
+
+        out.append(_Candidate(f"StyleSpace {layer} channel {channel} (score {score:.2f})", edit, 1.0, STYLE_ALPHA_MAX))
+    return out
+
+
+def _candidates(G, fitted: _Fitted, method: str, mask: torch.Tensor, z_sel: torch.Tensor, *, region: str,
+                resefa_samples: int, layer: str, n: int, batch_size: int,
+                lowrankgan_options: Mapping[str, Any]) -> list[_Candidate]:
     """Step 1: ``method``'s candidate edits for the region ``mask``, best first by its own score."""
     if method in ("SeFa", "GANSpace"):
         return _latent_candidates(G, fitted.directions[method], method, n, batch_size)
+    box = (mask >= 0.5).to(mask.dtype)
     if method == "ReSeFa":
-        result = resefa(G, z_resefa, (mask >= 0.5).to(mask.dtype), k=n, jacobians=fitted.jacobians)
+        result = resefa(G, z_sel[:resefa_samples], box, k=n, jacobians=fitted.jacobians)
         return _latent_candidates(G, result, "ReSeFa", n, batch_size)
+    if method == "LowRankGAN":
+        z = z_sel[:len(fitted.lowrank_jacobians)]
+        result = lowrankgan(G, z, box, jacobians=fitted.lowrank_jacobians, **lowrankgan_options)
+        return _latent_candidates(G, result, "LowRankGAN", n, batch_size)
+    if method == "StyleSpace":
+        return _style_candidates(G, fitted.channels, region, n, batch_size)
     return _panda_candidates(G, fitted.model, layer, fitted.Z_sel, mask, n, batch_size)
 
 
@@ -313,6 +288,19 @@ def _select(cands: list[_Candidate], z, x0, mask, target: float, *, cache: dict,
     return best
 
 
+def _check_lowrankgan_options(options: Any) -> dict[str, Any]:
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise InvalidTypeError(f"table2: lowrankgan_options must map option names to values; got {type(options).__name__}")
+    return dict(options)
+
+
+def _not_available(method: str, region: str) -> Table2Row:
+    nan = math.nan
+    return Table2Row(method, region, NO_STYLE_SPACE, nan, nan, nan, nan, nan, 0, nan, None, note=NO_STYLE_SPACE)
+
+
 def table2(
     generator: Any = "dcgan-digiface",
     *,
@@ -326,8 +314,11 @@ def table2(
     n_parts: int = 8,
     fit_samples: int = 1000,
     resefa_samples: int = 16,
+    lowrankgan_samples: int = 16,
+    stylespace_samples: int = 32,
     ganspace_samples: int = 4000,
     swd_descriptors: int = 32,
+    lowrankgan_options: Mapping[str, Any] | None = None,
     detector: Any = None,
     seed: int = 0,
     batch_size: int = 250,
@@ -335,7 +326,7 @@ def table2(
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Table2Result:
-    """Compute Table 2 (ROIR, SWD; FID with ``detector``) for PandA, SeFa, ReSeFa and GANSpace.
+    """Compute Table 2 (ROIR, SWD; FID with ``detector``) for the six methods of :data:`METHODS`.
 
     The protocol is the module docstring's. Parameters not described there:
 
@@ -344,7 +335,14 @@ def table2(
     generator : str or Generator
         Default the embedded DigiFace DCGAN (the face masks are derived for it).
     methods, regions : sequences
-        Subsets of :data:`METHODS` and ``("eyes", "nose", "mouth")``.
+        Subsets of :data:`METHODS` and ``("eyes", "nose", "mouth")``; rows follow
+        :data:`METHODS`' order whatever the order given.
+    lowrankgan_samples, stylespace_samples : int
+        Selection samples whose Jacobians (LowRankGAN) and gradient maps (StyleSpace) the
+        directions and channel scores come from (at most ``n_select``).
+    lowrankgan_options : mapping, optional
+        Keyword options for :func:`~panda_viz.baselines.lowrankgan` (default none: the
+        official ones).
     detector : path or callable, optional
         Inception network for FID (see :func:`panda_viz.metrics.frechet.fid`); FID is left out
         without one.
@@ -357,28 +355,34 @@ def table2(
     Returns
     -------
     Table2Result
-        ``rows`` (one :class:`Table2Row` per method and region), ``settings``, ``seconds``.
+        ``rows`` (one :class:`Table2Row` per method and region; StyleSpace's say
+        :data:`NO_STYLE_SPACE` on a generator without a style space), ``settings``, ``seconds``.
     """
     from ..generators import load_generator
 
     start = time.perf_counter()
     say = log or (lambda _msg: None)
-    methods = _check_subset("methods", methods, METHODS)
+    methods = [m for m in METHODS if m in _check_subset("methods", methods, METHODS)]
     regions = _check_subset("regions", regions, REGIONS)
     for name, value, low in (("n_eval", n_eval, 2), ("n_select", n_select, 2), ("n_candidates", n_candidates, 1),
-                             ("resefa_samples", resefa_samples, 1), ("n_parts", n_parts, 1),
+                             ("resefa_samples", resefa_samples, 1), ("lowrankgan_samples", lowrankgan_samples, 1),
+                             ("stylespace_samples", stylespace_samples, 1), ("n_parts", n_parts, 1),
                              ("fit_samples", fit_samples, 1), ("ganspace_samples", ganspace_samples, 1),
                              ("swd_descriptors", swd_descriptors, 1), ("seed", seed, 0), ("batch_size", batch_size, 1)):
         check_int(f"table2: {name}", value, low=low)
     check_float("table2: target_change", target_change)
+    options = _check_lowrankgan_options(lowrankgan_options)
     G = load_generator(generator)
     G.check_layer(layer)
     size = G.image_shape[-1]
-    masks = {r: m for r, m in face_masks(size=size).items() if r in regions}
+    masks = {r: m.to(G.device) for r, m in face_masks(size=size).items() if r in regions}
     settings = dict(generator=G.name, layer=layer, n_eval=n_eval, n_select=n_select, n_candidates=n_candidates,
                     target_change=target_change, n_parts=n_parts, fit_samples=fit_samples,
-                    resefa_samples=min(resefa_samples, n_select), ganspace_samples=ganspace_samples,
+                    resefa_samples=min(resefa_samples, n_select), lowrankgan_samples=min(lowrankgan_samples, n_select),
+                    stylespace_samples=min(stylespace_samples, n_select), ganspace_samples=ganspace_samples,
                     swd_descriptors=swd_descriptors, seed=seed)
+    if options:
+        settings["lowrankgan_options"] = options
 
     with torch.no_grad():
         z_sel = G.sample_latents(n_select, seed=seed + 1)
@@ -387,71 +391,43 @@ def table2(
         x_eval = G.synthesize(z_eval, batch_size=batch_size, progress=progress)
     fitted = _fit_methods(G, methods, z_sel, layer=layer, n_candidates=n_candidates, n_parts=n_parts,
                           fit_samples=fit_samples, resefa_samples=resefa_samples, ganspace_samples=ganspace_samples,
-                          seed=seed, progress=progress, say=say)
+                          seed=seed, progress=progress, say=say, masks=masks, lowrankgan_samples=lowrankgan_samples,
+                          stylespace_samples=stylespace_samples)
 
     rows = []
     cache: dict = {}
     examples: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
     cells = [(method, region) for region in regions for method in methods]
     for method, region in _progress(cells, total=len(cells), enabled=progress, n_samples=len(cells) * 1000, desc="table 2"):
-        mask = masks[region].to(G.device)
-        cands = _candidates(G, fitted, method, mask, z_sel[:resefa_samples], layer=layer, n=n_candidates,
-                            batch_size=batch_size)
+        if method == "StyleSpace" and fitted.channels is None:
+            rows.append(_not_available(method, region))
+            say(f"{region:5s} {method:10s} {NO_STYLE_SPACE} ({G.name})")
+            continue
+        mask = masks[region]
+        cands = _candidates(G, fitted, method, mask, z_sel, region=region, resefa_samples=resefa_samples, layer=layer,
+                            n=n_candidates, batch_size=batch_size, lowrankgan_options=options)
         with torch.no_grad():
             c, alpha, sel_score = _select(cands, z_sel, x_sel, mask, target_change, cache=cache, where=(method, region))
             edited = c.edit(z_eval, alpha)
-        r = roir(x_eval, edited, mask)
+        row = _measure(method, region, c.label, alpha, sel_score, x_eval, edited, mask, detector=detector,
+                       swd_descriptors=swd_descriptors, seed=seed)
+        rows.append(row)
         examples[method, region] = edited[:N_EXAMPLES].cpu(), ((edited - x_eval) ** 2).mean(1).mean(0).cpu()
-        s = swd(x_eval, edited, descriptors_per_image=swd_descriptors, random_state=seed).mean
-        f = _fid(x_eval, edited, detector=detector) if detector is not None else None
-        rows.append(Table2Row(method, region, c.label, float(alpha), float(sel_score), inside_change(x_eval, edited, mask),
-                              r.mean, r.std, r.n_unchanged, s, f))
-        say(f"{region:5s} {method:8s} {c.label}: α={alpha:.3g}, ROIR {r.mean:.2f} ± {r.std:.2f}, SWD {s:.2f}")
+        say(f"{region:5s} {method:10s} {c.label}: α={alpha:.3g}, ROIR {row.roir_mean:.2f} ± {row.roir_std:.2f}, "
+            f"SWD {row.swd:.2f}")
     result = Table2Result(rows=rows, settings=settings, seconds=time.perf_counter() - start)
     if out_dir is not None:
         result.write(out_dir)
-        write_figure(Path(out_dir) / "table2_edits.png", x_eval[:N_EXAMPLES].cpu(), examples, masks)
+        write_figure(Path(out_dir) / "table2_edits.png", x_eval[:N_EXAMPLES].cpu(), examples,
+                     {r: m.cpu() for r, m in masks.items()})
     return result
 
 
-N_EXAMPLES = 4
-
-
-def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dict[str, torch.Tensor]) -> Path:
-    """One block per region: the originals with the region overlaid, then each method's edits
-    of the same samples and its mean squared-error map over all evaluation samples (PandA Fig. 7)."""
-    from matplotlib.figure import Figure
-
-    from ..imaging.render import heatmap, to_uint8
-
-    regions = list(dict.fromkeys(r for _, r in examples))
-    methods = list(dict.fromkeys(m for m, _ in examples))
-    n = len(originals)
-    fig = Figure(figsize=(1.25 * (n + 1) * len(regions) + 0.8, 1.3 * (len(methods) + 1) + 0.4), layout="constrained")
-    axes = fig.subplots(len(methods) + 1, (n + 1) * len(regions), squeeze=False)
-    for ax in axes.flat:
-        ax.set_xticks([]), ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-    base = to_uint8(originals)
-    for g, region in enumerate(regions):
-        col0 = g * (n + 1)
-        m = masks[region].cpu().numpy()[..., None]
-        for i in range(n):
-            tinted = (base[i] * (1 - 0.35 * m) + np.array([255, 40, 40]) * 0.35 * m).astype(np.uint8)
-            axes[0, col0 + i].imshow(tinted)
-        axes[0, col0].set_title(f"{region}: originals + region", fontsize=8, loc="left")
-        axes[0, col0 + n].imshow(heatmap(masks[region].cpu().numpy(), cmap="gray"))
-        axes[0, col0 + n].set_title("mask", fontsize=8)
-        vmax = max(float(examples[meth, region][1].max()) for meth in methods)
-        for row, meth in enumerate(methods, start=1):
-            edited, mse = examples[meth, region]
-            for i, img in enumerate(to_uint8(edited)):
-                axes[row, col0 + i].imshow(img)
-            axes[row, col0 + n].imshow(heatmap(mse.numpy(), vmin=0, vmax=vmax))
-            if g == 0:
-                axes[row, 0].set_ylabel(meth, fontsize=9)
-        axes[1, col0 + n].set_title("mean MSE", fontsize=8)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    return path
+def _measure(method: str, region: str, label: str, alpha: float, sel_score: float, x_eval: torch.Tensor,
+             edited: torch.Tensor, mask: torch.Tensor, *, detector: Any, swd_descriptors: int, seed: int) -> Table2Row:
+    """Step 4: the chosen edit's ROIR, achieved change, SWD (and FID) on the evaluation samples."""
+    r = roir(x_eval, edited, mask)
+    s = swd(x_eval, edited, descriptors_per_image=swd_descriptors, random_state=seed).mean
+    f = _fid(x_eval, edited, detector=detector) if detector is not None else None
+    return Table2Row(method, region, label, float(alpha), float(sel_score), inside_change(x_eval, edited, mask),
+                     r.mean, r.std, r.n_unchanged, s, f)
