@@ -23,7 +23,7 @@ import difflib
 import math
 import numbers
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ __all__ = [
     "did_you_mean",
     "unknown_name_message",
     "as_rng",
+    "check_option_mapping",
     "describe",
     "check_has_data",
 ]
@@ -227,3 +228,12 @@ def as_rng(random_state: Any, name: str = "random_state") -> torch.Generator:
     if not 0 <= seed < 2**63:
         raise InvalidInputError(f"{name} must be None, an int in [0, 2**63 - 1] or a torch.Generator; got {seed}")
     return torch.Generator().manual_seed(seed)
+
+
+def check_option_mapping(name: str, options: Any) -> dict[str, Any]:
+    """``options`` (keyword options for another function) as a new dict; ``None`` is no options."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise InvalidTypeError(f"{name} must map option names to values; got {type(options).__name__}")
+    return dict(options)

@@ -73,7 +73,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_float, check_int, near_misses
+from .._checks import check_float, check_int, check_option_mapping, near_misses
 from ..baselines import (
     apply_direction,
     edit_styles,
@@ -85,7 +85,7 @@ from ..baselines import (
     sefa,
     stylespace,
 )
-from ..exceptions import InvalidInputError, InvalidStateError, InvalidTypeError
+from ..exceptions import InvalidInputError, InvalidStateError
 from ..generators.styles import is_style_based
 from ..metrics import fid as _fid
 from ..metrics import roir, swd
@@ -288,14 +288,6 @@ def _select(cands: list[_Candidate], z, x0, mask, target: float, *, cache: dict,
     return best
 
 
-def _check_lowrankgan_options(options: Any) -> dict[str, Any]:
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
-        raise InvalidTypeError(f"table2: lowrankgan_options must map option names to values; got {type(options).__name__}")
-    return dict(options)
-
-
 def _not_available(method: str, region: str) -> Table2Row:
     nan = math.nan
     return Table2Row(method, region, NO_STYLE_SPACE, nan, nan, nan, nan, nan, 0, nan, None, note=NO_STYLE_SPACE)
@@ -371,7 +363,7 @@ def table2(
                              ("swd_descriptors", swd_descriptors, 1), ("seed", seed, 0), ("batch_size", batch_size, 1)):
         check_int(f"table2: {name}", value, low=low)
     check_float("table2: target_change", target_change)
-    options = _check_lowrankgan_options(lowrankgan_options)
+    options = check_option_mapping("table2: lowrankgan_options", lowrankgan_options)
     G = load_generator(generator)
     G.check_layer(layer)
     size = G.image_shape[-1]

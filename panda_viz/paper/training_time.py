@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from .._checks import check_float, check_int
+from .._checks import check_float, check_int, check_option_mapping
 from ..baselines import (
     ganspace,
     image_jacobians,
@@ -44,7 +44,7 @@ from ..baselines import (
     sefa,
     stylespace,
 )
-from ..exceptions import InvalidIndexError, InvalidInputError, InvalidTypeError
+from ..exceptions import InvalidIndexError, InvalidInputError
 from ..generators.styles import style_layers
 from .table1 import PAPER_MINUTES
 
@@ -142,14 +142,6 @@ def _check_masks(masks: Any, image_hw: tuple[int, int]) -> dict[str, torch.Tenso
     return out
 
 
-def _check_options(options: Any) -> dict[str, Any]:
-    if options is None:
-        return {}
-    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
-        raise InvalidTypeError(f"lowrankgan_options must map option names to values; got {type(options).__name__}")
-    return dict(options)
-
-
 def table2_training_times(
     generator: Any,
     masks: Mapping[str, torch.Tensor],
@@ -194,7 +186,7 @@ def table2_training_times(
                              ("ganspace_samples", ganspace_samples, 1), ("resefa_samples", resefa_samples, 1),
                              ("lowrankgan_samples", lowrankgan_samples, 1), ("n_select", n_select, 1), ("seed", seed, 0)):
         check_int(f"table2_training_times: {name}", value, low=low)
-    options = _check_options(lowrankgan_options)
+    options = check_option_mapping("lowrankgan_options", lowrankgan_options)
     G = generator
     G.check_layer(layer)
     masks = _check_masks(masks, tuple(G.image_shape[1:]))
