@@ -24,9 +24,10 @@ DIFFERENCE_GAIN = 8.0
 
 _CAPTION = (
     "<b>add</b> (the paper) adds the background appearance a<sub>b</sub> to the region's features: it moves one "
-    "direction of each feature vector and keeps the rest, so its change is small by construction (a few levels "
-    "of 255 on the DCGAN at strength 1); <b>strength</b> multiplies the edit (0 = the original). <b>replace</b> "
-    "blends the region's features towards the image's own background and changes more."
+    "direction of each feature vector and keeps the rest, so its change is small by construction (on the DCGAN "
+    "at strength 1, a mean change of a few levels of 255; the difference pane shows where). <b>strength</b> "
+    "multiplies the edit (0 = the original). <b>replace</b> blends the region's features towards the image's "
+    "own background (strength 1 replaces them)."
 )
 
 
