@@ -55,7 +55,8 @@ def _press_and_move(page, handle_selector: str, dx: float) -> None:
     page.mouse.move(x + dx, y, steps=10)
 
 
-def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, open_page, run_notebook) -> None:
+def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, open_page, run_notebook,
+                                                                        tmp_path: Path) -> None:
     page = open_page(1280, 1000, STEP_MS)
     mask = "img.panda-saliency-mask"
     changed = "([sel, src]) => { const e = [...document.querySelectorAll(sel)].find(i => i.offsetParent !== null);" \
@@ -71,6 +72,7 @@ def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, ope
         _press_and_move(page, ".panda-threshold .noUi-handle", 120)
         page.wait_for_function(changed, arg=[mask, before], timeout=CHANGE_S * 1000)
         page.mouse.up()
+        page.locator(".panda-explorer").screenshot(path=str(tmp_path / "saliency.png"))  # for a look when debugging
 
         # the removal tab: its difference pane, and the strength moves it
         page.get_by_role("tab", name="removal").click()
@@ -83,8 +85,10 @@ def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, ope
         _press_and_move(page, ".panda-removal-strength .noUi-handle", 80)
         page.mouse.up()
         page.wait_for_function(changed, arg=[difference, before], timeout=CHANGE_S * 1000)
+        page.locator(".panda-explorer").screenshot(path=str(tmp_path / "removal.png"))
         log_errors = page.locator(".panda-log").all_inner_texts()
         assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
     except Exception:
-        print(lab.log_tail())
+        page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+        print(lab.log_tail(), f"\nthe page when it failed: {tmp_path / 'failed.png'}")
         raise
