@@ -18,7 +18,7 @@ import ipywidgets as widgets
 
 from .._checks import check_float
 
-__all__ = ["LiveRule", "LIVE_LIMIT_S"]
+__all__ = ["LIVE_LIMIT_S", "LiveRule"]
 
 #: A render slower than this (seconds) makes a slider update on release only.
 LIVE_LIMIT_S = 0.25

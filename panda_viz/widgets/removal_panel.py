@@ -17,7 +17,7 @@ from .live import LiveRule
 from .panel import Panel
 from .roi import RoiPainter
 
-__all__ = ["RemovalPanel", "DIFFERENCE_GAIN"]
+__all__ = ["DIFFERENCE_GAIN", "RemovalPanel"]
 
 #: The difference pane shows |removed − original| × this gain on a fixed scale (so a weak removal looks weak).
 DIFFERENCE_GAIN = 8.0

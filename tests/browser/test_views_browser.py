@@ -20,9 +20,9 @@ NOTEBOOK_RUN_S = 240    # the cells run, the Explorer shown
 CHANGE_S = 30           # a render reaches the page
 STEP_MS = 30_000        # any single Playwright wait
 CELLS = [
-    "import panda_viz\nfrom panda_viz.widgets import Explorer\n"
-    "G = panda_viz.load_generator('dcgan-digiface')\nzoo = panda_viz.load_edit_zoo('dcgan-digiface')\n"
-    "model = zoo.load_model('white_lips', G)",
+    ("import panda_viz\nfrom panda_viz.widgets import Explorer\n"
+     "G = panda_viz.load_generator('dcgan-digiface')\nzoo = panda_viz.load_edit_zoo('dcgan-digiface')\n"
+     "model = zoo.load_model('white_lips', G)"),
     "app = Explorer(G, model, seed=1, zoo=zoo)\napp.show_tab('saliency')\napp",
 ]
 # a label whose text is wider than its box is cut ("upload a phot…")

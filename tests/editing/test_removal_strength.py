@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from factors_helpers import LAYER, make_factors
@@ -41,7 +43,7 @@ def test_strength_multiplies_the_edit_and_the_change_grows_with_it(dcgan, model,
     change = [(remove_images(dcgan, z, model, 0, b, strength=s, method=method) - original).abs().mean().item()
               for s in (0.0, 0.5, 1.0, 2.0, 4.0)]
     assert change[0] == 0
-    assert all(a < b_ for a, b_ in zip(change, change[1:])), change
+    assert all(a < b_ for a, b_ in itertools.pairwise(change)), change
 
 
 def test_bad_strength(model, Z):
