@@ -8,7 +8,11 @@ import pytest
 import torch
 from factors_helpers import LAYER, make_factors
 
-from panda_viz.editing.removal import propose_background_appearance, removal_edit, remove_images
+from panda_viz.editing.removal import (
+    propose_background_appearance,
+    removal_edit,
+    remove_images,
+)
 from panda_viz.exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
 
 
