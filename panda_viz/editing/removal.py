@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_choice, is_int
+from .._checks import check_choice, check_float, is_int
 from ..decomposition.fitted import (
     appearance_indices,
     candidate_appearances,
@@ -105,6 +105,7 @@ def removal_edit(
     appearance: int,
     *,
     alpha: float | torch.Tensor | None = None,
+    strength: float = 1.0,
     method: str = "add",
     thresholds: float | torch.Tensor | None = None,
     parts: torch.Tensor | None = None,
@@ -121,6 +122,12 @@ def removal_edit(
     z̄_i, the mean fibre of image i's own background (its positions with m_ibs ≥ μ_b);
     α (default 1) is the blend, 1 replacing the region's content outright.
 
+    ``strength`` multiplies either edit (the default α or the one given): 0 is the
+    identity, 1 the edit above, 2 twice it. "add" moves one direction a_b of each
+    C-dimensional fibre and leaves the rest of the fibre as it was, so its change to the
+    image is small by construction (a few levels of 255 on the embedded DCGAN at strength 1);
+    a larger strength makes it larger, and "replace" changes the whole fibre.
+
     Parameters
     ----------
     model : fitted PandA
@@ -131,7 +138,9 @@ def removal_edit(
     appearance : int
         The background appearance b (see :func:`propose_background_appearance`).
     alpha : float or Tensor (N,), optional
-        Strength; default as above.
+        The edit's amount; default as above.
+    strength : float
+        A multiplier ≥ 0 of the edit (see above).
     method : {'add', 'replace'}
     thresholds : float, optional
         μ_b for ``'replace'``; default from ``Z``.
@@ -145,6 +154,7 @@ def removal_edit(
     Tensor (N, C, H, W): add it to Z (or pass it as ``edits={layer: delta}``).
     """
     check_choice("method", method, METHODS)
+    strength = check_float("strength", strength, low=0.0, strict=False)
     Z = check_features_fit(model, Z)
     b = int(appearance_indices(model, appearance)[0])
     C, H, W = feature_shape(model)
@@ -158,14 +168,14 @@ def removal_edit(
             alpha = m.flatten(1).amax(1) - (m * r).sum((1, 2)) / r.sum((1, 2))
         alpha = _check_alpha(alpha, Z)
         a = check_fitted(model).appearances_.to(Z.device, Z.dtype)[:, b]
-        return _finite_delta(alpha * a[None, :, None, None] * r[:, None])
+        return _finite_delta(strength * alpha * a[None, :, None, None] * r[:, None])
     mu = saliency_thresholds(model, Z, [b])[0] if thresholds is None else torch.as_tensor(thresholds).reshape(())
     background = (m >= mu.to(m.device, m.dtype)).to(Z.dtype)  # (N, H, W)
     fallback = torch.zeros_like(background).flatten(1).scatter_(1, m.flatten(1).argmax(1, keepdim=True), 1.0)
     background = torch.where(background.flatten(1).sum(1, keepdim=True) > 0, background.flatten(1), fallback).view_as(m)
     mean_fibre = torch.einsum("nchw,nhw->nc", Z, background) / background.sum((1, 2))[:, None]
     alpha = _check_alpha(1.0 if alpha is None else alpha, Z)
-    return _finite_delta(alpha * r[:, None] * (mean_fibre[:, :, None, None] - Z))
+    return _finite_delta(strength * alpha * r[:, None] * (mean_fibre[:, :, None, None] - Z))
 
 
 def _check_alpha(alpha: Any, Z: torch.Tensor) -> torch.Tensor:
@@ -197,6 +207,7 @@ def remove_images(
     appearance: int | None = None,
     *,
     alpha: float | torch.Tensor | None = None,
+    strength: float = 1.0,
     method: str = "add",
     layer: str | None = None,
     batch_size: int | None = None,
@@ -207,10 +218,12 @@ def remove_images(
     features (pass it explicitly, from many samples, for a stable choice). Other
     arguments as in :func:`removal_edit`. Returns images (N, 3, H, W) in [-1, 1].
     """
+    check_choice("method", method, METHODS)
+    strength = check_float("strength", strength, low=0.0, strict=False)
     layer = check_compatible(generator, model, layer)
     Z = generator.features(latents, layer, batch_size=batch_size)
     if appearance is None:
         appearance = propose_background_appearance(model, Z)
-    delta = removal_edit(model, Z, region, appearance, alpha=alpha, method=method,
+    delta = removal_edit(model, Z, region, appearance, alpha=alpha, strength=strength, method=method,
                          image_size=tuple(generator.image_shape[-2:]))
     return generator.synthesize(latents, edits={layer: delta}, batch_size=batch_size)

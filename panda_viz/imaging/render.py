@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from matplotlib import colormaps
 from PIL import Image
 
-from .._checks import is_int
+from .._checks import check_float, check_int, is_int
 from ..exceptions import InvalidInputError
 from ..fileio.atomic import atomic_path
 
@@ -31,6 +31,9 @@ __all__ = [
     "difference_heatmap",
     "overlay_heatmap",
     "apply_mask",
+    "amplified_difference",
+    "mask_image",
+    "framed",
     "grid",
     "png_bytes",
     "save_png",
@@ -162,6 +165,50 @@ def apply_mask(image: np.ndarray, mask: np.ndarray | torch.Tensor, *, fill: Sequ
         m = upsample(m, image.shape[:2], mode="nearest")
     m = m[..., None]
     return (m * image + (1 - m) * np.asarray(fill, np.float32)).round().astype(np.uint8)
+
+
+def amplified_difference(original: np.ndarray, edited: np.ndarray, *, gain: float = 8.0) -> np.ndarray:
+    """|edited − original| × ``gain`` of two uint8 images (H, W, 3), as a magma heat map.
+
+    The scale is fixed, not fitted to the image: black is no change and the brightest
+    colour is a change of 255 / ``gain`` levels (mean over RGB) or more, so a weak edit
+    looks weak. Returns uint8 (H, W, 3).
+    """
+    gain = check_float("gain", gain)
+    original, edited = np.asarray(original), np.asarray(edited)
+    if original.shape != edited.shape or original.ndim != 3:
+        raise InvalidInputError(f"two images (H, W, 3) of one shape expected; got {original.shape} and {edited.shape}")
+    diff = np.abs(edited.astype(np.float32) - original.astype(np.float32)).mean(-1)
+    return heatmap(diff * gain, vmin=0, vmax=255, cmap="magma")
+
+
+def mask_image(mask: np.ndarray | torch.Tensor, *, color: Sequence[int] = (31, 119, 180),
+               background: Sequence[int] = (255, 255, 255)) -> np.ndarray:
+    """A binary mask (H, W) as an image: ``color`` where it is set, ``background`` elsewhere.
+
+    The default colour (matplotlib's tab:blue) reads on a white page, where a white mask
+    would not. Returns uint8 (H, W, 3).
+    """
+    m = _as_tensor(mask).numpy() > 0.5
+    if m.ndim != 2:
+        raise InvalidInputError(f"a mask of shape (H, W) expected; got {m.shape}")
+    return np.where(m[..., None], np.asarray(color, np.uint8), np.asarray(background, np.uint8)).astype(np.uint8)
+
+
+def framed(image: np.ndarray, *, width: int = 2, color: Sequence[int] = (96, 96, 96)) -> np.ndarray:
+    """``image`` (H, W, 3) inside a frame ``width`` pixels wide, added around it (nothing of the
+    image is covered), so its extent shows on a page of the same colour as its edges.
+
+    Returns uint8 (H + 2·width, W + 2·width, 3).
+    """
+    width = check_int("width", width, low=1)
+    image = np.asarray(image, np.uint8)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise InvalidInputError(f"an image of shape (H, W, 3) expected; got {image.shape}")
+    out = np.empty((image.shape[0] + 2 * width, image.shape[1] + 2 * width, 3), np.uint8)
+    out[...] = np.asarray(color, np.uint8)
+    out[width:-width, width:-width] = image
+    return out
 
 
 def grid(images: Sequence[np.ndarray] | np.ndarray, *, ncols: int | None = None, pad: int = 2,

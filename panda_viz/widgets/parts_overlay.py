@@ -11,6 +11,7 @@ from .._checks import check_float
 from ..decomposition.fitted import check_compatible
 from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, check_index, part_label
+from .live import LiveRule
 from .panel import Panel
 
 __all__ = ["PartsOverlay"]
@@ -36,7 +37,9 @@ class PartsOverlay(Panel):
     seed : ipywidgets.BoundedIntText
         Sample seed; a new seed is one generator pass, applied on Enter / focus loss.
     opacity : ipywidgets.FloatSlider
-        Live (compositing only).
+        Live while one render is fast (compositing only; :attr:`live`).
+    live : LiveRule
+        Switches the opacity to update-on-release when a render is slow.
     toggles : list of ipywidgets.Checkbox
         One per part, coloured as in the overlay; unticking hides that part.
     original, overlay : ImagePane
@@ -48,13 +51,16 @@ class PartsOverlay(Panel):
         super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.model: Any = None
         self.opacity = widgets.FloatSlider(value=opacity, min=0.0, max=1.0, step=0.05, description="opacity",
-                                           continuous_update=True, readout_format=".2f")
+                                           continuous_update=True, readout_format=".2f",
+                                           style={"description_width": "initial"})
+        self.opacity.add_class("panda-opacity")
+        self.live = LiveRule([self.opacity])
         self.original = self.pane("sample", "panda-parts-original")
         self.overlay = self.pane("parts", "panda-parts-overlay")
         self.panes = (self.original, self.overlay)
         self.toggles: list[widgets.Checkbox] = []
         self._toggle_box = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.opacity.observe(self.guard("opacity", lambda ch: self.render()), "value")
+        self.opacity.observe(self.guard("opacity", self.live.timed(lambda ch: self.render())), "value")
         self.set_body(widgets.HBox([self.seed, self.opacity]), self._toggle_box, self.image_row())
         with self.log_area.guard("model"):
             self.set_model(model)
@@ -72,7 +78,7 @@ class PartsOverlay(Panel):
             box.observe(self.guard("parts", lambda ch: self.render()), "value")
             self.toggles.append(box)
         self._toggle_box.children = tuple(self.toggles)
-        self.render()
+        self.live.timed(self.render)()
 
     def set_opacity(self, opacity: float) -> None:
         self.opacity.value = check_float("opacity", opacity, low=0.0, high=1.0, strict=False)

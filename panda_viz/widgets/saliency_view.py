@@ -13,6 +13,7 @@ from ..decomposition.fitted import check_compatible
 from ..editing import saliency
 from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, check_index, set_slider
+from .live import LiveRule
 from .panel import Panel
 
 __all__ = ["SaliencyView"]
@@ -39,13 +40,18 @@ class SaliencyView(Panel):
     ----------
     appearance : ipywidgets.Dropdown
     threshold : ipywidgets.FloatSlider
-        Live; its range covers the current map, from below its minimum to above its maximum.
+        Live while one render is fast (:attr:`live`); its range covers the current map, from
+        below its minimum to above its maximum.
+    live : LiveRule
+        Switches the threshold to update-on-release when a render is slow.
     mode : ipywidgets.ToggleButtons
         "remove" fills the concept's pixels with white (background removal with the
         background concept), "keep" keeps only them.
     reset : ipywidgets.Button
         Back to μ_k.
     heat, mask_view, masked : ImagePane
+        The mask (the concept's pixels in blue on white) and the masked image are framed
+        (:func:`panda_viz.imaging.render.framed`), so their extent shows on a white page.
     mask : ndarray (H, W) bool
         The current image-sized mask.
     """
@@ -59,11 +65,13 @@ class SaliencyView(Panel):
         self.mu: torch.Tensor | None = None
         self.mask = np.zeros((1, 1), bool)
         self._map: torch.Tensor | None = None
-        self.appearance = widgets.Dropdown(description="appearance", options=[("0", 0)], value=0)
+        self.appearance = widgets.Dropdown(description="appearance", options=[("0", 0)], value=0,
+                                           style={"description_width": "initial"})
         self.threshold = widgets.FloatSlider(description="threshold μ_k", continuous_update=True, step=1e-3,
                                              readout_format=".3f", style={"description_width": "initial"},
                                              layout=widgets.Layout(width="420px"))
         self.threshold.add_class("panda-threshold")
+        self.live = LiveRule([self.threshold])
         self.mode = widgets.ToggleButtons(options=["remove", "keep"], value="remove",
                                           tooltips=["fill the concept's pixels with white", "keep only the concept"],
                                           style={"button_width": "70px"})
@@ -74,10 +82,11 @@ class SaliencyView(Panel):
         self.masked = self.pane("masked", "panda-saliency-masked")
         self.panes = (self.heat, self.mask_view, self.masked)
         self.appearance.observe(self.guard("appearance", lambda ch: self._new_map()), "value")
-        self.threshold.observe(self.guard("threshold", lambda ch: self.render()), "value")
+        self.threshold.observe(self.guard("threshold", self.live.timed(lambda ch: self.render())), "value")
         self.mode.observe(self.guard("mode", lambda ch: self.render()), "value")
         self.reset.on_click(self.guard("threshold", lambda _b: self.reset_threshold()))
-        self.set_body(widgets.HBox([self.seed, self.appearance]), widgets.HBox([self.threshold, self.reset, self.mode]),
+        self.set_body(widgets.HBox([self.seed, self.appearance]),
+                      widgets.HBox([self.threshold, self.reset, self.mode], layout=widgets.Layout(flex_flow="row wrap")),
                       self.image_row())
         with self.log_area.guard("model"):
             self.set_model(model, appearance=appearance)
@@ -130,19 +139,20 @@ class SaliencyView(Panel):
             self.threshold.min, self.threshold.max = lo - pad, hi + pad
             self.threshold.step = (hi - lo + 2 * pad) / 500
             self.threshold.value = mu
-        self.render()
+        self.live.timed(self.render)()
 
     def composite(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(heat map over the sample, binary mask, masked sample), uint8 (H, W, 3) each."""
+        """(heat map over the sample, binary mask, masked sample), uint8: (H, W, 3), then the
+        framed mask and masked sample, (H + 4, W + 4, 3) each."""
         image = self.samples.image(self.seed.value)
         Z = self.samples.features(self.seed.value, self.layer)
         k = self.appearance.value
         mask = saliency.localize(self.model, Z, k, thresholds=self.threshold.value, size=image.shape[:2])[0, 0]
         self.mask = mask.numpy()
         heat = render.overlay_heatmap(image, self._map, opacity=0.6)
-        mask_rgb = np.repeat((self.mask * 255).astype(np.uint8)[..., None], 3, axis=-1)
         keep = ~self.mask if self.mode.value == "remove" else self.mask
-        return heat, mask_rgb, render.apply_mask(image, keep.astype(np.float32))
+        masked = render.apply_mask(image, keep.astype(np.float32))
+        return heat, render.framed(render.mask_image(self.mask)), render.framed(masked)
 
     def _rendered(self, images: Sequence[np.ndarray]) -> None:
         k = self.appearance.value

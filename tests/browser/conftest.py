@@ -25,6 +25,9 @@ import pytest
 from ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: The checkout under test: the Lab's kernels import its panda_viz, not whichever one the
+#: virtual environment's editable install points at (another worktree's).
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -55,6 +58,7 @@ class Lab:
             "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
             "IPYTHONDIR": str(home / "ipython"),
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
         }
         # no "get notified about Jupyter news?" toast over the app, no update checks
         notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"

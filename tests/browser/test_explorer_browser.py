@@ -34,7 +34,7 @@ NOTEBOOK_RUN_S = 240    # all cells run, the Explorer shown (includes a small Pa
 IMAGE_CHANGE_S = 60     # one generator pass after the slider is released
 STEP_MS = 30_000        # any single Playwright wait
 # a tab of the Explorer -> an image it shows (the edit tab last: the slider is moved there)
-TAB_IMAGES = {"parts": "img.panda-parts-overlay", "saliency": "img.panda-saliency-mask",
+TAB_IMAGES = {"parts": "img.panda-parts-overlay", "saliency": "img.panda-saliency",
               "removal": "img.panda-removed", "directions": "img.panda-direction-edited",
               "edit": "img.panda-edited"}
 
