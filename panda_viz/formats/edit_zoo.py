@@ -229,7 +229,7 @@ class EditZoo(Mapping):
         searched = ", ".join(repr(str(f)) for f in folders)
         hint = (
             " (the official PandA factor files are not shipped: get them from the authors' release "
-            "and pass root='<their folder>')"
+            "and pass root=<their folder>; panda-viz render: --root FOLDER)"
             if len(edit.factors) == 2
             else ""
         )
