@@ -65,6 +65,10 @@ def test_a_several_term_edit_is_one_entry_applied_whole(panel, dcgan, tmp_path):
     assert np.array_equal(render.to_uint8(images)[0], shown)
     with pytest.raises(ValueError, match="already in the list"):
         panel.keep("edit1")
+    other = EditPanel(dcgan, panel.model, seed=SEED, n_rank_candidates=4, zoo=zoo)
+    other.apply_named_edit("edit1")  # the named-edit menu brings back every term
+    assert [(t.part, t.appearance, t.alpha) for t in other.terms] == list(zoo["edit1"].terms)
+    assert np.array_equal(other.edited.array, shown)
 
 
 def test_without_kept_edits_the_current_one_is_saved(panel, tmp_path):
