@@ -1,7 +1,7 @@
 """Module docstrings as ``--help`` text: the reStructuredText markup turned into plain text.
 
-The sub-commands' docstrings are written for the API pages (roles like ``:func:`x```, double
-backticks, ``::`` literal blocks); :func:`plain_text` keeps their words and their examples'
+The sub-commands' docstrings are written for the API pages (roles such as ``:func:`` before a
+name in backticks, double backticks, ``::`` literal blocks); :func:`plain_text` keeps their words and their examples'
 layout and drops the markup, so ``panda-viz render --help`` reads as text in a terminal.
 """
 
@@ -19,7 +19,7 @@ _TARGET = re.compile(r"^(.*?)\s*<[^<>]+>$")
 
 
 def _role_text(match: re.Match) -> str:
-    """``:func:`~a.b.c``` -> ``c``; ``:meth:`title <a.b>``` -> ``title``; ``:mod:`a.b``` -> ``a.b``."""
+    """A role's text: the target's last component after ``~``, the title of ``title <target>``, else the target."""
     text = match[1]
     titled = _TARGET.match(text)
     if titled and titled[1]:
