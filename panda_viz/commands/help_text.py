@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["plain_text", "RST_MARKUP"]
+__all__ = ["RST_MARKUP", "plain_text"]
 
 #: What :func:`plain_text` never leaves: a role, double backticks, or a line ending in ``::``.
 RST_MARKUP = re.compile(r":[a-z]+:`|``|::\s*$", re.MULTILINE)

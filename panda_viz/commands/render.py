@@ -347,6 +347,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or parts joined by + (1+2); appearance index; strength α")
     parser.add_argument("--name", default="edit",
                         help="the folder of the --factors edit (default: edit)")
+    parser.add_argument("--layer", default=None,
+                        help="the layer of the --factors edit, needed only when the factors file does not record it "
+                             "(panda-viz fit's always does); must agree with it otherwise")
     parser.add_argument("--alpha", type=float, default=None,
                         help=f"override the strength α of every one-term named edit (a finite number, |α| ≤ {MAX_ALPHA:g})")
     parser.add_argument("--original", action="store_true", help="also write the unedited images (folder 'original')")
@@ -366,7 +369,9 @@ def jobs_from_arguments(generator, args: argparse.Namespace) -> list[RenderJob]:
     check_float("--alpha", args.alpha, low=-MAX_ALPHA, high=MAX_ALPHA, strict=False, allow_none=True)
     jobs = [RenderJob(ORIGINAL)] if args.original else []
     if args.factors is not None or args.term:
-        return jobs + [_terms_job(generator, args)]
+        return [*jobs, _terms_job(generator, args)]
+    if args.layer is not None:
+        raise InvalidInputError("--layer goes with --factors (a named edit records its layer)")
     if args.edits is not None:
         if args.zoo is not None:
             raise InvalidInputError("give either --edits FILE or --zoo, not both")
@@ -411,7 +416,7 @@ def _terms_job(generator, args: argparse.Namespace) -> RenderJob:
         raise InvalidInputError(f"--name may not be {ORIGINAL!r} (the folder of the unedited images)")
     _check_kind(args.factors, "factors", "--factors")
     model = load_factors(args.factors)
-    check_compatible(generator, model)
+    check_compatible(generator, model, args.layer)
     check_terms([EditTerm(*t) for t in args.term], n_parts=int(model.parts_.shape[0]),
                 n_appearances=int(model.appearances_.shape[1]))
     return RenderJob(args.name, model=model, terms=tuple(args.term), factors=str(args.factors))

@@ -85,15 +85,18 @@ def test_explorer_save_then_render_one_folder_equal_to_the_panels_images(fitted,
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--edits", "{factors}"], "--edits '{factors}' holds saved factors (an .npz, as panda-viz fit writes), which "
-                                   "--edits does not take; use --factors FILE --term PART:APPEARANCE:ALPHA"),
-        (["--factors", "{zoo}", "--term", "0:0:1"], "--factors '{zoo}' holds JSON (an edit zoo, as the Explorer saves?), "
-                                                    "which --factors does not take; use --edits FILE"),
+        (["--edits", "{factors}"], ("--edits '{factors}' holds saved factors (an .npz, as panda-viz fit writes), which "
+                                    "--edits does not take; use --factors FILE --term PART:APPEARANCE:ALPHA")),
+        (["--factors", "{zoo}", "--term", "0:0:1"], ("--factors '{zoo}' holds JSON (an edit zoo, as the Explorer saves?), "
+                                                     "which --factors does not take; use --edits FILE")),
         (["--term", "0:0:1"], "--term needs --factors FILE"),
         (["--factors", "{factors}"], "--factors needs at least one --term PART:APPEARANCE:ALPHA"),
         (["--factors", "{factors}", "--term", "4:0:1"], "edit term part 4 × appearance 0, α = +1: part 4 out of range; the model has 4 parts"),
         (["--factors", "{factors}", "--term", "0:0:1", "--edit", "white_lips"], "--edit belongs to named edits: leave it out"),
         (["--factors", "{factors}", "--term", "0:0:1", "--name", "original"], "--name may not be 'original'"),
+        (["--factors", "{factors}", "--term", "0:0:1", "--layer", "main.8"],
+         "the factors were fitted at layer 'main.5'; got layer='main.8'"),
+        (["--edit", "white_lips", "--layer", "main.5"], "--layer goes with --factors"),
     ],
 )
 def test_a_file_given_to_the_wrong_option_names_the_right_one(fitted, tmp_path, capsys, options, message):

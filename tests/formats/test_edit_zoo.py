@@ -129,7 +129,7 @@ def test_an_edit_of_several_terms_is_one_entry_saved_with_its_factors(dcgan, dcg
     assert both.terms == ((3, 2, 1.5), ((0, 1), 4, -2.0)) and both.description == "kept on seed 3"
     assert (both.part, both.appearance, both.alpha) == (None, None, None)
     with pytest.raises(RuntimeError, match="edit 'both' has 2 terms, applied together: use .terms"):
-        both.term
+        _ = both.term
     with pytest.raises(ValueError, match="already has an edit 'both'"):
         zoo.add_terms("both", layer="main.5", n_parts=12, terms=[(0, 0, 1.0)], factors="f.npz")
     with pytest.raises(ValueError, match="edit 'bad', term 1: part must be an int or ints in 0 … 11"):
