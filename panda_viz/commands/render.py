@@ -423,9 +423,12 @@ def _terms_job(generator, args: argparse.Namespace) -> RenderJob:
 
 
 #: What a file's first bytes say it is, and the option that takes it.
-_KINDS = {"factors": (b"PK\x03\x04", "saved factors (an .npz, as panda-viz fit writes)", "--factors FILE --term PART:APPEARANCE:ALPHA"),
-          "array": (b"\x93NUMPY", "one .npy array (an official Us/Uc factor file?)", "--edits with the edit zoo that names it"),
-          "zoo": (b"{", "JSON (an edit zoo, as the Explorer saves?)", "--edits FILE")}
+_KINDS = {
+    "factors": (b"PK\x03\x04", "saved factors (an .npz, as panda-viz fit writes)",
+                "--factors FILE --term PART:APPEARANCE:ALPHA"),
+    "array": (b"\x93NUMPY", "one .npy array (an official Us/Uc factor file?)", "--edits with the edit zoo that names it"),
+    "zoo": (b"{", "JSON (an edit zoo, as the Explorer saves?)", "--edits FILE"),
+}
 
 
 def _check_kind(path: Path, expected: str, option: str) -> None:
