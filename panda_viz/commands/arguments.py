@@ -138,3 +138,25 @@ def existing_file(text: str) -> Path:
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"{text!r} is not an existing file")
     return path
+
+
+def edit_term(text: str) -> tuple:
+    """An argparse type: one edit term ``PART:APPEARANCE:ALPHA`` -> ``(part, appearance, alpha)``.
+
+    PART is a part index or a union of several joined by ``+`` (``3+5``); APPEARANCE an
+    appearance index; ALPHA a finite number of magnitude at most :data:`MAX_ALPHA`. The indices
+    are checked against the factors once they are read.
+    """
+    expected = "PART:APPEARANCE:ALPHA (e.g. 8:3:2.5, or 1+2:5:-1.5 for the union of parts 1 and 2)"
+    fields = text.split(":")
+    if len(fields) != 3:
+        raise argparse.ArgumentTypeError(f"expected {expected}; got {_shown(text)}")
+    parts = tuple(whole_number(k, f"{expected}: a part index") for k in fields[0].split("+"))
+    appearance = whole_number(fields[1], f"{expected}: an appearance index")
+    if any(k < 0 for k in parts) or appearance < 0:
+        raise argparse.ArgumentTypeError(f"expected {expected} with indices >= 0; got {_shown(text)}")
+    alpha = _convert(fields[2], float, f"{expected}: ALPHA a number")
+    if not math.isfinite(alpha) or abs(alpha) > MAX_ALPHA:
+        raise argparse.ArgumentTypeError(f"expected ALPHA a finite number of magnitude at most {MAX_ALPHA:g}; "
+                                         f"got {_shown(fields[2])} in {_shown(text)}")
+    return (parts[0] if len(parts) == 1 else parts, appearance, alpha)

@@ -237,10 +237,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report_error(command: str, err: BaseException) -> int:
-    """Print ``err`` as one line on stderr, with the process rank inside a group; returns the exit code 1."""
+    """Print ``err`` as one line on stderr, with the process rank inside a group; returns the exit code 1.
+
+    A ``KeyError`` is shown by its message, not the quoted repr ``str(KeyError)`` gives.
+    """
     w = distributed.world()
     where = f" (rank {w.rank} of {w.size})" if w.active else ""
-    print(f"panda-viz {command}{where}: error: {err}", file=sys.stderr, flush=True)
+    # a KeyError's str() is the repr of its message: quotes round the whole line
+    message = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else err
+    print(f"panda-viz {command}{where}: error: {message}", file=sys.stderr, flush=True)
     return 1
 
 

@@ -1,4 +1,10 @@
-"""``panda-viz render``: write the images of named edits for a range of seeds to a folder, across ranks.
+"""``panda-viz render``: write the images of edits for a range of seeds to a folder, across ranks.
+
+An edit is a named edit of an edit zoo (``--edits FILE`` as the Explorer saves it, or a
+shipped zoo with ``--edit NAME``), all its terms applied together, or terms given on the
+command line with the factors ``panda-viz fit`` wrote (``--factors FILE --term
+PART:APPEARANCE:ALPHA …``, one folder ``--name``, default ``edit``): the factors are checked
+against the generator and the layer they record.
 
 The seeds ``A:B`` are cut into batches of ``--batch-size`` consecutive seeds (seed s is
 the latent ``G.sample_latents(1, seed=s)``); inside a ``torch.distributed`` process group
@@ -18,6 +24,9 @@ edit, size, SHA-256 and whether this run wrote it.
 
     panda-viz render dcgan-digiface --edit white_lips --edit dark_moustache --seeds 0:1000 --out renders/
     panda-viz render dcgan-digiface --edits results/my-edits.json --seeds 0:100000 --out renders/
+    panda-viz fit dcgan-digiface --layer main.5 --samples 2000 --parts 8 --out fit/factors.npz
+    panda-viz render dcgan-digiface --factors fit/factors.npz --term 3:5:2.5 --term 1+2:7:-1 --name pale_mouth \\
+        --seeds 0:100 --out renders/
     torchrun --nproc-per-node=4 -m panda_viz.commands.cli render … (the same, four ranks)
 """
 
@@ -70,13 +79,30 @@ _FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
 
 @dataclass(frozen=True)
 class RenderJob:
-    """One folder of images: a named edit of a zoo with its factors, or the unedited images (``edit=None``)."""
+    """One folder of images: a named edit of a zoo with its factors, terms with their factors, or the
+    unedited images (neither ``edit`` nor ``terms``).
+
+    Attributes
+    ----------
+    name : str
+        The folder.
+    zoo, edit, alpha
+        A named edit: the zoo, the edit's name, an α override (one-term edits only).
+    model : fitted PandA
+        The factors of ``edit`` or ``terms``.
+    terms : tuple of (part, appearance, alpha)
+        Terms applied together with ``model`` at its layer (``panda-viz render --factors``).
+    factors : str, optional
+        Where ``model`` was read from, for the manifest.
+    """
 
     name: str
     zoo: Any = None
     edit: str | None = None
     model: Any = None
     alpha: float | None = None
+    terms: tuple = ()
+    factors: str | None = None
 
 
 def parse_seeds(text: str) -> range:
@@ -127,6 +153,10 @@ def _file_name(seed: int) -> str:
 
 
 def _images(generator, job: RenderJob, latents: torch.Tensor) -> torch.Tensor:
+    if job.terms:
+        from ..editing.edits import edit_images
+
+        return edit_images(generator, latents, job.model, list(job.terms), batch_size=len(latents))
     if job.edit is None:
         return generator.synthesize(latents, batch_size=len(latents))
     from ..formats.edit_zoo import apply_named_edit
@@ -223,10 +253,7 @@ def render_edits(
         manifest = {
             "generator": getattr(generator, "name", None),
             "seeds": [seeds.start, seeds.stop],
-            "edits": [
-                {"name": job.name, "zoo": None if job.zoo is None else job.zoo.name, "edit": job.edit, "alpha": job.alpha}
-                for job in jobs
-            ],
+            "edits": [_manifest_entry(job) for job in jobs],
             "batch_size": batch_size,
             "world_size": w.size,
             "n_files": len(files),
@@ -243,6 +270,14 @@ def render_edits(
         for folder in (root, *folders.values()):
             folder.close()
     return {**manifest, "files": files}
+
+
+def _manifest_entry(job: RenderJob) -> dict[str, Any]:
+    """What the manifest says of one folder: its zoo and edit, or its factors file and terms."""
+    if job.terms:
+        return {"name": job.name, "factors": job.factors,
+                "terms": [[list(p) if isinstance(p, tuple) else p, a, al] for p, a, al in job.terms]}
+    return {"name": job.name, "zoo": None if job.zoo is None else job.zoo.name, "edit": job.edit, "alpha": job.alpha}
 
 
 def _render_and_gather(generator, jobs, mine: range, batch_size: int, root: ConfinedFolder, folders, records,
@@ -293,7 +328,7 @@ def _render_and_gather(generator, jobs, mine: range, batch_size: int, root: Conf
 
 # ------------------------------------------------------------------------------ command
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .arguments import MAX_BATCH, output_folder, positive_int
+    from .arguments import MAX_BATCH, edit_term, output_folder, positive_int
     from .fit import add_device_arguments
 
     parser.add_argument("generator", help="a registered generator name (e.g. dcgan-digiface) or a checkpoint file")
@@ -304,8 +339,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zoo", default=None,
                         help="the edit zoo of --edit: a shipped zoo name or a .json (default: the generator's shipped zoo)")
     parser.add_argument("--root", type=Path, default=None, help="folder of the zoo's factor files (default: beside the zoo)")
+    parser.add_argument("--factors", type=Path, default=None, metavar="FILE",
+                        help="saved factors (the .npz panda-viz fit writes): render the edit of the --term options, at "
+                             "the layer the factors were fitted at")
+    parser.add_argument("--term", action="append", type=edit_term, default=[], metavar="PART:APPEARANCE:ALPHA",
+                        help="a term of the --factors edit (repeatable; the terms are applied together): part index, "
+                             "or parts joined by + (1+2); appearance index; strength α")
+    parser.add_argument("--name", default="edit",
+                        help="the folder of the --factors edit (default: edit)")
+    parser.add_argument("--layer", default=None,
+                        help="the layer of the --factors edit, needed only when the factors file does not record it "
+                             "(panda-viz fit's always does); must agree with it otherwise")
     parser.add_argument("--alpha", type=float, default=None,
-                        help=f"override every edit's strength α (a finite number, |α| ≤ {MAX_ALPHA:g})")
+                        help=f"override the strength α of every one-term named edit (a finite number, |α| ≤ {MAX_ALPHA:g})")
     parser.add_argument("--original", action="store_true", help="also write the unedited images (folder 'original')")
     parser.add_argument("--seeds", required=True,
                         help=f"seeds A:B (A … B-1, at most {MAX_FILES:,} images in all); seed s is G.sample_latents(1, seed=s)")
@@ -317,27 +363,84 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def jobs_from_arguments(generator, args: argparse.Namespace) -> list[RenderJob]:
-    """The render jobs ``--edit/--edits/--zoo/--original`` name, with their factors loaded (validated)."""
+    """The render jobs ``--edit/--edits/--zoo/--factors/--original`` name, with their factors loaded (validated)."""
     from ..formats.edit_zoo import load_edit_zoo
 
     check_float("--alpha", args.alpha, low=-MAX_ALPHA, high=MAX_ALPHA, strict=False, allow_none=True)
+    jobs = [RenderJob(ORIGINAL)] if args.original else []
+    if args.factors is not None or args.term:
+        return [*jobs, _terms_job(generator, args)]
+    if args.layer is not None:
+        raise InvalidInputError("--layer goes with --factors (a named edit records its layer)")
     if args.edits is not None:
         if args.zoo is not None:
             raise InvalidInputError("give either --edits FILE or --zoo, not both")
+        _check_kind(args.edits, "zoo", "--edits")
         zoo = load_edit_zoo(args.edits)
         names = args.edit or list(zoo)
     else:
         if not args.edit:
-            raise InvalidInputError("name the edits: --edit NAME (repeatable) and/or --edits FILE")
+            raise InvalidInputError("name the edits: --edit NAME (repeatable) and/or --edits FILE, "
+                                    "or --factors FILE --term PART:APPEARANCE:ALPHA")
         zoo = load_edit_zoo(args.zoo if args.zoo is not None else getattr(generator, "name", ""))
         names = args.edit
-    jobs = [RenderJob(ORIGINAL)] if args.original else []
     for name in names:
         if name == ORIGINAL:
             raise InvalidInputError(f"an edit may not be named {ORIGINAL!r} (the folder of the unedited images)")
-        zoo[name]  # unknown names fail here, with the zoo's suggestions
+        edit = zoo[name]  # unknown names fail here, with the zoo's suggestions
+        if args.alpha is not None and len(edit.terms) > 1:
+            raise InvalidInputError(f"--alpha overrides the α of one-term edits; edit {name!r} has {len(edit.terms)} "
+                                    "terms, each with its own α (leave --alpha out, or save the edit with other α)")
         jobs.append(RenderJob(name, zoo=zoo, edit=name, model=zoo.load_model(name, generator, root=args.root), alpha=args.alpha))
     return jobs
+
+
+def _terms_job(generator, args: argparse.Namespace) -> RenderJob:
+    """The ``--factors FILE --term …`` job, its factors checked against the generator and every term against them."""
+    from ..decomposition.fitted import check_compatible
+    from ..editing.edits import EditTerm, check_terms
+    from ..formats.factors import load_factors
+
+    if args.factors is None:
+        raise InvalidInputError("--term needs --factors FILE (the saved factors the terms index, e.g. from panda-viz fit)")
+    given = [option for option, used in (("--edits", args.edits is not None), ("--edit", bool(args.edit)),
+                                         ("--zoo", args.zoo is not None), ("--root", args.root is not None),
+                                         ("--alpha", args.alpha is not None)) if used]
+    if given:
+        raise InvalidInputError(f"--factors renders the --term options as one edit; {' and '.join(given)} "
+                                f"{'belongs' if len(given) == 1 else 'belong'} to named edits: leave "
+                                f"{'it' if len(given) == 1 else 'them'} out (give each term its α in --term)")
+    if not args.term:
+        raise InvalidInputError("--factors needs at least one --term PART:APPEARANCE:ALPHA (e.g. --term 3:5:2.5)")
+    if args.name == ORIGINAL:
+        raise InvalidInputError(f"--name may not be {ORIGINAL!r} (the folder of the unedited images)")
+    _check_kind(args.factors, "factors", "--factors")
+    model = load_factors(args.factors)
+    check_compatible(generator, model, args.layer)
+    check_terms([EditTerm(*t) for t in args.term], n_parts=int(model.parts_.shape[0]),
+                n_appearances=int(model.appearances_.shape[1]))
+    return RenderJob(args.name, model=model, terms=tuple(args.term), factors=str(args.factors))
+
+
+#: What a file's first bytes say it is, and the option that takes it.
+_KINDS = {
+    "factors": (b"PK\x03\x04", "saved factors (an .npz, as panda-viz fit writes)",
+                "--factors FILE --term PART:APPEARANCE:ALPHA"),
+    "array": (b"\x93NUMPY", "one .npy array (an official Us/Uc factor file?)", "--edits with the edit zoo that names it"),
+    "zoo": (b"{", "JSON (an edit zoo, as the Explorer saves?)", "--edits FILE"),
+}
+
+
+def _check_kind(path: Path, expected: str, option: str) -> None:
+    """Refuse, naming the right option, a file whose content is another kind than ``option`` takes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return  # the loader reports a missing or unreadable file in its own words
+    for kind, (magic, what, use) in _KINDS.items():
+        if kind != expected and head.startswith(magic):
+            raise InvalidInputError(f"{option} {str(path)!r} holds {what}, which {option} does not take; use {use}")
 
 
 def run(args: argparse.Namespace) -> int:

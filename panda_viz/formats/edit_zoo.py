@@ -1,4 +1,4 @@
-"""Named edits as data: an edit zoo maps a name to (layer, number of parts, part, appearance, α).
+"""Named edits as data: an edit zoo maps a name to (layer, number of parts, its (part, appearance, α) terms).
 
 This module holds the collection (:class:`EditZoo`: adding, saving, finding and reading an
 edit's factor files, applying an edit); one edit and its checks are
@@ -20,6 +20,7 @@ Users add their own and save them next to their factors::
 
     zoo = EditZoo("my-edits", generator_name=G.name)
     zoo.add("pale_lips", layer="main.5", n_parts=12, part=8, appearance=3, alpha=2.0, factors="f.npz")
+    zoo.add_terms("pale_mouth", layer="main.5", n_parts=12, terms=[(8, 3, 2.0), (1, 5, -1.5)], factors="f.npz")
     zoo.save("results/my-edits.json")          # results/f.npz beside it
     images = load_edit_zoo("results/my-edits.json").apply(G, z, "pale_lips")
 """
@@ -55,7 +56,7 @@ from .zoo_file import (
     zoo_text,
 )
 
-__all__ = ["EditZoo", "load_edit_zoo", "apply_named_edit", "term_names"]
+__all__ = ["EditZoo", "load_edit_zoo", "apply_named_edit"]
 
 
 @dataclass
@@ -136,28 +137,19 @@ class EditZoo(Mapping):
 
     def add_terms(
         self, name: str, *, layer: int | str, n_parts: int, terms: Sequence[Sequence[Any]],
-        factors: str | Path | Sequence[str | Path], description: str = "",
-    ) -> list[NamedEdit]:
-        """Add an edit of several ``(part, appearance, alpha)`` terms, applied together; returns its entries.
+        factors: str | Path | Sequence[str | Path], description: str = "", overwrite: bool = False,
+    ) -> NamedEdit:
+        """Add one edit of several ``(part, appearance, alpha)`` terms, applied together; returns it.
 
-        One term is one edit named ``name``; several are one edit per term, named
-        ``name.0``, ``name.1``… (:func:`term_names`), whose descriptions say to apply them
-        together (``edit_images(G, z, model, [zoo[n].term for n in term_names(name, k)])``).
-        Nothing is added when any entry is invalid or its name taken.
+        Nothing is added when a term is invalid or the name taken (unless ``overwrite``).
         """
-        if not terms:
+        if name in self.edits and not check_bool("overwrite", overwrite):
+            raise InvalidInputError(f"zoo {self.name!r} already has an edit {name!r}; choose another name")
+        if isinstance(terms, (list, tuple)) and not terms:
             raise InvalidInputError(f"edit {name!r} has no terms: add a term first")
-        names = term_names(name, len(terms))
-        taken = [n for n in names if n in self.edits]
-        if taken:
-            raise InvalidInputError(f"zoo {self.name!r} already has an edit named {taken[0]!r}; choose another name")
-        entries = []
-        for j, (entry, (part, appearance, alpha)) in enumerate(zip(names, terms)):
-            together = f"term {j} of {name!r}, apply its terms together" if len(terms) > 1 else ""
-            text = "; ".join(t for t in (description, together) if t)
-            entries.append(NamedEdit(entry, layer, n_parts, part, appearance, alpha, factors, text))
-        self.edits.update((e.name, e) for e in entries)
-        return entries
+        edit = NamedEdit(name, layer, n_parts, factors=factors, description=description, terms=terms)
+        self.edits[name] = edit
+        return edit
 
     def contents(self) -> ZooContents:
         """What the zoo's file holds (:mod:`panda_viz.formats.zoo_file`)."""
@@ -237,7 +229,7 @@ class EditZoo(Mapping):
         searched = ", ".join(repr(str(f)) for f in folders)
         hint = (
             " (the official PandA factor files are not shipped: get them from the authors' release "
-            "and pass root='<their folder>')"
+            "and pass root=<their folder>; panda-viz render: --root FOLDER)"
             if len(edit.factors) == 2
             else ""
         )
@@ -306,12 +298,6 @@ class EditZoo(Mapping):
         return names
 
 
-def term_names(name: str, n_terms: int) -> list[str]:
-    """The names :meth:`EditZoo.add_terms` gives an edit of ``n_terms`` terms:
-    ``[name]``, or ``name.0``, ``name.1``… for several."""
-    return [name] if n_terms == 1 else [f"{name}.{j}" for j in range(n_terms)]
-
-
 def load_edit_zoo(name_or_path: str | Path) -> EditZoo:
     """Read a shipped zoo by name (see :func:`~panda_viz.formats.zoo_file.available_edit_zoos`), or a zoo JSON file.
 
@@ -361,7 +347,7 @@ def apply_named_edit(
     *,
     zoo: EditZoo | str | Path | None = None, alpha: float | None = None, batch_size: int | None = None,
 ) -> torch.Tensor:
-    """Images of ``latents`` with the named edit ``name`` applied with ``model``'s factors.
+    """Images of ``latents`` with the named edit ``name`` (all its terms, together) applied with ``model``'s factors.
 
     Parameters
     ----------
@@ -375,7 +361,8 @@ def apply_named_edit(
     zoo : EditZoo, str or Path, optional
         Default: the shipped zoo named after the generator (``G.name``).
     alpha : float, optional
-        Overrides the edit's strength (e.g. for a slider).
+        Overrides the strength of an edit of one term (e.g. for a slider); refused for an
+        edit of several terms, whose α are each their own.
     batch_size : int or None
         Samples per forward pass; ``None``: as many as fit in ``generator.memory_budget``.
 
@@ -400,9 +387,15 @@ def apply_named_edit(
     fitted_at, n_parts = getattr(check_fitted(model), "layer_", None), int(model.parts_.shape[0])
     if (fitted_at is not None and fitted_at != layer) or n_parts != edit.n_parts:
         raise IncompatibleFactorsError(
-            f"edit {name!r} of zoo {zoo.name!r} indexes factors at layer {edit.layer!r} ({layer}) with "
+            f"edit {name!r} of zoo {zoo.name!r} indexes factors at layer {edit.layer!r}"
+            f"{'' if layer == edit.layer else f' ({layer})'} with "
             f"{edit.n_parts} parts; the model given is at {fitted_at!r} with {n_parts} parts "
             f"(load the right ones with zoo.load_model({name!r}, G))"
         )
-    term = edit.term if alpha is None else (edit.part, edit.appearance, alpha)
-    return edit_images(generator, latents, model, [term], layer=layer, batch_size=batch_size)
+    if alpha is not None and len(edit.terms) > 1:
+        raise InvalidInputError(
+            f"apply_named_edit: edit {name!r} has {len(edit.terms)} terms, each with its own α; alpha= overrides "
+            f"the α of an edit of one term only (got alpha={alpha:g})"
+        )
+    terms = list(edit.terms) if alpha is None else [(edit.part, edit.appearance, alpha)]
+    return edit_images(generator, latents, model, terms, layer=layer, batch_size=batch_size)

@@ -1,6 +1,7 @@
-"""One named edit of an edit zoo: (layer, number of parts, part, appearance, α, factor files).
+"""One named edit of an edit zoo: (layer, number of parts, its terms, factor files).
 
-A :class:`NamedEdit` checks its fields when made, so an edit read from a zoo file and one
+A term is (part, appearance, α); an edit has one term or several, applied together. A
+:class:`NamedEdit` checks its fields when made, so an edit read from a zoo file and one
 made with :meth:`panda_viz.formats.edit_zoo.EditZoo.add` obey the same rules; its factor
 file names must stay inside the zoo's folder (:func:`check_factor_name`).
 """
@@ -13,14 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .._checks import is_int, is_real
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, InvalidStateError, ResourceLimitError
 
-__all__ = ["NamedEdit", "check_factor_name", "EDIT_NAME", "TEXT_LIMIT"]
+__all__ = ["NamedEdit", "check_factor_name", "EDIT_NAME", "TEXT_LIMIT", "MAX_TERMS"]
 
 #: What an edit's (and a shipped zoo's) name looks like: a word of letters, digits, ``_ . + -``.
 EDIT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 #: Characters of a name, layer or description at most.
 TEXT_LIMIT = 10_000
+#: Terms of one edit at most (the edit panel's rows are a handful).
+MAX_TERMS = 256
 
 
 def check_factor_name(where: str, name: str) -> None:
@@ -48,10 +51,12 @@ def check_factor_name(where: str, name: str) -> None:
 
 @dataclass(frozen=True)
 class NamedEdit:
-    """One named edit: α a_j p̂_kᵀ added at ``layer`` with the factors in ``factors``.
+    """One named edit: Σ α a_j p̂_kᵀ over its terms, added at ``layer`` with the factors in ``factors``.
 
     Every field is checked when the edit is made (:class:`~panda_viz.exceptions.InvalidInputError`
-    naming the edit and the field); integers are stored as ``int``, α as ``float``.
+    naming the edit and the field); integers are stored as ``int``, α as ``float``. An edit
+    of one term is made with ``part``, ``appearance`` and ``alpha``; an edit of several with
+    ``terms=[(part, appearance, alpha), …]`` and those three left ``None``.
 
     Attributes
     ----------
@@ -61,27 +66,32 @@ class NamedEdit:
         generator (StyleGAN2: ``L`` is ``synthesis.layer{L-1}``).
     n_parts : int
         R_S of the factors the indices refer to.
-    part : int or tuple of int
-        The part k (a tuple: the union of several parts, normalised together).
-    appearance : int
-        The appearance j (a column of the appearance factors).
-    alpha : float
-        The strength α (negative subtracts the appearance).
+    part : int or tuple of int or None
+        The part k (a tuple: the union of several parts, normalised together); ``None`` for
+        an edit of several terms.
+    appearance : int or None
+        The appearance j (a column of the appearance factors); ``None`` for several terms.
+    alpha : float or None
+        The strength α (negative subtracts the appearance); ``None`` for several terms.
     factors : tuple of str
         The factor files, relative to the zoo's folder: one ``save_factors`` ``.npz``, or
         the official ``(Us-….npy, Uc-….npy)`` pair.
     description : str
         What the edit does, in words.
+    terms : tuple of (part, appearance, alpha)
+        Every term, applied together (at most :data:`MAX_TERMS`); for an edit of one term,
+        ``((part, appearance, alpha),)``.
     """
 
     name: str
     layer: int | str
     n_parts: int
-    part: int | tuple[int, ...]
-    appearance: int
-    alpha: float
-    factors: tuple[str, ...]
+    part: int | tuple[int, ...] | None = None
+    appearance: int | None = None
+    alpha: float | None = None
+    factors: tuple[str, ...] = ()
     description: str = ""
+    terms: tuple[tuple, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or len(self.name) > TEXT_LIMIT or not EDIT_NAME.match(self.name):
@@ -91,17 +101,11 @@ class NamedEdit:
         if not is_int(self.n_parts) or self.n_parts < 1:
             raise InvalidInputError(f"{where}: n_parts must be an int >= 1; got {self.n_parts!r}")
         self._set("n_parts", int(self.n_parts))
-        part = tuple(self.part) if isinstance(self.part, (list, tuple)) else self.part
-        indices = part if isinstance(part, tuple) else (part,)
-        if not indices or not all(is_int(k) and 0 <= k < self.n_parts for k in indices):
-            raise InvalidInputError(f"{where}: part must be an int or ints in 0 … {self.n_parts - 1}; got {self.part!r}")
-        self._set("part", tuple(int(k) for k in part) if isinstance(part, tuple) else int(part))
-        if not is_int(self.appearance) or self.appearance < 0:
-            raise InvalidInputError(f"{where}: appearance must be an int >= 0; got {self.appearance!r}")
-        self._set("appearance", int(self.appearance))
-        if not is_real(self.alpha) or not math.isfinite(self.alpha):
-            raise InvalidInputError(f"{where}: alpha must be a finite number; got {self.alpha!r}")
-        self._set("alpha", float(self.alpha))
+        self._set("terms", self._terms(where))
+        if len(self.terms) == 1:
+            self._set("part", self.terms[0][0])
+            self._set("appearance", self.terms[0][1])
+            self._set("alpha", self.terms[0][2])
         self._set("factors", self._factors(where))
         if not isinstance(self.description, str) or len(self.description) > TEXT_LIMIT:
             raise InvalidInputError(f"{where}: description must be a string of at most {TEXT_LIMIT} characters; "
@@ -109,6 +113,37 @@ class NamedEdit:
 
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)  # a frozen dataclass normalising its own fields
+
+    def _terms(self, where: str) -> tuple[tuple, ...]:
+        single = (self.part, self.appearance, self.alpha)
+        if self.terms is None:
+            return (self._term(where, *single),)
+        if any(v is not None for v in single):
+            raise InvalidInputError(f"{where}: give either part, appearance and alpha (one term) or terms=[…], not both")
+        if not isinstance(self.terms, (list, tuple)) or not self.terms:
+            raise InvalidInputError(f"{where}: terms must be a non-empty list of (part, appearance, alpha); "
+                                    f"got {type(self.terms).__name__}")
+        if len(self.terms) > MAX_TERMS:
+            raise ResourceLimitError(f"{where}: {len(self.terms):,} terms; an edit has at most {MAX_TERMS}")
+        checked = []
+        for j, term in enumerate(self.terms):
+            if not isinstance(term, (list, tuple)) or len(term) != 3:
+                raise InvalidInputError(f"{where}: term {j} must be (part, appearance, alpha); got {type(term).__name__}"
+                                        + (f" of {len(term)} items" if isinstance(term, (list, tuple)) else ""))
+            checked.append(self._term(f"{where}, term {j}" if len(self.terms) > 1 else where, *term))
+        return tuple(checked)
+
+    def _term(self, where: str, given: object, appearance: object, alpha: object) -> tuple:
+        part = tuple(given) if isinstance(given, (list, tuple)) else given
+        indices = part if isinstance(part, tuple) else (part,)
+        if not indices or not all(is_int(k) and 0 <= k < self.n_parts for k in indices):
+            raise InvalidInputError(f"{where}: part must be an int or ints in 0 … {self.n_parts - 1}; got {given!r}")
+        if not is_int(appearance) or appearance < 0:
+            raise InvalidInputError(f"{where}: appearance must be an int >= 0; got {appearance!r}")
+        if not is_real(alpha) or not math.isfinite(alpha):
+            raise InvalidInputError(f"{where}: alpha must be a finite number; got {alpha!r}")
+        part = tuple(int(k) for k in part) if isinstance(part, tuple) else int(part)
+        return (part, int(appearance), float(alpha))
 
     def _layer(self, where: str) -> int | str:
         if is_int(self.layer) and self.layer >= 1:
@@ -132,19 +167,29 @@ class NamedEdit:
 
     @property
     def term(self) -> tuple:
-        """``(part, appearance, alpha)``, the term :func:`panda_viz.editing.edits.local_edit` takes."""
-        return (self.part, self.appearance, self.alpha)
+        """``(part, appearance, alpha)`` of an edit of one term (:func:`panda_viz.editing.edits.local_edit` takes it).
+
+        Raises
+        ------
+        InvalidStateError
+            The edit has several terms: use :attr:`terms`.
+        """
+        if len(self.terms) != 1:
+            raise InvalidStateError(f"edit {self.name!r} has {len(self.terms)} terms, applied together: use .terms")
+        return self.terms[0]
 
     def to_dict(self) -> dict:
-        """The JSON form (without the name, which is the key)."""
-        out = {
-            "layer": self.layer,
-            "n_parts": self.n_parts,
-            "part": list(self.part) if isinstance(self.part, tuple) else self.part,
-            "appearance": self.appearance,
-            "alpha": self.alpha,
-            "factors": self.factors[0] if len(self.factors) == 1 else list(self.factors),
-        }
+        """The JSON form (without the name, which is the key): ``part``/``appearance``/``alpha``
+        for one term, a ``terms`` list of such objects for several."""
+        def listed(part):
+            return list(part) if isinstance(part, tuple) else part
+
+        out: dict = {"layer": self.layer, "n_parts": self.n_parts}
+        if len(self.terms) == 1:
+            out.update(part=listed(self.part), appearance=self.appearance, alpha=self.alpha)
+        else:
+            out["terms"] = [{"part": listed(p), "appearance": a, "alpha": al} for p, a, al in self.terms]
+        out["factors"] = self.factors[0] if len(self.factors) == 1 else list(self.factors)
         if self.description:
             out["description"] = self.description
         return out

@@ -16,7 +16,7 @@ from ..decomposition.fitted import check_compatible
 from ..editing import edits as editing
 from ..editing.ranking import AppearanceRanking, default_alpha, rank_appearances
 from ..exceptions import InvalidInputError, InvalidStateError
-from ..formats.edit_zoo import EditZoo, term_names
+from ..formats.edit_zoo import EditZoo
 from ..imaging import render
 from ._common import DEFAULT_SCALE, Samples, central_part, check_index, set_slider
 from .panel import PARTS, BackgroundJob, Panel
@@ -262,7 +262,7 @@ class EditPanel(Panel):
         self.named.layout.display = "" if names else "none"
 
     def apply_named_edit(self, name: str) -> None:
-        """Replace the terms with the named edit ``name`` of the zoo (its part, appearance and α)."""
+        """Replace the terms with the named edit ``name`` of the zoo (its terms' parts, appearances and α)."""
         if self.zoo is None:
             raise InvalidInputError("no edit zoo: pass zoo= (e.g. panda_viz.load_edit_zoo('dcgan-digiface'))")
         valid = [v for _, v in self.named.options if v]
@@ -277,7 +277,8 @@ class EditPanel(Panel):
             self.region.value = PARTS
             for row in list(self.rows):
                 self._drop_row(row)
-            self.add_term(part=edit.part, appearance=edit.appearance, alpha=edit.alpha)
+            for part, appearance, alpha in edit.terms:  # every term of a several-term edit
+                self.add_term(part=part, appearance=appearance, alpha=alpha)
         self._region_changed()  # shows the parts and renders once
 
     # ---------------------------------------------------------------- the edit
@@ -371,9 +372,8 @@ class EditPanel(Panel):
         name = name or self.keep_name.value.strip() or self._unused_name()
         edit = {"name": name, **self.current()}
         EditZoo("scratch").add_terms(**self._zoo_terms(edit, self.model, "factors.npz"))  # can it be a zoo entry?
-        clash = sorted({name, *term_names(name, len(edit["terms"]))} & self._taken_names())
-        if clash:
-            raise InvalidInputError(f"an edit named {clash[0]!r} is already in the list; choose another name")
+        if name in self._taken_names():
+            raise InvalidInputError(f"an edit named {name!r} is already in the list; choose another name")
         self.edits.append(edit)
         self._edit_models.append(self.model)
         self.keep_name.value = ""
@@ -389,9 +389,10 @@ class EditPanel(Panel):
         ``path`` (.json) becomes an :class:`~panda_viz.formats.edit_zoo.EditZoo` file, the versioned
         format :func:`~panda_viz.formats.edit_zoo.load_edit_zoo` reads; the model's factors go beside
         it as ``<stem>-factors.npz`` (:func:`panda_viz.formats.factors.save_factors`; ``-factors-2.npz``…
-        for edits kept with other models), which its edits name. An edit of one term is one
-        named edit; an edit of several terms is one named edit per term, ``<name>.0``,
-        ``<name>.1``…, to apply together (``edit_images(G, z, model, [zoo[n].term for n in …])``).
+        for edits kept with other models), which its edits name. Each kept edit is one named
+        edit, whatever its number of terms (``panda-viz render --edits PATH --edit NAME``
+        renders it with all its terms; :func:`~panda_viz.formats.edit_zoo.apply_named_edit`
+        applies them together).
 
         Returns
         -------
@@ -433,5 +434,5 @@ class EditPanel(Panel):
         return f"edit{i}"
 
     def _taken_names(self) -> set[str]:
-        """The kept edits' names and their zoo entries' names."""
-        return {n for e in self.edits for n in (e["name"], *term_names(e["name"], len(e["terms"])))}
+        """The kept edits' names (each is one entry of the zoo :meth:`save` writes)."""
+        return {e["name"] for e in self.edits}

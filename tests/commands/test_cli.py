@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from panda_viz.commands import cli
+from panda_viz.commands.help_text import RST_MARKUP, plain_text
 
 
 @pytest.mark.parametrize("name", list(cli.COMMANDS))
@@ -38,3 +39,50 @@ def test_render_refuses_a_non_finite_alpha_and_writes_nothing(tmp_path, capsys, 
                      "--alpha", alpha]) == 1
     assert f"panda-viz render: error: --alpha must be a finite number; got {alpha}" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", [None, *cli.COMMANDS])
+def test_no_help_shows_rst_markup(name, capsys):
+    """--help is plain text: no roles, no double backticks, no `::` block markers, no `interpreted` text."""
+    with pytest.raises(SystemExit):
+        cli.main(["--help"] if name is None else [name, "--help"])
+    out = capsys.readouterr().out
+    assert RST_MARKUP.search(out) is None, RST_MARKUP.search(out)
+    assert "`" not in out
+    body = "" if name is None else cli.description(cli.COMMANDS[name][0], "")
+    if body:  # the docstring's words are there, past its summary (table2's is one paragraph)
+        assert body.splitlines()[0].strip() in out
+
+
+@pytest.mark.parametrize(
+    ("rst", "text"),
+    [
+        (":func:`panda_viz.formats.factors.save_factors`'s format", "panda_viz.formats.factors.save_factors's format"),
+        ("see :class:`~panda_viz.fileio.confined.ConfinedFolder`.", "see ConfinedFolder."),
+        (":meth:`the zoo's edits <panda_viz.formats.edit_zoo.EditZoo.edits_for>`", "the zoo's edits"),
+        ("``panda-viz demo`` and `x`", "panda-viz demo and x"),
+        ("writes::\n\n    panda-viz fit …\n", "writes:\n\n    panda-viz fit …"),
+        ("text\n\n::\n\n    a b\n", "text\n\n\n    a b"),
+        ("A:B and 8:3:2.5 stay", "A:B and 8:3:2.5 stay"),
+        (None, ""),
+    ],
+)
+def test_plain_text_drops_the_markup_and_keeps_the_words(rst, text):
+    assert plain_text(rst) == text
+
+
+def test_errors_carry_no_stray_quotes(tmp_path, capsys):
+    from panda_viz.commands.fit import report_error
+
+    assert report_error("render", KeyError("unknown edit 'x'")) == 1  # str(KeyError) would quote the whole line
+    assert capsys.readouterr().err == "panda-viz render: error: unknown edit 'x'\n"
+    zoo = tmp_path / "z.json"
+    zoo.write_text('{"format": "panda_viz.edit_zoo", "version": 1, "name": 5, "edits": {}}')
+    assert cli.main(["render", "dcgan-digiface", "--edits", str(zoo), "--seeds", "0:1", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.endswith('"name" must be a non-empty string; got int 5\n')  # not '5'
+    zoo.write_text("{}")
+    assert cli.main(["render", "dcgan-digiface", "--edits", str(zoo), "--seeds", "0:1", "--out", str(tmp_path / "r")]) == 1
+    assert capsys.readouterr().err.endswith('(expected a JSON object with "format": "panda_viz.edit_zoo")\n')
+    assert cli.main(["render", "dcgan-digiface", "--zoo", "stylegan2_ffhq1024", "--edit", "big_eyes", "--seeds", "0:1",
+                     "--root", str(tmp_path), "--out", str(tmp_path / "r")]) == 1
+    assert "pass root=<their folder>; panda-viz render: --root FOLDER)" in capsys.readouterr().err

@@ -15,7 +15,6 @@ from panda_viz.formats.edit_zoo import (
     EditZoo,
     apply_named_edit,
     load_edit_zoo,
-    term_names,
 )
 from panda_viz.formats.named_edit import NamedEdit
 from panda_viz.formats.official import load_official_factors, official_file_names
@@ -121,31 +120,103 @@ def test_save_is_atomic_json_and_round_trips(tmp_path):
         back.add("a", layer="main.5", n_parts=12, part=0, appearance=0, alpha=1, factors="f.npz")
 
 
-def test_an_edit_of_several_terms_is_one_entry_per_term_saved_with_its_factors(dcgan, dcgan_latents, tmp_path):
+def test_an_edit_of_several_terms_is_one_entry_saved_with_its_factors(dcgan, dcgan_latents, tmp_path):
     model = load_edit_zoo("dcgan-digiface").load_model("dark_moustache", dcgan)
     zoo = EditZoo("mine", generator_name=dcgan.name)
-    assert [e.name for e in zoo.add_terms("one", layer="main.5", n_parts=12, terms=[(3, 2, 1.5)], factors="f.npz")] == ["one"]
-    both = zoo.add_terms("both", layer="main.5", n_parts=12, terms=[(3, 2, 1.5), ((0, 1), 4, -2.0)], factors="f.npz",
+    assert zoo.add_terms("one", layer="main.5", n_parts=12, terms=[(3, 2, 1.5)], factors="f.npz").term == (3, 2, 1.5)
+    both = zoo.add_terms("both", layer="main.5", n_parts=12, terms=[(3, 2, 1.5), ([0, 1], 4, -2)], factors="f.npz",
                          description="kept on seed 3")
-    assert [e.name for e in both] == term_names("both", 2) == ["both.0", "both.1"]
-    assert both[1].term == ((0, 1), 4, -2.0) and both[1].description == "kept on seed 3; term 1 of 'both', apply its terms together"
-    with pytest.raises(ValueError, match="already has an edit named 'both.1'"):
-        zoo.add_terms("both.1", layer="main.5", n_parts=12, terms=[(0, 0, 1.0)], factors="f.npz")
-    with pytest.raises(ValueError, match="part must be an int or ints in 0 … 11"):
+    assert both.terms == ((3, 2, 1.5), ((0, 1), 4, -2.0)) and both.description == "kept on seed 3"
+    assert (both.part, both.appearance, both.alpha) == (None, None, None)
+    with pytest.raises(RuntimeError, match="edit 'both' has 2 terms, applied together: use .terms"):
+        _ = both.term
+    with pytest.raises(ValueError, match="already has an edit 'both'"):
+        zoo.add_terms("both", layer="main.5", n_parts=12, terms=[(0, 0, 1.0)], factors="f.npz")
+    with pytest.raises(ValueError, match="edit 'bad', term 1: part must be an int or ints in 0 … 11"):
         zoo.add_terms("bad", layer="main.5", n_parts=12, terms=[(0, 0, 1.0), (12, 0, 1.0)], factors="f.npz")
     with pytest.raises(ValueError, match="has no terms"):
         zoo.add_terms("empty", layer="main.5", n_parts=12, terms=[], factors="f.npz")
-    assert list(zoo) == ["one", "both.0", "both.1"]  # nothing of a refused edit was added
+    with pytest.raises(ValueError, match="either part, appearance and alpha .* or terms"):
+        NamedEdit("mixed", "main.5", 12, 0, 0, 1.0, "f.npz", terms=[(0, 0, 1.0)])
+    assert list(zoo) == ["one", "both"]  # nothing of a refused edit was added
     with pytest.raises(ValueError, match="an edit zoo is saved as .json"):
         zoo.save(tmp_path / "mine.txt", factors={"f.npz": model})
     assert list(tmp_path.iterdir()) == []  # a bad path writes no factors either
-    back = load_edit_zoo(zoo.save(tmp_path / "mine.json", factors={"f.npz": model}))  # no warning: the factors are beside it
+    path = zoo.save(tmp_path / "mine.json", factors={"f.npz": model})  # no warning: the factors are beside it
+    data = json.loads(path.read_text())
+    assert data["version"] == 2 and data["edits"]["both"]["terms"][1] == {"part": [0, 1], "appearance": 4, "alpha": -2.0}
+    assert {"part", "appearance", "alpha"} <= set(data["edits"]["one"])  # one term: as version 1 wrote it
+    back = load_edit_zoo(path)
+    assert back["both"] == both
     z = dcgan_latents[:2]
     torch.testing.assert_close(
         back.apply(dcgan, z, "one"), panda_viz.edit_images(dcgan, z, model, [(3, 2, 1.5)]), atol=0, rtol=0
     )
-    together = panda_viz.edit_images(dcgan, z, back.load_model("both.0", dcgan), [back[n].term for n in term_names("both", 2)])
-    torch.testing.assert_close(together, panda_viz.edit_images(dcgan, z, model, [(3, 2, 1.5), ((0, 1), 4, -2.0)]), atol=0, rtol=0)
+    torch.testing.assert_close(back.apply(dcgan, z, "both"),
+                               panda_viz.edit_images(dcgan, z, model, [(3, 2, 1.5), ((0, 1), 4, -2.0)]), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="edit 'both' has 2 terms, each with its own α; alpha= overrides"):
+        back.apply(dcgan, z, "both", alpha=3.0)
+
+
+def test_a_zoo_of_one_term_edits_is_written_as_version_1(tmp_path):
+    zoo = EditZoo("old")
+    zoo.add("a", layer="main.5", n_parts=12, part=0, appearance=0, alpha=1.0, factors="f.npz")
+    with pytest.warns(UserWarning, match="not beside it"):
+        path = zoo.save(tmp_path / "old.json")
+    assert json.loads(path.read_text())["version"] == 1  # earlier releases read it
+
+
+def _v1_group(description="kept on seed 3"):
+    """What an earlier release's add_terms wrote for a two-term edit 'smile'."""
+    base = {"layer": "main.5", "n_parts": 12, "factors": "f.npz"}
+    return {
+        "smile.0": {**base, "part": 3, "appearance": 2, "alpha": 1.5,
+                    "description": f"{description}; term 0 of 'smile', apply its terms together"},
+        "smile.1": {**base, "part": [0, 1], "appearance": 4, "alpha": -2.0,
+                    "description": f"{description}; term 1 of 'smile', apply its terms together"},
+    }
+
+
+def _write(path, edits, version=1):
+    path.write_text(json.dumps({"format": "panda_viz.edit_zoo", "version": version, "name": "z", "edits": edits}))
+    return path
+
+
+def test_an_earlier_releases_term_entries_read_back_as_one_edit(tmp_path):
+    plain = {"layer": "main.5", "n_parts": 12, "part": 1, "appearance": 1, "alpha": 1.0, "factors": "f.npz"}
+    zoo = load_edit_zoo(_write(tmp_path / "v1.json", {"first": plain, **_v1_group(), "v.0": plain, "v.1": plain}))
+    assert list(zoo) == ["first", "smile", "v.0", "v.1"]  # entries without the mark stay as they are
+    assert zoo["smile"].terms == ((3, 2, 1.5), ((0, 1), 4, -2.0)) and zoo["smile"].description == "kept on seed 3"
+    group = _v1_group()
+    partial = load_edit_zoo(_write(tmp_path / "partial.json", {"smile.1": group["smile.1"], "smile.0": group["smile.0"]}))
+    assert list(partial) == ["smile.1", "smile.0"]  # out of order: not what add_terms wrote, kept apart
+    other = dict(group, **{"smile.1": {**group["smile.1"], "n_parts": 16}})
+    assert list(load_edit_zoo(_write(tmp_path / "other.json", other))) == ["smile.0", "smile.1"]
+    taken = load_edit_zoo(_write(tmp_path / "taken.json", {"smile": plain, **group}))
+    assert list(taken) == ["smile", "smile.0", "smile.1"]  # the name is taken: nothing merged
+    assert zoo.to_dict()["version"] == 2  # saved again, it is one entry of several terms
+
+
+@pytest.mark.parametrize(
+    ("version", "edit", "match"),
+    [
+        (3, None, r"edit zoo version 3 is not supported \(this panda_viz reads versions 1 and 2"),
+        (True, None, "edit zoo version True is not supported"),
+        ("2", None, "edit zoo version '2' is not supported"),
+        (1, {"terms": [{"part": 0, "appearance": 0, "alpha": 1.0}]}, r"unknown keys \['terms'\] \(several terms need version 2\)"),
+        (2, {"terms": []}, '"terms" must be a non-empty list of terms; got list of 0 items'),
+        (2, {"terms": [[0, 0, 1.0]]}, r"term 0 must be an object with keys \['alpha', 'appearance', 'part'\]; got list of 3 items"),
+        (2, {"terms": [{"part": 0, "appearance": 0}]}, r"term 0 must be an object .*; got \['appearance', 'part'\]"),
+        (2, {"terms": [{"part": 0, "appearance": 0, "alpha": 1.0}, {"part": 12, "appearance": 0, "alpha": 1.0}]},
+         "edit 'e', term 1: part must be an int or ints in 0 … 11; got 12"),
+        (2, {"terms": [{"part": 0, "appearance": 0, "alpha": 1.0}], "part": 0}, r"unknown keys \['part'\]"),
+    ],
+)
+def test_bad_versions_and_terms_are_refused_naming_the_edit(tmp_path, version, edit, match):
+    entry = {"layer": "main.5", "n_parts": 12, "factors": "f.npz"}
+    entry |= edit if edit is not None else {"part": 0, "appearance": 0, "alpha": 1.0}
+    with pytest.raises(ValueError, match=match):
+        load_edit_zoo(_write(tmp_path / "z.json", {"e": entry}, version))
 
 
 @pytest.mark.parametrize(

@@ -106,17 +106,20 @@ def test_a_utf8_bom_is_accepted(tmp_path):
 
 
 _EDIT = {"layer": "main.5", "n_parts": 3, "part": 0, "appearance": 1, "alpha": 2.0, "factors": "f.npz"}
+_TERM = {"part": 0, "appearance": 1, "alpha": 2.0}
+_TERMS = {"layer": "main.5", "n_parts": 3, "factors": "f.npz"}  # an edit of several terms, less its "terms"
 
 
 @pytest.mark.parametrize(
     ("top", "edits", "match"),
     [
-        ({"name": 5}, None, r"\"name\" must be a non-empty string; got int"),
+        ({"name": 5}, None, r"\"name\" must be a non-empty string; got int 5$"),  # no quotes round a number
         ({"generator": ["x"]}, None, r"\"generator\" must be null or a string; got list"),
         ({"description": {"a": 1}}, None, r"\"description\" must be a string"),
         ({"fit": [1]}, None, r"\"fit\" must be null or an object; got list"),
         ({"extra": 1}, None, r"unknown top-level keys \['extra'\]"),
-        ({"version": 2}, None, "edit zoo version 2 is not supported"),
+        ({"version": 3}, None, "edit zoo version 3 is not supported"),
+        ({"version": 1.0e9}, None, "edit zoo version 1000000000.0 is not supported"),
         ({}, [], r"\"edits\" must map names to edits; got list"),
         ({}, {"e": [1]}, "edit 'e' must be an object; got list"),
         ({}, {"bad name!": _EDIT}, "an edit name is a non-empty word"),
@@ -133,6 +136,15 @@ _EDIT = {"layer": "main.5", "n_parts": 3, "part": 0, "appearance": 1, "alpha": 2
         ({}, {"e": {**_EDIT, "factors": ""}}, r"edit 'e': factors must be one .npz file"),
         ({}, {"e": {**_EDIT, "description": 5}}, r"edit 'e': description must be a string"),
         ({}, {"e": {**_EDIT, "colour": "red"}}, r"edit 'e' is missing \[\] / has unknown keys \['colour'\]"),
+        ({"version": 2}, {"e": _TERMS | {"terms": {"part": 0}}}, r"edit 'e': \"terms\" must be a non-empty list .*got dict of 1 items"),
+        ({"version": 2}, {"e": _TERMS | {"terms": [None]}}, r"edit 'e': term 0 must be an object .*; got null"),
+        ({"version": 2}, {"e": _TERMS | {"terms": [_TERM | {"x": 1}]}}, r"term 0 must be an object with keys"),
+        ({"version": 2}, {"e": _TERMS | {"terms": [_TERM, _TERM | {"alpha": "nan"}]}},
+         r"edit 'e', term 1: alpha must be a finite number; got 'nan'"),
+        ({"version": 2}, {"e": _TERMS | {"terms": [_TERM, _TERM | {"part": [[0]]}]}},
+         r"edit 'e', term 1: part must be an int or ints in 0 … 2"),
+        ({"version": 2}, {"e": _TERMS | {"terms": [_TERM, _TERM | {"appearance": -1}]}},
+         r"edit 'e', term 1: appearance must be an int >= 0; got -1"),
     ],
 )
 def test_every_field_is_validated_naming_the_edit_and_key(tmp_path, top, edits, match):
@@ -148,6 +160,23 @@ def test_too_many_edits(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo_file, "MAX_EDITS", 2)
     with pytest.raises(FileLimitError, match="3 edits; a zoo holds at most 2"):
         load_edit_zoo(_zoo(tmp_path / "z.json", {k: _EDIT for k in "abc"}))
+
+
+def test_too_many_terms_are_refused_before_any_is_built(tmp_path, monkeypatch):
+    import panda_viz.formats.zoo_file as zoo_file
+
+    monkeypatch.setattr(zoo_file, "MAX_TERMS", 2)
+    path = _zoo(tmp_path / "z.json", {"e": _TERMS | {"terms": [_TERM] * 3}}, version=2)
+    with pytest.raises(FileLimitError, match="edit 'e': 3 terms; an edit has at most 2") as info:
+        load_edit_zoo(path)
+    assert info.value.path == path
+
+
+def test_an_edit_of_60000_terms_is_refused_within_bounded_memory(tmp_path):
+    path = _zoo(tmp_path / "z.json", {"e": _TERMS | {"terms": [_TERM] * 60_000}}, version=2)  # ~3 MB, under the size limit
+    outcome = run_bounded(f"from panda_viz import load_edit_zoo\nload_edit_zoo({str(path)!r})", memory_mb=400, timeout_s=30)
+    assert outcome.error_type == "FileLimitError", outcome
+    assert "60,000 terms; an edit has at most 256" in outcome.error_message
 
 
 def test_bad_names_and_types_at_the_api():

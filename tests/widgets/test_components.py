@@ -158,11 +158,11 @@ def test_the_exported_line_of_code_reproduces_the_edit(edit, dcgan, model, tmp_p
     assert np.array_equal(render.to_uint8(namespace["images"])[0], edit.edited.array)
     edit.keep()
     assert "α = -3" in edit.edit_list.value
-    path = edit.save(tmp_path / "edit.json")  # an edit zoo: one named edit per term of a two-term edit
+    path = edit.save(tmp_path / "edit.json")  # an edit zoo: a two-term edit is one named edit
     saved = load_edit_zoo(path)
-    assert list(saved) == ["edit1.0", "edit1.1"]
-    assert saved["edit1.1"].term == (1, edit.rows[1].appearance.value, -3.0)
-    assert f"seed {SEED}" in saved["edit1.1"].description
+    assert list(saved) == ["edit1"]
+    assert saved["edit1"].terms[1] == (1, edit.rows[1].appearance.value, -3.0)
+    assert f"seed {SEED}" in saved["edit1"].description
     edit.remove_term(1)
     assert len(edit.rows) == 1
 

@@ -46,20 +46,29 @@ def test_a_saved_edit_is_a_zoo_entry_that_reproduces_the_panels_image(panel, dcg
     assert panel.keep_name.value == ""
 
 
-def test_a_several_term_edit_is_one_entry_per_term_applied_together(panel, dcgan, tmp_path):
+def test_a_several_term_edit_is_one_entry_applied_whole(panel, dcgan, tmp_path):
     panel.set_alpha(0, -2.0)
     panel.add_term(part=3, alpha=3.0)
     shown = panel.edited.array.copy()
     panel.keep()
     panel.set_alpha(1, 0.0)
     panel.keep("second")
-    zoo = load_edit_zoo(panel.save(tmp_path / "zoo.json"))
-    assert list(zoo) == ["edit1.0", "edit1.1", "second.0", "second.1"]
-    assert "term 1 of 'edit1', apply its terms together" in zoo["edit1.1"].description
-    factors = zoo.load_model("edit1.0", dcgan)
+    path = panel.save(tmp_path / "zoo.json")
+    assert json.loads(path.read_text())["version"] == 2  # several terms: the version that holds them
+    zoo = load_edit_zoo(path)
+    assert list(zoo) == ["edit1", "second"]
+    assert [t[2] for t in zoo["edit1"].terms] == [-2.0, 3.0] and zoo["edit1"].terms[1][0] == 3
     z = dcgan.sample_latents(1, seed=SEED)
-    images = editing.edit_images(dcgan, z, factors, [zoo[n].term for n in ("edit1.0", "edit1.1")], layer="main.5")
+    assert np.array_equal(_first(zoo.apply(dcgan, z, "edit1")), shown)  # every term, from the file alone
+    factors = zoo.load_model("edit1", dcgan)
+    images = editing.edit_images(dcgan, z, factors, list(zoo["edit1"].terms), layer="main.5")
     assert np.array_equal(render.to_uint8(images)[0], shown)
+    with pytest.raises(ValueError, match="already in the list"):
+        panel.keep("edit1")
+    other = EditPanel(dcgan, panel.model, seed=SEED, n_rank_candidates=4, zoo=zoo)
+    other.apply_named_edit("edit1")  # the named-edit menu brings back every term
+    assert [(t.part, t.appearance, t.alpha) for t in other.terms] == list(zoo["edit1"].terms)
+    assert np.array_equal(other.edited.array, shown)
 
 
 def test_without_kept_edits_the_current_one_is_saved(panel, tmp_path):
@@ -107,16 +116,15 @@ def test_what_cannot_be_an_edit_zoo_entry_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match="an edit named 'fine' is already in the list; choose another name"):
         panel.keep("fine")
     panel.add_term(part=1, alpha=1.0)
-    panel.keep("two")                    # zoo entries two.0, two.1
-    with pytest.raises(ValueError, match="an edit named 'two.1' is already in the list"):
-        panel.keep("two.1")              # the entry names of a kept edit are taken too
+    panel.keep("two")                    # one zoo entry of two terms
+    panel.keep("two.1")                  # no other name is taken by it
     panel.remove_term(1)
     panel.set_region("painted region")
-    with pytest.raises(ValueError, match="edit 'edit3' uses the painted region: an edit zoo holds edits of parts"):
+    with pytest.raises(ValueError, match="edit 'edit4' uses the painted region: an edit zoo holds edits of parts"):
         panel.keep()
     panel.set_region("parts")
     panel.remove_term(0)
-    with pytest.raises(ValueError, match="edit 'edit3' has no terms: add a term first"):
+    with pytest.raises(ValueError, match="edit 'edit4' has no terms: add a term first"):
         panel.keep()
-    assert [e["name"] for e in panel.edits] == ["fine", "two"]
+    assert [e["name"] for e in panel.edits] == ["fine", "two", "two.1"]
     assert list(tmp_path.iterdir()) == []
