@@ -117,14 +117,14 @@ def distance_from_generator(space: ImageSpace, images: Any) -> torch.Tensor:
     Parameters
     ----------
     space : ImageSpace
-        From :func:`image_space`.
+        From ``image_space``.
     images : Inversion or Tensor (N, C, H, W) in [-1, 1]
         An inversion is measured on its ``target`` (the cropped photo, not the reconstruction,
         which the feature and tuning stages can fit to almost anything).
 
     Returns
     -------
-    Tensor (N,) float64; above :data:`FAR_FROM_GENERATOR`: far from what the generator makes.
+    Tensor (N,) float64; above ``FAR_FROM_GENERATOR``: far from what the generator makes.
     """
     if not isinstance(space, ImageSpace):
         raise InvalidTypeError(f"distance_from_generator: an ImageSpace (from image_space) expected; "
