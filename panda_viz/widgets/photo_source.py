@@ -8,6 +8,7 @@ import inspect
 import io
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from .crop_box import CropView
 from .panel import BackgroundJob
 
 __all__ = ["PhotoSource", "CROPS"]
+
+#: One image space per generator, shared by its photo tabs (fitting one takes seconds).
+_SPACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 #: Crop choices: the largest centred square, the whole photo (stretched), or a typed box.
 CROPS = (("centre square", "centre"), ("whole photo", "whole"), ("box", "box"))
@@ -285,15 +289,16 @@ class PhotoSource(widgets.VBox):
             self.reconstruction.show(render.to_uint8(inversion.reconstruction)[0])
             self.reconstruction.layout.display = ""
             self.reconstruction.set_title(f"reconstruction: {float(inversion.psnr[0]):.1f} dB PSNR")
-            self.progress.value = self.progress.max
-            seconds = sum(inversion.stage_seconds.values())
-            self.status.value = (f"done: {float(inversion.psnr[0]):.1f} dB PSNR in {seconds:.1f} s "
-                                 f"(inversion layer {html.escape(str(inversion.layer))})")
+            self.status.value = "measuring how far the photo is from the generator's images…"
             self._check_distance(inversion)
             self._code = self._save(inversion, photo, source, box, options)
             self.code_text.value = (f"# made by panda_viz.invert(G, {self._photo_ref!r}, box={box}"
                                     f"{_shown_options(options)})\ninversion = {self._code}")
             self.code_text.layout.display = ""
+            self.progress.value = self.progress.max
+            seconds = sum(inversion.stage_seconds.values())
+            self.status.value = (f"done: {float(inversion.psnr[0]):.1f} dB PSNR in {seconds:.1f} s "
+                                 f"(inversion layer {html.escape(str(inversion.layer))})")
             self.log_area.clear_errors()
             if self.on_inverted is not None:
                 self.on_inverted(inversion)
@@ -309,7 +314,14 @@ class PhotoSource(widgets.VBox):
         from ..inversion import typicality
 
         if self._space is None:
-            self._space = typicality.image_space(self.generator)
+            try:
+                self._space = _SPACES[self.generator]
+            except (KeyError, TypeError):  # TypeError: a generator that takes no weak reference
+                self._space = typicality.image_space(self.generator)
+                try:
+                    _SPACES[self.generator] = self._space
+                except TypeError:
+                    pass
         self.distance = float(typicality.distance_from_generator(self._space, inversion)[0])
         if self.distance > typicality.FAR_FROM_GENERATOR:
             self.warning.value = (
