@@ -177,6 +177,8 @@ class PhotoSource(widgets.VBox):
         width, height = self.photo.size
         self.full_view.set_photo(np.asarray(self.photo), centre_box(height, width))
         note = self._fit_box(width, height)  # may change the typed box, which redraws the full view
+        if self.crop.value != "box":
+            note = f"the crop is its {dict((v, k) for k, v in CROPS)[self.crop.value]}"
         self.invert_button.disabled = False
         self.full_view.set_box(self.crop_box(), notify=False)
         self.show_crop()

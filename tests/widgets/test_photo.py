@@ -115,7 +115,7 @@ def test_bad_uploads_and_crops_land_in_the_log(dcgan):
     assert "not an image PIL can read" in photo.log_area.last_error and photo.inversion is None
     photo.set_photo(PHOTO)
     assert photo.box.value == "0, 44, 512, 556"  # the centred square, as a starting point
-    assert "the box is its centred square" in photo.log_area.messages[-1][1]
+    assert "the crop is its centre square" in photo.log_area.messages[-1][1]
     photo.crop.value = "box"
     photo.box.value = "1, 2, 3"
     assert "box must be four numbers" in photo.log_area.last_error
