@@ -144,8 +144,11 @@ class PhotoSource(widgets.VBox):
         self.add_class("panda-photo-source")
 
     # ----------------------------------------------------------------- input
-    def set_photo(self, photo: Any) -> None:
+    def set_photo(self, photo: Any, *, name: str | None = None) -> None:
         """Use ``photo`` (a path, PIL image, encoded bytes or uint8 array); shows it with its crop.
+
+        ``name`` is the file name encoded bytes came with (an upload's): the saved copy is
+        named after it.
 
         A box already typed is kept when it fits the photo, clamped into it when it overlaps
         it, and replaced by the centred square otherwise (the log says which).
@@ -159,7 +162,8 @@ class PhotoSource(widgets.VBox):
                     decoded = image.copy()
             except Exception as error:  # noqa: BLE001 - anything PIL cannot decode
                 raise InvalidInputError(f"the upload is not an image PIL can read ({error})") from None
-            source = ("bytes", ("photo.png", bytes(photo)))
+            safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(name or "photo.png")).name).lstrip(".")
+            source = ("bytes", (safe or "photo.png", bytes(photo)))
         elif isinstance(photo, np.ndarray):
             decoded, source = Image.fromarray(photo), None
         elif isinstance(photo, Image.Image):
@@ -212,9 +216,7 @@ class PhotoSource(widgets.VBox):
         files = self.upload.value
         if not files:
             return
-        self.set_photo(files[0]["content"])
-        name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(files[0].get("name") or "photo.png")).name).lstrip(".")
-        self._source = ("bytes", (name or "photo.png", bytes(files[0]["content"])))
+        self.set_photo(files[0]["content"], name=files[0].get("name"))
 
     def _crop_changed(self) -> None:
         self.box.layout.display = "" if self.crop.value == "box" else "none"
