@@ -74,3 +74,21 @@ def test_bad_input(space, dcgan):
         typicality.image_space(object())
     with pytest.raises(InvalidInputError, match="n_components"):
         typicality.image_space(dcgan, n_samples=10, n_components=10)
+
+
+def test_invert_warns_about_a_far_photo_when_given_the_space(space, dcgan):
+    from panda_viz.exceptions import PhotoWarning
+    from panda_viz.imaging import render
+
+    quick = dict(n_starts=1, latent_steps=1, feature_steps=0, tune_steps=0, progress=False, image_space=space)
+    with pytest.warns(PhotoWarning, match=r"far from what dcgan-digiface makes \(distance 1\.\d\d"):
+        invert(dcgan, DATA / "Minduka_Present_Blue_Pack.png", **quick)
+    sample = render.to_uint8(dcgan.synthesize(dcgan.sample_latents(1, seed=5)))[0]
+    assert float(typicality.distance_from_generator(space, load_images(sample, (64, 64)))[0]) < 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PhotoWarning)
+        invert(dcgan, sample, **quick)  # a generated image: no warning
+    with pytest.raises(InvalidTypeError, match="image_space must be an ImageSpace"):
+        invert(dcgan, sample, image_space="faces")
