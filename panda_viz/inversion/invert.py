@@ -42,6 +42,7 @@ from ..generators.inverted import STAGES, Inversion, tuned_module
 from ..imaging.photos import MAX_PIXELS, Box, Crop, crop_notes, photo_batch
 from ..runtime.devices import check_memory, memory_errors
 from ..runtime.progress import progress as _progress
+from .typicality import FAR_FROM_GENERATOR, ImageSpace, distance_from_generator
 
 __all__ = ["invert", "psnr", "default_inversion_layer", "tunable_parameters", "Inversion", "STAGES"]
 
@@ -157,6 +158,17 @@ def _warn_about_crops(crops: tuple[Crop, ...], many: bool) -> None:
             )
 
 
+def _warn_if_far(space: ImageSpace, target: torch.Tensor, many: bool) -> None:
+    """One PhotoWarning per photo further from the generator's images than its samples' 99th percentile."""
+    for i, distance in enumerate(distance_from_generator(space, target).tolist()):
+        if distance > FAR_FROM_GENERATOR:
+            warnings.warn(
+                f"invert: {'images[' + str(i) + ']' if many else 'images'}: the photo is far from what "
+                f"{space.generator_name or 'the generator'} makes (distance {distance:.2f}; 99 % of its own images are "
+                "below 1.00): it may still be reconstructed closely, but edits learnt on the generator's images "
+                "may not mean the same on it", PhotoWarning, stacklevel=3)
+
+
 # ------------------------------------------------------------------------ the stages
 def _mse(images: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (images - target).pow(2).flatten(1).mean(1)
@@ -268,6 +280,7 @@ def invert(
     progress: bool | None = True,
     callback: Callable[[str, int, int, float], None] | None = None,
     max_pixels: int = MAX_PIXELS,
+    image_space: ImageSpace | None = None,
 ) -> Inversion:
     """Invert photos into ``generator``: latents, then features at ``layer``, then pivotal tuning.
 
@@ -301,6 +314,9 @@ def invert(
     max_pixels : int
         The most pixels a photo file may declare (:func:`panda_viz.load_images`; 64
         megapixels by default).
+    image_space : ImageSpace, optional
+        From :func:`panda_viz.inversion.typicality.image_space` (fit once per generator):
+        warn about photos far from the generator's images, before the stages run.
 
     Returns
     -------
@@ -316,7 +332,8 @@ def invert(
         A photo much smaller than the generator's images (upscaled more than 1.5×), one
         whose centred crop keeps less than half of it (an aspect ratio far from the
         generator's), or a box stretched more in one direction than the other: the message
-        names the crop and the scale.
+        names the crop and the scale. With ``image_space``: a photo further from the
+        generator's images than 99 % of its own samples (a gift box in a face model).
 
     Raises
     ------
@@ -339,6 +356,9 @@ def invert(
     }
     if callback is not None and not callable(callback):
         raise InvalidTypeError(f"callback must be callable or None; got {type(callback).__name__}")
+    if image_space is not None and not isinstance(image_space, ImageSpace):
+        raise InvalidTypeError(f"image_space must be an ImageSpace (from typicality.image_space) or None; "
+                               f"got {type(image_space).__name__}")
     layer = _resolve_layer(generator, layer)
     if layer is None:
         steps["features"] = 0
@@ -350,6 +370,8 @@ def invert(
     target = photos.images
     _check_starts(generator, len(target), n_starts)
     _warn_about_crops(photos.crops, len(target) > 1)
+    if image_space is not None:
+        _warn_if_far(image_space, target, len(target) > 1)
     settings = {
         "box": box if box is None or isinstance(box, (list, tuple)) else list(box),
         "layer": layer, "n_starts": n_starts, "latent_steps": steps["latents"], "feature_steps": steps["features"],

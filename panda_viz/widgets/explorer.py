@@ -150,7 +150,9 @@ class Explorer(widgets.VBox):
             what = (f"layer <code>{html.escape(self.layer)}</code> ({shape}): {int(self.model.parts_.shape[0])} parts, "
                     f"{int(self.model.appearances_.shape[1])} appearances"
                     + (f", fitted on {n_samples} samples" if n_samples else ""))
-        self.header.value = f"<b>PandA explorer</b> · {name} · {what}"
+        far = self.photo.far_message() if self.source.value == "photo" else None
+        self.header.value = f"<b>PandA explorer</b> · {name} · {what}" + (
+            f'<div class="panda-photo-warning" style="color:#8a4b00">⚠ {html.escape(far)}</div>' if far else "")
 
     def show_tab(self, name: str) -> None:
         self.tabs.selected_index = TABS.index(check_choice("tab", name, TABS))
@@ -182,6 +184,7 @@ class Explorer(widgets.VBox):
         """Show ``inversion`` (one photo) in every tab instead of the seed's sample."""
         self.samples.set_photo(inversion)
         if self.source.value == "photo":
+            self._update_header()
             self._refresh()
         else:
             self.source.value = "photo"
@@ -195,6 +198,7 @@ class Explorer(widgets.VBox):
         else:
             self.samples.set_photo(None)
         self.seed.disabled = self.next_button.disabled = self.source.value == "photo"
+        self._update_header()
         self._refresh()
 
     def _refresh(self) -> None:

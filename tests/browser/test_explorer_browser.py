@@ -5,7 +5,7 @@ drags an α slider of the edit tab and checks that the edited image the browser 
 changes; then paints a region with the mouse and checks the edit follows it, and saves a
 screenshot of the app to ``figures/widgets/explorer.png`` for the README. A second test
 uploads a real photo in the photo tab (the file input, as a user's file dialog would),
-waits for its inversion, moves an α slider of the edit tab and checks that the edited
+presses invert, waits for its inversion, moves an α slider of the edit tab and checks that the edited
 photo on screen changes (screenshot: ``figures/widgets/explorer_photo.png``).
 
 Chromium comes from the distribution (``apt-get install chromium``, done by ``.ci/run``);
@@ -171,6 +171,7 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, open_pa
                 upload.click()
             chooser.value.set_files(str(photo))
         page.wait_for_selector("img.panda-photo-target", state="visible")
+        page.locator(".panda-photo-invert").click()  # the upload waits for the crop
         page.locator(".panda-photo-status", has_text="dB PSNR").wait_for(state="visible",
                                                                          timeout=INVERSION_S * 1000)
         page.wait_for_selector("img.panda-photo-reconstruction", state="visible")
