@@ -80,21 +80,24 @@ def test_the_package_ships_the_checkouts_explorer_notebook():
     assert lab.packaged_notebook() in shipped  # package data: in the wheel
 
 
-def test_the_explorer_pictures_travel_inside_the_notebook():
-    """Every picture of the Explorer notebook is a cell attachment, so it shows whichever
-    folder JupyterLab serves (notebooks/ of a checkout, the working folder of a wheel user)."""
+def test_the_explorer_intro_describes_every_tab_and_any_picture_travels_inside():
+    """The intro names every tab in words (it shows no screenshot that could pass for the live
+    app); a picture, if one is added, is a cell attachment with a caption, so it shows whichever
+    folder JupyterLab serves and reads as a picture."""
+    from panda_viz.widgets.explorer import TABS
+
     notebook = json.loads(CHECKOUT_NOTEBOOK.read_text())
-    images = 0
+    intro = "".join(notebook["cells"][0]["source"])
+    assert [tab for tab in TABS if f"**{tab}**" not in intro] == []
     for cell in notebook["cells"]:
         if cell["cell_type"] != "markdown":
             continue
-        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", "".join(cell["source"])):
-            images += 1
+        for caption, target in re.findall(r"!\[([^\]]*)\]\(([^)\s]+)\)", "".join(cell["source"])):
             assert target.startswith("attachment:"), f"{target!r} depends on the folder JupyterLab serves"
+            assert "screenshot" in caption.lower() or "picture" in caption.lower(), f"uncaptioned picture {target!r}"
             data = cell.get("attachments", {})[target.removeprefix("attachment:")]["image/png"]
             with Image.open(io.BytesIO(base64.b64decode(data))) as picture:
                 assert picture.format == "PNG" and picture.width >= 400
-    assert images >= 1
 
 
 @pytest.fixture
