@@ -17,16 +17,16 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
-# After an install pip checks every installed package's declared requirements and prints
-# "ERROR: pip's dependency resolver ... gan-face-generate 1.1.1 requires torchvision, which is
-# not installed" (and wandb, a CUDA torch). That one is expected: gan-face-generate is
-# installed with --no-deps below and loads without them. This filter drops exactly those
-# lines (and the resolver's header when nothing else follows it), says why, and passes every
-# other line through unchanged.
+# After an install pip checks the installed packages' declared requirements and prints
+# "ERROR: pip's dependency resolver ... gan-face-generate 1.1.1 requires torchvision>=0.16.0,
+# which is not installed" (and wandb[media]). Expected: gan-face-generate is installed with
+# --no-deps below and loads without them. This filter drops exactly those two lines (and the
+# resolver's header when nothing else follows it), prints a note saying why, and passes
+# every other line through unchanged.
 expected_conflicts_only() {
     awk '
         /^ERROR: pip.s dependency resolver does not currently take into account/ { header = $0; next }
-        /^gan-face-generate 1\.1\.1 requires / { dropped = 1; next }
+        /^gan-face-generate 1\.1\.1 requires (torchvision|wandb)/ { dropped = 1; next }
         { if (header != "") { print header; header = "" } print }
         END {
             if (header != "" && !dropped) print header
