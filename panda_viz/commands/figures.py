@@ -31,6 +31,7 @@ from typing import Any
 
 from ..exceptions import InvalidFileError, InvalidInputError, NotebookFailed
 from ..fileio.atomic import atomic_path
+from ..runtime.figure_folder import figure_destination
 
 __all__ = [
     "PAPER_ITEMS",
@@ -101,7 +102,11 @@ def default_root() -> Path:
 
 
 def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, **savefig_kwargs: Any) -> Path:
-    """``fig.savefig(path)`` atomically (a temporary file renamed into place); returns ``path``.
+    """``fig.savefig(path)`` atomically (a temporary file renamed into place); returns the path written.
+
+    A path inside the checkout's ``figures/`` goes to ``$PANDA_VIZ_FIGURES`` instead when
+    that is set (the test suite sets it, so tracked figures stay untouched; see
+    :func:`panda_viz.runtime.figure_folder.figure_destination`).
 
     Parameters
     ----------
@@ -113,7 +118,7 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 110, **savefig_kwargs:
     **savefig_kwargs
         Passed to ``savefig`` (``bbox_inches="tight"`` by default).
     """
-    path = Path(path)
+    path = figure_destination(path)
     savefig_kwargs.setdefault("bbox_inches", "tight")
     savefig_kwargs.setdefault("facecolor", "white")
     # no timestamps in the PNG: re-running a notebook rewrites identical bytes when nothing changed

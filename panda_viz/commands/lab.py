@@ -1,17 +1,20 @@
 """``panda-viz lab``: start JupyterLab on the Explorer notebook (``explore.ipynb``).
 
-Which notebook it opens without an argument:
+Which notebook it opens without an argument: ``explore.ipynb`` in the work folder
+(:func:`panda_viz.runtime.work_folder.work_path`: ``$PANDA_VIZ_WORK``, else the checkout's
+git-ignored ``workspace/``, else ``~/panda-viz``), a working copy written there on first use
+from the copy that ships inside the package. A later run opens that same file, with the
+user's changes, and never overwrites it (delete it for a fresh copy). The checkout's
+``notebooks/explore.ipynb`` is never opened by default, so JupyterLab's autosave cannot
+rewrite a tracked file.
 
-- run from a source checkout, the checkout's ``notebooks/explore.ipynb``;
-- installed from a wheel (no checkout), ``explore.ipynb`` in the working folder, written
-  there on first use from the copy that ships inside the package (a later run opens that
-  same file, with the user's changes, and never overwrites it).
-
-JupyterLab runs in this Python environment (``python -m jupyterlab``), so its default
-kernel has panda_viz and the widget extensions. It listens on 127.0.0.1 unless told
-otherwise (as root, e.g. in a container, it passes ``--allow-root``). Stop it with Ctrl-C
-(JupyterLab asks, then stops) or with SIGTERM / SIGHUP to ``panda-viz lab``, which passes
-them on to JupyterLab as SIGTERM and waits for it to shut down its kernels and exit.
+JupyterLab opens the notebook itself, not the Launcher: the URL it prints and the page the
+browser gets are ``/lab/tree/<notebook>``. It runs in this Python environment
+(``python -m jupyterlab``), so its default kernel has panda_viz and the widget extensions.
+It listens on 127.0.0.1 unless told otherwise (as root, e.g. in a container, it passes
+``--allow-root``). Stop it with Ctrl-C (JupyterLab asks, then stops) or with SIGTERM /
+SIGHUP to ``panda-viz lab``, which passes them on to JupyterLab as SIGTERM and waits for it
+to shut down its kernels and exit.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import InvalidFileError
 from ..fileio.atomic import atomic_path
+from ..runtime.work_folder import work_path
 
 __all__ = [
     "add_arguments",
@@ -56,29 +61,17 @@ def packaged_notebook() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / NOTEBOOK_NAME
 
 
-def _checkout_notebook() -> Path:
-    return Path(__file__).resolve().parents[2] / "notebooks" / NOTEBOOK_NAME
-
-
-def default_notebook(workdir: str | os.PathLike | None = None) -> Path:
-    """The notebook ``panda-viz lab`` opens when given none.
-
-    Parameters
-    ----------
-    workdir : path, optional
-        The working folder (default: the current one).
+def default_notebook() -> Path:
+    """The notebook ``panda-viz lab`` opens when given none: the work folder's working copy.
 
     Returns
     -------
     Path
-        ``notebooks/explore.ipynb`` of the source checkout panda_viz runs from, when it
-        runs from one; otherwise ``workdir/explore.ipynb``, which may not exist yet (see
-        :func:`write_explorer_notebook`).
+        ``work_path("explore.ipynb")`` (its folder is created; the file may not exist yet,
+        see :func:`write_explorer_notebook`). Never the checkout's tracked
+        ``notebooks/explore.ipynb``.
     """
-    checkout = _checkout_notebook()
-    if checkout.is_file():
-        return checkout
-    return Path(workdir if workdir is not None else Path.cwd()) / NOTEBOOK_NAME
+    return work_path(NOTEBOOK_NAME)
 
 
 def write_explorer_notebook(path: str | os.PathLike) -> bool:
@@ -110,8 +103,8 @@ def write_explorer_notebook(path: str | os.PathLike) -> bool:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", nargs="?", type=Path, default=None,
-                        help="notebook to open (default: the Explorer, notebooks/explore.ipynb in a source "
-                             "checkout, else ./explore.ipynb, written there from the package on first use)")
+                        help="notebook to open (default: the Explorer's working copy, explore.ipynb in the work "
+                             "folder, written there from the package on first use and never overwritten)")
     parser.add_argument("--port", type=int, default=8888, help="port to listen on (default 8888; the next free one if taken)")
     parser.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a web browser")
@@ -119,11 +112,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def lab_command(notebook: Path, *, port: int = 8888, ip: str = "127.0.0.1", no_browser: bool = False) -> list[str]:
-    """The command line that serves ``notebook``'s folder and opens ``notebook``."""
+    """The command line that serves ``notebook``'s folder and opens ``notebook``.
+
+    JupyterLab's own default page is the Launcher (``/lab``); ``LabApp.default_url`` makes
+    the URL it prints, and the page ``/`` redirects to, the notebook (``/lab/tree/<name>``).
+    """
     notebook = Path(notebook).resolve()
     command = [
         sys.executable, "-m", "jupyterlab", str(notebook),
         f"--ServerApp.root_dir={notebook.parent}",
+        f"--LabApp.default_url=/lab/tree/{urllib.parse.quote(notebook.name)}",
         f"--ServerApp.ip={ip}",
         f"--ServerApp.port={port}",
     ]
@@ -230,7 +228,12 @@ def run(args: argparse.Namespace) -> int:
                   "or nothing for the Explorer", file=sys.stderr)
             return 2
     else:
-        notebook = default_notebook()
+        try:
+            notebook = default_notebook()
+        except OSError as err:
+            print(f"panda-viz lab: cannot create the work folder for the Explorer notebook: {err}; "
+                  "set PANDA_VIZ_WORK to a folder you can write to, or pass a notebook", file=sys.stderr)
+            return 2
         if not notebook.is_file():
             if args.dry_run:
                 print(f"# would write the Explorer notebook to {notebook} first", file=sys.stderr)
@@ -239,9 +242,12 @@ def run(args: argparse.Namespace) -> int:
                     write_explorer_notebook(notebook)
                 except (OSError, InvalidFileError) as err:
                     print(f"panda-viz lab: cannot write the Explorer notebook to {str(notebook)!r}: {err}; "
-                          "run it from a folder you can write to, or pass a notebook", file=sys.stderr)
+                          "set PANDA_VIZ_WORK to a folder you can write to, or pass a notebook", file=sys.stderr)
                     return 2
-                print(f"wrote {notebook} (the Explorer notebook shipped with panda_viz)", flush=True)
+                print(f"wrote {notebook}: a working copy of the Explorer notebook shipped with panda_viz", flush=True)
+        if not args.dry_run:
+            print(f"panda-viz lab: opening {notebook}, your working copy of the Explorer (your changes stay "
+                  "there; delete it for a fresh copy on the next run)", flush=True)
     command = lab_command(notebook, port=args.port, ip=args.ip, no_browser=args.no_browser)
     if args.dry_run:
         print(subprocess.list2cmdline(command))

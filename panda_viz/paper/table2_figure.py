@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..fileio.atomic import atomic_path
+from ..runtime.figure_folder import figure_destination
 
 __all__ = ["write_figure", "N_EXAMPLES"]
 
@@ -17,7 +18,10 @@ N_EXAMPLES = 4
 
 def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dict[str, torch.Tensor]) -> Path:
     """One block per region: the originals with the region overlaid, then each method's edits
-    of the same samples and its mean squared-error map over all evaluation samples (PandA Fig. 7)."""
+    of the same samples and its mean squared-error map over all evaluation samples (PandA Fig. 7).
+
+    Returns the path written: ``path``, or its place under ``$PANDA_VIZ_FIGURES`` for a path in
+    the checkout's ``figures/`` (:func:`panda_viz.runtime.figure_folder.figure_destination`)."""
     from matplotlib.figure import Figure
 
     from ..imaging.render import heatmap, to_uint8
@@ -50,6 +54,7 @@ def write_figure(path: Path, originals: torch.Tensor, examples: dict, masks: dic
             if g == 0:
                 axes[row, 0].set_ylabel(meth, fontsize=9)
         axes[1, col0 + n].set_title("mean MSE", fontsize=8)
+    path = figure_destination(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return path

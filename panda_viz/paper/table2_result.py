@@ -10,6 +10,7 @@ from typing import Any
 
 from ..exceptions import InvalidIndexError
 from ..fileio.atomic import atomic_path
+from ..runtime.figure_folder import figure_destination
 
 __all__ = ["Table2Row", "Table2Result", "NO_STYLE_SPACE"]
 
@@ -106,9 +107,13 @@ class Table2Result:
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
-        """Write ``table2.csv`` and ``table2.md`` into ``out_dir`` atomically."""
+        """Write ``table2.csv`` and ``table2.md`` into ``out_dir`` atomically; returns their paths.
+
+        When ``out_dir`` is the checkout's ``figures/`` and ``$PANDA_VIZ_FIGURES`` is set,
+        they go there instead (:func:`panda_viz.runtime.figure_folder.figure_destination`).
+        """
         out = Path(out_dir)
-        paths = out / "table2.csv", out / "table2.md"
+        paths = figure_destination(out / "table2.csv"), figure_destination(out / "table2.md")
         for path, text in zip(paths, (self.to_csv(), self.to_markdown())):
             with atomic_path(path) as tmp:
                 tmp.write_text(text, encoding="utf-8")

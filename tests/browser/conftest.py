@@ -123,7 +123,8 @@ class Lab:
 @pytest.fixture
 def chromium_path() -> Path:
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)"
+        message = (f"{CHROMIUM} not found: the browser tests drive Debian's Chromium; install it with "
+                   "`sudo apt-get install -y chromium` (every other test runs without it)")
         if os.environ.get("CI"):
             pytest.fail(message + "; CI must run the browser test")
         pytest.skip(message)

@@ -6,7 +6,9 @@ changes; then paints a region with the mouse and checks the edit follows it, and
 screenshot of the app to ``figures/widgets/explorer.png`` for the README. A second test
 uploads a real photo in the photo tab (the file input, as a user's file dialog would),
 presses invert, waits for its inversion, moves an α slider of the edit tab and checks that the edited
-photo on screen changes (screenshot: ``figures/widgets/explorer_photo.png``).
+photo on screen changes (screenshot: ``figures/widgets/explorer_photo.png``). Under the
+test session the screenshots go to ``$PANDA_VIZ_FIGURES`` (a scratch folder); to refresh the
+checkout's, run this file with ``PANDA_VIZ_FIGURES=$PWD/figures``.
 
 Chromium comes from the distribution (``apt-get install chromium``, done by ``.ci/run``);
 Playwright only drives it (``executable_path``), it never downloads a browser. Without
@@ -22,12 +24,14 @@ from pathlib import Path
 
 import pytest
 
+from panda_viz.runtime.figure_folder import figure_destination
+
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "explore.ipynb"
-SCREENSHOT = REPO / "figures" / "widgets" / "explorer.png"
-DIRECTIONS_SHOT = REPO / "figures" / "widgets" / "directions.png"
+SCREENSHOT = figure_destination(REPO / "figures" / "widgets" / "explorer.png")
+DIRECTIONS_SHOT = figure_destination(REPO / "figures" / "widgets" / "directions.png")
 
 SERVER_START_S = 90     # JupyterLab up and answering
 NOTEBOOK_RUN_S = 240    # all cells run, the Explorer shown (includes a small PandA fit)
@@ -122,7 +126,7 @@ def test_alpha_slider_changes_the_edited_image_in_chromium(lab, open_page, curre
 
 
 # --------------------------------------------------------------------------- a photo
-PHOTO_SHOT = REPO / "figures" / "widgets" / "explorer_photo.png"
+PHOTO_SHOT = figure_destination(REPO / "figures" / "widgets" / "explorer_photo.png")
 INVERSION_S = 600       # the upload inverted (few steps, but on a machine shared with other jobs)
 PHOTO_CELLS = [
     "import panda_viz\nfrom panda_viz.widgets import Explorer\n"

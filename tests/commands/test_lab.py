@@ -37,10 +37,14 @@ def test_lab_is_a_subcommand_with_its_options(tmp_path, capsys):
         assert option in out
 
 
-def test_lab_defaults_to_the_explorer_notebook():
-    assert lab.default_notebook().parts[-2:] == ("notebooks", "explore.ipynb")
+def test_lab_defaults_to_the_explorer_copy_in_the_work_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("PANDA_VIZ_WORK", str(tmp_path))
+    assert lab.default_notebook() == tmp_path.resolve() / "explore.ipynb"  # never notebooks/explore.ipynb
     command = lab.lab_command(lab.default_notebook())
     assert "--no-browser" not in command and "--ServerApp.ip=127.0.0.1" in command
+    # the printed URL and the browser go to the notebook, not the Launcher
+    assert "--LabApp.default_url=/lab/tree/explore.ipynb" in command
+    assert "--LabApp.default_url=/lab/tree/my%20notes.ipynb" in lab.lab_command(tmp_path / "my notes.ipynb")
     assert ("--allow-root" in command) == (os.geteuid() == 0)  # JupyterLab refuses root without it
 
 
@@ -76,34 +80,38 @@ def test_the_package_ships_the_checkouts_explorer_notebook():
     assert lab.packaged_notebook() in shipped  # package data: in the wheel
 
 
-def test_the_explorer_pictures_travel_inside_the_notebook():
-    """Every picture of the Explorer notebook is a cell attachment, so it shows whichever
-    folder JupyterLab serves (notebooks/ of a checkout, the working folder of a wheel user)."""
+def test_the_explorer_intro_describes_every_tab_and_any_picture_travels_inside():
+    """The intro names every tab in words (it shows no screenshot that could pass for the live
+    app); a picture, if one is added, is a cell attachment with a caption, so it shows whichever
+    folder JupyterLab serves and reads as a picture."""
+    from panda_viz.widgets.explorer import TABS
+
     notebook = json.loads(CHECKOUT_NOTEBOOK.read_text())
-    images = 0
+    intro = "".join(notebook["cells"][0]["source"])
+    assert [tab for tab in TABS if f"**{tab}**" not in intro] == []
     for cell in notebook["cells"]:
         if cell["cell_type"] != "markdown":
             continue
-        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", "".join(cell["source"])):
-            images += 1
+        for caption, target in re.findall(r"!\[([^\]]*)\]\(([^)\s]+)\)", "".join(cell["source"])):
             assert target.startswith("attachment:"), f"{target!r} depends on the folder JupyterLab serves"
+            assert "screenshot" in caption.lower() or "picture" in caption.lower(), f"uncaptioned picture {target!r}"
             data = cell.get("attachments", {})[target.removeprefix("attachment:")]["image/png"]
             with Image.open(io.BytesIO(base64.b64decode(data))) as picture:
                 assert picture.format == "PNG" and picture.width >= 400
-    assert images >= 1
 
 
 @pytest.fixture
 def no_checkout(monkeypatch, tmp_path):
-    """panda_viz as installed from a wheel: no notebooks/ beside the package; cwd a fresh folder."""
-    monkeypatch.setattr(lab, "_checkout_notebook", lambda: tmp_path / "no-checkout" / "explore.ipynb")
+    """The work folder (PANDA_VIZ_WORK) a fresh folder, and the current folder another one."""
     work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
+    monkeypatch.setenv("PANDA_VIZ_WORK", str(work))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    return work.resolve()
 
 
-def test_without_a_checkout_the_explorer_is_written_to_the_working_folder(no_checkout, monkeypatch, capsys):
+def test_the_explorer_copy_is_written_to_the_work_folder_once(no_checkout, monkeypatch, capsys):
     served = []
     monkeypatch.setattr(lab, "serve", lambda command: served.append(command) or 0)
     assert lab.default_notebook() == no_checkout / "explore.ipynb"
@@ -114,13 +122,17 @@ def test_without_a_checkout_the_explorer_is_written_to_the_working_folder(no_che
     assert f"--ServerApp.root_dir={no_checkout.resolve()}" in captured.out
 
     assert cli.main(["lab", "--no-browser"]) == 0
-    assert f"wrote {no_checkout / 'explore.ipynb'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"wrote {no_checkout / 'explore.ipynb'}: a working copy of the Explorer notebook" in out
+    assert f"opening {no_checkout / 'explore.ipynb'}, your working copy" in out and "delete it for a fresh copy" in out
     assert (no_checkout / "explore.ipynb").read_bytes() == lab.packaged_notebook().read_bytes()
+    assert not list((no_checkout.parent / "cwd").iterdir())  # nothing in the current folder
     assert served[-1][3:5] == [str((no_checkout / "explore.ipynb").resolve()), f"--ServerApp.root_dir={no_checkout.resolve()}"]
     # the user's copy is theirs: a second run opens it unchanged
     (no_checkout / "explore.ipynb").write_text('{"cells": []}')
     assert cli.main(["lab", "--no-browser"]) == 0
-    assert "wrote" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote" not in out and "your working copy" in out
     assert (no_checkout / "explore.ipynb").read_text() == '{"cells": []}'
     assert lab.write_explorer_notebook(no_checkout / "explore.ipynb") is False
 
