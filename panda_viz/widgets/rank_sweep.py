@@ -4,7 +4,7 @@ The truncated HOSVD gives every rank pair from one decomposition, but MPCA's and
 fits are not nested (PandA's parts at R_S = 5 are not four of its parts at R_S = 4 plus
 one), so each rank pair is a fit of its own. :class:`RankSweep` makes those fits while the
 class looks at the first view: for the current R_C, every R_S from the current one outwards,
-the current method first. A slider move then finds its rank pair in the
+both methods at each, the current one first. A slider move then finds its rank pair in the
 :class:`~panda_viz.decomposition.low_rank.LowRankApproximations` cache (whose ``get`` is
 thread-safe: a pair the sweep is fitting is waited for, never fitted twice).
 """
@@ -22,11 +22,12 @@ __all__ = ["RankSweep", "sweep_order"]
 
 def sweep_order(method: str, r_c: int, r_s: int, n_positions: int,
                 methods: Sequence[str] = ("mpca", "panda")) -> list[tuple[str, int, int]]:
-    """The rank pairs to fit, first to last: ``method`` (when swept) before the others, and for
-    each every R_S in [1, n_positions] at R_C = ``r_c``, nearest to ``r_s`` first (ties: the lower)."""
+    """The rank pairs to fit, first to last: every R_S in [1, n_positions] at R_C = ``r_c``,
+    nearest to ``r_s`` first (ties: the lower), and at each R_S every method, ``method`` first
+    (a class that switches method next finds the neighbouring ranks fitted too)."""
     spatial = sorted(range(1, n_positions + 1), key=lambda r: (abs(r - r_s), r))
     ordered = sorted(methods, key=lambda m: m != method)
-    return [(m, r_c, r) for m in ordered for r in spatial]
+    return [(m, r_c, r) for r in spatial for m in ordered]
 
 
 class RankSweep:
