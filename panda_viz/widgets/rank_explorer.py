@@ -134,6 +134,8 @@ class RankExplorer(Panel):
         self.rank_c.add_class("panda-rank-rc")
         self.rank_s.add_class("panda-rank-rs")
         self.rank_c_steps, self.rank_s_steps = self._steps(self.rank_c), self._steps(self.rank_s)
+        self.rank_c_steps.add_class("panda-rank-rc-steps")
+        self.rank_s_steps.add_class("panda-rank-rs-steps")
         self.status = widgets.HTML()
         self.status.add_class("panda-rank-status")
         self.sweep_status = widgets.HTML()
