@@ -135,9 +135,11 @@ class LowRankApproximations:
         self._cache: dict[tuple[str, int, int], Approximation] = {}
         self._hosvd: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._centred: tuple[torch.Tensor, list, float] | None = None
-        # a background sweep and the widget share the cache: one lock for it and the lazy
-        # decompositions, and one Event per fit under way so a key is never fitted twice at once
-        self._lock = threading.RLock()
+        # a background sweep and the widget share the cache: a lock for it (held only to read or
+        # write it), one per lazy decomposition (held while it is computed), and one Event per
+        # fit under way so a key is never fitted twice at once
+        self._lock = threading.Lock()
+        self._hosvd_lock, self._centred_lock = threading.Lock(), threading.Lock()
         self._pending: dict[tuple[str, int, int], threading.Event] = {}
 
     # ------------------------------------------------------------------ ranks
@@ -160,7 +162,9 @@ class LowRankApproximations:
     # ------------------------------------------------------------------ HOSVD
     def _full_hosvd(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """U_C (C, C), U_S (S, S) of the C x S x N tensor and the energy table of its core."""
-        with self._lock:
+        if self._hosvd is not None:  # set once, never changed: no lock needed to read it
+            return self._hosvd
+        with self._hosvd_lock:
             return self._full_hosvd_locked()
 
     def _full_hosvd_locked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -187,7 +191,7 @@ class LowRankApproximations:
         return self._approximation("hosvd", r_c, r_s, error, U_c[:, :r_c], U_s[:, :r_s], None)
 
     def _centred_hosvd(self) -> tuple[torch.Tensor, list, float]:
-        with self._lock:
+        with self._centred_lock:
             if self._centred is None:
                 mean = self._z.mean(0)
                 # MPCA's full-projection start: the HOSVD of the centred tensor (computed once)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import time
 from collections.abc import Sequence
@@ -165,14 +166,19 @@ class RankExplorer(Panel):
             self.error_plot,
         )
         with self.log_area.guard("layer"):
-            if approximations is not None:
-                self.use_features(layer, approximations, latents, precompute=precompute)
-            else:
-                self.set_layer(layer, n_samples=n_samples, seed=seed, precompute=precompute)
-            if ranks is not None or method != "hosvd" or sample:
+            chosen = ranks is not None or method != "hosvd" or sample
+            with self.render_held() if chosen else contextlib.nullcontext():  # one first view, not two
+                if approximations is not None:
+                    self.use_features(layer, approximations, latents, precompute=precompute)
+                else:
+                    self.set_layer(layer, n_samples=n_samples, seed=seed, precompute=precompute)
+            if chosen:
                 C, H, W = self.approximations.feature_shape
                 r_c, r_s = ranks if ranks is not None else (C, min(8, H * W))
-                self.set_state(method=method, r_c=r_c, r_s=r_s, sample=sample)
+                if not self.set_state(method=method, r_c=r_c, r_s=r_s, sample=sample):
+                    message = self.log_area.last_error
+                    self.render()  # the defaults are drawn (which clears the log) ...
+                    self.log_area.error(message)  # ... and the impossible choice is still reported
 
     # ---------------------------------------------------------------- setters
     def set_layer(self, layer: str, *, n_samples: int = 256, seed: int = 0,
