@@ -19,6 +19,7 @@ relative objective, so the three are comparable.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -134,6 +135,12 @@ class LowRankApproximations:
         self._cache: dict[tuple[str, int, int], Approximation] = {}
         self._hosvd: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._centred: tuple[torch.Tensor, list, float] | None = None
+        # a background sweep and the widget share the cache: a lock for it (held only to read or
+        # write it), one per lazy decomposition (held while it is computed), and one Event per
+        # fit under way so a key is never fitted twice at once
+        self._lock = threading.Lock()
+        self._hosvd_lock, self._centred_lock = threading.Lock(), threading.Lock()
+        self._pending: dict[tuple[str, int, int], threading.Event] = {}
 
     # ------------------------------------------------------------------ ranks
     def check_ranks(self, method: str, r_c, r_s) -> tuple[int, int]:
@@ -155,6 +162,12 @@ class LowRankApproximations:
     # ------------------------------------------------------------------ HOSVD
     def _full_hosvd(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """U_C (C, C), U_S (S, S) of the C x S x N tensor and the energy table of its core."""
+        if self._hosvd is not None:  # set once, never changed: no lock needed to read it
+            return self._hosvd
+        with self._hosvd_lock:
+            return self._full_hosvd_locked()
+
+    def _full_hosvd_locked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._hosvd is None:
             tensor = self._z.permute(1, 2, 0)                              # (C, S, N)
             core, (U_c, U_s) = hosvd(tensor, modes=(0, 1))
@@ -177,13 +190,17 @@ class LowRankApproximations:
         error = float(self.hosvd_errors()[r_c - 1, r_s - 1])
         return self._approximation("hosvd", r_c, r_s, error, U_c[:, :r_c], U_s[:, :r_s], None)
 
+    def _centred_hosvd(self) -> tuple[torch.Tensor, list, float]:
+        with self._centred_lock:
+            if self._centred is None:
+                mean = self._z.mean(0)
+                # MPCA's full-projection start: the HOSVD of the centred tensor (computed once)
+                _, factors = hosvd((self._z - mean).permute(1, 2, 0), modes=(0, 1))
+                self._centred = (mean, factors, float(((self._z - mean) ** 2).sum()))
+            return self._centred
+
     def _fit_mpca(self, r_c: int, r_s: int) -> Approximation:
-        if self._centred is None:
-            mean = self._z.mean(0)
-            # MPCA's full-projection start: the HOSVD of the centred tensor (computed once)
-            _, factors = hosvd((self._z - mean).permute(1, 2, 0), modes=(0, 1))
-            self._centred = (mean, factors, float(((self._z - mean) ** 2).sum()))
-        mean, (U_c, U_s), scatter = self._centred
+        mean, (U_c, U_s), scatter = self._centred_hosvd()
         if scatter == 0:  # one sample (or identical ones): the mean is the whole model
             result_factors, captured = [U_c[:, :r_c], U_s[:, :r_s]], 1.0
         else:
@@ -212,21 +229,43 @@ class LowRankApproximations:
         )
 
     def get(self, method: str, r_c: int, r_s: int) -> Approximation:
-        """The ``method`` model with ranks (r_c, r_s): fitted on first use, then from the cache."""
+        """The ``method`` model with ranks (r_c, r_s): fitted on first use, then from the cache.
+
+        Safe to call from several threads: a rank pair another thread is fitting is waited
+        for, not fitted again.
+        """
         r_c, r_s = self.check_ranks(method, r_c, r_s)
         key = (method, r_c, r_s)
-        if key not in self._cache:
-            fit = {"hosvd": self._fit_hosvd, "mpca": self._fit_mpca, "panda": self._fit_panda}[method]
-            self._cache[key] = fit(r_c, r_s)
-        return self._cache[key]
+        while True:
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    done = self._pending[key] = threading.Event()
+            if waiting is None:
+                break
+            waiting.wait()  # the other thread's fit; if it failed, the loop fits it here
+        try:
+            fit = {"hosvd": self._fit_hosvd, "mpca": self._fit_mpca, "panda": self._fit_panda}[method](r_c, r_s)
+            with self._lock:
+                self._cache[key] = fit
+            return fit
+        finally:
+            with self._lock:
+                del self._pending[key]
+            done.set()
 
     def is_cached(self, method: str, r_c: int, r_s: int) -> bool:
         """Whether :meth:`get` would answer without fitting."""
-        return (method, r_c, r_s) in self._cache or method == "hosvd" and self._hosvd is not None
+        with self._lock:
+            return (method, r_c, r_s) in self._cache or method == "hosvd" and self._hosvd is not None
 
     def fitted_errors(self, method: str) -> dict[tuple[int, int], float]:
         """{(R_C, R_S): error} of the ``method`` models fitted so far."""
-        return {(rc, rs): a.error for (m, rc, rs), a in sorted(self._cache.items()) if m == method}
+        with self._lock:
+            items = sorted(self._cache.items())
+        return {(rc, rs): a.error for (m, rc, rs), a in items if m == method}
 
     def precompute(self, method: str, ranks: Iterable[tuple[int, int]], *, show_progress: bool = True) -> None:
         """Fit ``method`` at each (R_C, R_S) of ``ranks`` now (a progress bar when ``show_progress``)."""

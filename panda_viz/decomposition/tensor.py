@@ -283,9 +283,11 @@ class MPCAResult:
 
 
 def _project(X: torch.Tensor, factors: list, skip: int) -> torch.Tensor:
-    """X (N, I_1, ..., I_d) ×_m U_mᵀ for every sample mode m != skip whose factor is not None."""
+    """X (N, I_1, ..., I_d) ×_m U_mᵀ for every sample mode m != skip whose factor is not None
+    and not square (a square orthonormal U_m only rotates mode m: every other mode's scatter
+    and the total energy stay the same, so skipping it saves the costliest product at R = I)."""
     for mode, U in enumerate(factors):
-        if mode != skip and U is not None:  # None: the mode is not projected (yet)
+        if mode != skip and U is not None and U.shape[0] != U.shape[1]:  # None: the mode is not projected (yet)
             X = mode_dot(X, U, mode + 1, transpose=True)
     return X
 
@@ -334,8 +336,8 @@ def mpca(Z: torch.Tensor, ranks: Sequence[int], *, center: bool = True, max_iter
         raise InvalidInputError("Z has no scatter to capture (all samples equal their mean)")
 
     def leading(mode: int, factors: list) -> torch.Tensor:
-        Y = torch.movedim(_project(X, factors, mode), mode + 1, 1).flatten(2)  # (N, I_n, rest)
-        return channel_basis(torch.einsum("nij,nkj->ik", Y, Y), ranks[mode])  # leading eigenvectors, fixed signs
+        Y = torch.movedim(_project(X, factors, mode), mode + 1, 0).reshape(shape[mode], -1)  # (I_n, N·rest)
+        return channel_basis(Y @ Y.T, ranks[mode])  # leading eigenvectors, fixed signs; one GEMM, not an einsum
 
     if init is None:
         factors = [leading(m, [None] * len(ranks)) for m in range(len(ranks))]  # full projection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import time
 from collections.abc import Sequence
@@ -11,32 +12,28 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from ..decomposition.low_rank import METHOD_NAMES, METHODS, LowRankApproximations
 from ..exceptions import InvalidInputError, InvalidTypeError
 from ..imaging import render
 from ._common import check_seed, row_layout
+from .error_plot import error_figure, figure_array
 from .panel import Panel
+from .rank_sweep import RankSweep
 
 __all__ = ["RankExplorer"]
 
-#: Spatial ranks fitted for MPCA and PandA (with R_C = C) when the explorer starts.
-DEFAULT_PRECOMPUTE = (1, 2, 4, 8, 16)
+#: Spatial ranks fitted for MPCA and PandA (with R_C = C) before the first view: none, the
+#: background sweep fits every R_S after it (the explorer before it had (1, 2, 4, 8, 16) here).
+DEFAULT_PRECOMPUTE: tuple[int, ...] = ()
+#: Sliders update while dragged when the last redraw without a fit took at most this long.
+LIVE_RENDER_S = 0.5
 #: Displayed images and feature maps are enlarged to about this many pixels.
 DISPLAY_PIXELS = 256
 
 
 def _display_scale(size: int) -> int:
     return max(1, DISPLAY_PIXELS // max(int(size), 1))
-
-
-def _figure_array(fig: Any) -> np.ndarray:
-    """A matplotlib Figure (Agg) as uint8 (H, W, 3)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 class RankExplorer(Panel):
@@ -47,10 +44,12 @@ class RankExplorer(Panel):
     from Ẑ_i (``G.synthesize_from(layer, Ẑ)``) beside the original, (3) the spatial
     factors (HOSVD, MPCA: signed, blue < 0 < red) or the parts (PandA: ≥ 0) over the
     image, and (4) the relative error Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖² against R_S and R_C, the
-    current point marked. The models are fitted on N samples
+    current point starred, each series in the legend. The models are fitted on N samples
     (:class:`~panda_viz.decomposition.low_rank.LowRankApproximations`): one HOSVD gives
-    every truncation; MPCA and PandA are fitted once per rank pair and cached, a few spatial
-    ranks up front with a progress bar.
+    every truncation and the first view; MPCA and PandA are fitted once per rank pair and
+    cached, by a background sweep (:class:`~panda_viz.widgets.rank_sweep.RankSweep`: every
+    R_S at the current R_C, nearest first, its progress in :attr:`sweep_status`) and, for a
+    pair it has not reached, when the slider asks for it.
 
     Parameters
     ----------
@@ -67,8 +66,15 @@ class RankExplorer(Panel):
     ranks : (R_C, R_S), optional
         Default (C, min(8, S)).
     precompute : sequence of int
-        Spatial ranks fitted for MPCA and PandA at R_C = C when the explorer starts
-        (those above S are skipped); ``()`` for none.
+        Spatial ranks fitted for MPCA and PandA at R_C = C before the first view (those
+        above S are skipped); ``()`` (the default) for none.
+    background : bool
+        Sweep the MPCA and PandA fits in a background thread after the first view.
+    approximations : LowRankApproximations, optional
+        Features already decomposed (with their cache, e.g. the lesson's), with ``latents``,
+        the latents they come from: no generator pass and no HOSVD at start-up.
+    latents : Tensor (N, ...), optional
+        With ``approximations``.
     n_channels : int
         How many channels to draw (the sample's strongest).
     random_state : int
@@ -78,8 +84,15 @@ class RankExplorer(Panel):
     ----------
     method : ipywidgets.ToggleButtons
     rank_c, rank_s, sample : ipywidgets.IntSlider
-        Update on release (``continuous_update=False``): each change is one reconstruction
-        and one generator pass (plus a fit the first time a rank pair is asked for MPCA or PandA).
+        Steps of 1 over every possible rank; they update while dragged when a redraw is
+        fast (the last one without a fit took ≤ :data:`LIVE_RENDER_S`), else on release.
+        Each change is one reconstruction and one generator pass (plus a fit the first
+        time a rank pair is asked for MPCA or PandA and the sweep has not reached it).
+    rank_c_steps, rank_s_steps : ipywidgets.HBox
+        "−1" and "+1" buttons beside each rank slider.
+    sweep : RankSweep or None
+    sweep_status : ipywidgets.HTML
+        How far the background sweep has come.
     original, reconstructed, difference : ImagePane
         The generator's image from Z_i, from Ẑ_i, and |difference|.
     norms, channels, factors, error_plot : ImagePane
@@ -93,8 +106,11 @@ class RankExplorer(Panel):
 
     def __init__(self, generator: Any, layer: str, *, n_samples: int = 256, seed: int = 0, sample: int = 0,
                  method: str = "hosvd", ranks: tuple[int, int] | None = None,
-                 precompute: Sequence[int] = DEFAULT_PRECOMPUTE, n_channels: int = 4, random_state: int = 0) -> None:
+                 precompute: Sequence[int] = DEFAULT_PRECOMPUTE, n_channels: int = 4, random_state: int = 0,
+                 background: bool = True, approximations: LowRankApproximations | None = None,
+                 latents: torch.Tensor | None = None) -> None:
         n_channels = check_int("RankExplorer: n_channels", n_channels, low=1)
+        self.background = check_bool("RankExplorer: background", background)
         super().__init__(generator, seed=None)  # the sample is a slider over the N fitted samples
         self.approximations: LowRankApproximations | None = None
         self.layer: str | None = None
@@ -105,9 +121,11 @@ class RankExplorer(Panel):
         self._started, self._fitting, self._sample_error = 0.0, False, float("nan")  # of the render under way
         self.n_channels = n_channels
         self.random_state = int(random_state)
+        self.sweep: RankSweep | None = None
+        self._draw_seconds = float("inf")  # the last redraw without a fit: decides live sliders
 
         slider = dict(continuous_update=False, style={"description_width": "initial"},
-                      layout=widgets.Layout(width="420px"))
+                      layout=widgets.Layout(width="440px"))
         self.method = widgets.ToggleButtons(options=[(METHOD_NAMES[m], m) for m in METHODS], value="hosvd",
                                             style={"button_width": "130px"})
         self.method.add_class("panda-rank-method")
@@ -116,8 +134,13 @@ class RankExplorer(Panel):
         self.sample = widgets.IntSlider(value=0, min=0, max=0, description="sample i", **slider)
         self.rank_c.add_class("panda-rank-rc")
         self.rank_s.add_class("panda-rank-rs")
+        self.rank_c_steps, self.rank_s_steps = self._steps(self.rank_c), self._steps(self.rank_s)
+        self.rank_c_steps.add_class("panda-rank-rc-steps")
+        self.rank_s_steps.add_class("panda-rank-rs-steps")
         self.status = widgets.HTML()
         self.status.add_class("panda-rank-status")
+        self.sweep_status = widgets.HTML()
+        self.sweep_status.add_class("panda-rank-sweep")
         self.original = self.pane("image from Z_i")
         self.reconstructed = self.pane("image from Ẑ_i", "panda-rank-reconstructed")
         self.difference = self.pane("|difference|")
@@ -133,20 +156,29 @@ class RankExplorer(Panel):
             control.observe(self.guard(what, lambda ch: self.render()), "value")
         self.set_body(
             self.method,
-            widgets.HBox([self.rank_c, self.rank_s], layout=row_layout()),
+            widgets.HBox([self.rank_c, self.rank_c_steps, self.rank_s, self.rank_s_steps], layout=row_layout()),
             self.sample,
             self.status,
+            self.sweep_status,
             widgets.HBox([self.original, self.reconstructed, self.difference], layout=row_layout()),
             widgets.HBox([self.norms, self.channels], layout=row_layout()),
             self.factors,
             self.error_plot,
         )
         with self.log_area.guard("layer"):
-            self.set_layer(layer, n_samples=n_samples, seed=seed, precompute=precompute)
-            if ranks is not None or method != "hosvd" or sample:
+            chosen = ranks is not None or method != "hosvd" or sample
+            with self.render_held() if chosen else contextlib.nullcontext():  # one first view, not two
+                if approximations is not None:
+                    self.use_features(layer, approximations, latents, precompute=precompute)
+                else:
+                    self.set_layer(layer, n_samples=n_samples, seed=seed, precompute=precompute)
+            if chosen:
                 C, H, W = self.approximations.feature_shape
                 r_c, r_s = ranks if ranks is not None else (C, min(8, H * W))
-                self.set_state(method=method, r_c=r_c, r_s=r_s, sample=sample)
+                if not self.set_state(method=method, r_c=r_c, r_s=r_s, sample=sample):
+                    message = self.log_area.last_error
+                    self.render()  # the defaults are drawn (which clears the log) ...
+                    self.log_area.error(message)  # ... and the impossible choice is still reported
 
     # ---------------------------------------------------------------- setters
     def set_layer(self, layer: str, *, n_samples: int = 256, seed: int = 0,
@@ -156,18 +188,40 @@ class RankExplorer(Panel):
         seed = check_seed(seed)
         latents = self.generator.sample_latents(n_samples, seed=seed)
         Z = self.generator.features(latents, layer)  # the generator says which layers there are
-        approximations = LowRankApproximations(Z, random_state=self.random_state)
+        self.use_features(layer, LowRankApproximations(Z, random_state=self.random_state), latents,
+                          precompute=precompute)
+
+    def use_features(self, layer: str, approximations: LowRankApproximations, latents: torch.Tensor, *,
+                     precompute: Sequence[int] = DEFAULT_PRECOMPUTE) -> None:
+        """Show ``approximations`` (features at ``layer`` of ``latents``, e.g. the lesson's own,
+        with every fit already cached): the HOSVD if not done yet, the ``precompute`` fits, the
+        first view, then the background sweep."""
+        if not isinstance(approximations, LowRankApproximations):
+            raise InvalidTypeError(f"RankExplorer: approximations must be a LowRankApproximations; "
+                                   f"got {type(approximations).__name__}")
+        N = approximations.n_samples
+        if not isinstance(latents, torch.Tensor) or latents.shape[0] != N:
+            got = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise InvalidInputError(f"RankExplorer: latents must be a tensor of N = {N} latents (the features' "
+                                    f"samples); got {got}")
+        shape = self.generator.layers.get(layer)
+        if shape is None or tuple(shape) != tuple(approximations.feature_shape):
+            raise InvalidInputError(f"RankExplorer: the features ({', '.join(map(str, approximations.feature_shape))}) "
+                                    f"must be those of layer {layer!r} of the generator; it gives {shape}")
+        self._stop_sweep()
         C, H, W = approximations.feature_shape
         approximations.hosvd_errors()  # the one HOSVD
         spatial = [r for r in dict.fromkeys(int(r) for r in precompute) if 1 <= r <= H * W]
         for method in ("mpca", "panda"):
             approximations.precompute(method, [(C, r) for r in spatial])
-        self.layer, self.latents, self.Z, self.approximations = layer, latents, Z, approximations
+        self.layer, self.latents, self.Z, self.approximations = layer, latents, approximations.Z, approximations
+        if self.background:
+            self.sweep = RankSweep(approximations, on_progress=lambda *_: self._show_sweep())
         with self.render_held():
             self.rank_c.max, self.rank_s.max = C, H * W
             self.rank_c.value, self.rank_s.value = C, min(8, H * W)
-            self.sample.max = n_samples - 1
-            self.sample.value = min(self.sample.value, n_samples - 1)
+            self.sample.max = N - 1
+            self.sample.value = min(self.sample.value, N - 1)
             self.method.value = "hosvd"
         self.render()
 
@@ -211,6 +265,14 @@ class RankExplorer(Panel):
     def ready(self) -> bool:
         return self.approximations is not None
 
+    def render(self) -> None:
+        """Draw the current view; the background sweep starts no fit meanwhile."""
+        if self.sweep is None:
+            super().render()
+            return
+        with self.sweep.paused():
+            super().render()
+
     def composite(self) -> tuple[np.ndarray, ...]:
         """The reconstruction of the current sample: the panes' images, in their order (fits a
         model first when the rank pair is new for MPCA or PandA)."""
@@ -231,15 +293,26 @@ class RankExplorer(Panel):
         for pane in (self.original, self.reconstructed, self.difference):
             pane.scale = scale
         self._sample_error = float(((z_hat - z) ** 2).sum() / (z**2).sum().clamp_min(1e-30))
+        fig = error_figure(self.approximations.hosvd_errors(),
+                           {m: self.approximations.fitted_errors(m) for m in ("mpca", "panda")},
+                           names=METHOD_NAMES, method=method, ranks=(r_c, r_s), error=approximation.error)
         return (image, image_hat, render.difference_heatmap(image, image_hat), self._norm_maps(z[0], z_hat[0]),
                 self._channel_maps(z[0], z_hat[0]), self._factor_overlays(image, approximation.spatial_factors, method),
-                self._error_figure(method, r_c, r_s))
+                figure_array(fig))
 
     def _rendered(self, images: Sequence[np.ndarray]) -> None:
         method, r_c, r_s, i = self.method.value, self.rank_c.value, self.rank_s.value, self.sample.value
         self.factors.set_title(("parts P ≥ 0" if method == "panda" else "spatial factors U_S (blue < 0 < red)")
                                + f" over sample {i}")
         self.last_update_seconds = time.perf_counter() - self._started
+        if not self._fitting:
+            self._draw_seconds = self.last_update_seconds
+        live = self._draw_seconds <= LIVE_RENDER_S
+        for slider in (self.rank_c, self.rank_s, self.sample):
+            slider.continuous_update = live
+        if self.sweep is not None:  # after the view is drawn: the sweep never delays it
+            self.sweep.focus(method, r_c, r_s)
+        self._show_sweep()
         N = self.approximations.n_samples
         self.status.value = (
             f"<b>{html.escape(METHOD_NAMES[method])}</b>, R_C = {r_c}, R_S = {r_s}: relative error "
@@ -285,42 +358,46 @@ class RankExplorer(Panel):
         big = [np.repeat(np.repeat(t, scale, 0), scale, 1) for t in tiles]
         return render.grid(big, ncols=len(big))
 
-    def _error_figure(self, method: str, r_c: int, r_s: int) -> np.ndarray:
-        from matplotlib.figure import Figure
-
-        approx = self.approximations
-        C, H, W = approx.feature_shape
-        table = approx.hosvd_errors()
-        fig = Figure(figsize=(9.0, 3.0), dpi=80)
-        ax_s, ax_c = fig.subplots(1, 2)
-        colours = {"hosvd": "#1f77b4", "mpca": "#2ca02c", "panda": "#d62728"}
-        ax_s.plot(range(1, H * W + 1), table[r_c - 1].numpy(), "-", color=colours["hosvd"], lw=1.5,
-                  label="truncated HOSVD (every R_S)")
-        ax_c.plot(range(1, C + 1), table[:, r_s - 1].numpy(), "-", color=colours["hosvd"], lw=1.5)
-        for m in ("mpca", "panda"):
-            fitted = approx.fitted_errors(m)
-            along_s = sorted((rs, e) for (rc, rs), e in fitted.items() if rc == r_c)
-            along_c = sorted((rc, e) for (rc, rs), e in fitted.items() if rs == r_s)
-            if along_s:
-                ax_s.plot(*zip(*along_s), "o--", color=colours[m], ms=4, lw=1, label=f"{METHOD_NAMES[m]} (fitted)")
-            if along_c:
-                ax_c.plot(*zip(*along_c), "o--", color=colours[m], ms=4, lw=1)
-        error = self.current.error
-        for ax, x in ((ax_s, r_s), (ax_c, r_c)):
-            ax.plot([x], [error], marker="*", ms=16, color=colours[method], markeredgecolor="black", zorder=5)
-            ax.set_ylim(0, 1.02)
-            ax.grid(alpha=0.3)
-        ax_s.set_xlabel(f"spatial rank R_S (R_C = {r_c})")
-        ax_c.set_xlabel(f"channel rank R_C (R_S = {r_s})")
-        ax_s.set_ylabel("Σ‖Z_i − Ẑ_i‖² / Σ‖Z_i‖²")
-        ax_s.legend(fontsize=7, loc="upper right")
-        ax_s.set_title(f"★ = {METHOD_NAMES[method]} now: {error:.3f}", fontsize=9)
-        fig.tight_layout()
-        return _figure_array(fig)
-
     # ------------------------------------------------------------------ info
     @property
     def reconstruction_error(self) -> float:
         """The current model's relative error over the N samples."""
         return float(self.current.error) if self.current is not None else float("nan")
 
+    # --------------------------------------------------------- the sweep
+    def _steps(self, slider: widgets.IntSlider) -> widgets.HBox:
+        """"−1" and "+1" buttons that move ``slider`` by one (a projector's mouse is not precise)."""
+        buttons = []
+        for label, delta in (("−1", -1), ("+1", 1)):
+            button = widgets.Button(description=label, layout=widgets.Layout(width="44px"))
+            button.add_class("panda-rank-step")
+            button.on_click(self.guard(f"{slider.description} {label}",
+                                       lambda _b, d=delta: setattr(slider, "value",
+                                                                   min(slider.max, max(slider.min, slider.value + d)))))
+            buttons.append(button)
+        return widgets.HBox(buttons)
+
+    def _show_sweep(self) -> None:
+        sweep = self.sweep
+        if sweep is None:
+            self.sweep_status.value = ""
+            return
+        if sweep.error is not None:
+            self.sweep_status.value = f"background fits stopped: {html.escape(str(sweep.error))}"
+            return
+        done, total = sweep.progress()
+        r_c = self.rank_c.value
+        what = f"MPCA and PandA at every R_S (R_C = {r_c})"
+        self.sweep_status.value = (f"<span style='color:#555'>{what}: all {total} fitted</span>" if done >= total else
+                                   f"<span style='color:#555'>fitting {what} in the background: "
+                                   f"{done}/{total} <progress value='{done}' max='{total}'></progress></span>")
+
+    def _stop_sweep(self) -> None:
+        if self.sweep is not None:
+            self.sweep.stop()
+            self.sweep = None
+
+    def close(self) -> None:
+        """Stop the background sweep and close the widget."""
+        self._stop_sweep()
+        super().close()

@@ -17,7 +17,8 @@ SAMPLE = 3
 
 @pytest.fixture(scope="module")
 def explorer(dcgan):
-    return RankExplorer(dcgan, "main.5", n_samples=N, sample=SAMPLE, ranks=(256, 8), precompute=(2,))
+    # no background sweep here: these tests check what each update draws (the sweep has its own below)
+    return RankExplorer(dcgan, "main.5", n_samples=N, sample=SAMPLE, ranks=(256, 8), precompute=(2,), background=False)
 
 
 def drawn_from(dcgan, explorer, method, r_c, r_s):
@@ -36,7 +37,9 @@ def test_it_starts_with_the_sample_and_its_hosvd_reconstruction(explorer, dcgan)
     assert explorer.reconstructed.image.value == render.png_bytes(explorer.reconstructed.array, scale=4)
     assert f"{explorer.approximations.hosvd_errors()[255, 7]:.3f}" in explorer.status.value
     for slider in (explorer.rank_c, explorer.rank_s, explorer.sample):
-        assert slider.continuous_update is False
+        assert (slider.step, slider.min) == (1, slider.min)   # every rank, in steps of one
+        assert slider.continuous_update is (explorer._draw_seconds <= 0.5)   # live when a redraw is fast
+    assert explorer.sweep is None and explorer.sweep_status.value == ""
 
 
 def test_moving_the_spatial_rank_slider_changes_the_image_and_the_error(explorer, dcgan):
@@ -52,6 +55,45 @@ def test_moving_the_spatial_rank_slider_changes_the_image_and_the_error(explorer
     finally:
         explorer.set_ranks(256, 8)
     assert np.array_equal(explorer.reconstructed.array, before["reconstructed"])
+
+
+def test_the_step_buttons_move_a_rank_by_one_within_its_range(explorer, dcgan):
+    minus, plus = explorer.rank_s_steps.children
+    try:
+        plus.click()
+        assert explorer.rank_s.value == 9
+        assert np.array_equal(explorer.reconstructed.array, drawn_from(dcgan, explorer, "hosvd", 256, 9))
+        minus.click()
+        minus.click()
+        assert explorer.rank_s.value == 7
+        explorer.set_ranks(256, 64)
+        plus.click()                              # at the end of the range: stays
+        assert explorer.rank_s.value == 64
+        explorer.rank_c_steps.children[0].click()
+        assert explorer.rank_c.value == 255
+        assert explorer.log_area.last_error is None
+    finally:
+        explorer.set_ranks(256, 8)
+
+
+def test_slow_redraws_update_on_release(explorer, monkeypatch):
+    monkeypatch.setattr("panda_viz.widgets.rank_explorer.LIVE_RENDER_S", 0.0)
+    explorer.render()
+    assert explorer.rank_s.continuous_update is False
+    monkeypatch.setattr("panda_viz.widgets.rank_explorer.LIVE_RENDER_S", 60.0)
+    explorer.render()
+    assert explorer.rank_s.continuous_update is True and explorer.rank_c.continuous_update is True
+
+
+def test_the_error_plot_marks_the_fitted_points_of_the_current_rank(explorer):
+    explorer.set_state(method="mpca", r_c=256, r_s=8)
+    try:
+        fitted = explorer.approximations.fitted_errors("mpca")
+        assert {(256, 2), (256, 8)} <= set(fitted)
+        assert explorer.error_plot.array.shape == (432, 1056, 3)
+        assert f"{fitted[(256, 8)]:.3f}" in explorer.status.value
+    finally:
+        explorer.set_method("hosvd")
 
 
 def test_full_ranks_give_back_the_features_and_the_image(explorer, dcgan):
@@ -126,3 +168,38 @@ def test_an_unknown_layer_is_a_message_listing_the_layers(dcgan):
     assert explorer.set_ranks(2, 2) is False
     assert "no features yet" in explorer.log_area.last_error
     assert explorer.reconstructed.array is None
+
+
+def test_the_background_sweep_fills_every_spatial_rank_after_the_first_view(dcgan):
+    explorer = RankExplorer(dcgan, "main.2", n_samples=6, ranks=(512, 4))      # 16 positions
+    try:
+        assert explorer.reconstructed.array is not None                      # the first view, drawn at once
+        assert explorer.sweep is not None
+        assert "in the background" in explorer.sweep_status.value or "fitted" in explorer.sweep_status.value
+        assert explorer.sweep.wait(timeout=120)
+        assert all(explorer.approximations.is_cached(m, 512, r) for m in ("mpca", "panda") for r in range(1, 17))
+        explorer.set_method("panda")
+        assert explorer._fitting is False                                    # found in the cache
+        assert "all 32 fitted" in explorer.sweep_status.value
+        assert explorer.log_area.last_error is None
+    finally:
+        explorer.close()
+    assert explorer.sweep is None
+
+
+def test_it_can_show_features_decomposed_already(dcgan):
+    from panda_viz.decomposition.low_rank import LowRankApproximations
+
+    latents = dcgan.sample_latents(6, seed=2)
+    approx = LowRankApproximations(dcgan.features(latents, "main.2"))
+    fit = approx.get("panda", 512, 3)
+    explorer = RankExplorer(dcgan, "main.2", approximations=approx, latents=latents, ranks=(512, 3),
+                            method="panda", background=False)
+    assert explorer.approximations is approx and explorer.current is fit      # the lesson's own fit, reused
+    assert explorer.log_area.last_error is None
+    original = render.to_uint8(dcgan.synthesize(latents[:1]))[0]
+    assert np.array_equal(explorer.original.array, original)
+    wrong = RankExplorer(dcgan, "main.5", approximations=approx, latents=latents, background=False)
+    assert "must be those of layer 'main.5'" in wrong.log_area.last_error
+    short = RankExplorer(dcgan, "main.2", approximations=approx, latents=latents[:2], background=False)
+    assert "latents must be a tensor of N = 6 latents" in short.log_area.last_error
