@@ -29,7 +29,7 @@ from .term_row import SIGN_HELP, TermRow, outline_parts
 __all__ = ["EditPanel", "LIVE_RENDER_S"]
 
 #: A render (seconds) up to which the α sliders update while dragging; slower, on release.
-LIVE_RENDER_S = 0.25
+LIVE_RENDER_S = 0.5
 
 
 class EditPanel(Panel):

@@ -10,8 +10,10 @@ returns a ranking already computed or computes that one part on demand. A new mo
 
 from __future__ import annotations
 
+import atexit
 import copy
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,10 @@ from .._checks import check_int
 from ..editing.ranking import AppearanceRanking, rank_appearances
 
 __all__ = ["RankingCache"]
+
+#: The caches with a thread, stopped at exit: a daemon thread killed inside a torch op aborts
+#: the interpreter ("terminate called without an active exception").
+_RUNNING: weakref.WeakSet = weakref.WeakSet()
 
 
 class RankingCache:
@@ -57,6 +63,15 @@ class RankingCache:
             self.model, self._layer, self._alpha = model, layer, float(alpha)
             self._rankings.clear()
 
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Make the background thread stop after the part it is ranking (its results are
+        dropped), and wait for it up to ``timeout`` seconds."""
+        with self._lock:
+            self._generation += 1
+            self._rankings.clear()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
     def cached(self, part: Any) -> AppearanceRanking | None:
         """The ranking of ``part`` if it is computed already, else None."""
         with self._lock:
@@ -93,6 +108,7 @@ class RankingCache:
                 on_done()
 
         self.thread = threading.Thread(target=work, name="panda-viz rankings", daemon=True)
+        _RUNNING.add(self)
         self.thread.start()
         return self.thread
 
@@ -106,3 +122,9 @@ class RankingCache:
         with self._lock:
             if generation == self._generation:  # a ranking of a replaced model is stale
                 self._rankings.setdefault(part, ranking)
+
+
+@atexit.register
+def _stop_all() -> None:
+    for cache in list(_RUNNING):
+        cache.stop(timeout=30)
