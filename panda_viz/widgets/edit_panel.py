@@ -123,8 +123,8 @@ class EditPanel(Panel):
                                                 layout=widgets.Layout(width="120px"))
         self.outline = widgets.Checkbox(value=True, description="outline the part", indent=False,
                                         layout=widgets.Layout(width="140px"))
-        self.sign_help = widgets.HTML(SIGN_HELP, layout=widgets.Layout(width="100%"))
-        self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="3.6em"))
+        self.sign_help = widgets.HTML(SIGN_HELP, layout=widgets.Layout(width="auto"))
+        self.code = widgets.Textarea(layout=widgets.Layout(width="calc(100% - 6px)", height="3.6em"))  # 100% + margins overflows
         self.code.add_class("panda-edit-code")
         self.edit_list = widgets.HTML()
         self.batch_n = widgets.BoundedIntText(value=8, min=1, max=256, description="seeds",
