@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import panda_viz
-import panda_viz.widgets.edit_panel as edit_panel
 from panda_viz.editing import edits as editing
 from panda_viz.editing import removal, saliency
 from panda_viz.editing.ranking import rank_appearances
@@ -20,6 +19,7 @@ from panda_viz.widgets import (
     RemovalPanel,
     RoiPainter,
     SaliencyView,
+    edit_panel,
 )
 
 SEED = 3

@@ -76,7 +76,7 @@ def test_set_photo_checks_its_code(dcgan):
 
 
 def test_alpha_is_live_unless_a_render_is_slow(panel, monkeypatch):
-    import panda_viz.widgets.edit_panel as edit_panel
+    from panda_viz.widgets import edit_panel
 
     monkeypatch.setattr(edit_panel, "LIVE_RENDER_S", 1e9)  # every render counts as fast
     panel.set_alpha(0, 1.0)
