@@ -35,6 +35,7 @@ __all__ = [
     "mask_image",
     "framed",
     "grid",
+    "outline_region",
     "png_bytes",
     "save_png",
 ]
@@ -208,6 +209,40 @@ def framed(image: np.ndarray, *, width: int = 2, color: Sequence[int] = (96, 96,
     out = np.empty((image.shape[0] + 2 * width, image.shape[1] + 2 * width, 3), np.uint8)
     out[...] = np.asarray(color, np.uint8)
     out[width:-width, width:-width] = image
+    return out
+
+
+def outline_region(image: np.ndarray, region: np.ndarray | torch.Tensor, *, color: Sequence[float] = (1.0, 1.0, 1.0),
+                   threshold: float = 0.5) -> np.ndarray:
+    """Draw the outline of ``region > threshold`` over ``image``, one pixel wide, in ``color``.
+
+    Parameters
+    ----------
+    image : ndarray (H, W, 3) uint8
+    region : (h, w) in [0, 1]
+        A part's map or a mask; upsampled (bilinear) to (H, W) first when smaller.
+    color : 3 floats in [0, 1]
+        The outline's colour (e.g. the part's overlay colour, :func:`part_colors`).
+    threshold : float
+        The region is where the map exceeds it.
+
+    Returns
+    -------
+    ndarray (H, W, 3) uint8
+        A copy of ``image`` with the region's boundary pixels (inside it, with a 4-neighbour
+        outside it; the image's border does not count as outside) coloured.
+    """
+    image = np.asarray(image)
+    r = _as_tensor(region)
+    if r.ndim != 2 or image.ndim != 3:
+        raise InvalidInputError(f"outline_region: an image (H, W, 3) and a region (h, w) expected; "
+                                f"got {image.shape} and {tuple(r.shape)}")
+    m = upsample(r, image.shape[:2]) if tuple(r.shape) != image.shape[:2] else r.numpy()
+    inside = m > float(threshold)
+    padded = np.pad(inside, 1, mode="edge")
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    out = image.copy()
+    out[inside & ~interior] = (np.clip(np.asarray(color, np.float32), 0, 1) * 255).round().astype(np.uint8)
     return out
 
 

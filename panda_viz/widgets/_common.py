@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,14 +21,17 @@ import torch
 
 from .._checks import check_int, describe
 from ..editing import edits as editing
-from ..exceptions import InvalidIndexError, InvalidInputError
+from ..exceptions import InvalidIndexError, InvalidInputError, InvalidStateError, InvalidTypeError
 from ..imaging import render
+from ..runtime.work_folder import work_folder, work_path
 
 __all__ = ["ImagePane", "LogArea", "Samples", "check_index", "check_seed", "part_label",
-           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE", "MAX_SEED"]
+           "row_layout", "set_slider", "central_part", "DEFAULT_SCALE", "MAX_SEED", "NO_PHOTO_CODE"]
 
 #: 64×64 faces are shown four times larger (nearest neighbour, so pixels stay sharp).
 DEFAULT_SCALE = 4
+#: The comment a code line ends with when the photo on show has no code that reproduces it.
+NO_PHOTO_CODE = "  # inversion: the photo's Inversion (no line reproduces it: take the photo tab's .inversion)"
 #: The largest seed the widgets take: their seed boxes' maximum (a box would clamp a larger one silently).
 MAX_SEED = 2**31 - 1
 
@@ -88,6 +92,24 @@ class ImagePane(widgets.VBox):
         self.image.value = render.png_bytes(array, scale=self.scale)
         self.image.width = str(array.shape[1] * self.scale)
         self.image.height = str(array.shape[0] * self.scale)
+
+    def save(self, path: str | Path | None = None, *, stem: str = "image") -> Path:
+        """Write the image on show (its own pixels, not enlarged) as a PNG, atomically.
+
+        ``path`` defaults to a new file ``images/<stem>-<n>.png`` of the work folder
+        (:func:`panda_viz.runtime.work_folder.work_path`), ``n`` the first number not taken.
+        """
+        if self.array is None:
+            raise InvalidStateError("no image to save yet: the pane shows nothing")
+        if path is None:
+            n = 1
+            while (work_folder() / "images" / f"{stem}-{n}.png").exists():
+                n += 1
+            path = work_path("images", f"{stem}-{n}.png")
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            raise InvalidInputError(f"an image is saved as .png; got {str(path)!r}")
+        return render.save_png(self.array, path)
 
     def set_title(self, title: str) -> None:
         self.title.value = f"<b>{html.escape(title)}</b>"
@@ -185,6 +207,7 @@ class Samples:
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.RLock()  # a background fit and the UI may ask at once
         self.photo: Any = None
+        self.photo_code: str | None = None
         self._photo_count = 0
 
     def _get(self, key: tuple, make: Callable[[], Any]) -> Any:
@@ -198,16 +221,33 @@ class Samples:
                 self._cache.popitem(last=False)
             return value
 
-    def set_photo(self, inversion: Any) -> None:
-        """Show ``inversion`` (an Inversion of one photo) instead of seeds; ``None`` goes back to seeds."""
+    def set_photo(self, inversion: Any, *, code: str | None = None) -> None:
+        """Show ``inversion`` (an Inversion of one photo) instead of seeds; ``None`` goes back to seeds.
+
+        ``code`` is a Python expression that gives that inversion (e.g. loading the file it was
+        saved to), for :meth:`latents_code`; without one the code line says it has none.
+        """
         from ..generators import Inversion
+
+        if code is not None and not isinstance(code, str):
+            raise InvalidTypeError(f"Samples.set_photo: code must be a str (a Python expression) or None; "
+                                   f"got {describe(code)}")
 
         if inversion is not None and (not isinstance(inversion, Inversion) or len(inversion) != 1):
             got = f"an Inversion of {len(inversion)} photos" if isinstance(inversion, Inversion) else describe(inversion)
             raise InvalidInputError(f"Samples.set_photo: an Inversion of one photo (or None) expected; got {got}")
         with self._lock:
             self.photo = inversion
+            self.photo_code = None if inversion is None else code
             self._photo_count += 1
+
+    def latents_code(self, seed: int) -> str:
+        """A Python expression for :meth:`latents` (``G`` the generator): the seed's
+        ``G.sample_latents(1, seed=S)``, or the photo's code; the name ``inversion`` when the photo
+        has no code (a line using it says so: :data:`NO_PHOTO_CODE`)."""
+        if self.photo is not None:
+            return self.photo_code or "inversion"
+        return f"G.sample_latents(1, seed={check_seed(seed)})"
 
     def source(self, seed: int) -> tuple:
         """What ``seed`` stands for now: ``("seed", seed)``, or ``("photo", n)`` for the n-th photo."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,37 +12,24 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .._checks import check_int
+from .._checks import check_bool, check_int
 from ..decomposition.fitted import check_compatible
 from ..editing import edits as editing
-from ..editing.ranking import AppearanceRanking, default_alpha, rank_appearances
+from ..editing.ranking import default_alpha
 from ..exceptions import InvalidInputError, InvalidStateError
 from ..formats.edit_zoo import EditZoo
 from ..imaging import render
-from ._common import DEFAULT_SCALE, Samples, central_part, check_index, set_slider
+from ..runtime.work_folder import work_folder
+from ._common import DEFAULT_SCALE, NO_PHOTO_CODE, Samples, central_part, check_index, row_layout, set_slider
 from .panel import PARTS, BackgroundJob, Panel
+from .ranking_cache import RankingCache
 from .roi import RoiPainter
+from .term_row import SIGN_HELP, TermRow, outline_parts
 
-__all__ = ["EditPanel"]
+__all__ = ["EditPanel", "LIVE_RENDER_S"]
 
-
-class _Term(widgets.HBox):
-    """One term's row: part, appearance (ranked for the part), α slider, remove button."""
-
-    def __init__(self, n_parts: int, part: int | tuple[int, ...], alpha_range: float) -> None:
-        options: list[tuple[str, Any]] = [(f"part {k}", k) for k in range(n_parts)]
-        if isinstance(part, tuple):  # a union of parts (from a named edit)
-            options.append(("parts " + "+".join(map(str, part)), part))
-        self.part = widgets.Dropdown(options=options, value=part, description="part",
-                                     layout=widgets.Layout(width="150px"), style={"description_width": "32px"})
-        self.appearance = widgets.Dropdown(description="appearance", layout=widgets.Layout(width="290px"),
-                                           style={"description_width": "initial"})
-        self.alpha = widgets.FloatSlider(value=0.0, min=-alpha_range, max=alpha_range, step=alpha_range / 100,
-                                         description="α", continuous_update=False, readout_format="+.2f",
-                                         layout=widgets.Layout(width="330px"), style={"description_width": "20px"})
-        self.alpha.add_class("panda-alpha")
-        self.remove = widgets.Button(icon="times", tooltip="remove this term", layout=widgets.Layout(width="36px"))
-        super().__init__([self.part, self.appearance, self.alpha, self.remove])
+#: A render (seconds) up to which the α sliders update while dragging; slower, on release.
+LIVE_RENDER_S = 0.5
 
 
 class EditPanel(Panel):
@@ -70,8 +58,13 @@ class EditPanel(Panel):
 
     Attributes
     ----------
-    rows : list of term rows, each with ``.part``, ``.appearance``, ``.alpha`` (α slider,
-        updates on release) and ``.remove``
+    rows : list of TermRow, each with ``.part``, ``.appearance``, ``.alpha`` (α slider, live
+        while renders are fast: :data:`LIVE_RENDER_S`) and ``.remove``
+    rankings : RankingCache
+        Every part's appearance ranking, computed in the background after a new model.
+    outline, save_image_button, sign_help
+        Outline the terms' parts on the original; write the edited PNG (:meth:`save_image`);
+        what ±α in the appearance menu means.
     region : ipywidgets.ToggleButtons
         "parts" or "painted region".
     original, edited, difference : ImagePane
@@ -92,17 +85,21 @@ class EditPanel(Panel):
 
     def __init__(self, generator: Any, model: Any, *, seed: int = 0, roi: RoiPainter | None = None,
                  n_rank_samples: int = 4, n_rank_candidates: int = 32, zoo: Any = None,
-                 samples: Samples | None = None, scale: int = DEFAULT_SCALE) -> None:
+                 samples: Samples | None = None, scale: int = DEFAULT_SCALE,
+                 rank_in_background: bool = True) -> None:
         super().__init__(generator, seed=seed, samples=samples, scale=scale)
         self.zoo = zoo
         self.n_rank_samples = check_int("EditPanel: n_rank_samples", n_rank_samples, low=1)
         self.n_rank_candidates = check_int("EditPanel: n_rank_candidates", n_rank_candidates, low=1)
         self.model: Any = None
         self.layer: str | None = None
-        self.rows: list[_Term] = []
+        self.rows: list[TermRow] = []
         self.edits: list[dict] = []
         self._edit_models: list[Any] = []  # the model each kept edit indexes (the Explorer may fit a new one)
-        self._rankings: dict[int, AppearanceRanking] = {}
+        self.rankings = RankingCache(generator, n_samples=self.n_rank_samples, n_candidates=self.n_rank_candidates)
+        self._rank_in_background = check_bool("EditPanel: rank_in_background", rank_in_background)
+        self._batch_key: tuple | None = None  # what the apply-to-seeds grid shows (model, seed, terms)
+        self._last_render_s = 0.0
         self._alpha_scale = 1.0
         guard = self.guard
         self.use_painter(roi)
@@ -117,11 +114,17 @@ class EditPanel(Panel):
         self.keep_name = widgets.Text(placeholder="name", layout=widgets.Layout(width="120px"))
         self.keep_button = widgets.Button(description="add to list", icon="bookmark",
                                           tooltip="keep this edit in the list below", layout=widgets.Layout(width="120px"))
-        self.save_path = widgets.Text(value="edits/edits.json", description="save to",
+        self.save_path = widgets.Text(value=str(work_folder() / "edits" / "edits.json"), description="save to",
                                       tooltip="an edit zoo (.json), with the factors beside it (-factors.npz)",
                                       layout=widgets.Layout(width="300px"), style={"description_width": "50px"})
         self.save_button = widgets.Button(description="save", icon="save", layout=widgets.Layout(width="80px"))
-        self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="3.6em"))
+        self.save_image_button = widgets.Button(description="save image", icon="image",
+                                                tooltip="write the edited image as a PNG to the work folder",
+                                                layout=widgets.Layout(width="120px"))
+        self.outline = widgets.Checkbox(value=True, description="outline the part", indent=False,
+                                        layout=widgets.Layout(width="140px"))
+        self.sign_help = widgets.HTML(SIGN_HELP, layout=widgets.Layout(width="auto"))
+        self.code = widgets.Textarea(layout=widgets.Layout(width="calc(100% - 6px)", height="3.6em"))  # 100% + margins overflows
         self.code.add_class("panda-edit-code")
         self.edit_list = widgets.HTML()
         self.batch_n = widgets.BoundedIntText(value=8, min=1, max=256, description="seeds",
@@ -142,15 +145,19 @@ class EditPanel(Panel):
         self.add_button.on_click(guard("add term", lambda _b: self.add_term()))
         self.keep_button.on_click(guard("add to list", lambda _b: self.keep()))
         self.save_button.on_click(guard("save", lambda _b: self.save(self.save_path.value)))
+        self.save_image_button.on_click(guard("save image", lambda _b: self.save_image()))
+        self.outline.observe(guard("outline", lambda _ch: self.render()), "value")
         self.batch_button.on_click(guard("batch", lambda _b: self.apply_to_seeds(self.batch_n.value)))
         self.set_body(
-            widgets.HBox([self.seed, self.region, self.add_button, self.named]),
+            widgets.HBox([self.seed, self.region, self.add_button, self.named], layout=row_layout()),
             self._rows_box,
+            self.sign_help,
             self.image_row(),
-            widgets.HBox([self.keep_name, self.keep_button, self.save_path, self.save_button]),
+            widgets.HBox([self.outline, self.save_image_button, self.keep_name, self.keep_button, self.save_path,
+                          self.save_button], layout=row_layout()),
             self.code,
             self.edit_list,
-            widgets.HBox([self.batch_n, self.batch_button, self.batch_progress]),
+            widgets.HBox([self.batch_n, self.batch_button, self.batch_progress], layout=row_layout()),
             self.batch,
         )
         with self.log_area.guard("model"):
@@ -162,26 +169,21 @@ class EditPanel(Panel):
         layer (usually on the object) with that part's best-ranked appearance."""
         self.layer = check_compatible(self.generator, model)
         self.model = model
-        self._rankings.clear()
         Z = self.samples.features(0, self.layer)
         self._alpha_scale = default_alpha(Z)
+        self.rankings.reset(model, layer=self.layer, alpha=self._alpha_scale)
         self._offer_named_edits()
+        self._hide_batch()
         with self.render_held():
             for row in list(self.rows):
                 self._drop_row(row)
             self.add_term(part=central_part(model), alpha=0.0)
         self.render()
+        if self._rank_in_background:  # the other parts' rankings, so a part change later is instant
+            self.rankings.start()
 
-    def _ranking(self, part: int) -> AppearanceRanking:
-        if part not in self._rankings:
-            z = self.generator.sample_latents(self.n_rank_samples, seed=0)
-            n = min(self.n_rank_candidates, int(self.model.appearances_.shape[1]))
-            self._rankings[part] = rank_appearances(self.generator, z, self.model, part, candidates=n,
-                                                            alpha=self._alpha_scale, layer=self.layer)
-        return self._rankings[part]
-
-    def _rank_options(self, row: _Term) -> None:
-        ranking = self._ranking(row.part.value)
+    def _rank_options(self, row: TermRow) -> None:
+        ranking = self.rankings.get(row.part.value)
         options = [(f"{int(j)}  (score {float(s):.3f}, {'+' if g > 0 else '−'}α)", int(j))
                    for j, s, g in zip(ranking.appearances, ranking.scores, ranking.signs)]
         row.appearance.options = options
@@ -196,12 +198,12 @@ class EditPanel(Panel):
             part = tuple(check_index(k, n_parts, "part") for k in part)
         else:
             part = check_index(part, n_parts, "part")
-        row = _Term(n_parts, part, 2.5 * self._alpha_scale)
+        row = TermRow(n_parts, part, 2.5 * self._alpha_scale)
         with self.render_held():
             self._rank_options(row)
             if appearance is not None:
                 self._set_appearance(row, appearance)
-            ranking = self._ranking(part)
+            ranking = self.rankings.get(part)
             sign = float(ranking.signs[(ranking.appearances == row.appearance.value).nonzero()[0, 0]])
             set_slider(row.alpha, sign * ranking.alpha if alpha is None else float(alpha))
         guard = self.guard
@@ -214,7 +216,7 @@ class EditPanel(Panel):
         self._rows_box.children = tuple(self.rows)
         self.render()
 
-    def _set_appearance(self, row: _Term, appearance: int) -> None:
+    def _set_appearance(self, row: TermRow, appearance: int) -> None:
         n = int(self.model.appearances_.shape[1])
         appearance = check_index(appearance, n, "appearance")
         values = [v for _, v in row.appearance.options]
@@ -227,12 +229,12 @@ class EditPanel(Panel):
         self._drop_row(row)
         self.render()
 
-    def _drop_row(self, row: _Term) -> None:
+    def _drop_row(self, row: TermRow) -> None:
         self.rows.remove(row)
         self._rows_box.children = tuple(self.rows)
         row.close()
 
-    def _part_changed(self, row: _Term) -> None:
+    def _part_changed(self, row: TermRow) -> None:
         with self.render_held():
             self._rank_options(row)
         self.render()
@@ -305,10 +307,61 @@ class EditPanel(Panel):
         images = editing.edit_images(self.generator, self.samples.latents(self.seed.value), self.model, self.terms,
                                      mask=self.painted_mask(), layer=self.layer)
         edited = render.to_uint8(images)[0]
-        return original, edited, render.difference_heatmap(original, edited)
+        return self.outlined(original), edited, render.difference_heatmap(original, edited)
+
+    def outlined(self, image: np.ndarray) -> np.ndarray:
+        """``image`` with each term's part outlined in its overlay colour (where p̂ > 0.5), so the
+        original shows where the edit acts; unchanged while the painted region is the region
+        (the painter shows that) or with :attr:`outline` off."""
+        if self.painting or not self.outline.value:
+            return image
+        return outline_parts(image, self.model, [row.part.value for row in self.rows])
+
+    def render(self) -> None:
+        """As :meth:`Panel.render`, timed: when one render takes longer than
+        :data:`LIVE_RENDER_S` the α sliders update on release instead of while dragging."""
+        start = time.perf_counter()
+        super().render()
+        self._last_render_s = time.perf_counter() - start
+        live = self._last_render_s <= LIVE_RENDER_S
+        for row in self.rows:
+            row.alpha.continuous_update = live
 
     def _rendered(self, images: Sequence[np.ndarray]) -> None:
         self.code.value = self.code_line()
+        if self.named.value and not self._shows_named(self.named.value):
+            self.named.value = ""  # the terms changed: the menu no longer names what is on show
+        if self._batch_key is not None and self._batch_key != self._batch_now():
+            self._hide_batch()
+
+    def _shows_named(self, name: str) -> bool:
+        """Whether the terms on show are exactly the named edit ``name``'s."""
+        edit = self.zoo[name]
+        return (not self.painting and len(self.rows) == 1
+                and (self.rows[0].part.value, self.rows[0].appearance.value, self.rows[0].alpha.value)
+                == (edit.part, edit.appearance, float(edit.alpha)))
+
+    def _batch_now(self) -> tuple:
+        """What an apply-to-seeds grid made now would show (it is stale once this changes)."""
+        return (id(self.model), self.seed.value, self.samples.source(self.seed.value)[0], repr(self.terms),
+                self.painting)
+
+    def _hide_batch(self) -> None:
+        self._batch_key = None
+        if not self._batch_job.running:
+            self.batch.layout.display = "none"
+            self.batch.image.value = b""
+            self.batch.array = None
+
+    # ---------------------------------------------------------------- save image
+    def save_image(self, path: str | Path | None = None) -> Path:
+        """Write the edited image on show as a PNG (its own pixels), atomically: to ``path``, by
+        default a new ``images/edited-<seed or photo>-<n>.png`` in the work folder
+        (:meth:`ImagePane.save`); the path is logged. The original is not written."""
+        kind, which = self.samples.source(self.seed.value)
+        path = self.edited.save(path, stem=f"edited-seed{which}" if kind == "seed" else "edited-photo")
+        self.log_area.ok(f"saved the edited image to {path}")
+        return path
 
     # ---------------------------------------------------------------- batch
     def apply_to_seeds(self, n: int, *, background: bool = True, chunk: int = 4) -> threading.Thread | None:
@@ -324,6 +377,7 @@ class EditPanel(Panel):
         if not self.rows:
             raise InvalidInputError("no terms to apply: add a term first")
         terms, mask, model, layer = self.terms, self.painted_mask(), self.model, self.layer
+        self._batch_key = self._batch_now()
         seeds = list(range(self.seed.value, self.seed.value + n))
 
         def work() -> None:
@@ -334,6 +388,8 @@ class EditPanel(Panel):
                 edited.extend(render.to_uint8(editing.edit_images(self.generator, z, model, terms, mask=mask,
                                                                   layer=layer)))
                 self.batch_progress.value = len(edited)
+            if self._batch_key is None:  # the model or the terms changed meanwhile: the grid is stale
+                return
             self.batch.layout.display = ""
             self.batch.show(render.grid([*originals, *edited], ncols=n))
             self.batch.set_title(f"seeds {seeds[0]}…{seeds[-1]}: originals above, edited below")
@@ -342,11 +398,14 @@ class EditPanel(Panel):
 
     # ---------------------------------------------------------------- export
     def code_line(self) -> str:
-        """The current edit as Python, for a script (``G`` and ``model`` as in the notebook)."""
+        """The current edit as Python, for a script (``G`` and ``model`` as in the notebook): the
+        latents are the shown sample's (a seed's, or the photo's: :meth:`Samples.latents_code`)."""
         terms = ", ".join(f"({t.part!r}, {t.appearance}, {t.alpha!r})" for t in self.terms)
         mask = ", mask=edit_mask" if self.painting else ""
-        line = (f"images = panda_viz.editing.edits.edit_images(G, G.sample_latents(1, seed={self.seed.value}), model, "
-                f"[{terms}]{mask})")
+        latents = self.samples.latents_code(self.seed.value)
+        line = f"images = panda_viz.editing.edits.edit_images(G, {latents}, model, [{terms}]{mask})"
+        if self.samples.photo is not None and self.samples.photo_code is None:
+            line += NO_PHOTO_CODE
         if mask:
             line += "  # edit_mask: the painted region, (H, W) in [0, 1] (the panel's .mask)"
         return line

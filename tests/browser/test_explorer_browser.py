@@ -207,3 +207,93 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, open_pa
     except Exception:
         print(lab.log_tail())
         raise
+
+
+# --------------------------------------------------------------------------- the edit tab
+EDIT_CELLS = [
+    "import os\nimport panda_viz\nfrom panda_viz.widgets import Explorer\n"
+    "os.environ['PANDA_VIZ_WORK'] = {work!r}\n"
+    "G = panda_viz.load_generator('dcgan-digiface')\nzoo = panda_viz.load_edit_zoo('dcgan-digiface')\n"
+    "model = zoo.load_model('white_lips', G)",
+    "app = Explorer(G, model, seed=1, zoo=zoo)\napp.show_tab('edit')\napp",
+]
+# the pixels an <img> shows, at its natural size (the kernel's PNG, 4× nearest)
+_PIXELS = ("img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;"
+           " c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);"
+           " return Array.from(g.getImageData(0, 0, c.width, c.height).data); }")
+# elements of the Explorer wider inside than they are shown: cut labels, rows scrolling sideways
+_OVERFLOW = ("root => [...root.querySelectorAll('.widget-label, .widget-inline-hbox, .widget-hbox, .widget-vbox,"
+             " .lm-TabPanel, .widget-tab-contents')].filter(e => e.offsetParent !== null"
+             " && e.scrollWidth > e.clientWidth + 1).map(e => `${e.scrollWidth}>${e.clientWidth} `"
+             " + (e.className + ' ' + e.innerText).slice(0, 80) + ' widest: ' + [...e.querySelectorAll('*')]"
+             ".filter(c => c.getBoundingClientRect().right > e.getBoundingClientRect().right + 1)"
+             ".map(c => c.className.toString().slice(0, 40) + '@' + Math.round(c.getBoundingClientRect().left) + '+' + Math.round(c.getBoundingClientRect().width) + ':' + getComputedStyle(c).width + '/' + getComputedStyle(c).minWidth).slice(0, 3).join(' | ') + ' box@' + Math.round(e.getBoundingClientRect().left) + '+' + Math.round(e.getBoundingClientRect().width))")
+
+
+def _shown(page, selector: str):
+    import numpy as np
+
+    flat = np.array(page.eval_on_selector(selector, _PIXELS), np.uint8)
+    side = int(round((flat.size // 4) ** 0.5))
+    return flat.reshape(side, side, 4)[::4, ::4, :3]  # back to the kernel's 64×64 pixels
+
+
+def test_the_edit_tab_is_live_saves_images_and_its_code_line_reproduces_it(lab_for, open_page, current_src,
+                                                                         run_notebook, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    import panda_viz
+    import panda_viz.editing.edits  # noqa: F401 - the code line names it
+    import panda_viz.imaging.render  # noqa: F401
+
+    work = tmp_path / "work"
+    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source.format(work=str(work)), "metadata": {},
+              "outputs": [], "execution_count": None} for i, source in enumerate(EDIT_CELLS)]
+    path = tmp_path / "edit.ipynb"
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
+    lab = lab_for(path)
+    edited = "img.panda-edited"
+    page = open_page(1280, 1000, STEP_MS)
+    try:
+        run_notebook(page, lab, "edit.ipynb", kernel_start_s=SERVER_START_S)
+        page.wait_for_selector(edited, state="visible", timeout=NOTEBOOK_RUN_S * 1000)
+        page.wait_for_function(f"() => document.querySelector('{edited}').naturalWidth === 256")
+        overflow = page.eval_on_selector(".panda-explorer", _OVERFLOW)
+        assert not overflow, f"cut or scrolling sideways at 1280 px: {overflow}"
+
+        # live α: the image changes while the handle is held, before the release
+        handle = page.locator(".panda-alpha .noUi-handle >> visible=true").first
+        handle.scroll_into_view_if_needed()
+        box = handle.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        seen = {current_src(page, edited)}
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for step in range(1, 9):
+            page.mouse.move(x + 10 * step, y, steps=2)
+            page.wait_for_timeout(250)
+            seen.add(current_src(page, edited))
+        assert len(seen) > 2, "the edited image did not change while dragging"
+        page.mouse.up()
+        # the last value is what is drawn: the code line (that α) run here gives the pixels on screen
+        page.wait_for_timeout(1500)
+        line = page.locator(".panda-edit-code textarea").input_value()
+        assert "G.sample_latents(1, seed=1)" in line
+        G = panda_viz.load_generator("dcgan-digiface")
+        scope = {"G": G, "model": panda_viz.load_edit_zoo("dcgan-digiface").load_model("white_lips", G),
+                 "panda_viz": panda_viz}
+        exec(line, scope)  # noqa: S102 - the line a user copies
+        expected = panda_viz.imaging.render.to_uint8(scope["images"])[0]
+        assert np.array_equal(_shown(page, edited), expected), "the image on screen is not the code line's"
+
+        # save image: a PNG of the same pixels in the work folder, its path in the log
+        page.locator(".panda-explorer button:visible", has_text="save image").click()
+        page.locator(".panda-log", has_text="saved the edited image to").first.wait_for(state="visible")
+        saved = work / "images" / "edited-seed1-1.png"
+        assert np.array_equal(np.asarray(Image.open(saved).convert("RGB")), expected)
+        log_errors = page.locator(".panda-log").all_inner_texts()
+        assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+    except Exception:
+        print(lab.log_tail())
+        raise

@@ -96,3 +96,22 @@ def test_difference_heatmap_scales_to_the_largest_change():
     np.testing.assert_array_equal(hm[0, 0], render.heatmap(np.array([[1.0]]), vmin=0, vmax=1, cmap="magma")[0, 0])
     np.testing.assert_array_equal(hm[1, 2], render.heatmap(np.array([[0.0]]), vmin=0, vmax=1, cmap="magma")[0, 0])
     assert np.array_equal(render.difference_heatmap(a, a), render.heatmap(np.zeros((2, 3)), vmin=0, vmax=1, cmap="magma"))
+
+
+def test_outline_region_colours_the_boundary_of_the_thresholded_region_only():
+    image = np.zeros((6, 6, 3), np.uint8)
+    region = np.zeros((6, 6))
+    region[1:5, 2:5] = 1.0  # a 4×3 block
+    out = render.outline_region(image, region, color=(1.0, 0.0, 0.0))
+    drawn = (out == [255, 0, 0]).all(-1)
+    expected = np.zeros((6, 6), bool)
+    expected[1:5, 2:5] = True
+    expected[2:4, 3] = False  # the interior stays as it was
+    assert np.array_equal(drawn, expected) and not out[~drawn].any()
+    assert not image.any()  # a copy
+    full = render.outline_region(image, np.ones((3, 3)))  # the image's border is not a boundary
+    assert not full.any()
+    small = render.outline_region(np.zeros((8, 8, 3), np.uint8), np.eye(2))  # upsampled to the image
+    assert small.shape == (8, 8, 3) and small.any()
+    with pytest.raises(ValueError, match=r"a region \(h, w\) expected"):
+        render.outline_region(image, np.ones((2, 2, 2)))

@@ -31,8 +31,9 @@ def test_the_explorer_is_one_widget_with_every_component(app, model):
 def test_one_seed_drives_every_tab(app, dcgan):
     app.seed.set_state({"value": 7})
     expected = render.to_uint8(dcgan.synthesize(dcgan.sample_latents(1, seed=7)))[0]
-    for pane in (app.parts.original, app.edit.original, app.removal.original):
+    for pane in (app.parts.original, app.removal.original):
         assert np.array_equal(pane.array, expected)
+    assert np.array_equal(app.edit.original.array, app.edit.outlined(expected))  # the part outlined on it
     assert app.saliency.seed.value == 7
     assert np.array_equal(app.directions.original.array, expected)
     assert np.array_equal(app.roi._image, expected)

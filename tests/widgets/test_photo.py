@@ -71,18 +71,19 @@ def test_an_upload_is_inverted_and_shown_in_every_tab(uploaded):
     reconstruction = render.to_uint8(inversion.reconstruction)[0]
     assert np.array_equal(app.photo.reconstruction.array, reconstruction)
     assert np.array_equal(app.photo.original.array, render.to_uint8(inversion.target)[0])
-    for pane in (app.parts.original, app.edit.original, app.removal.original, app.directions.original):
+    for pane in (app.parts.original, app.removal.original, app.directions.original):
         assert np.array_equal(pane.array, reconstruction)
     assert np.array_equal(app.roi._image, reconstruction)
+    assert np.array_equal(app.edit.samples.image(0), reconstruction)  # the edit tab outlines the part on it
     assert app.saliency.mask is not None and app.log_area.last_error is None, app.log_area.messages
 
 
 def test_edits_on_the_photo(uploaded, dcgan):
     app = uploaded
     app.edit.set_alpha(0, 0.0)
-    assert np.array_equal(app.edit.edited.array, app.edit.original.array)  # α = 0 is the reconstruction
+    assert np.array_equal(app.edit.edited.array, app.edit.samples.image(0))  # α = 0 is the reconstruction
     app.edit.set_alpha(0, 6.0)
-    assert not np.array_equal(app.edit.edited.array, app.edit.original.array)
+    assert not np.array_equal(app.edit.edited.array, app.edit.samples.image(0))
     assert app.edit.log_area.last_error is None, app.edit.log_area.messages
     app.removal.render()
     assert app.removal.removed.array is not None and app.removal.log_area.last_error is None
@@ -96,7 +97,7 @@ def test_back_to_seeds_and_to_the_photo_again(uploaded, dcgan):
     app.source.value = "seed"
     expected = render.to_uint8(dcgan.synthesize(dcgan.sample_latents(1, seed=app.seed.value)))[0]
     assert not app.seed.disabled
-    assert np.array_equal(app.parts.original.array, expected) and np.array_equal(app.edit.original.array, expected)
+    assert np.array_equal(app.parts.original.array, expected) and np.array_equal(app.edit.outlined(expected), app.edit.original.array)
     app.source.value = "photo"
     assert np.array_equal(app.parts.original.array, render.to_uint8(app.photo.inversion.reconstruction)[0])
 
