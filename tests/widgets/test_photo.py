@@ -258,3 +258,16 @@ def test_dragging_the_box_moves_and_resizes_it_in_sync_with_the_typed_box(dcgan)
 def test_labels_are_not_cut(dcgan):
     photo = PhotoSource(dcgan)
     assert photo.upload.layout.width == "auto"  # the button grows to "upload a photo (0)"
+
+
+def test_the_edit_tabs_code_line_on_the_photo_reproduces_the_edited_photo(uploaded, dcgan, model):
+    import panda_viz
+
+    app = uploaded
+    assert app.source.value == "photo"
+    app.edit.set_alpha(0, 4.0)
+    line = app.edit.code_line()
+    assert "seed=" not in line and "load_inversion(" in line, line  # the photo on show, never a seed's sample
+    scope = {"panda_viz": panda_viz, "G": dcgan, "model": model}
+    exec(line, scope)  # noqa: S102 - the line a user copies
+    assert np.array_equal(render.to_uint8(scope["images"])[0], app.edit.edited.array)
