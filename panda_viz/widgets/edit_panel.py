@@ -22,14 +22,12 @@ from ..imaging import render
 from ..runtime.work_folder import work_folder
 from ._common import DEFAULT_SCALE, NO_PHOTO_CODE, Samples, central_part, check_index, row_layout, set_slider
 from .panel import PARTS, BackgroundJob, Panel
+from .live import LiveRule
 from .ranking_cache import RankingCache
 from .roi import RoiPainter
 from .term_row import SIGN_HELP, TermRow, outline_parts
 
-__all__ = ["EditPanel", "LIVE_RENDER_S"]
-
-#: A render (seconds) up to which the α sliders update while dragging; slower, on release.
-LIVE_RENDER_S = 0.5
+__all__ = ["EditPanel"]
 
 
 class EditPanel(Panel):
@@ -59,7 +57,9 @@ class EditPanel(Panel):
     Attributes
     ----------
     rows : list of TermRow, each with ``.part``, ``.appearance``, ``.alpha`` (α slider, live
-        while renders are fast: :data:`LIVE_RENDER_S`) and ``.remove``
+        while renders are fast: :attr:`live`) and ``.remove``
+    live : LiveRule
+        Keeps the α sliders live while one render is fast (:mod:`panda_viz.widgets.live`).
     rankings : RankingCache
         Every part's appearance ranking, computed in the background after a new model.
     outline, save_image_button, sign_help
@@ -99,7 +99,7 @@ class EditPanel(Panel):
         self.rankings = RankingCache(generator, n_samples=self.n_rank_samples, n_candidates=self.n_rank_candidates)
         self._rank_in_background = check_bool("EditPanel: rank_in_background", rank_in_background)
         self._batch_key: tuple | None = None  # what the apply-to-seeds grid shows (model, seed, terms)
-        self._last_render_s = 0.0
+        self.live = LiveRule(lambda: [row.alpha for row in self.rows])
         self._alpha_scale = 1.0
         guard = self.guard
         self.use_painter(roi)
@@ -318,14 +318,9 @@ class EditPanel(Panel):
         return outline_parts(image, self.model, [row.part.value for row in self.rows])
 
     def render(self) -> None:
-        """As :meth:`Panel.render`, timed: when one render takes longer than
-        :data:`LIVE_RENDER_S` the α sliders update on release instead of while dragging."""
-        start = time.perf_counter()
-        super().render()
-        self._last_render_s = time.perf_counter() - start
-        live = self._last_render_s <= LIVE_RENDER_S
-        for row in self.rows:
-            row.alpha.continuous_update = live
+        """As :meth:`Panel.render`, timed by :attr:`live`: when one render takes longer than
+        its limit the α sliders update on release instead of while dragging."""
+        self.live.timed(super().render)()
 
     def _rendered(self, images: Sequence[np.ndarray]) -> None:
         self.code.value = self.code_line()

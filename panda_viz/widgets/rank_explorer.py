@@ -18,6 +18,7 @@ from ..exceptions import InvalidInputError, InvalidTypeError
 from ..imaging import render
 from ._common import check_seed, row_layout
 from .error_plot import error_figure, figure_array
+from .live import LiveRule
 from .panel import Panel
 from .rank_sweep import RankSweep
 
@@ -26,8 +27,6 @@ __all__ = ["RankExplorer"]
 #: Spatial ranks fitted for MPCA and PandA (with R_C = C) before the first view: none, the
 #: background sweep fits every R_S after it (the explorer before it had (1, 2, 4, 8, 16) here).
 DEFAULT_PRECOMPUTE: tuple[int, ...] = ()
-#: Sliders update while dragged when the last redraw without a fit took at most this long.
-LIVE_RENDER_S = 0.5
 #: Displayed images and feature maps are enlarged to about this many pixels.
 DISPLAY_PIXELS = 256
 
@@ -85,9 +84,11 @@ class RankExplorer(Panel):
     method : ipywidgets.ToggleButtons
     rank_c, rank_s, sample : ipywidgets.IntSlider
         Steps of 1 over every possible rank; they update while dragged when a redraw is
-        fast (the last one without a fit took ≤ :data:`LIVE_RENDER_S`), else on release.
+        fast (:attr:`live` times the redraws without a fit), else on release.
         Each change is one reconstruction and one generator pass (plus a fit the first
         time a rank pair is asked for MPCA or PandA and the sweep has not reached it).
+    live : LiveRule
+        Whether the sliders update while dragged (:mod:`panda_viz.widgets.live`).
     rank_c_steps, rank_s_steps : ipywidgets.HBox
         "−1" and "+1" buttons beside each rank slider.
     sweep : RankSweep or None
@@ -122,7 +123,6 @@ class RankExplorer(Panel):
         self.n_channels = n_channels
         self.random_state = int(random_state)
         self.sweep: RankSweep | None = None
-        self._draw_seconds = float("inf")  # the last redraw without a fit: decides live sliders
 
         slider = dict(continuous_update=False, style={"description_width": "initial"},
                       layout=widgets.Layout(width="440px"))
@@ -132,6 +132,7 @@ class RankExplorer(Panel):
         self.rank_c = widgets.IntSlider(value=1, min=1, max=1, description="channel rank R_C", **slider)
         self.rank_s = widgets.IntSlider(value=1, min=1, max=1, description="spatial rank R_S", **slider)
         self.sample = widgets.IntSlider(value=0, min=0, max=0, description="sample i", **slider)
+        self.live = LiveRule([self.rank_c, self.rank_s, self.sample])
         self.rank_c.add_class("panda-rank-rc")
         self.rank_s.add_class("panda-rank-rs")
         self.rank_c_steps, self.rank_s_steps = self._steps(self.rank_c), self._steps(self.rank_s)
@@ -305,11 +306,8 @@ class RankExplorer(Panel):
         self.factors.set_title(("parts P ≥ 0" if method == "panda" else "spatial factors U_S (blue < 0 < red)")
                                + f" over sample {i}")
         self.last_update_seconds = time.perf_counter() - self._started
-        if not self._fitting:
-            self._draw_seconds = self.last_update_seconds
-        live = self._draw_seconds <= LIVE_RENDER_S
-        for slider in (self.rank_c, self.rank_s, self.sample):
-            slider.continuous_update = live
+        if not self._fitting:  # a fit is a one-off: only a plain redraw says whether dragging can be live
+            self.live.record(self.last_update_seconds)
         if self.sweep is not None:  # after the view is drawn: the sweep never delays it
             self.sweep.focus(method, r_c, r_s)
         self._show_sweep()

@@ -130,8 +130,7 @@ def edit(dcgan, model):
 
 def test_alpha_zero_shows_exactly_the_original(edit):
     assert len(edit.rows) == 1 and "α" in edit.rows[0].alpha.description
-    live = edit._last_render_s <= edit_panel.LIVE_RENDER_S  # one DCGAN pass is fast: live while dragging
-    assert edit.rows[0].alpha.continuous_update is live
+    assert edit.rows[0].alpha.continuous_update is edit.live.live  # one DCGAN pass is fast: live while dragging
     edit.rows[0].alpha.set_state({"value": 0.0})
     assert np.array_equal(edit.edited.array, edit.samples.image(SEED))  # the original pane adds the outline
     assert len(np.unique(edit.difference.array.reshape(-1, 3), axis=0)) == 1  # a flat "no change" map

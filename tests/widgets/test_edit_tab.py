@@ -76,15 +76,13 @@ def test_set_photo_checks_its_code(dcgan):
 
 
 def test_alpha_is_live_unless_a_render_is_slow(panel, monkeypatch):
-    from panda_viz.widgets import edit_panel
-
-    monkeypatch.setattr(edit_panel, "LIVE_RENDER_S", 1e9)  # every render counts as fast
+    monkeypatch.setattr(panel.live, "limit_s", 1e9)  # every render counts as fast
     panel.set_alpha(0, 1.0)
     assert all(row.alpha.continuous_update for row in panel.rows)
-    monkeypatch.setattr(edit_panel, "LIVE_RENDER_S", 0.0)  # every render counts as slow
+    monkeypatch.setattr(panel.live, "limit_s", 0.0)  # every render counts as slow
     panel.set_alpha(0, 1.5)
     assert not any(row.alpha.continuous_update for row in panel.rows)
-    assert panel._last_render_s > 0
+    assert panel.live.last_s > 0
 
 
 def test_rankings_fill_in_the_background_and_a_new_model_drops_stale_ones(dcgan, model, model_main8):

@@ -38,7 +38,7 @@ def test_it_starts_with_the_sample_and_its_hosvd_reconstruction(explorer, dcgan)
     assert f"{explorer.approximations.hosvd_errors()[255, 7]:.3f}" in explorer.status.value
     for slider in (explorer.rank_c, explorer.rank_s, explorer.sample):
         assert (slider.step, slider.min) == (1, slider.min)   # every rank, in steps of one
-        assert slider.continuous_update is (explorer._draw_seconds <= 0.5)   # live when a redraw is fast
+        assert slider.continuous_update is explorer.live.live   # live when a redraw is fast
     assert explorer.sweep is None and explorer.sweep_status.value == ""
 
 
@@ -77,10 +77,10 @@ def test_the_step_buttons_move_a_rank_by_one_within_its_range(explorer, dcgan):
 
 
 def test_slow_redraws_update_on_release(explorer, monkeypatch):
-    monkeypatch.setattr("panda_viz.widgets.rank_explorer.LIVE_RENDER_S", 0.0)
+    monkeypatch.setattr(explorer.live, "limit_s", 0.0)  # every redraw counts as slow
     explorer.render()
     assert explorer.rank_s.continuous_update is False
-    monkeypatch.setattr("panda_viz.widgets.rank_explorer.LIVE_RENDER_S", 60.0)
+    monkeypatch.setattr(explorer.live, "limit_s", 60.0)
     explorer.render()
     assert explorer.rank_s.continuous_update is True and explorer.rank_c.continuous_update is True
 

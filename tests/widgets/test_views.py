@@ -33,12 +33,12 @@ class FakeClock:
 # --------------------------------------------------------------------- the live rule
 def test_a_slow_render_switches_the_slider_to_release_and_a_fast_one_back():
     slider = widgets.FloatSlider(continuous_update=False)
-    rule = LiveRule([slider], clock=FakeClock(10.0, 10.3, 20.0, 20.1, 30.0, 30.0 + LIVE_LIMIT_S))
+    rule = LiveRule([slider], clock=FakeClock(10.0, 10.0 + 1.2 * LIVE_LIMIT_S, 20.0, 20.1, 30.0, 30.0 + LIVE_LIMIT_S))
     assert slider.continuous_update and rule.live  # live until a render says otherwise
     drawn = []
     render = rule.timed(lambda value: drawn.append(value))
     render(1)
-    assert drawn == [1] and rule.last_s == pytest.approx(0.3) and not slider.continuous_update
+    assert drawn == [1] and rule.last_s == pytest.approx(1.2 * LIVE_LIMIT_S) and not slider.continuous_update
     render(2)
     assert rule.last_s == pytest.approx(0.1) and slider.continuous_update
     render(3)
@@ -81,7 +81,7 @@ def test_each_tabs_slider_follows_the_duration_of_its_own_renders(saliency_view,
                           (overlay, overlay.opacity)):
         assert panel.live.last_s is not None and panel.live.last_s < 5  # the first render was timed
         assert slider.continuous_update == (panel.live.last_s <= LIVE_LIMIT_S)
-        panel.live.clock = FakeClock(0.0, 0.4)  # a render as slow as a 1024-px generator's
+        panel.live.clock = FakeClock(0.0, 2 * LIVE_LIMIT_S)  # a render as slow as a 1024-px generator's
         slider.set_state({"value": slider.value + slider.step})
         assert not slider.continuous_update, type(panel).__name__
         panel.live.clock = FakeClock(0.0, 0.05)
@@ -160,3 +160,11 @@ def test_no_label_in_these_tabs_is_cut(saliency_view, removal_panel, overlay):
                 continue  # its label follows the box at its own width
             if len(widget.description) > 6:  # "seed", "part" fit in 80 px
                 assert widget.style.description_width == "initial", (type(panel).__name__, widget.description)
+
+
+def test_a_rule_over_sliders_that_come_and_go_sets_the_ones_there_now():
+    rows = [widgets.FloatSlider()]
+    rule = LiveRule(lambda: rows, clock=FakeClock(0.0, 2 * LIVE_LIMIT_S))
+    rows.append(widgets.FloatSlider(continuous_update=True))  # a term added after the rule was made
+    rule.timed(lambda: None)()
+    assert not any(slider.continuous_update for slider in rows)
