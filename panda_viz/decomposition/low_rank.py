@@ -38,6 +38,9 @@ __all__ = ["METHODS", "METHOD_NAMES", "Approximation", "LowRankApproximations"]
 METHODS = ("hosvd", "mpca", "panda")
 #: How each is called in text.
 METHOD_NAMES = {"hosvd": "truncated HOSVD", "mpca": "MPCA", "panda": "PandA (P ≥ 0)"}
+#: warnings.catch_warnings swaps the process's global filter list and is not thread-safe:
+#: the RankExplorer's background sweep and the UI can fit at once, so their quiet fits take turns
+_QUIET_FIT = threading.Lock()
 
 
 @dataclass
@@ -213,7 +216,7 @@ class LowRankApproximations:
         C = self.feature_shape[0]
         model = PandA(n_parts=r_s, n_appearances=None if r_c == C else r_c, n_restarts=1,
                       max_iter=self.panda_max_iter, random_state=self.random_state, verbose=False)
-        with warnings.catch_warnings():
+        with _QUIET_FIT, warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # a lesson shows the error it reached
             model.fit(self.Z)
         return self._approximation("panda", r_c, r_s, float(model.objective_), model.appearances_,
