@@ -107,7 +107,8 @@ def test_lazy_public_names_resolve():
 def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
     """`pip install .` without a checkout beside it: the wheel, in a fresh virtual environment
     that sees this one's dependencies (torch …) but not this checkout, runs `panda-viz demo`
-    and `panda-viz lab`, which writes the shipped Explorer notebook into the working folder."""
+    and `panda-viz lab`, which writes the shipped Explorer notebook into the work folder
+    (~/panda-viz for a wheel)."""
     source, dist, venv, work = tmp_path / "source", tmp_path / "dist", tmp_path / "venv", tmp_path / "work"
     work.mkdir()
     # what the build reads, copied: an in-tree build would leave build/ and *.egg-info here
@@ -129,6 +130,9 @@ def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
     import site
 
     Path(site_packages, "outer_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    # an installed wheel has no checkout: its work folder is ~/panda-viz (runtime/work_folder.py)
+    env.pop("PANDA_VIZ_WORK", None)
+    env["HOME"] = str(tmp_path / "home")
     env.update({"JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
                 "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "ws"),
                 "IPYTHONDIR": str(tmp_path / "ipython")})
@@ -156,7 +160,7 @@ def test_the_wheel_alone_runs_demo_and_lab(tmp_path):
                     break
             assert time.monotonic() < deadline, "panda-viz lab (from the wheel) did not listen within 120 s"
             time.sleep(0.2)
-        written = work / "explore.ipynb"
+        written = tmp_path / "home" / "panda-viz" / "explore.ipynb"
         packaged = Path(site_packages, "panda_viz", "data", "explore.ipynb")
         assert written.read_bytes() == packaged.read_bytes() == (ROOT / "panda_viz" / "data" / "explore.ipynb").read_bytes()
         lab.send_signal(signal.SIGTERM)

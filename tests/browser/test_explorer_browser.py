@@ -294,6 +294,15 @@ def test_the_edit_tab_is_live_saves_images_and_its_code_line_reproduces_it(lab_f
         assert np.array_equal(np.asarray(Image.open(saved).convert("RGB")), expected)
         log_errors = page.locator(".panda-log").all_inner_texts()
         assert not any("⚠" in text for text in log_errors), f"the app logged errors: {log_errors}"
+
+        # every other tab at 1280 px: nothing cut, nothing scrolling sideways
+        for tab in ("parts", "saliency", "removal", "directions", "fit", "photo"):
+            page.get_by_role("tab", name=tab).click()
+            if tab in TAB_IMAGES:
+                page.wait_for_selector(TAB_IMAGES[tab], state="visible")
+            page.wait_for_timeout(300)
+            overflow = page.eval_on_selector(".panda-explorer", _OVERFLOW)
+            assert not overflow, f"the {tab} tab is cut or scrolls sideways at 1280 px: {overflow}"
     except Exception:
         print(lab.log_tail())
         raise
