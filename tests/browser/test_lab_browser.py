@@ -25,6 +25,24 @@ REPO = Path(__file__).resolve().parents[2]
 START_S = 180  # JupyterLab's start on a loaded 2-core machine
 
 
+def _wait_for_idle_kernels(url: str) -> None:
+    """Wait until every kernel the page started has finished starting (execution_state "idle"),
+    as a user's kernel has by the time they stop the server; a kernel still starting on a loaded
+    machine can hold JupyterLab's shutdown past panda-viz lab's stop timeout."""
+    import json
+    import urllib.request
+
+    base, token = url.split("/lab/")[0], url.split("token=")[1]
+    deadline, kernels = time.monotonic() + START_S, []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=10) as answer:
+            kernels = json.load(answer)
+        if kernels and all(k.get("execution_state") == "idle" for k in kernels):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the notebook's kernel was not idle within {START_S} s: {kernels}")
+
+
 def _wait_for_url(log: Path, process: subprocess.Popen, port: int) -> str:
     pattern = re.compile(rf"http://127\.0\.0\.1:{port}/\S+")
     deadline = time.monotonic() + START_S
@@ -67,6 +85,7 @@ def test_panda_viz_lab_lands_on_the_explorer_notebook(tmp_path, open_page):
         assert page.locator(".jp-Launcher:visible").count() == 0  # not the Launcher
         # its first cell rendered: the Explorer's own notebook, not some other file of that name
         page.locator(".jp-Notebook .jp-RenderedMarkdown h1", has_text="Explore parts and appearances").first.wait_for()
+        _wait_for_idle_kernels(url)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)  # panda-viz lab passes it on and waits for JupyterLab
