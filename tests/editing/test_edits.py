@@ -20,16 +20,6 @@ from panda_viz.exceptions import InvalidIndexError, InvalidInputError, InvalidTy
 
 
 @pytest.fixture(scope="module")
-def Z(dcgan):
-    return dcgan.features(dcgan.sample_latents(48, seed=3), LAYER)
-
-
-@pytest.fixture(scope="module")
-def model(Z):
-    return make_factors(Z)
-
-
-@pytest.fixture(scope="module")
 def z(dcgan):
     return dcgan.sample_latents(4, seed=21)
 

@@ -6,7 +6,6 @@ import itertools
 
 import pytest
 import torch
-from factors_helpers import LAYER, make_factors
 
 from panda_viz.editing.removal import (
     propose_background_appearance,
@@ -14,16 +13,6 @@ from panda_viz.editing.removal import (
     remove_images,
 )
 from panda_viz.exceptions import InvalidInputError, InvalidTypeError, NonFiniteError
-
-
-@pytest.fixture(scope="module")
-def Z(dcgan):
-    return dcgan.features(dcgan.sample_latents(48, seed=3), LAYER)
-
-
-@pytest.fixture(scope="module")
-def model(Z):
-    return make_factors(Z)
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,6 @@ from panda_viz.editing.saliency import (
 )
 
 
-@pytest.fixture(scope="module")
-def Z(dcgan):
-    return dcgan.features(dcgan.sample_latents(48, seed=3), LAYER)
-
-
-@pytest.fixture(scope="module")
-def model(Z):
-    return make_factors(Z)
-
-
 def test_saliency_maps_are_the_change_of_basis(model, Z):
     m = saliency_maps(model, Z, [0, 5, 17])
     assert m.shape == (48, 3, 8, 8) and m.dtype == Z.dtype
