@@ -3,8 +3,9 @@
 ``Lab`` runs JupyterLab in a temporary root with its own settings; ``chromium_path`` skips a
 test without ``/usr/bin/chromium`` (fails under ``CI``); ``open_page`` opens a page of that
 Chromium; ``lab_for`` starts a Lab holding an output-free copy of a notebook; ``run_notebook``
-opens one and runs its cells; ``drag`` and ``current_src`` are what a user's mouse does and
-what the page shows. Playwright only drives the distribution's Chromium, never a download.
+opens one and runs its cells; ``notebook_of`` writes a notebook of given cells; ``drag``,
+``press_and_move`` and ``upload_photo`` are what a user's mouse and file dialog do, and
+``current_src`` what the page shows. Playwright only drives the distribution's Chromium, never a download.
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ def _current_src(page, selector: str) -> str:
     return page.eval_on_selector(selector, "img => img.src")
 
 
-def _drag(page, handle_selector: str, dx: float) -> None:
-    """Drag the first visible slider handle ``dx`` pixels to the right and release it."""
+def _press_and_move(page, handle_selector: str, dx: float, *, steps: int = 10) -> None:
+    """Press the first visible slider handle and move it ``dx`` pixels, the button still held."""
     handle = page.locator(f"{handle_selector} >> visible=true").first
     handle.scroll_into_view_if_needed()
     box = handle.bounding_box()
@@ -166,8 +167,34 @@ def _drag(page, handle_selector: str, dx: float) -> None:
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.move(x + dx, y, steps=steps)
+
+
+def _drag(page, handle_selector: str, dx: float) -> None:
+    """Drag the first visible slider handle ``dx`` pixels to the right and release it."""
+    _press_and_move(page, handle_selector, dx, steps=8)
     page.mouse.up()
+
+
+def _upload_photo(page, photo: Path) -> None:
+    """Give ``photo`` to the photo tab's upload button, as a user's file dialog would."""
+    upload = page.locator(".panda-photo-upload")
+    upload.wait_for(state="visible")
+    inputs = page.locator(".panda-photo-upload input[type=file]")
+    if inputs.count():
+        inputs.first.set_input_files(str(photo))
+    else:  # the widget keeps its <input> outside the DOM: answer the file chooser it opens
+        with page.expect_file_chooser() as chooser:
+            upload.click()
+        chooser.value.set_files(str(photo))
+
+
+def write_notebook(path: Path, sources: list[str]) -> Path:
+    """A notebook at ``path`` of one code cell per source, no outputs; returns ``path``."""
+    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
+              "execution_count": None} for i, source in enumerate(sources)]
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
+    return path
 
 
 @pytest.fixture
@@ -180,6 +207,24 @@ def current_src() -> Callable:
 def drag() -> Callable:
     """``drag(page, handle_selector, dx)``: drag a slider handle ``dx`` pixels and release it."""
     return _drag
+
+
+@pytest.fixture
+def press_and_move() -> Callable:
+    """``press_and_move(page, handle_selector, dx)``: as :func:`drag`, the mouse button still held."""
+    return _press_and_move
+
+
+@pytest.fixture
+def upload_photo() -> Callable:
+    """``upload_photo(page, path)``: upload a file with the photo tab's button."""
+    return _upload_photo
+
+
+@pytest.fixture
+def notebook_of() -> Callable:
+    """``notebook_of(path, sources)``: write a notebook of those code cells (no outputs)."""
+    return write_notebook
 
 
 @pytest.fixture

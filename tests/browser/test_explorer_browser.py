@@ -18,7 +18,6 @@ then it fails, because CI must run it.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -140,18 +139,13 @@ PHOTO_CELLS = [
 
 
 @pytest.fixture
-def photo_lab(lab_for, tmp_path: Path):
+def photo_lab(lab_for, notebook_of, tmp_path: Path):
     """JupyterLab serving a two-cell notebook: the Explorer opened on its photo tab."""
-    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
-              "execution_count": None} for i, source in enumerate(PHOTO_CELLS)]
-    notebook = {"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}
-    path = tmp_path / "photo.ipynb"
-    path.write_text(json.dumps(notebook))
-    return lab_for(path)
+    return lab_for(notebook_of(tmp_path / "photo.ipynb", PHOTO_CELLS))
 
 
 def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, open_page,
-                                                               current_src, drag, run_notebook,
+                                                               current_src, drag, run_notebook, upload_photo,
                                                                tmp_path: Path) -> None:
     from matplotlib import cbook
 
@@ -164,16 +158,7 @@ def test_an_uploaded_photo_is_inverted_and_edited_in_chromium(photo_lab, open_pa
         run_notebook(page, lab, "photo.ipynb", kernel_start_s=SERVER_START_S)
         page.wait_for_selector(".panda-photo-source", state="visible", timeout=NOTEBOOK_RUN_S * 1000)
 
-        # upload the photo as a user would: the upload button's file input
-        upload = page.locator(".panda-photo-upload")
-        upload.wait_for(state="visible")
-        inputs = page.locator(".panda-photo-upload input[type=file]")
-        if inputs.count():
-            inputs.first.set_input_files(str(photo))
-        else:  # the widget keeps its <input> outside the DOM: answer the file chooser it opens
-            with page.expect_file_chooser() as chooser:
-                upload.click()
-            chooser.value.set_files(str(photo))
+        upload_photo(page, photo)  # as a user would: the upload button's file input
         page.wait_for_selector("img.panda-photo-target", state="visible")
         page.locator(".panda-photo-invert").click()  # the upload waits for the crop
         page.locator(".panda-photo-status", has_text="dB PSNR").wait_for(state="visible",
@@ -238,8 +223,9 @@ def _shown(page, selector: str):
     return flat.reshape(side, side, 4)[::4, ::4, :3]  # back to the kernel's 64×64 pixels
 
 
-def test_the_edit_tab_is_live_saves_images_and_its_code_line_reproduces_it(lab_for, open_page, current_src,
-                                                                         run_notebook, tmp_path: Path) -> None:
+def test_the_edit_tab_is_live_saves_images_and_its_code_line_reproduces_it(lab_for, notebook_of, open_page,
+                                                                         current_src, run_notebook,
+                                                                         tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
@@ -248,11 +234,7 @@ def test_the_edit_tab_is_live_saves_images_and_its_code_line_reproduces_it(lab_f
     import panda_viz.imaging.render  # noqa: F401
 
     work = tmp_path / "work"
-    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source.format(work=str(work)), "metadata": {},
-              "outputs": [], "execution_count": None} for i, source in enumerate(EDIT_CELLS)]
-    path = tmp_path / "edit.ipynb"
-    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
-    lab = lab_for(path)
+    lab = lab_for(notebook_of(tmp_path / "edit.ipynb", [source.format(work=str(work)) for source in EDIT_CELLS]))
     edited = "img.panda-edited"
     page = open_page(1280, 1000, STEP_MS)
     try:

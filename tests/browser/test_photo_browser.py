@@ -9,15 +9,12 @@ saved inversion of this photo (not a seed).
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[2]
 
 SERVER_START_S = 90     # JupyterLab up and answering
 NOTEBOOK_RUN_S = 240    # the cells run, the Explorer shown
@@ -35,32 +32,14 @@ CELLS = [
 
 
 @pytest.fixture
-def photo_lab(lab_for, tmp_path: Path, monkeypatch):
+def photo_lab(lab_for, notebook_of, tmp_path: Path, monkeypatch):
     """JupyterLab serving a two-cell notebook (the Explorer on its photo tab); saves go to a temporary work folder."""
     monkeypatch.setenv("PANDA_VIZ_WORK", str(tmp_path / "work"))  # the kernel inherits it
-    # the kernel runs in a temporary root: it imports this checkout's panda_viz, not whichever is installed
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
-              "execution_count": None} for i, source in enumerate(CELLS)]
-    path = tmp_path / "photo.ipynb"
-    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
-    return lab_for(path)
-
-
-def _upload(page, photo: Path) -> None:
-    upload = page.locator(".panda-photo-upload")
-    upload.wait_for(state="visible")
-    inputs = page.locator(".panda-photo-upload input[type=file]")
-    if inputs.count():
-        inputs.first.set_input_files(str(photo))
-    else:  # the widget keeps its <input> outside the DOM: answer the file chooser it opens
-        with page.expect_file_chooser() as chooser:
-            upload.click()
-        chooser.value.set_files(str(photo))
+    return lab_for(notebook_of(tmp_path / "photo.ipynb", CELLS))
 
 
 def test_upload_drag_the_crop_invert_and_the_code_line(photo_lab, open_page, current_src, run_notebook,
-                                                       tmp_path: Path) -> None:
+                                                       upload_photo, tmp_path: Path) -> None:
     from matplotlib import cbook
 
     photo = tmp_path / "grace_hopper.jpg"
@@ -76,7 +55,7 @@ def test_upload_drag_the_crop_invert_and_the_code_line(photo_lab, open_page, cur
         cut = page.eval_on_selector(".panda-photo-upload", "b => b.scrollWidth > b.clientWidth + 1")
         assert not cut, page.locator(".panda-photo-upload").inner_text()
 
-        _upload(page, photo)
+        upload_photo(page, photo)
         full = "img.panda-photo-full"
         page.wait_for_selector(full, state="visible")
         page.wait_for_selector("img.panda-photo-target", state="visible")

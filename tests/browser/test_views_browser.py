@@ -8,7 +8,6 @@ tests/browser/conftest.py for the Lab and the page.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -31,32 +30,16 @@ CUT_LABELS = """tab => [...document.querySelectorAll('.panda-explorer .widget-la
 
 
 @pytest.fixture
-def lab(lab_for, tmp_path: Path):
-    cells = [{"cell_type": "code", "id": f"cell-{i}", "source": source, "metadata": {}, "outputs": [],
-              "execution_count": None} for i, source in enumerate(CELLS)]
-    path = tmp_path / "views.ipynb"
-    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
-    return lab_for(path)
+def lab(lab_for, notebook_of, tmp_path: Path):
+    return lab_for(notebook_of(tmp_path / "views.ipynb", CELLS))
 
 
 def _src(page, selector: str) -> str:
     return page.eval_on_selector(f"{selector} >> visible=true", "img => img.src")
 
 
-def _press_and_move(page, handle_selector: str, dx: float) -> None:
-    """Press the slider handle and move it ``dx`` pixels, the button still held."""
-    handle = page.locator(f"{handle_selector} >> visible=true").first
-    handle.scroll_into_view_if_needed()
-    box = handle.bounding_box()
-    assert box is not None, f"the slider handle {handle_selector} is not laid out"
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + dx, y, steps=10)
-
-
 def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, open_page, run_notebook,
-                                                                        tmp_path: Path) -> None:
+                                                                        press_and_move, tmp_path: Path) -> None:
     page = open_page(1280, 1000, STEP_MS)
     mask = "img.panda-saliency-mask"
     changed = "([sel, src]) => { const e = [...document.querySelectorAll(sel)].find(i => i.offsetParent !== null);" \
@@ -69,7 +52,7 @@ def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, ope
 
         # drag the threshold: the mask changes before the button is released
         before = _src(page, mask)
-        _press_and_move(page, ".panda-threshold .noUi-handle", 120)
+        press_and_move(page, ".panda-threshold .noUi-handle", 120)
         page.wait_for_function(changed, arg=[mask, before], timeout=CHANGE_S * 1000)
         page.mouse.up()
         page.locator(".panda-explorer").screenshot(path=str(tmp_path / "saliency.png"))  # for a look when debugging
@@ -82,7 +65,7 @@ def test_threshold_is_live_and_removal_shows_its_difference_in_chromium(lab, ope
         page.get_by_text("|removed − original| × 8").first.wait_for(state="visible")
         assert page.evaluate(CUT_LABELS, None) == [], "labels cut in the removal tab"
         before = _src(page, difference)
-        _press_and_move(page, ".panda-removal-strength .noUi-handle", 80)
+        press_and_move(page, ".panda-removal-strength .noUi-handle", 80)
         page.mouse.up()
         page.wait_for_function(changed, arg=[difference, before], timeout=CHANGE_S * 1000)
         page.locator(".panda-explorer").screenshot(path=str(tmp_path / "removal.png"))
