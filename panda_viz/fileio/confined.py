@@ -184,16 +184,9 @@ class ConfinedFolder:
             os.close(fd)
         return digest.hexdigest()
 
-    def read(self, name: str, max_bytes: int) -> bytes | None:
-        """The bytes of the small regular file ``name``; None when there is none.
-
-        Raises
-        ------
-        UnsafePathError
-            ``name`` is a link or not a regular file (nothing is read through it).
-        FileLimitError
-            It holds more than ``max_bytes`` (nothing is read).
-        """
+    def _open_bounded(self, name: str, max_bytes: int) -> tuple[int, Path] | None:
+        """A descriptor of the regular file ``name`` and its path, checked to hold at most
+        ``max_bytes``; ``None`` when there is no such file. Raises as :meth:`read` does."""
         where = self.path / _check_name(name)
         try:
             info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
@@ -207,6 +200,22 @@ class ConfinedFolder:
         fd = self._open_regular(name, None)
         if fd is None:
             raise UnsafePathError(f"{str(where)!r} changed while it was opened; not read", where)
+        return fd, where
+
+    def read(self, name: str, max_bytes: int) -> bytes | None:
+        """The bytes of the small regular file ``name``; None when there is none.
+
+        Raises
+        ------
+        UnsafePathError
+            ``name`` is a link or not a regular file (nothing is read through it).
+        FileLimitError
+            It holds more than ``max_bytes`` (nothing is read).
+        """
+        opened = self._open_bounded(name, max_bytes)
+        if opened is None:
+            return None
+        fd, where = opened
         try:
             with os.fdopen(fd, "rb", closefd=False) as f:
                 data = f.read(max_bytes + 1)
@@ -222,19 +231,10 @@ class ConfinedFolder:
         Lines longer than ``max_line`` bytes are skipped (read past, never held), and so is a
         last line without its newline (a write cut short). Raises as :meth:`read` does.
         """
-        where = self.path / _check_name(name)
-        try:
-            info = os.stat(name, dir_fd=self.fd, follow_symlinks=False)
-        except FileNotFoundError:
+        opened = self._open_bounded(name, max_bytes)
+        if opened is None:
             return
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafePathError(f"{str(where)!r} is not a regular file (a link or a special file); not read", where)
-        if info.st_size > max_bytes:
-            raise FileLimitError(f"{str(where)!r} is {info.st_size:,} bytes, more than the {max_bytes:,} allowed; not read",
-                                 where)
-        fd = self._open_regular(name, None)
-        if fd is None:
-            raise UnsafePathError(f"{str(where)!r} changed while it was opened; not read", where)
+        fd, _ = opened
         with os.fdopen(fd, "rb") as f:
             total, skipping = 0, False
             while total <= max_bytes:
