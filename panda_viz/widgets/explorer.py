@@ -182,24 +182,19 @@ class Explorer(widgets.VBox):
 
     def show_photo(self, inversion: Any) -> None:
         """Show ``inversion`` (one photo) in every tab instead of the seed's sample."""
-        self.samples.set_photo(inversion, code=self._photo_code())
+        self.samples.set_photo(inversion, code=self.photo.code())
         if self.source.value == "photo":
             self._update_header()
             self._refresh()
         else:
             self.source.value = "photo"
 
-    def _photo_code(self) -> str | None:
-        """The photo tab's expression for its inversion, where it has one (``PhotoSource.code``)."""
-        code = getattr(self.photo, "code", None)
-        return code() if callable(code) else None
-
     def _source_changed(self) -> None:
         if self.source.value == "photo":
             if self.photo.inversion is None:
                 self.source.value = "seed"
                 raise InvalidInputError("no photo yet: upload one in the photo tab")
-            self.samples.set_photo(self.photo.inversion, code=self._photo_code())
+            self.samples.set_photo(self.photo.inversion, code=self.photo.code())
         else:
             self.samples.set_photo(None)
         self.seed.disabled = self.next_button.disabled = self.source.value == "photo"
